@@ -1,0 +1,62 @@
+#pragma once
+// A trade, the verdict the engine gives it, and the validity rule of SPEC §3.1.
+#include <cfloat>
+#include <cstdint>
+#include <string_view>
+
+namespace montalaq::market {
+
+struct trade {
+  std::int64_t ts_ns = 0;    // exchange time, ns since the Unix epoch (UTC)
+  double price = 0.0;
+  double size = 0.0;
+  std::int8_t side = 0;      // +1 buy aggressor, -1 sell aggressor, 0 unknown
+  bool has_id = false;
+  std::uint64_t trade_id = 0;
+};
+
+// What happened to one trade. Values are stable: they are counted in stats and bound to
+// Python as montalaq.TradeStatus.
+enum class trade_status : std::uint8_t {
+  accepted = 0,
+  reject_ts,        // ts <= 0
+  reject_price,     // price not finite or <= 0
+  reject_size,      // size not finite or <= 0
+  duplicate_tick,   // trade id (or content, when asked) already seen in the cached window
+  late,             // before the open bar of the finest timeframe; not applied
+  amended,          // late but inside late_window: applied and the closed bar re-emitted
+  reject_symbol,    // symbol outside the engine's allow-list
+};
+inline constexpr int trade_status_count = 8;
+
+[[nodiscard]] constexpr std::string_view to_string(trade_status s) noexcept {
+  switch (s) {
+    case trade_status::accepted: return "ACCEPTED";
+    case trade_status::reject_ts: return "REJECT_TS";
+    case trade_status::reject_price: return "REJECT_PRICE";
+    case trade_status::reject_size: return "REJECT_SIZE";
+    case trade_status::duplicate_tick: return "DUPLICATE_TICK";
+    case trade_status::late: return "LATE";
+    case trade_status::amended: return "AMENDED";
+    case trade_status::reject_symbol: return "REJECT_SYMBOL";
+  }
+  return "UNKNOWN";
+}
+
+// `x > 0 && x <= DBL_MAX` is false for NaN, +-inf, zero and negatives in two compares.
+[[nodiscard]] constexpr bool positive_finite(double x) noexcept { return x > 0.0 && x <= DBL_MAX; }
+
+[[nodiscard]] constexpr trade_status validate(std::int64_t ts_ns, double price, double size) noexcept {
+  if (ts_ns <= 0) return trade_status::reject_ts;
+  if (!positive_finite(price)) return trade_status::reject_price;
+  if (!positive_finite(size)) return trade_status::reject_size;
+  return trade_status::accepted;
+}
+
+// Floor division for possibly negative numerators (clock arithmetic near the epoch).
+[[nodiscard]] constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+}  // namespace montalaq::market
