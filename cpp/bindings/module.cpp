@@ -1,0 +1,15 @@
+// montalaq._core: wiring only. Each concept registers itself in its own file.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void register_market(py::module_& m);
+void register_logging(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "montalaq native core (private: import from montalaq instead)";
+  auto market = m.def_submodule("market", "Bars, features and the streaming market engine");
+  register_market(market);
+  auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");
+  register_logging(logging);
+}

@@ -1,0 +1,17 @@
+"""Loads the compiled core with an actionable message when it is missing."""
+
+from __future__ import annotations
+
+try:
+    from montalaq import _core
+except ImportError as exc:  # pragma: no cover - exercised only on a broken install
+    raise ImportError(
+        "montalaq's native core (montalaq._core) is not built or does not match this Python. "
+        "Install the package with `pip install .` from the source tree (or `make test`, which "
+        f"builds it) rather than importing python/montalaq directly. Original error: {exc}"
+    ) from exc
+
+market = _core.market
+native_logging = _core.logging
+
+__all__ = ["market", "native_logging"]

@@ -1,0 +1,131 @@
+"""Time conversions: every public function takes ns, aware datetimes, datetime64, Timestamps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+TimeLike = int | datetime | np.datetime64 | np.integer[Any]
+
+
+def to_ns(value: object, name: str = "ts_ns") -> int:
+    """Convert one time value to int64 nanoseconds since the Unix epoch (UTC).
+
+    Accepts int ns, aware ``datetime`` (and ``pandas.Timestamp``), ``numpy.datetime64``
+    (taken as UTC, numpy's convention). Naive datetimes raise ``ValueError``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected int nanoseconds or a datetime, got bool")
+    if isinstance(value, int | np.integer):
+        v = int(value)
+        if not _INT64_MIN <= v <= _INT64_MAX:
+            raise ValueError(f"{name}: {v} does not fit in int64 nanoseconds")
+        return v
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"{name}: naive datetime {value!r} is ambiguous; pass an aware datetime "
+                "(e.g. datetime(..., tzinfo=timezone.utc)) or int nanoseconds since the epoch"
+            )
+        ns_attr = getattr(value, "value", None)  # pandas.Timestamp keeps exact ns
+        if type(value).__name__ == "Timestamp" and isinstance(ns_attr, int):
+            return ns_attr
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError(f"{name}: NaT is not a time")
+        return int(value.astype("datetime64[ns]").astype(np.int64))
+    raise TypeError(
+        f"{name}: expected int nanoseconds, an aware datetime, numpy.datetime64 or pandas.Timestamp; "
+        f"got {type(value).__name__}"
+    )
+
+
+def duration_ns(value: object, name: str) -> int:
+    """Convert a duration (int ns or ``timedelta``) to int ns; must be >= 0."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected int nanoseconds or a timedelta, got bool")
+    if isinstance(value, timedelta):
+        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+    elif isinstance(value, int | np.integer):
+        ns = int(value)
+    else:
+        raise TypeError(f"{name}: expected int nanoseconds or a timedelta, got {type(value).__name__}")
+    if ns < 0:
+        raise ValueError(f"{name}: must be >= 0, got {ns}")
+    return ns
+
+
+def ts_array(values: object, name: str = "ts_ns") -> npt.NDArray[np.int64]:
+    """Coerce timestamps to a contiguous int64 ns array.
+
+    Accepts integer arrays (ns), ``datetime64`` arrays (any unit, taken as UTC), tz-aware
+    pandas Series/DatetimeIndex, and sequences of aware datetimes. Floats are refused: their
+    unit is ambiguous and they cannot hold ns precision.
+    """
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and getattr(dtype, "tz", None) is not None:  # pandas tz-aware
+        import pandas as pd
+
+        idx = pd.DatetimeIndex(values).tz_convert("UTC").tz_localize(None)  # type: ignore[arg-type]
+        values = idx.to_numpy(dtype="datetime64[ns]")
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a one-dimensional array, got shape {arr.shape}")
+    if arr.dtype.kind == "M":
+        if np.isnat(arr).any():
+            raise ValueError(f"{name}: contains NaT at index {int(np.flatnonzero(np.isnat(arr))[0])}")
+        return np.ascontiguousarray(arr.astype("datetime64[ns]").view(np.int64))
+    if arr.dtype.kind in "iu":
+        if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
+            raise ValueError(f"{name}: values exceed int64 nanoseconds")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.dtype == object:
+        return np.fromiter((to_ns(v, name) for v in arr), dtype=np.int64, count=arr.size)
+    raise TypeError(
+        f"{name}: expected int64 nanoseconds, datetime64 or aware datetimes; got dtype {arr.dtype}"
+        + (" (convert seconds with (ts * 1e9).astype('int64'))" if arr.dtype.kind == "f" else "")
+    )
+
+
+def float_array(values: object, name: str) -> npt.NDArray[np.float64]:
+    """Coerce a real-valued column to contiguous float64 (ints allowed, bool/str/complex not)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a one-dimensional array, got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def side_array(values: object, n: int) -> npt.NDArray[np.int8]:
+    """Coerce aggressor sides to int8 in {-1, 0, +1}."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size != n:
+        raise ValueError(f"side: expected a one-dimensional array of length {n}, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"side: expected integers +1 (buy), -1 (sell), 0 (unknown); got dtype {arr.dtype}")
+    bad = (arr < -1) | (arr > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"side: values must be +1, -1 or 0; index {i} holds {arr[i]}")
+    return np.ascontiguousarray(arr, dtype=np.int8)
+
+
+def iso_utc(ts_ns: int) -> str:
+    """ISO-8601 UTC with a trailing Z, microsecond precision."""
+    dt = _EPOCH + timedelta(microseconds=ts_ns // 1_000)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def datetime_utc(ts_ns: int) -> datetime:
+    """Aware UTC datetime (microsecond precision) for a ns timestamp."""
+    return _EPOCH + timedelta(microseconds=ts_ns // 1_000)

@@ -1,0 +1,151 @@
+"""The ``montalaq`` command. Exit codes: 0 ok, 1 failed check, 2 usage or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.6g}"
+    return str(value)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from montalaq import MarketEngine, read_trades, sample_path
+    from montalaq._time import iso_utc
+
+    err = Console(stderr=True)
+    path = args.file or str(sample_path(args.sample))
+    try:
+        timeframes = [t.strip() for t in args.timeframes.split(",") if t.strip()]
+        engine = MarketEngine(timeframes, fill_gaps=args.fill_gaps)
+        trades = read_trades(path)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        err.print(f"[red]montalaq replay: {exc}[/red]")
+        return EXIT_USAGE
+    if args.chunk < 1:
+        err.print("[red]montalaq replay: --chunk must be >= 1[/red]")
+        return EXIT_USAGE
+
+    total = len(trades)
+    closed_total = 0
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("replay {task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(), console=err, disable=args.json or not err.is_terminal and not args.progress,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(str(path), total=total)
+        for part in trades.by_symbol():
+            n = len(part)
+            for lo in range(0, n, args.chunk):
+                hi = min(n, lo + args.chunk)
+                _, closed = engine.on_trades(
+                    part.symbol, part.ts_ns[lo:hi], part.price[lo:hi], part.size[lo:hi],
+                    None if part.side is None else part.side[lo:hi],
+                    None if part.trade_id is None else part.trade_id[lo:hi],
+                )
+                closed_total += len(closed)
+                progress.advance(task, hi - lo)
+    elapsed = time.perf_counter() - started
+    if not args.keep_open and total:
+        # End of file: close what is still open, as a live feed's clock would eventually.
+        valid = trades.ts_ns[trades.ts_ns > 0]
+        if valid.size:
+            closed_total += len(engine.advance_time(int(valid.max()) + max(engine.timeframes_ns)))
+
+    report: dict[str, Any] = {
+        "file": str(path),
+        "trades": total,
+        "seconds": round(elapsed, 6),
+        "trades_per_s": round(total / elapsed) if elapsed > 0 else None,
+        "bars_closed": closed_total,
+        "stats": engine.stats(),
+        "symbols": {},
+    }
+    for sym in engine.symbols():
+        per_tf: dict[str, Any] = {}
+        for tf in engine.timeframes:
+            bars = engine.bars(sym, tf)
+            last = engine.latest(sym, tf)
+            per_tf[tf] = {
+                "bars": len(bars),
+                "last_bar": None if last is None else {
+                    "start": iso_utc(last.start_ns), "open": last.open, "high": last.high, "low": last.low,
+                    "close": last.close, "volume": last.volume, "vwap": last.vwap, "trades": last.trades,
+                },
+                "features": None if last is None else {
+                    k: (None if not np.isfinite(v) else float(v))
+                    for k, v in (("atr", last.atr), ("mom_bps", last.mom_bps),
+                                 ("px_vs_vwap_bps", last.px_vs_vwap_bps), ("rvol", last.rvol))
+                },
+            }
+        report["symbols"][sym] = {"timeframes": per_tf, "stats": engine.stats(sym)}
+
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    out.print(f"[bold]{path}[/bold]: {total:,} trades in {elapsed:.3f} s "
+              f"({report['trades_per_s'] or 0:,} trades/s), {closed_total:,} bars closed")
+    for sym, info in report["symbols"].items():
+        table = Table(title=f"{sym}")
+        for col in ("tf", "bars", "last start", "open", "high", "low", "close", "volume",
+                    "atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
+            table.add_column(col, justify="right")
+        for tf, row in info["timeframes"].items():
+            lb = row["last_bar"] or {}
+            ft = row["features"] or {}
+            table.add_row(tf, f"{row['bars']:,}", lb.get("start", "-"), *(_fmt(lb.get(k)) for k in
+                          ("open", "high", "low", "close", "volume")),
+                          *(_fmt(ft.get(k)) for k in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")))
+        out.print(table)
+        st = info["stats"]
+        rejected = {k: v for k, v in st.items() if k.startswith("REJECT") and v}
+        out.print(f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {rejected or ''}  "
+                  f"duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="montalaq", description="montalaq operator CLI")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rp = sub.add_parser("replay", help="stream a trade file through the market engine and summarise")
+    rp.add_argument("file", nargs="?", help="trade file (CSV, CSV.gz, Parquet, Lean ticks); default: bundled sample")
+    rp.add_argument("--sample", default="spy", choices=["spy", "btcusdt"], help="bundled sample when FILE is omitted")
+    rp.add_argument("--timeframes", default="1m,5m,15m", help="comma-separated timeframes (default 1m,5m,15m)")
+    rp.add_argument("--chunk", type=int, default=50_000, help="trades per ingest call (default 50000)")
+    rp.add_argument("--fill-gaps", action="store_true", help="emit flat bars for empty intervals")
+    rp.add_argument("--keep-open", action="store_true", help="do not close the last open bars at end of file")
+    rp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    rp.set_defaults(func=_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``montalaq`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Reading trade files: CSV (plain or .gz) and Parquet with the usual column names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+# Accepted column names, in order of preference. Exchange time beats receive time: a
+# collector clock can be seconds off (see the Binance capture's SOURCE.md).
+TIME_STEMS = ("ts", "timestamp", "time", "trade_time", "transact_time", "datetime", "date_time")
+TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+PRICE_NAMES = ("price", "px", "trade_price")
+SIZE_NAMES = ("size", "qty", "quantity", "amount", "volume", "trade_size")
+SIDE_NAMES = ("side", "taker_side", "aggressor_side")
+BUYER_MAKER_NAMES = ("is_buyer_maker", "buyer_maker", "m")
+ID_NAMES = ("trade_id", "id", "agg_trade_id", "tid")
+SYMBOL_NAMES = ("symbol", "ticker", "instrument")
+
+# QuantConnect/Lean equity ticks: "YYYYMMDD_<sym>_Trade_Tick.csv", no header, ms since
+# midnight New York time, prices in deci-cents.
+_LEAN_NAME = re.compile(r"^(\d{8})_([A-Za-z0-9.]+)_trade_tick\.csv(\.gz)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, eq=False)
+class Trades:
+    """Trades as arrays ready for :func:`montalaq.build_bars` and ``MarketEngine.on_trades``.
+
+    ``side`` is +1/-1/0 (None when the file has no aggressor information), ``trade_id``
+    uint64 (None without ids). ``symbols`` holds one symbol per row when the file mixes
+    symbols; otherwise it is None and ``symbol`` names them all. ``columns`` records which
+    file column fed each field, and the time unit used.
+    """
+
+    symbol: str
+    ts_ns: npt.NDArray[np.int64]
+    price: npt.NDArray[np.float64]
+    size: npt.NDArray[np.float64]
+    side: npt.NDArray[np.int8] | None = None
+    trade_id: npt.NDArray[np.uint64] | None = None
+    symbols: npt.NDArray[Any] | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.ts_ns.shape[0])
+
+    def by_symbol(self) -> Iterator[Trades]:
+        """One :class:`Trades` per symbol, each in file order."""
+        if self.symbols is None:
+            yield self
+            return
+        for sym in dict.fromkeys(self.symbols.tolist()):
+            mask = self.symbols == sym
+            yield replace(
+                self,
+                symbol=str(sym),
+                ts_ns=self.ts_ns[mask],
+                price=self.price[mask],
+                size=self.size[mask],
+                side=None if self.side is None else self.side[mask],
+                trade_id=None if self.trade_id is None else self.trade_id[mask],
+                symbols=None,
+            )
+
+
+def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    for n in names:
+        if n in lower:
+            return lower[n]
+    return None
+
+
+def _pick_time(columns: list[str]) -> tuple[str, str | None] | None:
+    lower = {c.lower(): c for c in columns}
+    for stem in TIME_STEMS:
+        if stem in lower:
+            return lower[stem], None
+        for unit in TIME_UNITS:
+            if f"{stem}_{unit}" in lower:
+                return lower[f"{stem}_{unit}"], unit
+    return None
+
+
+def _layout_error(path: Path, columns: list[str]) -> ValueError:
+    return ValueError(
+        f"read_trades: cannot find the trade columns in {path.name}. Columns found: {columns}. "
+        f"Accepted names: time {list(TIME_STEMS)} (optionally suffixed _s/_ms/_us/_ns), "
+        f"price {list(PRICE_NAMES)}, size {list(SIZE_NAMES)}; optional side {list(SIDE_NAMES)} "
+        f"or {list(BUYER_MAKER_NAMES)}, trade id {list(ID_NAMES)}, symbol {list(SYMBOL_NAMES)}."
+    )
+
+
+def _numeric_time_to_ns(values: npt.NDArray[Any], unit: str | None, column: str) -> tuple[npt.NDArray[np.int64], str]:
+    if unit is None:
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        if finite.size == 0:
+            raise ValueError(f"read_trades: time column '{column}' holds no numbers")
+        # Epoch magnitudes today: s ~1.7e9, ms ~1.7e12, us ~1.7e15, ns ~1.7e18.
+        mag = float(np.median(np.abs(finite)))
+        unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
+    scale = TIME_UNITS[unit]
+    if values.dtype.kind == "f":
+        out = np.where(np.isfinite(values), np.round(values * scale), 0).astype(np.int64)
+    else:
+        out = values.astype(np.int64) * scale
+    return out, unit
+
+
+def _side_from(frame: Any, columns: list[str], used: dict[str, str]) -> npt.NDArray[np.int8] | None:
+    col = _pick(columns, SIDE_NAMES)
+    if col is not None:
+        raw = frame[col]
+        if raw.dtype.kind in "iuf":
+            vals = np.nan_to_num(raw.to_numpy(dtype=np.float64), nan=0.0)
+            side = np.sign(vals).astype(np.int8)
+        else:
+            text = raw.astype(str).str.strip().str.lower()
+            side = np.zeros(len(text), dtype=np.int8)
+            side[text.isin(["buy", "b", "bid", "1", "+1"]).to_numpy()] = 1
+            side[text.isin(["sell", "s", "ask", "-1"]).to_numpy()] = -1
+        used["side"] = col
+        return side
+    col = _pick(columns, BUYER_MAKER_NAMES)
+    if col is not None:
+        raw = frame[col]
+        maker = raw.to_numpy() if raw.dtype == bool else raw.astype(str).str.strip().str.lower().isin(["true", "1"]).to_numpy()
+        used["side"] = col
+        # Buyer is the maker -> the aggressor sold.
+        return np.where(maker, -1, 1).astype(np.int8)
+    return None
+
+
+def _read_lean(path: Path, day: str, sym: str) -> Trades:
+    import pandas as pd
+
+    frame = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=["time_ms", "price", "size"])
+    midnight = datetime.combine(date(int(day[:4]), int(day[4:6]), int(day[6:])), time(0), ZoneInfo("America/New_York"))
+    base_ns = int(midnight.timestamp()) * 1_000_000_000
+    ts = base_ns + frame["time_ms"].to_numpy(dtype=np.int64) * 1_000_000
+    price = frame["price"].to_numpy(dtype=np.float64) / 10_000.0  # deci-cents -> USD
+    size = frame["size"].to_numpy(dtype=np.float64)
+    return Trades(
+        symbol=sym.upper(),
+        ts_ns=ts,
+        price=price,
+        size=size,
+        columns={"layout": "lean-equity-tick", "ts": "time_ms (America/New_York)", "price": "price/10000",
+                 "size": "size"},
+    )
+
+
+def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None = None) -> Trades:
+    """Read a trade file into arrays.
+
+    Formats: CSV (``.csv``, ``.csv.gz``, ``.txt``) with a header row, Parquet
+    (``.parquet``, needs pyarrow), and QuantConnect/Lean equity tick files
+    (``YYYYMMDD_<sym>_Trade_Tick.csv``). Columns are found by name (see
+    :data:`TIME_STEMS`, :data:`PRICE_NAMES`, :data:`SIZE_NAMES`, ...). Numeric times in s,
+    ms, µs or ns are told apart by a ``_s/_ms/_us/_ns`` suffix or else by magnitude;
+    text times must carry a UTC offset unless ``tz`` names the zone they are in. Rows are
+    returned in file order; bad rows are kept so the engine can count them.
+    An unknown layout raises ``ValueError`` listing the columns found and the names accepted.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"read_trades: no such file: {p}")
+    lean = _LEAN_NAME.match(p.name)
+    if lean:
+        trades = _read_lean(p, lean.group(1), lean.group(2))
+        return replace(trades, symbol=symbol) if symbol else trades
+
+    name = p.name.lower()
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        try:
+            frame = pd.read_parquet(p)
+        except ImportError as exc:
+            raise ImportError("read_trades: Parquet needs pyarrow: pip install 'montalaq[parquet]'") from exc
+    else:
+        try:
+            frame = pd.read_csv(p, low_memory=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
+            raise ValueError(f"read_trades: {p.name} is not a readable CSV file: {exc}") from exc
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    tcol = _pick_time(columns)
+    pcol = _pick(columns, PRICE_NAMES)
+    scol = _pick(columns, SIZE_NAMES)
+    if tcol is None or pcol is None or scol is None:
+        raise _layout_error(p, columns)
+    used: dict[str, str] = {"ts": tcol[0], "price": pcol, "size": scol}
+
+    traw = frame[tcol[0]]
+    if traw.dtype.kind in "iuf":
+        ts, unit = _numeric_time_to_ns(traw.to_numpy(), tcol[1], tcol[0])
+        used["ts_unit"] = unit
+    else:
+        parsed = pd.to_datetime(traw, utc=False, errors="coerce", format="ISO8601")
+        if getattr(parsed.dt, "tz", None) is None:
+            if tz is None:
+                raise ValueError(
+                    f"read_trades: times in column '{tcol[0]}' carry no UTC offset; pass tz='UTC' "
+                    "(or the zone they are in) to read them"
+                )
+            parsed = parsed.dt.tz_localize(tz)
+        parsed = parsed.dt.tz_convert("UTC")
+        ts = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        ts[parsed.isna().to_numpy()] = 0  # unparseable: kept, and rejected as REJECT_TS
+        used["ts_unit"] = "iso8601"
+
+    price = pd.to_numeric(frame[pcol], errors="coerce").to_numpy(dtype=np.float64)
+    size = pd.to_numeric(frame[scol], errors="coerce").to_numpy(dtype=np.float64)
+    side = _side_from(frame, columns, used)
+    trade_id = None
+    icol = _pick(columns, ID_NAMES)
+    if icol is not None and frame[icol].dtype.kind in "iu":
+        trade_id = frame[icol].to_numpy().astype(np.uint64)
+        used["trade_id"] = icol
+    symbols = None
+    sym = symbol
+    scol_sym = _pick(columns, SYMBOL_NAMES)
+    if sym is None and scol_sym is not None:
+        values = frame[scol_sym].astype(str).to_numpy()
+        uniq = list(dict.fromkeys(values.tolist()))
+        used["symbol"] = scol_sym
+        if len(uniq) == 1:
+            sym = uniq[0]
+        else:
+            symbols = values
+            sym = uniq[0] if uniq else "UNKNOWN"
+    if sym is None:
+        stem = name
+        for ext in (".gz", ".csv", ".txt", ".parquet", ".pq"):
+            stem = stem.removesuffix(ext)
+        sym = stem.upper() if stem not in ("trades", "trade", "data") else p.parent.name.upper() or "UNKNOWN"
+    return Trades(sym, ts, price, size, side, trade_id, symbols, used)

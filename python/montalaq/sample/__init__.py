@@ -1,0 +1,23 @@
+"""Small real trade files shipped for the demo (``make run``) and examples.
+
+See SOURCE.md in this folder for origin and licences.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+SAMPLES = {
+    "spy": "20131007_spy_Trade_Tick.csv.gz",
+    "btcusdt": "BTCUSDT.csv.gz",
+}
+
+
+def sample_path(name: str = "spy") -> Path:
+    """Path of a bundled sample: ``"spy"`` (one day of SPY trades, 250,601 rows) or
+    ``"btcusdt"`` (5 minutes of Binance BTCUSDT trades, 10,147 rows)."""
+    try:
+        return _HERE / SAMPLES[name]
+    except KeyError:
+        raise ValueError(f"sample: unknown sample {name!r}; choose one of {sorted(SAMPLES)}") from None
