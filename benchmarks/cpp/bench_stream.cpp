@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
     if (res.bars.size() == 0) return 1;
   }
   const double n = static_cast<double>(ts.size());
-  std::printf("{\"trades\": %zu, \"stream_ns_per_trade\": %.3f, \"batch_1m_trades_per_s\": %.1f, \"bars_closed\": %lld}\n",
-              ts.size(), best_stream / n * 1e9, n / best_batch, static_cast<long long>(closed));
+  std::printf(
+      "{\"trades\": %zu, \"stream_ns_per_trade\": %.3f, \"batch_1m_trades_per_s\": %.1f, \"bars_closed\": %lld}\n",
+      ts.size(), best_stream / n * 1e9, n / best_batch, static_cast<long long>(closed));
   return 0;
 }

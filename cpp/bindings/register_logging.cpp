@@ -1,5 +1,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include "montalaq/common/log.hpp"
 
@@ -12,7 +13,8 @@ void register_logging(py::module_& m) {
         if (level < 0 || level > 6) throw py::value_error("level must be an spdlog level 0 (trace) .. 6 (off)");
         montalaq::log::set_level(static_cast<spdlog::level::level_enum>(level));
       },
-      py::arg("level"), "Set the native log level (spdlog: 0 trace, 1 debug, 2 info, 3 warn, 4 error, 5 critical, 6 off).");
+      py::arg("level"),
+      "Set the native log level (spdlog: 0 trace, 1 debug, 2 info, 3 warn, 4 error, 5 critical, 6 off).");
   m.def(
       "drain",
       [](std::size_t max_records) {
@@ -21,7 +23,7 @@ void register_logging(py::module_& m) {
           py::gil_scoped_release release;
           recs = montalaq::log::drain(max_records);
         }
-        py::list out;
+        py::typing::List<py::typing::Tuple<py::int_, py::int_, py::str, py::str>> out;
         for (auto& r : recs) out.append(py::make_tuple(r.ts_ns, r.level, r.logger, r.message));
         return out;
       },

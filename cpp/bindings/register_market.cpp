@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <array>
 #include <mutex>
@@ -17,8 +18,8 @@
 namespace py = pybind11;
 namespace mk = montalaq::market;
 using montalaq::bindings::json_to_py;
-using montalaq::bindings::to_numpy;
 using montalaq::bindings::to_ns;
+using montalaq::bindings::to_numpy;
 using montalaq::bindings::view;
 
 namespace {
@@ -27,6 +28,8 @@ using i64_array = py::array_t<std::int64_t, py::array::c_style>;
 using f64_array = py::array_t<double, py::array::c_style>;
 using i8_array = py::array_t<std::int8_t, py::array::c_style>;
 using u64_array = py::array_t<std::uint64_t, py::array::c_style>;
+using columns_t = py::typing::Dict<py::str, py::object>;
+using counts_t = py::typing::Dict<py::str, py::int_>;
 
 // A bar as Python sees it: the bar, where it belongs, and its features (NaN while open).
 struct py_bar {
@@ -36,7 +39,7 @@ struct py_bar {
   mk::feature_values f;
 };
 
-py::dict columns_to_dict(mk::bar_columns&& c) {
+columns_t columns_to_dict(mk::bar_columns&& c) {
   py::dict d;
   d["start_ns"] = to_numpy(std::move(c.start_ns));
   d["open"] = to_numpy(std::move(c.open));
@@ -50,7 +53,7 @@ py::dict columns_to_dict(mk::bar_columns&& c) {
   return d;
 }
 
-py::dict features_to_dict(mk::feature_columns&& f) {
+columns_t features_to_dict(mk::feature_columns&& f) {
   py::dict d;
   d["atr"] = to_numpy(std::move(f.atr));
   d["mom_bps"] = to_numpy(std::move(f.mom_bps));
@@ -59,7 +62,7 @@ py::dict features_to_dict(mk::feature_columns&& f) {
   return d;
 }
 
-py::dict counts_dict(const std::array<std::int64_t, mk::trade_status_count>& c) {
+counts_t counts_dict(const std::array<std::int64_t, mk::trade_status_count>& c) {
   py::dict d;
   for (int i = 0; i < mk::trade_status_count; ++i) {
     d[py::str(std::string(mk::to_string(static_cast<mk::trade_status>(i))))] = c[static_cast<std::size_t>(i)];
@@ -67,8 +70,8 @@ py::dict counts_dict(const std::array<std::int64_t, mk::trade_status_count>& c) 
   return d;
 }
 
-py::dict engine_counts_dict(const mk::engine_counts& c) {
-  py::dict d = counts_dict(c.trades);
+counts_t engine_counts_dict(const mk::engine_counts& c) {
+  counts_t d = counts_dict(c.trades);
   d["quotes_accepted"] = c.quotes_accepted;
   d["quotes_rejected"] = c.quotes_rejected;
   d["quotes_stale"] = c.quotes_stale;
@@ -86,8 +89,9 @@ class py_engine {
     for (const auto tf : eng_.config().timeframes_ns) labels_.push_back(mk::timeframe_label(tf));
   }
 
-  py::tuple on_trade(const std::string& symbol, py::handle ts, double price, double size, int side,
-                     std::optional<std::uint64_t> trade_id) {
+  py::typing::Tuple<mk::trade_status, py::typing::List<py_bar>> on_trade(const std::string& symbol, py::handle ts,
+                                                                         double price, double size, int side,
+                                                                         std::optional<std::uint64_t> trade_id) {
     mk::trade t;
     t.ts_ns = to_ns(ts, "ts_ns");
     t.price = price;
@@ -102,11 +106,14 @@ class py_engine {
       st = eng_.on_trade(symbol, t);
       for (const auto& cb : eng_.closed()) closed.append(make_bar(cb));
     }
-    return py::make_tuple(status_object(st), closed);
+    return py::reinterpret_steal<py::typing::Tuple<mk::trade_status, py::typing::List<py_bar>>>(
+        py::make_tuple(status_object(st), closed).release());
   }
 
-  py::tuple on_trades(const std::string& symbol, const i64_array& ts, const f64_array& price, const f64_array& size,
-                      std::optional<i8_array> side, std::optional<u64_array> trade_id) {
+  py::typing::Tuple<counts_t, py::typing::List<py_bar>> on_trades(const std::string& symbol, const i64_array& ts,
+                                                                  const f64_array& price, const f64_array& size,
+                                                                  std::optional<i8_array> side,
+                                                                  std::optional<u64_array> trade_id) {
     const auto ts_v = view(ts);
     const auto px_v = view(price);
     const auto sz_v = view(size);
@@ -128,7 +135,8 @@ class py_engine {
     }
     py::list out;
     for (const auto& cb : closed) out.append(make_bar(cb));
-    return py::make_tuple(counts_dict(counts), out);
+    return py::reinterpret_steal<py::typing::Tuple<counts_t, py::typing::List<py_bar>>>(
+        py::make_tuple(counts_dict(counts), out).release());
   }
 
   mk::quote_status on_quote(const std::string& symbol, py::handle ts, double bid, double ask) {
@@ -139,20 +147,20 @@ class py_engine {
     return eng_.on_quote(sym, t, bid, ask);
   }
 
-  py::list advance_time(py::handle now) {
+  py::typing::List<py_bar> advance_time(py::handle now) {
     const std::int64_t t = to_ns(now, "now_ns");
     std::lock_guard<std::mutex> lock(mu_);
     eng_.advance_time(t);
-    py::list out;
+    py::typing::List<py_bar> out;
     for (const auto& cb : eng_.closed()) out.append(make_bar(cb));
     return out;
   }
 
-  py::dict bars(const std::string& symbol, std::int64_t tf_ns, bool include_open) {
+  columns_t bars(const std::string& symbol, std::int64_t tf_ns, bool include_open) {
     std::lock_guard<std::mutex> lock(mu_);
     return columns_to_dict(eng_.bars(sym(symbol), tf(tf_ns), include_open));
   }
-  py::dict features(const std::string& symbol, std::int64_t tf_ns) {
+  columns_t features(const std::string& symbol, std::int64_t tf_ns) {
     std::lock_guard<std::mutex> lock(mu_);
     return features_to_dict(eng_.features(sym(symbol), tf(tf_ns)));
   }
@@ -170,11 +178,11 @@ class py_engine {
     if (!b) return std::nullopt;
     return py_bar{symbol, labels_[idx], *b, mk::feature_values{}};
   }
-  py::object state(const std::string& symbol) {
+  py::typing::Dict<py::str, py::object> state(const std::string& symbol) {
     std::lock_guard<std::mutex> lock(mu_);
-    return json_to_py(eng_.state(sym(symbol)));
+    return py::reinterpret_steal<py::typing::Dict<py::str, py::object>>(json_to_py(eng_.state(sym(symbol))).release());
   }
-  py::dict stats(std::optional<std::string> symbol) {
+  counts_t stats(std::optional<std::string> symbol) {
     std::lock_guard<std::mutex> lock(mu_);
     return engine_counts_dict(symbol ? eng_.counts(sym(*symbol)) : eng_.totals());
   }
@@ -205,7 +213,9 @@ class py_engine {
   }
   std::uint32_t sym(const std::string& symbol) const {
     const auto s = eng_.find_symbol(symbol);
-    if (s == mk::market_engine::npos) throw py::value_error("unknown symbol '" + symbol + "'; the engine has seen " + std::to_string(eng_.symbol_count()) + " symbols (see symbols())");
+    if (s == mk::market_engine::npos)
+      throw py::value_error("unknown symbol '" + symbol + "'; the engine has seen " +
+                            std::to_string(eng_.symbol_count()) + " symbols (see symbols())");
     return s;
   }
   std::uint32_t tf(std::int64_t tf_ns) const {
@@ -289,8 +299,8 @@ void register_market(py::module_& m) {
       .def_property_readonly("rvol", [](const py_bar& b) { return b.f.rvol; })
       .def("__repr__", [](const py_bar& b) {
         return "Bar(" + b.symbol + " " + b.timeframe + " start_ns=" + std::to_string(b.b.start_ns) +
-               " o=" + std::to_string(b.b.open) + " h=" + std::to_string(b.b.high) + " l=" +
-               std::to_string(b.b.low) + " c=" + std::to_string(b.b.close) + " v=" + std::to_string(b.b.volume) +
+               " o=" + std::to_string(b.b.open) + " h=" + std::to_string(b.b.high) + " l=" + std::to_string(b.b.low) +
+               " c=" + std::to_string(b.b.close) + " v=" + std::to_string(b.b.volume) +
                " trades=" + std::to_string(b.b.trades) + " rev=" + std::to_string(b.b.revision) + ")";
       });
 
@@ -326,8 +336,8 @@ void register_market(py::module_& m) {
             r = mk::build_bars(ts_v, px_v, sz_v, side_v, o);
           }
         }
-        py::dict d = columns_to_dict(std::move(r.bars));
-        py::dict st;
+        columns_t d = columns_to_dict(std::move(r.bars));
+        counts_t st;
         st["accepted"] = r.stats.accepted;
         st["REJECT_TS"] = r.stats.reject_ts;
         st["REJECT_PRICE"] = r.stats.reject_price;

@@ -51,8 +51,22 @@ class Bars:
     stats: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def _from_columns(cls, timeframe: str, cols: Mapping[str, Any], stats: dict[str, int] | None = None) -> Bars:
-        return cls(timeframe, *(cols[c] for c in BAR_COLUMNS), stats=dict(stats or {}))
+    def _from_columns(
+        cls, timeframe: str, cols: Mapping[str, Any], stats: dict[str, int] | None = None
+    ) -> Bars:
+        return cls(
+            timeframe=timeframe,
+            start_ns=cols["start_ns"],
+            open=cols["open"],
+            high=cols["high"],
+            low=cols["low"],
+            close=cols["close"],
+            volume=cols["volume"],
+            vwap=cols["vwap"],
+            trades=cols["trades"],
+            buy_volume=cols["buy_volume"],
+            stats=dict(stats or {}),
+        )
 
     def __len__(self) -> int:
         return int(self.start_ns.shape[0])
@@ -113,13 +127,27 @@ def _check_int(name: str, value: object) -> int:
 
 @overload
 def build_bars(
-    ts_ns: Any, price: Any, size: Any, timeframe: str = "1m", *, side: Any = None, fill_gaps: bool = False,
-    sort: bool = False, max_fill_bars: int = 100_000,
+    ts_ns: Any,
+    price: Any,
+    size: Any,
+    timeframe: str = "1m",
+    *,
+    side: Any = None,
+    fill_gaps: bool = False,
+    sort: bool = False,
+    max_fill_bars: int = 100_000,
 ) -> Bars: ...
 @overload
 def build_bars(
-    ts_ns: Any, price: Any, size: Any, timeframe: tuple[str, ...] | list[str], *, side: Any = None,
-    fill_gaps: bool = False, sort: bool = False, max_fill_bars: int = 100_000,
+    ts_ns: Any,
+    price: Any,
+    size: Any,
+    timeframe: tuple[str, ...] | list[str],
+    *,
+    side: Any = None,
+    fill_gaps: bool = False,
+    sort: bool = False,
+    max_fill_bars: int = 100_000,
 ) -> dict[str, Bars]: ...
 def build_bars(
     ts_ns: Any,
@@ -146,9 +174,8 @@ def build_bars(
     px = float_array(price, "price")
     sz = float_array(size, "size")
     if not (ts.shape[0] == px.shape[0] == sz.shape[0]):
-        raise ValueError(
-            f"ts_ns, price and size must have the same length; got {ts.shape[0]}, {px.shape[0]}, {sz.shape[0]}"
-        )
+        lengths = f"{ts.shape[0]}, {px.shape[0]}, {sz.shape[0]}"
+        raise ValueError(f"ts_ns, price and size must have the same length; got {lengths}")
     sd = None if side is None else side_array(side, ts.shape[0])
     max_fill = _check_int("max_fill_bars", max_fill_bars)
     if max_fill < 0:
@@ -201,7 +228,7 @@ def compute_features(
     else:
         tf = ""
         index = getattr(bars, "index", None)
-        if index is not None and getattr(index, "dtype", None) is not None and index.dtype.kind == "M" or (
+        if (index is not None and getattr(index, "dtype", None) is not None and index.dtype.kind == "M") or (
             index is not None and getattr(getattr(index, "dtype", None), "tz", None) is not None
         ):
             start = ts_array(index, "index")

@@ -46,8 +46,12 @@ def _replay(args: argparse.Namespace) -> int:
     closed_total = 0
     started = time.perf_counter()
     with Progress(
-        TextColumn("replay {task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-        TimeRemainingColumn(), console=err, disable=args.json or not err.is_terminal and not args.progress,
+        TextColumn("replay {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=args.json or (not err.is_terminal and not args.progress),
         transient=True,
     ) as progress:
         task = progress.add_task(str(path), total=total)
@@ -56,7 +60,10 @@ def _replay(args: argparse.Namespace) -> int:
             for lo in range(0, n, args.chunk):
                 hi = min(n, lo + args.chunk)
                 _, closed = engine.on_trades(
-                    part.symbol, part.ts_ns[lo:hi], part.price[lo:hi], part.size[lo:hi],
+                    part.symbol,
+                    part.ts_ns[lo:hi],
+                    part.price[lo:hi],
+                    part.size[lo:hi],
                     None if part.side is None else part.side[lo:hi],
                     None if part.trade_id is None else part.trade_id[lo:hi],
                 )
@@ -85,14 +92,28 @@ def _replay(args: argparse.Namespace) -> int:
             last = engine.latest(sym, tf)
             per_tf[tf] = {
                 "bars": len(bars),
-                "last_bar": None if last is None else {
-                    "start": iso_utc(last.start_ns), "open": last.open, "high": last.high, "low": last.low,
-                    "close": last.close, "volume": last.volume, "vwap": last.vwap, "trades": last.trades,
+                "last_bar": None
+                if last is None
+                else {
+                    "start": iso_utc(last.start_ns),
+                    "open": last.open,
+                    "high": last.high,
+                    "low": last.low,
+                    "close": last.close,
+                    "volume": last.volume,
+                    "vwap": last.vwap,
+                    "trades": last.trades,
                 },
-                "features": None if last is None else {
+                "features": None
+                if last is None
+                else {
                     k: (None if not np.isfinite(v) else float(v))
-                    for k, v in (("atr", last.atr), ("mom_bps", last.mom_bps),
-                                 ("px_vs_vwap_bps", last.px_vs_vwap_bps), ("rvol", last.rvol))
+                    for k, v in (
+                        ("atr", last.atr),
+                        ("mom_bps", last.mom_bps),
+                        ("px_vs_vwap_bps", last.px_vs_vwap_bps),
+                        ("rvol", last.rvol),
+                    )
                 },
             }
         report["symbols"][sym] = {"timeframes": per_tf, "stats": engine.stats(sym)}
@@ -101,24 +122,44 @@ def _replay(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return EXIT_OK
     out = Console() if sys.stdout.isatty() else Console(width=160)
-    out.print(f"[bold]{path}[/bold]: {total:,} trades in {elapsed:.3f} s "
-              f"({report['trades_per_s'] or 0:,} trades/s), {closed_total:,} bars closed")
+    out.print(
+        f"[bold]{path}[/bold]: {total:,} trades in {elapsed:.3f} s "
+        f"({report['trades_per_s'] or 0:,} trades/s), {closed_total:,} bars closed"
+    )
     for sym, info in report["symbols"].items():
         table = Table(title=f"{sym}")
-        for col in ("tf", "bars", "last start", "open", "high", "low", "close", "volume",
-                    "atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
+        for col in (
+            "tf",
+            "bars",
+            "last start",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "atr",
+            "mom_bps",
+            "px_vs_vwap_bps",
+            "rvol",
+        ):
             table.add_column(col, justify="right")
         for tf, row in info["timeframes"].items():
             lb = row["last_bar"] or {}
             ft = row["features"] or {}
-            table.add_row(tf, f"{row['bars']:,}", lb.get("start", "-"), *(_fmt(lb.get(k)) for k in
-                          ("open", "high", "low", "close", "volume")),
-                          *(_fmt(ft.get(k)) for k in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")))
+            table.add_row(
+                tf,
+                f"{row['bars']:,}",
+                lb.get("start", "-"),
+                *(_fmt(lb.get(k)) for k in ("open", "high", "low", "close", "volume")),
+                *(_fmt(ft.get(k)) for k in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")),
+            )
         out.print(table)
         st = info["stats"]
         rejected = {k: v for k, v in st.items() if k.startswith("REJECT") and v}
-        out.print(f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {rejected or ''}  "
-                  f"duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}")
+        out.print(
+            f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {rejected or ''}  "
+            f"duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}"
+        )
     return EXIT_OK
 
 
@@ -127,14 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="montalaq", description="montalaq operator CLI")
     sub = parser.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="stream a trade file through the market engine and summarise")
-    rp.add_argument("file", nargs="?", help="trade file (CSV, CSV.gz, Parquet, Lean ticks); default: bundled sample")
-    rp.add_argument("--sample", default="spy", choices=["spy", "btcusdt"], help="bundled sample when FILE is omitted")
-    rp.add_argument("--timeframes", default="1m,5m,15m", help="comma-separated timeframes (default 1m,5m,15m)")
+    rp.add_argument(
+        "file", nargs="?", help="trade file (CSV, CSV.gz, Parquet, Lean ticks); default: bundled sample"
+    )
+    rp.add_argument(
+        "--sample", default="spy", choices=["spy", "btcusdt"], help="bundled sample when FILE is omitted"
+    )
+    rp.add_argument(
+        "--timeframes", default="1m,5m,15m", help="comma-separated timeframes (default 1m,5m,15m)"
+    )
     rp.add_argument("--chunk", type=int, default=50_000, help="trades per ingest call (default 50000)")
     rp.add_argument("--fill-gaps", action="store_true", help="emit flat bars for empty intervals")
     rp.add_argument("--keep-open", action="store_true", help="do not close the last open bars at end of file")
     rp.add_argument("--json", action="store_true", help="print the summary as JSON")
-    rp.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    rp.add_argument(
+        "--progress", action="store_true", help="show the progress bar even when not on a terminal"
+    )
     rp.set_defaults(func=_replay)
     return parser
 

@@ -26,7 +26,7 @@ def _finite_or_none(value: float | None) -> float | None:
     return float(value)
 
 
-class MarketEngine(_m.MarketEngine):  # type: ignore[misc]
+class MarketEngine(_m.MarketEngine):
     """Streams trades and quotes per symbol into bars at several timeframes and features.
 
     ``on_trade`` is native (one call per trade, no Python in between) and returns
@@ -57,7 +57,11 @@ class MarketEngine(_m.MarketEngine):  # type: ignore[misc]
         rvol_n: int = 20,
         symbols: Iterable[str] | None = None,
     ) -> None:
-        for name, value in (("max_trades", max_trades), ("max_bars", max_bars), ("max_fill_bars", max_fill_bars)):
+        for name, value in (
+            ("max_trades", max_trades),
+            ("max_bars", max_bars),
+            ("max_fill_bars", max_fill_bars),
+        ):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
             if value < (0 if name == "max_fill_bars" else 1):
@@ -81,7 +85,7 @@ class MarketEngine(_m.MarketEngine):  # type: ignore[misc]
             allow,
         )
 
-    def on_trades(  # type: ignore[override]
+    def on_trades(
         self,
         symbol: str,
         ts_ns: Any,
@@ -99,7 +103,9 @@ class MarketEngine(_m.MarketEngine):  # type: ignore[misc]
         sz = float_array(size, "size")
         n = ts.shape[0]
         if px.shape[0] != n or sz.shape[0] != n:
-            raise ValueError(f"ts_ns, price and size must have the same length; got {n}, {px.shape[0]}, {sz.shape[0]}")
+            raise ValueError(
+                f"ts_ns, price and size must have the same length; got {n}, {px.shape[0]}, {sz.shape[0]}"
+            )
         sd = None if side is None else side_array(side, n)
         ids = None
         if trade_id is not None:
@@ -165,7 +171,12 @@ class MarketEngine(_m.MarketEngine):  # type: ignore[misc]
             raise ValueError(f"unknown symbol '{symbol}'")
         labels = list(_SIGNAL_TIMEFRAMES) + [t for t in self.timeframes if t not in _SIGNAL_TIMEFRAMES]
         out: dict[str, float | None] = {}
-        for name, field in (("mom_bps", "mom_bps"), ("px_vs_vwap_bps", "px_vs_vwap_bps"), ("rvol", "rvol"), ("atr", "atr")):
+        for name, field in (
+            ("mom_bps", "mom_bps"),
+            ("px_vs_vwap_bps", "px_vs_vwap_bps"),
+            ("rvol", "rvol"),
+            ("atr", "atr"),
+        ):
             for tf in labels:
                 out[f"{name}_{tf}"] = self._feature(symbol, tf, field)
         return out

@@ -98,7 +98,9 @@ def _layout_error(path: Path, columns: list[str]) -> ValueError:
     )
 
 
-def _numeric_time_to_ns(values: npt.NDArray[Any], unit: str | None, column: str) -> tuple[npt.NDArray[np.int64], str]:
+def _numeric_time_to_ns(
+    values: npt.NDArray[Any], unit: str | None, column: str
+) -> tuple[npt.NDArray[np.int64], str]:
     if unit is None:
         finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
         if finite.size == 0:
@@ -120,7 +122,7 @@ def _side_from(frame: Any, columns: list[str], used: dict[str, str]) -> npt.NDAr
         raw = frame[col]
         if raw.dtype.kind in "iuf":
             vals = np.nan_to_num(raw.to_numpy(dtype=np.float64), nan=0.0)
-            side = np.sign(vals).astype(np.int8)
+            side: npt.NDArray[np.int8] = np.sign(vals).astype(np.int8)
         else:
             text = raw.astype(str).str.strip().str.lower()
             side = np.zeros(len(text), dtype=np.int8)
@@ -131,7 +133,11 @@ def _side_from(frame: Any, columns: list[str], used: dict[str, str]) -> npt.NDAr
     col = _pick(columns, BUYER_MAKER_NAMES)
     if col is not None:
         raw = frame[col]
-        maker = raw.to_numpy() if raw.dtype == bool else raw.astype(str).str.strip().str.lower().isin(["true", "1"]).to_numpy()
+        maker = (
+            raw.to_numpy()
+            if raw.dtype == bool
+            else raw.astype(str).str.strip().str.lower().isin(["true", "1"]).to_numpy()
+        )
         used["side"] = col
         # Buyer is the maker -> the aggressor sold.
         return np.where(maker, -1, 1).astype(np.int8)
@@ -142,7 +148,9 @@ def _read_lean(path: Path, day: str, sym: str) -> Trades:
     import pandas as pd
 
     frame = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=["time_ms", "price", "size"])
-    midnight = datetime.combine(date(int(day[:4]), int(day[4:6]), int(day[6:])), time(0), ZoneInfo("America/New_York"))
+    midnight = datetime.combine(
+        date(int(day[:4]), int(day[4:6]), int(day[6:])), time(0), ZoneInfo("America/New_York")
+    )
     base_ns = int(midnight.timestamp()) * 1_000_000_000
     ts = base_ns + frame["time_ms"].to_numpy(dtype=np.int64) * 1_000_000
     price = frame["price"].to_numpy(dtype=np.float64) / 10_000.0  # deci-cents -> USD
@@ -152,8 +160,12 @@ def _read_lean(path: Path, day: str, sym: str) -> Trades:
         ts_ns=ts,
         price=price,
         size=size,
-        columns={"layout": "lean-equity-tick", "ts": "time_ms (America/New_York)", "price": "price/10000",
-                 "size": "size"},
+        columns={
+            "layout": "lean-equity-tick",
+            "ts": "time_ms (America/New_York)",
+            "price": "price/10000",
+            "size": "size",
+        },
     )
 
 

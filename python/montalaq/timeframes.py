@@ -25,10 +25,7 @@ def timeframe_label(tf_ns: int) -> str:
 
 def parse_timeframes(timeframes: str | Iterable[str]) -> list[int]:
     """Parse one timeframe or several (a tuple/list, or a comma-separated string)."""
-    if isinstance(timeframes, str):
-        items = [t.strip() for t in timeframes.split(",")]
-    else:
-        items = list(timeframes)
+    items = [t.strip() for t in timeframes.split(",")] if isinstance(timeframes, str) else list(timeframes)
     if not items:
         raise ValueError("timeframes: at least one timeframe is required")
     return [parse_timeframe(t) for t in items]

@@ -224,7 +224,8 @@ TEST_CASE("advance_time with fill_gaps emits flat bars while the market is quiet
   e.on_trade(x, tr(t0 + 6 * minute + sec, 101, 1));
   // 1m: minutes 4 and 5 flat; 5m: the [0, 5m) bar that held the first trade.
   REQUIRE(e.closed().size() == 3);
-  CHECK(std::count_if(e.closed().begin(), e.closed().end(), [](const closed_bar& cb) { return cb.tf == 0 && cb.b.trades == 0; }) == 2);
+  CHECK(std::count_if(e.closed().begin(), e.closed().end(),
+                      [](const closed_bar& cb) { return cb.tf == 0 && cb.b.trades == 0; }) == 2);
   const auto bars = e.bars(x, 0);
   REQUIRE(bars.size() == 6);
   for (std::size_t i = 0; i < 6; ++i) CHECK(bars.start_ns[i] == t0 + static_cast<std::int64_t>(i) * minute);
@@ -239,7 +240,9 @@ TEST_CASE("late_window amends the closed bar, re-emits it, and keeps features ex
   // Hold back every 10th trade and deliver it 3 trades later: late for the 1m bar.
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < s.ts.size(); ++i) order.push_back(i);
-  for (std::size_t i = 0; i + 3 < order.size(); i += 10) std::rotate(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(i) + 1, order.begin() + static_cast<std::ptrdiff_t>(i) + 4);
+  for (std::size_t i = 0; i + 3 < order.size(); i += 10)
+    std::rotate(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                order.begin() + static_cast<std::ptrdiff_t>(i) + 4);
   std::int64_t amended = 0;
   for (const auto i : order) {
     const auto st = e.on_trade(x, tr(s.ts[i], s.px[i], s.sz[i], s.side[i]));
@@ -261,10 +264,14 @@ TEST_CASE("late_window amends the closed bar, re-emits it, and keeps features ex
     const auto bf = compute_features(e.bars(x, tf), c.features);
     const auto sf = e.features(x, tf);
     for (std::size_t i = 0; i < bf.size(); ++i) {
-      if (std::isnan(bf.atr[i])) REQUIRE(std::isnan(sf.atr[i]));
-      else REQUIRE(sf.atr[i] == Approx(bf.atr[i]).epsilon(1e-9));
-      if (std::isnan(bf.px_vs_vwap_bps[i])) REQUIRE(std::isnan(sf.px_vs_vwap_bps[i]));
-      else REQUIRE(sf.px_vs_vwap_bps[i] == Approx(bf.px_vs_vwap_bps[i]).epsilon(1e-9).margin(1e-9));
+      if (std::isnan(bf.atr[i]))
+        REQUIRE(std::isnan(sf.atr[i]));
+      else
+        REQUIRE(sf.atr[i] == Approx(bf.atr[i]).epsilon(1e-9));
+      if (std::isnan(bf.px_vs_vwap_bps[i]))
+        REQUIRE(std::isnan(sf.px_vs_vwap_bps[i]));
+      else
+        REQUIRE(sf.px_vs_vwap_bps[i] == Approx(bf.px_vs_vwap_bps[i]).epsilon(1e-9).margin(1e-9));
     }
   }
 }

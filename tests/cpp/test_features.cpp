@@ -99,7 +99,8 @@ TEST_CASE("restore continues exactly like the original state", "[features]") {
     CHECK(a.rvol == Approx(vals[i].rvol).epsilon(1e-12));
   }
   feature_state too_short(p);
-  CHECK_FALSE(too_short.restore(std::span<const bar>(bars.data() + 20, 2), std::span<const feature_values>(vals.data() + 20, 2), 20));
+  CHECK_FALSE(too_short.restore(std::span<const bar>(bars.data() + 20, 2),
+                                std::span<const feature_values>(vals.data() + 20, 2), 20));
 }
 
 TEST_CASE("feature parameters are validated", "[features]") {

@@ -73,9 +73,12 @@ void build_loop(std::span<const std::int64_t> ts_ns, std::span<const double> pri
     const double q = size[i];
     const trade_status v = validate(ts, p, q);
     if (v != trade_status::accepted) [[unlikely]] {
-      if (v == trade_status::reject_ts) ++st.reject_ts;
-      else if (v == trade_status::reject_price) ++st.reject_price;
-      else ++st.reject_size;
+      if (v == trade_status::reject_ts)
+        ++st.reject_ts;
+      else if (v == trade_status::reject_price)
+        ++st.reject_price;
+      else
+        ++st.reject_size;
       continue;
     }
     if (ts < last_ts) [[unlikely]] {
@@ -128,8 +131,10 @@ batch_result build_bars(std::span<const std::int64_t> ts_ns, std::span<const dou
   if (opt.max_fill_bars < 0) throw std::invalid_argument("build_bars: max_fill_bars must be >= 0");
   check_lengths(ts_ns.size(), price, size, side);
   batch_result out;
-  if (side.empty()) build_loop<false>(ts_ns, price, size, side, opt, out);
-  else build_loop<true>(ts_ns, price, size, side, opt, out);
+  if (side.empty())
+    build_loop<false>(ts_ns, price, size, side, opt, out);
+  else
+    build_loop<true>(ts_ns, price, size, side, opt, out);
   return out;
 }
 

@@ -131,8 +131,8 @@ trade_status market_engine::on_trade(std::string_view symbol, const trade& t) {
 }
 
 std::array<std::int64_t, trade_status_count> market_engine::on_trades(
-    std::uint32_t sym, std::span<const std::int64_t> ts_ns, std::span<const double> price,
-    std::span<const double> size, std::span<const std::int8_t> side, std::span<const std::uint64_t> trade_id) {
+    std::uint32_t sym, std::span<const std::int64_t> ts_ns, std::span<const double> price, std::span<const double> size,
+    std::span<const std::int8_t> side, std::span<const std::uint64_t> trade_id) {
   const std::size_t n = ts_ns.size();
   if (price.size() != n || size.size() != n || (!side.empty() && side.size() != n) ||
       (!trade_id.empty() && trade_id.size() != n)) {
@@ -426,8 +426,8 @@ namespace {
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 nlohmann::json bar_json(const bar& b) {
-  return {{"start_ns", b.start_ns}, {"open", b.open},     {"high", b.high},   {"low", b.low},
-          {"close", b.close},       {"volume", b.volume}, {"vwap", b.vwap},   {"trades", b.trades},
+  return {{"start_ns", b.start_ns},     {"open", b.open},        {"high", b.high}, {"low", b.low},
+          {"close", b.close},           {"volume", b.volume},    {"vwap", b.vwap}, {"trades", b.trades},
           {"buy_volume", b.buy_volume}, {"revision", b.revision}};
 }
 
@@ -468,10 +468,11 @@ nlohmann::json market_engine::state(std::uint32_t sym) const {
       {"quote_ns", s.quote_ts > 0 ? nlohmann::json(s.quote_ts) : nlohmann::json(nullptr)},
       {"trades_cached", s.cache.size()},
       {"trade_counts", counts},
-      {"quotes", {{"accepted", s.counts.quotes_accepted},
-                  {"rejected", s.counts.quotes_rejected},
-                  {"stale", s.counts.quotes_stale},
-                  {"crossed", s.counts.quotes_crossed}}},
+      {"quotes",
+       {{"accepted", s.counts.quotes_accepted},
+        {"rejected", s.counts.quotes_rejected},
+        {"stale", s.counts.quotes_stale},
+        {"crossed", s.counts.quotes_crossed}}},
       {"gaps_unfilled", s.counts.gaps_unfilled},
       {"timeframes", tfs},
   };

@@ -31,7 +31,8 @@ std::int64_t parse_timeframe_ns(std::string_view text) {
     if (c < '0' || c > '9') bad_timeframe(text);
     n = n * 10 + (c - '0');
   }
-  if (n > std::numeric_limits<std::int64_t>::max() / unit / 4) bad_timeframe(text);  // keep bar arithmetic far from overflow
+  if (n > std::numeric_limits<std::int64_t>::max() / unit / 4)
+    bad_timeframe(text);  // keep bar arithmetic far from overflow
   return n * unit;
 }
 
@@ -41,10 +42,8 @@ std::string timeframe_label(std::int64_t tf_ns) {
     std::int64_t ns;
     char c;
   };
-  static constexpr unit_t units[] = {{86400 * ns_per_second, 'd'},
-                                     {3600 * ns_per_second, 'h'},
-                                     {60 * ns_per_second, 'm'},
-                                     {ns_per_second, 's'}};
+  static constexpr unit_t units[] = {
+      {86400 * ns_per_second, 'd'}, {3600 * ns_per_second, 'h'}, {60 * ns_per_second, 'm'}, {ns_per_second, 's'}};
   for (const auto& u : units) {
     if (tf_ns % u.ns == 0) return std::to_string(tf_ns / u.ns) + u.c;
   }

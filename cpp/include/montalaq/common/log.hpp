@@ -11,8 +11,8 @@
 namespace montalaq::log {
 
 struct record {
-  std::int64_t ts_ns;   // wall-clock time the record was made
-  int level;            // spdlog::level::level_enum value
+  std::int64_t ts_ns;  // wall-clock time the record was made
+  int level;           // spdlog::level::level_enum value
   std::string logger;
   std::string message;
 };

@@ -46,9 +46,7 @@ class ring {
   }
 
  private:
-  [[nodiscard]] std::size_t wrap(std::size_t i) const noexcept {
-    return i >= buf_.size() ? i - buf_.size() : i;
-  }
+  [[nodiscard]] std::size_t wrap(std::size_t i) const noexcept { return i >= buf_.size() ? i - buf_.size() : i; }
   void grow() {
     const std::size_t new_cap = std::min(capacity_, std::max<std::size_t>(16, buf_.size() * 2));
     std::vector<T> next;

@@ -10,8 +10,8 @@ namespace montalaq::market {
 struct bar {
   std::int64_t start_ns = 0;  // bar covers [start_ns, start_ns + tf)
   double open = 0, high = 0, low = 0, close = 0;
-  double volume = 0;          // sum of sizes
-  double vwap = 0;            // sum(price*size)/volume; previous close for a flat gap bar
+  double volume = 0;  // sum of sizes
+  double vwap = 0;    // sum(price*size)/volume; previous close for a flat gap bar
   std::int64_t trades = 0;
   double buy_volume = 0;      // sum of sizes with side +1
   std::int32_t revision = 0;  // > 0 when a late trade amended an already emitted bar

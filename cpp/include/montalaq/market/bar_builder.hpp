@@ -41,7 +41,7 @@ struct batch_result {
 [[nodiscard]] std::vector<std::size_t> stable_order(std::span<const std::int64_t> ts_ns);
 
 // Index of the first row whose ts is smaller than an earlier valid row's, or -1 if sorted.
-[[nodiscard]] std::int64_t first_unsorted(std::span<const std::int64_t> ts_ns,
-                                          std::span<const double> price, std::span<const double> size);
+[[nodiscard]] std::int64_t first_unsorted(std::span<const std::int64_t> ts_ns, std::span<const double> price,
+                                          std::span<const double> size);
 
 }  // namespace montalaq::market

@@ -27,15 +27,15 @@ namespace montalaq::market {
 
 struct engine_config {
   std::vector<std::int64_t> timeframes_ns{60'000'000'000LL, 300'000'000'000LL, 900'000'000'000LL};
-  std::size_t max_trades = 50'000;    // per-symbol trade cache (and trade-id window)
-  std::size_t max_bars = 10'000;      // closed bars kept per (symbol, timeframe)
-  std::int64_t late_window_ns = 0;    // 0: late trades are counted, never applied
-  std::int64_t close_grace_ns = 0;    // advance_time closes [s, e) once now >= e + grace
+  std::size_t max_trades = 50'000;  // per-symbol trade cache (and trade-id window)
+  std::size_t max_bars = 10'000;    // closed bars kept per (symbol, timeframe)
+  std::int64_t late_window_ns = 0;  // 0: late trades are counted, never applied
+  std::int64_t close_grace_ns = 0;  // advance_time closes [s, e) once now >= e + grace
   bool fill_gaps = false;
   std::int64_t max_fill_bars = 100'000;
   bool dedupe_content = false;
   feature_params features{};
-  std::vector<std::string> symbols;   // allow-list; empty accepts any symbol
+  std::vector<std::string> symbols;  // allow-list; empty accepts any symbol
 
   // Throws std::invalid_argument naming the field: no timeframes, duplicates, a timeframe
   // that is not a multiple of the finest (LATE is judged on the finest bar, which is only

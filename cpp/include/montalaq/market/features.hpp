@@ -40,8 +40,7 @@ class feature_state {
   // Rebuilds the state as it stood after `history[n-1]`, where history holds the latest
   // closed bars with their features and `first_index` is the global index of history[0].
   // Returns false when too few bars are retained to do so exactly.
-  bool restore(std::span<const bar> history, std::span<const feature_values> values,
-               std::int64_t first_index);
+  bool restore(std::span<const bar> history, std::span<const feature_values> values, std::int64_t first_index);
 
  private:
   feature_params p_;
@@ -49,10 +48,10 @@ class feature_state {
   double prev_close_ = 0;
   double tr_sum_ = 0;  // Wilder warm-up: sum of TR_1..TR_n
   double atr_ = std::numeric_limits<double>::quiet_NaN();
-  detail::ring<double> closes_;     // last mom_k closes
-  detail::ring<double> vwap_pv_;    // last vwap_n (vwap*volume)
-  detail::ring<double> vwap_vol_;   // last vwap_n volumes
-  detail::ring<double> rvol_vol_;   // last rvol_n volumes (previous bars only)
+  detail::ring<double> closes_;    // last mom_k closes
+  detail::ring<double> vwap_pv_;   // last vwap_n (vwap*volume)
+  detail::ring<double> vwap_vol_;  // last vwap_n volumes
+  detail::ring<double> rvol_vol_;  // last rvol_n volumes (previous bars only)
   detail::compensated_sum pv_sum_, vol_sum_, rvol_sum_;
   int vol_nonzero_ = 0, rvol_nonzero_ = 0;  // exact emptiness tests despite rounding
 };

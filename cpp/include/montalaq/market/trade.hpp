@@ -7,10 +7,10 @@
 namespace montalaq::market {
 
 struct trade {
-  std::int64_t ts_ns = 0;    // exchange time, ns since the Unix epoch (UTC)
+  std::int64_t ts_ns = 0;  // exchange time, ns since the Unix epoch (UTC)
   double price = 0.0;
   double size = 0.0;
-  std::int8_t side = 0;      // +1 buy aggressor, -1 sell aggressor, 0 unknown
+  std::int8_t side = 0;  // +1 buy aggressor, -1 sell aggressor, 0 unknown
   bool has_id = false;
   std::uint64_t trade_id = 0;
 };
@@ -19,13 +19,13 @@ struct trade {
 // Python as montalaq.TradeStatus.
 enum class trade_status : std::uint8_t {
   accepted = 0,
-  reject_ts,        // ts <= 0
-  reject_price,     // price not finite or <= 0
-  reject_size,      // size not finite or <= 0
-  duplicate_tick,   // trade id (or content, when asked) already seen in the cached window
-  late,             // before the open bar of the finest timeframe; not applied
-  amended,          // late but inside late_window: applied and the closed bar re-emitted
-  reject_symbol,    // symbol outside the engine's allow-list
+  reject_ts,       // ts <= 0
+  reject_price,    // price not finite or <= 0
+  reject_size,     // size not finite or <= 0
+  duplicate_tick,  // trade id (or content, when asked) already seen in the cached window
+  late,            // before the open bar of the finest timeframe; not applied
+  amended,         // late but inside late_window: applied and the closed bar re-emitted
+  reject_symbol,   // symbol outside the engine's allow-list
 };
 inline constexpr int trade_status_count = 8;
 

@@ -1,0 +1,67 @@
+# The developer's one way in (docs/CONTRIBUTING.md). Every target sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+JOBS ?= 2
+CMAKE_FLAGS := -G Ninja -DMONTALAQ_BUILD_TESTS=ON -DMONTALAQ_WERROR=ON
+
+.PHONY: run test bench lint system venv build cpp-test cpp-asan py-test stubs format clean
+
+system:
+	@scripts/ensure_system.sh
+
+# The venv is rebuilt when pyproject.toml changes (new dependencies).
+$(VENV)/.deps: pyproject.toml scripts/dev_requirements.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $$($(PYTHON) scripts/dev_requirements.py | tr '\n' ' ')
+	@touch $@
+
+venv: system $(VENV)/.deps
+
+# Non-editable install, so tests run against what `pip install .` really ships; the
+# scikit-build-core build dir keeps rebuilds incremental.
+build: venv
+	$(PIP) install -q --no-build-isolation --no-deps .
+
+cpp-test: system
+	cmake -S . -B build/cpp $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build/cpp -j $(JOBS)
+	./build/cpp/montalaq_tests
+
+cpp-asan: system
+	cmake -S . -B build/asan $(CMAKE_FLAGS) -DMONTALAQ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build/asan -j $(JOBS) --target montalaq_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/montalaq_tests
+
+py-test: build
+	$(PY) -m pytest
+
+test: cpp-test cpp-asan py-test
+
+run: build
+	$(VENV)/bin/montalaq replay
+
+bench: build cpp-test
+	$(PY) benchmarks/bench_bars.py
+
+stubs: build
+	$(PY) scripts/gen_stubs.py
+
+lint: build
+	$(VENV)/bin/ruff check python tests/py benchmarks scripts
+	$(VENV)/bin/ruff format --check python tests/py benchmarks scripts
+	$(VENV)/bin/mypy
+	clang-format --dry-run --Werror $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'tests/cpp/*.cpp' 'tests/cpp/*.hpp' 'benchmarks/cpp/*.cpp')
+
+format: build
+	$(VENV)/bin/ruff format python tests/py benchmarks scripts
+	$(VENV)/bin/ruff check --fix python tests/py benchmarks scripts
+	clang-format -i $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'tests/cpp/*.cpp' 'tests/cpp/*.hpp' 'benchmarks/cpp/*.cpp')
+
+clean:
+	rm -rf build $(VENV)
