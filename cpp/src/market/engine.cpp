@@ -214,19 +214,21 @@ void market_engine::remember(symbol_state& s, const trade& t, std::uint64_t cont
 
 void market_engine::apply(symbol_state& s, std::uint32_t sym, std::uint32_t tf, const trade& t) {
   tf_state& f = s.tfs[tf];
+  // Hot path without a 64-bit division: the trade falls in the open bar. ts >= open start
+  // holds because the caller checked ts against the finest frontier, and every coarser
+  // bar starts on a finest boundary at or before it.
+  if (f.has_open && t.ts_ns < f.open_end) [[likely]] {
+    f.open.add(t.ts_ns, t.price, t.size, t.side);
+    return;
+  }
   const std::int64_t start = t.ts_ns - t.ts_ns % f.tf_ns;  // ts > 0
   if (f.has_open) {
-    // start < open.start_ns cannot happen: the caller checked ts against the finest
-    // frontier, and every coarser bar starts on a finest boundary at or before it.
-    if (start <= f.open.start_ns) [[likely]] {
-      f.open.add(t.ts_ns, t.price, t.size, t.side);
-      return;
-    }
     emit(s, sym, tf, f.open);
     f.has_open = false;
   }
   fill_until(s, sym, tf, start);
   f.open.begin(start, t.ts_ns, t.price, t.size, t.side);
+  f.open_end = start + f.tf_ns;
   f.has_open = true;
   f.frontier = start;
 }

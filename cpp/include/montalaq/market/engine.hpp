@@ -109,6 +109,7 @@ class market_engine {
   struct tf_state {
     std::int64_t tf_ns = 0;
     bar_accum open{};
+    std::int64_t open_end = 0;  // open.start_ns + tf_ns, cached to skip a division per trade
     bool has_open = false;
     // Start of the earliest interval that is not closed yet; min() before the first trade.
     std::int64_t frontier = std::numeric_limits<std::int64_t>::min();
