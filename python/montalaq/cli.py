@@ -23,6 +23,7 @@ def _fmt(value: Any) -> str:
 def _replay(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -36,7 +37,7 @@ def _replay(args: argparse.Namespace) -> int:
         engine = MarketEngine(timeframes, fill_gaps=args.fill_gaps)
         trades = read_trades(path)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        err.print(f"[red]montalaq replay: {exc}[/red]")
+        err.print(f"[red]montalaq replay: {escape(str(exc))}[/red]")
         return EXIT_USAGE
     if args.chunk < 1:
         err.print("[red]montalaq replay: --chunk must be >= 1[/red]")
@@ -123,11 +124,11 @@ def _replay(args: argparse.Namespace) -> int:
         return EXIT_OK
     out = Console() if sys.stdout.isatty() else Console(width=160)
     out.print(
-        f"[bold]{path}[/bold]: {total:,} trades in {elapsed:.3f} s "
+        f"[bold]{escape(str(path))}[/bold]: {total:,} trades in {elapsed:.3f} s "
         f"({report['trades_per_s'] or 0:,} trades/s), {closed_total:,} bars closed"
     )
     for sym, info in report["symbols"].items():
-        table = Table(title=f"{sym}")
+        table = Table(title=escape(sym))
         for col in (
             "tf",
             "bars",
@@ -149,15 +150,16 @@ def _replay(args: argparse.Namespace) -> int:
             table.add_row(
                 tf,
                 f"{row['bars']:,}",
-                lb.get("start", "-"),
+                lb["start"][:16].replace("T", " ") if lb else "-",  # minutes: full precision in --json
                 *(_fmt(lb.get(k)) for k in ("open", "high", "low", "close", "volume")),
                 *(_fmt(ft.get(k)) for k in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")),
             )
         out.print(table)
         st = info["stats"]
         rejected = {k: v for k, v in st.items() if k.startswith("REJECT") and v}
+        detail = escape(str(rejected)) if rejected else ""
         out.print(
-            f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {rejected or ''}  "
+            f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {detail}  "
             f"duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}"
         )
     return EXIT_OK
