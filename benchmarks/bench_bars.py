@@ -14,16 +14,23 @@ Data
     span). Timestamps stay sorted, time of day and weekday are kept, and every 1s/1m/5m/15m
     boundary stays a boundary, so each copy yields the same bars as the original.
 
-Measurements (best of N after a warm-up, ``time.perf_counter``)
+Measurements (best of N after a warm-up, ``time.perf_counter``; N = 7, 3 for the long
+Python loops and chunked ingest, 2 with ``--quick``; ``--repeats`` overrides)
     1m bars from sorted trades: ``montalaq.build_bars`` vs pandas ``resample("1min")`` and
     polars ``group_by_dynamic("ts", every="1m")``, both computing open/high/low/close,
     volume, vwap = sum(price*size)/sum(size) and the trade count, empty bins dropped. The
     DataFrames are built once beforehand (construction time printed, not billed). The three
     results are checked to agree before anything is timed. Polars runs with its default
-    thread pool (printed); montalaq is single-threaded.
+    thread pool (printed; that row carries the budget), and again in a child process with
+    POLARS_MAX_THREADS=1 (an info row); montalaq is single-threaded.
     ATR: ``montalaq.compute_features`` (ATR plus three other features) vs ``talib.ATR``.
     Streaming: ``MarketEngine.on_trade`` once per trade from a Python loop; chunked
     ``on_trades``; and the C++ ``montalaq_bench_stream`` binary on the same trades.
+
+C++ timing binary
+    ``build/cpp/montalaq_bench_stream`` (or ``$MONTALAQ_CPP_BUILD_DIR``), configured and
+    built with cmake (Ninja, ``-DMONTALAQ_BUILD_TESTS=ON``) when missing or older than the
+    C++ sources. ``--skip-cpp`` leaves it out (its rows then read SKIP).
 
 The ratio column is always peer time / montalaq time (> 1: montalaq is faster). Budgets
 are reported PASS/MISS; the script exits 0 either way (benchmarks are not tests).
@@ -34,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,7 +55,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+import montalaq
+from _common import (
     REPO_ROOT,
     Row,
     best_of,
@@ -60,12 +69,10 @@ from _common import (  # noqa: E402
     shared_data_dir,
 )
 
-import montalaq  # noqa: E402
-
 TIMEFRAMES = ("1m", "5m", "15m")
 SYMBOL = "SPY"
 WEEK_NS = 7 * 86_400 * 1_000_000_000
-CPP_BUILD_DIR = REPO_ROOT / "build" / "cpp"
+CPP_BUILD_DIR = Path(os.environ.get("MONTALAQ_CPP_BUILD_DIR", REPO_ROOT / "build" / "cpp"))
 CPP_BENCH = CPP_BUILD_DIR / "montalaq_bench_stream"
 
 # SPEC §11 budgets.
@@ -180,6 +187,47 @@ def polars_1m(df: Any) -> Any:
     )
 
 
+def polars_one_thread(series: list[Series], repeats: int) -> dict[str, dict[str, float]]:
+    """Time ``polars_1m`` in a child process with ``POLARS_MAX_THREADS=1`` on the same arrays.
+
+    Polars fixes its thread pool at import, so a single-threaded figure needs a fresh
+    interpreter. The arrays go through .npy files; frame construction is not timed.
+    """
+    with tempfile.TemporaryDirectory(prefix="montalaq-bench-") as tmp:
+        for s in series:
+            for col in ("ts", "price", "size"):
+                np.save(Path(tmp) / f"{s.name}_{col}.npy", getattr(s, col))
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--polars-worker",
+            tmp,
+            "--repeats",
+            str(repeats),
+            *(s.name for s in series),
+        ]
+        env = {**os.environ, "POLARS_MAX_THREADS": "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"polars single-thread worker failed: {proc.stderr.strip()[-2000:]}")
+    result: dict[str, dict[str, float]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def polars_worker(folder: str, names: list[str], repeats: int) -> int:
+    import polars as pl
+
+    out = {}
+    for name in names:
+        s = Series(name, *(np.load(Path(folder) / f"{name}_{c}.npy") for c in ("ts", "price", "size")))
+        df = make_polars(s)
+        bars = polars_1m(df).height
+        t = best_of(lambda df=df: polars_1m(df), repeats)
+        out[name] = {"s": t.best_s, "bars": bars, "threads": pl.thread_pool_size()}
+    print(json.dumps(out))
+    return 0
+
+
 def montalaq_1m(s: Series) -> montalaq.Bars:
     return montalaq.build_bars(s.ts, s.price, s.size, "1m")
 
@@ -211,7 +259,9 @@ def check_bars_agree(s: Series, m: montalaq.Bars, pd_out: Any, pl_out: Any) -> d
     return {"bars": len(m), **counts}
 
 
-def bench_bars_1m(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any]) -> montalaq.Bars:
+def bench_bars_1m(
+    s: Series, repeats: int, rows: list[Row], figures: dict[str, Any], pl1: dict[str, float] | None
+) -> montalaq.Bars:
     import polars as pl
 
     t0 = time.perf_counter()
@@ -249,20 +299,66 @@ def bench_bars_1m(s: Series, repeats: int, rows: list[Row], figures: dict[str, A
         "polars_frame_build_s": t_pl_make,
         "polars_threads": pl.thread_pool_size(),
     }
-    rows.append(Row(f"1m bars vs pandas resample [{s.label}]", fmt_rate(tps_m), f"pandas {fmt_rate(tps_pd)}",
-                    r_pd, f">= {BUDGET_VS_PANDAS:g}x", r_pd >= BUDGET_VS_PANDAS))
-    rows.append(Row(f"1m bars vs polars group_by_dynamic [{s.label}]", fmt_rate(tps_m),
-                    f"polars {fmt_rate(tps_pl)}", r_pl, f">= {BUDGET_VS_POLARS:g}x", r_pl >= BUDGET_VS_POLARS))
-    rows.append(Row(f"1m bars absolute, 1 thread [{s.label}]", fmt_rate(tps_m), "-", None,
-                    f">= {BUDGET_ABS_TPS / 1e6:.0f} M/s", tps_m >= BUDGET_ABS_TPS))
+    rows.append(
+        Row(
+            f"1m bars vs pandas resample [{s.label}]",
+            fmt_rate(tps_m),
+            f"pandas {fmt_rate(tps_pd)}",
+            r_pd,
+            f">= {BUDGET_VS_PANDAS:g}x",
+            r_pd >= BUDGET_VS_PANDAS,
+        )
+    )
+    rows.append(
+        Row(
+            f"1m bars vs polars group_by_dynamic [{s.label}]",
+            fmt_rate(tps_m),
+            f"polars {fmt_rate(tps_pl)}",
+            r_pl,
+            f">= {BUDGET_VS_POLARS:g}x",
+            r_pl >= BUDGET_VS_POLARS,
+        )
+    )
+    if pl1 is not None:
+        if pl1["bars"] != agree["bars"]:
+            raise AssertionError(f"{s.label}: single-threaded polars gave {pl1['bars']} bars")
+        tps_pl1, r_pl1 = n / pl1["s"], pl1["s"] / t_m.best_s
+        figures[f"bars_1m_{s.name}"].update(
+            {
+                "polars_1thread_s": pl1["s"],
+                "polars_1thread_trades_per_s": tps_pl1,
+                "ratio_vs_polars_1thread": r_pl1,
+            }
+        )
+        rows.append(
+            Row(
+                f"1m bars vs polars, POLARS_MAX_THREADS=1 [{s.label}]",
+                fmt_rate(tps_m),
+                f"polars {fmt_rate(tps_pl1)}",
+                r_pl1,
+                "- (info)",
+                None,
+            )
+        )
+    rows.append(
+        Row(
+            f"1m bars absolute, 1 thread [{s.label}]",
+            fmt_rate(tps_m),
+            "-",
+            None,
+            f">= {BUDGET_ABS_TPS / 1e6:.0f} M/s",
+            tps_m >= BUDGET_ABS_TPS,
+        )
+    )
     return mine
 
 
 # ----------------------------------------------------------------------------------- ATR
 
 
-def bench_atr(bars: montalaq.Bars, label: str, key: str, repeats: int, rows: list[Row],
-              figures: dict[str, Any]) -> None:
+def bench_atr(
+    bars: montalaq.Bars, label: str, key: str, repeats: int, rows: list[Row], figures: dict[str, Any]
+) -> None:
     import talib
 
     mine = montalaq.compute_features(bars)
@@ -282,10 +378,24 @@ def bench_atr(bars: montalaq.Bars, label: str, key: str, repeats: int, rows: lis
     t_m = best_of(batch(lambda: montalaq.compute_features(bars)), repeats)
     t_ta = best_of(batch(lambda: talib.ATR(bars.high, bars.low, bars.close, timeperiod=14)), repeats)
     m_s, ta_s = t_m.best_s / inner, t_ta.best_s / inner
-    figures[key] = {"bars": len(bars), "montalaq_s": m_s, "talib_s": ta_s, "ratio": ta_s / m_s,
-                    "calls_per_timing": inner, "note": "montalaq computes ATR + mom + px_vs_vwap + rvol"}
-    rows.append(Row(f"ATR (4 features) vs talib.ATR [{label}]", fmt_time(m_s), f"talib {fmt_time(ta_s)}",
-                    ta_s / m_s, "- (none)", None))
+    figures[key] = {
+        "bars": len(bars),
+        "montalaq_s": m_s,
+        "talib_s": ta_s,
+        "ratio": ta_s / m_s,
+        "calls_per_timing": inner,
+        "note": "montalaq computes ATR + mom + px_vs_vwap + rvol",
+    }
+    rows.append(
+        Row(
+            f"ATR (4 features) vs talib.ATR [{label}]",
+            fmt_time(m_s),
+            f"talib {fmt_time(ta_s)}",
+            ta_s / m_s,
+            "- (none)",
+            None,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -320,12 +430,24 @@ def bench_on_trade(s: Series, n_calls: int, repeats: int, rows: list[Row], figur
         raise AssertionError(f"on_trade: {stats['ACCEPTED']} of {n} trades accepted")
     t_0 = best_of(run_empty, repeats)
     ns, ns0 = t_e.best_s / n * 1e9, t_0.best_s / n * 1e9
-    figures["py_on_trade"] = {"calls": n, "ns_per_call": ns, "empty_loop_ns_per_call": ns0,
-                              "net_ns_per_call": ns - ns0, "runs_s": t_e.runs_s,
-                              "bars_closed": int(stats["bars_closed"])}
-    rows.append(Row(f"on_trade per call, Python loop, 3 tf [{n / 1e6:.2f}M calls]", fmt_ns(ns),
-                    f"empty call {fmt_ns(ns0)}", ns0 / ns, f"<= {BUDGET_PY_CALL_NS:.0f} ns",
-                    ns <= BUDGET_PY_CALL_NS))
+    figures["py_on_trade"] = {
+        "calls": n,
+        "ns_per_call": ns,
+        "empty_loop_ns_per_call": ns0,
+        "net_ns_per_call": ns - ns0,
+        "runs_s": t_e.runs_s,
+        "bars_closed": int(stats["bars_closed"]),
+    }
+    rows.append(
+        Row(
+            f"on_trade per call, Python loop, 3 tf [{n / 1e6:.2f}M calls]",
+            fmt_ns(ns),
+            f"empty call {fmt_ns(ns0)}",
+            ns0 / ns,
+            f"<= {BUDGET_PY_CALL_NS:.0f} ns",
+            ns <= BUDGET_PY_CALL_NS,
+        )
+    )
 
 
 def batch_3tf(s: Series) -> dict[str, montalaq.Bars]:
@@ -335,15 +457,20 @@ def batch_3tf(s: Series) -> dict[str, montalaq.Bars]:
     return bars
 
 
-def bench_chunked(s: Series, chunks: tuple[int, ...], repeats: int, rows: list[Row],
-                  figures: dict[str, Any]) -> None:
+def bench_chunked(
+    s: Series, chunks: tuple[int, ...], repeats: int, rows: list[Row], figures: dict[str, Any]
+) -> None:
     n = len(s)
     batch = batch_3tf(s)
     expected_closed = sum(len(b) - 1 for b in batch.values())  # the last bar of each stays open
     t_b = best_of(lambda: batch_3tf(s), repeats)
     tps_b = n / t_b.best_s
-    figures["batch_3tf_features"] = {"trades": n, "s": t_b.best_s, "trades_per_s": tps_b,
-                                     "bars": {k: len(v) for k, v in batch.items()}}
+    figures["batch_3tf_features"] = {
+        "trades": n,
+        "s": t_b.best_s,
+        "trades_per_s": tps_b,
+        "bars": {k: len(v) for k, v in batch.items()},
+    }
     for chunk in chunks:
         holder: dict[str, montalaq.MarketEngine] = {}
 
@@ -357,16 +484,31 @@ def bench_chunked(s: Series, chunks: tuple[int, ...], repeats: int, rows: list[R
         t_c = best_of(run, repeats)
         stats = holder["eng"].stats(SYMBOL)
         if stats["ACCEPTED"] != n or stats["bars_closed"] != expected_closed:
-            raise AssertionError(f"on_trades chunk={chunk}: {stats['ACCEPTED']} accepted, "
-                                 f"{stats['bars_closed']} bars closed; expected {n}, {expected_closed}")
+            raise AssertionError(
+                f"on_trades chunk={chunk}: {stats['ACCEPTED']} accepted, "
+                f"{stats['bars_closed']} bars closed; expected {n}, {expected_closed}"
+            )
         tps_c = n / t_c.best_s
         ratio = t_b.best_s / t_c.best_s
-        figures[f"chunked_{chunk}"] = {"trades": n, "chunk": chunk, "s": t_c.best_s, "trades_per_s": tps_c,
-                                       "ns_per_trade": t_c.best_s / n * 1e9, "ratio_vs_batch": ratio,
-                                       "runs_s": t_c.runs_s}
-        rows.append(Row(f"on_trades chunks of {chunk // 1000}k vs batch 3 tf+features [{s.label}]",
-                        fmt_rate(tps_c), f"batch {fmt_rate(tps_b)}", ratio,
-                        f">= {BUDGET_CHUNKED_VS_BATCH:.2f}x (2x)", ratio >= BUDGET_CHUNKED_VS_BATCH))
+        figures[f"chunked_{chunk}"] = {
+            "trades": n,
+            "chunk": chunk,
+            "s": t_c.best_s,
+            "trades_per_s": tps_c,
+            "ns_per_trade": t_c.best_s / n * 1e9,
+            "ratio_vs_batch": ratio,
+            "runs_s": t_c.runs_s,
+        }
+        rows.append(
+            Row(
+                f"on_trades chunks of {chunk // 1000}k vs batch 3 tf+features [{s.label}]",
+                fmt_rate(tps_c),
+                f"batch {fmt_rate(tps_b)}",
+                ratio,
+                f">= {BUDGET_CHUNKED_VS_BATCH:.2f}x (2x)",
+                ratio >= BUDGET_CHUNKED_VS_BATCH,
+            )
+        )
 
 
 # ------------------------------------------------------------------------------------ C++
@@ -385,8 +527,18 @@ def ensure_cpp_bench() -> tuple[Path | None, str]:
         return CPP_BENCH, "up to date"
     steps = []
     if not (CPP_BUILD_DIR / "CMakeCache.txt").exists():
-        steps.append(["cmake", "-S", str(REPO_ROOT), "-B", str(CPP_BUILD_DIR), "-G", "Ninja",
-                      "-DMONTALAQ_BUILD_TESTS=ON"])
+        steps.append(
+            [
+                "cmake",
+                "-S",
+                str(REPO_ROOT),
+                "-B",
+                str(CPP_BUILD_DIR),
+                "-G",
+                "Ninja",
+                "-DMONTALAQ_BUILD_TESTS=ON",
+            ]
+        )
     steps.append(["cmake", "--build", str(CPP_BUILD_DIR), "--target", "montalaq_bench_stream"])
     for cmd in steps:
         log("building: " + " ".join(cmd))
@@ -400,10 +552,10 @@ def ensure_cpp_bench() -> tuple[Path | None, str]:
     return (CPP_BENCH, "built") if CPP_BENCH.exists() else (None, "build produced no binary")
 
 
-def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any]) -> None:
+def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any], skip: bool = False) -> None:
     name = f"C++ on_trade, 3 tf + features, per trade [{s.label}]"
     batch_name = f"C++ batch 1m bars, no Python [{s.label}]"
-    binary, how = ensure_cpp_bench()
+    binary, how = (None, "--skip-cpp") if skip else ensure_cpp_bench()
     if binary is None:
         figures["cpp"] = {"skipped": how}
         rows.append(Row(name, "n/a", "-", None, f"<= {BUDGET_CPP_NS:.0f} ns", status="SKIP"))
@@ -416,8 +568,9 @@ def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any])
         path = Path(tmp) / "trades.bin"
         packed.tofile(path)
         del packed
-        proc = subprocess.run([str(binary), str(path), str(repeats)], capture_output=True, text=True,
-                              timeout=600, check=False)
+        proc = subprocess.run(
+            [str(binary), str(path), str(repeats)], capture_output=True, text=True, timeout=600, check=False
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"{binary.name} exited {proc.returncode}: {proc.stderr.strip()}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -432,16 +585,42 @@ def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any])
 # ----------------------------------------------------------------------------------- main
 
 
+def git_describe() -> str:
+    """Commit of the checkout (+dirty), for the record; the installed module may lag it."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "cpp", "python"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "git unknown"
+    return f"git {head}{'+dirty' if dirty else ''}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run (seconds)")
     ap.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (best is kept)")
     ap.add_argument("--skip-cpp", action="store_true", help="do not build/run the C++ streaming binary")
+    ap.add_argument("--polars-worker", metavar="DIR", help=argparse.SUPPRESS)
+    ap.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.polars_worker:
+        return polars_worker(args.polars_worker, args.names, args.repeats or 5)
 
     quick = args.quick
-    repeats = args.repeats or (2 if quick else 5)
+    repeats = args.repeats or (2 if quick else 7)
     slow_repeats = args.repeats or (2 if quick else 3)  # the long Python loops
     min_tiled = 1_000_000 if quick else 10_000_000
     py_calls = 50_000 if quick else 1_000_000
@@ -454,15 +633,19 @@ def main(argv: list[str] | None = None) -> int:
 
     real, data_info = load_real(quick)
     tiled, tile_info = tile(real, min_tiled)
-    log(f"data: {real.label} from {data_info['files']}; {tiled.label} = {tile_info['copies']} copies "
-        f"shifted by {tile_info['offset_days']} days")
+    log(
+        f"data: {real.label} from {data_info['files']}; {tiled.label} = {tile_info['copies']} copies "
+        f"shifted by {tile_info['offset_days']} days"
+    )
 
     rows: list[Row] = []
     figures: dict[str, Any] = {}
 
+    log("1m bars: polars with one thread (child process)")
+    pl1 = polars_one_thread([real, tiled], repeats)
     log("1m bars: montalaq vs pandas vs polars")
-    bars_real = bench_bars_1m(real, repeats, rows, figures)
-    bench_bars_1m(tiled, repeats, rows, figures)
+    bars_real = bench_bars_1m(real, repeats, rows, figures, pl1.get("real"))
+    bench_bars_1m(tiled, repeats, rows, figures, pl1.get("tiled"))
 
     log("ATR")
     bench_atr(bars_real, f"1m bars, {len(bars_real):,}", "atr_1m_real", repeats, rows, figures)
@@ -474,35 +657,41 @@ def main(argv: list[str] | None = None) -> int:
     bench_on_trade(real, py_calls, slow_repeats, rows, figures)
     bench_chunked(tiled, chunks, slow_repeats, rows, figures)
 
-    if args.skip_cpp:
-        rows.append(Row(f"C++ on_trade, 3 tf + features, per trade [{tiled.label}]", "n/a", "-", None,
-                        f"<= {BUDGET_CPP_NS:.0f} ns", status="SKIP"))
-        figures["cpp"] = {"skipped": "--skip-cpp"}
-    else:
-        log("C++ streaming")
-        bench_cpp(tiled, repeats, rows, figures)
+    log("C++ streaming")
+    bench_cpp(tiled, repeats, rows, figures, skip=args.skip_cpp)
 
     elapsed = time.perf_counter() - t_start
     b_real, b_tiled = figures["bars_1m_real"], figures["bars_1m_tiled"]
-    print(f"montalaq {montalaq.__version__} benchmarks ({'quick' if quick else 'full'} mode), "
-          f"best of {repeats} (Python loops / chunked: best of {slow_repeats}) after a warm-up")
+    mode = "quick" if quick else "full"
+    print(
+        f"montalaq {montalaq.__version__} ({git_describe()}) benchmarks, {mode} mode, "
+        f"best of {repeats} (Python loops / chunked: best of {slow_repeats}) after a warm-up"
+    )
     if "fallback" in data_info:
         print(f"NOTE: {data_info['fallback']}")
     print(f"data: real = {len(real):,} trades from {', '.join(data_info['files'])}")
-    print(f"      tiled = {len(tiled):,} trades: real x {tile_info['copies']}, copy i shifted by "
-          f"i x {tile_info['offset_days']} days (sorted, bar boundaries kept)")
-    print(f"peers: pandas {pd.__version__}, polars {pl.__version__} ({pl.thread_pool_size()} threads), "
-          f"TA-Lib {talib.__version__}; montalaq single-threaded")
-    print(f"DataFrame construction, not timed: pandas {fmt_time(b_real['pandas_frame_build_s'])} / "
-          f"{fmt_time(b_tiled['pandas_frame_build_s'])}, polars {fmt_time(b_real['polars_frame_build_s'])} / "
-          f"{fmt_time(b_tiled['polars_frame_build_s'])} (real / tiled)")
+    print(
+        f"      tiled = {len(tiled):,} trades: real x {tile_info['copies']}, copy i shifted by "
+        f"i x {tile_info['offset_days']} days (sorted, bar boundaries kept)"
+    )
+    print(
+        f"peers: pandas {pd.__version__}, polars {pl.__version__} ({pl.thread_pool_size()} threads), "
+        f"TA-Lib {talib.__version__}; montalaq single-threaded"
+    )
+    print(
+        f"DataFrame construction, not timed: pandas {fmt_time(b_real['pandas_frame_build_s'])} / "
+        f"{fmt_time(b_tiled['pandas_frame_build_s'])}, polars {fmt_time(b_real['polars_frame_build_s'])} / "
+        f"{fmt_time(b_tiled['polars_frame_build_s'])} (real / tiled)"
+    )
     print("ratio = peer time / montalaq time (> 1: montalaq faster)")
     print()
     print(render_table(rows))
     print()
     py = figures["py_on_trade"]
-    print(f"on_trade: {py['ns_per_call']:.0f} ns per call, of which an empty Python call with the same "
-          f"arguments costs {py['empty_loop_ns_per_call']:.0f} ns (net {py['net_ns_per_call']:.0f} ns)")
+    print(
+        f"on_trade: {py['ns_per_call']:.0f} ns per call, of which an empty Python call with the same "
+        f"arguments costs {py['empty_loop_ns_per_call']:.0f} ns (net {py['net_ns_per_call']:.0f} ns)"
+    )
     misses = [r.measurement for r in rows if r.verdict == "MISS"]
     print(f"budget misses: {len(misses)}" + ("" if not misses else " -> " + "; ".join(misses)))
     print(f"total time {elapsed:.1f} s")
@@ -513,8 +702,15 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": repeats,
             "slow_repeats": slow_repeats,
             "montalaq": montalaq.__version__,
-            "peers": {"pandas": pd.__version__, "polars": pl.__version__, "talib": talib.__version__,
-                      "numpy": np.__version__, "polars_threads": pl.thread_pool_size()},
+            "git": git_describe(),
+            "module": str(Path(montalaq.__file__).resolve().parent),
+            "peers": {
+                "pandas": pd.__version__,
+                "polars": pl.__version__,
+                "talib": talib.__version__,
+                "numpy": np.__version__,
+                "polars_threads": pl.thread_pool_size(),
+            },
             "machine": machine_info(),
             "data": {"real": data_info, "tiled": tile_info},
             "figures": figures,
