@@ -125,13 +125,8 @@ class py_engine {
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(mu_);
-      const std::uint32_t sym = eng_.symbol_index(symbol);
-      if (sym == mk::market_engine::npos) {
-        counts[static_cast<std::size_t>(mk::trade_status::reject_symbol)] = static_cast<std::int64_t>(ts_v.size());
-      } else {
-        counts = eng_.on_trades(sym, ts_v, px_v, sz_v, side_v, id_v);
-        closed.assign(eng_.closed().begin(), eng_.closed().end());
-      }
+      counts = eng_.on_trades(std::string_view(symbol), ts_v, px_v, sz_v, side_v, id_v);
+      closed.assign(eng_.closed().begin(), eng_.closed().end());
     }
     py::list out;
     for (const auto& cb : closed) out.append(make_bar(cb));
@@ -307,7 +302,7 @@ void register_market(py::module_& m) {
   m.def(
       "build_bars",
       [](const i64_array& ts, const f64_array& price, const f64_array& size, std::optional<i8_array> side,
-         std::int64_t tf_ns, bool fill_gaps, std::int64_t max_fill_bars, bool sort) {
+         std::int64_t tf_ns, bool fill_gaps, std::int64_t max_fill_bars, bool sort, unsigned threads) {
         const auto ts_v = view(ts);
         const auto px_v = view(price);
         const auto sz_v = view(size);
@@ -316,6 +311,7 @@ void register_market(py::module_& m) {
         o.tf_ns = tf_ns;
         o.fill_gaps = fill_gaps;
         o.max_fill_bars = max_fill_bars;
+        o.threads = threads;
         mk::batch_result r;
         {
           py::gil_scoped_release release;
@@ -347,8 +343,9 @@ void register_market(py::module_& m) {
         return d;
       },
       py::arg("ts_ns"), py::arg("price"), py::arg("size"), py::arg("side"), py::arg("tf_ns"), py::arg("fill_gaps"),
-      py::arg("max_fill_bars"), py::arg("sort"),
-      "Batch bars from trade arrays (GIL released). Returns numpy columns and a 'stats' dict.");
+      py::arg("max_fill_bars"), py::arg("sort"), py::arg("threads"),
+      "Batch bars from trade arrays (GIL released; split over up to `threads` threads at bar boundaries). "
+      "Returns numpy columns and a 'stats' dict.");
 
   m.def(
       "compute_features",

@@ -66,6 +66,9 @@ class MarketEngine(_m.MarketEngine):
                 raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
             if value < (0 if name == "max_fill_bars" else 1):
                 raise ValueError(f"{name}: must be >= {0 if name == 'max_fill_bars' else 1}, got {value}")
+        for name, value in (("atr_n", atr_n), ("mom_k", mom_k), ("vwap_n", vwap_n), ("rvol_n", rvol_n)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
         allow = [] if symbols is None else list(symbols)
         if any(not isinstance(s, str) or not s for s in allow):
             raise ValueError("symbols: every symbol must be a non-empty string")

@@ -116,6 +116,37 @@ def _numeric_time_to_ns(
     return out, unit
 
 
+_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"
+
+
+def _text_times_to_ns(raw: Any, column: str, tz: str | None) -> npt.NDArray[np.int64]:
+    """ISO-8601 text to ns. Times with offsets may mix offsets (a feed across a DST change);
+    times without one need ``tz``; a column mixing both is refused."""
+    import pandas as pd
+
+    text = raw.astype(str).str.strip()
+    has_offset = text.str.contains(_OFFSET, regex=True)
+    if has_offset.all():
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    elif not has_offset.any():
+        if tz is None:
+            raise ValueError(
+                f"read_trades: times in column '{column}' carry no UTC offset; pass tz='UTC' "
+                "(or the zone they are in) to read them"
+            )
+        naive = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        parsed = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    else:
+        first = int(np.flatnonzero(~has_offset.to_numpy())[0])
+        raise ValueError(
+            f"read_trades: column '{column}' mixes times with and without a UTC offset "
+            f"(row {first} has none: {text.iloc[first]!r})"
+        )
+    ts: npt.NDArray[np.int64] = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ts[parsed.isna().to_numpy()] = 0  # unparseable: kept, and rejected as REJECT_TS
+    return ts
+
+
 def _side_from(frame: Any, columns: list[str], used: dict[str, str]) -> npt.NDArray[np.int8] | None:
     col = _pick(columns, SIDE_NAMES)
     if col is not None:
@@ -147,7 +178,16 @@ def _side_from(frame: Any, columns: list[str], used: dict[str, str]) -> npt.NDAr
 def _read_lean(path: Path, day: str, sym: str) -> Trades:
     import pandas as pd
 
-    frame = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=["time_ms", "price", "size"])
+    try:
+        frame = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=["time_ms", "price", "size"])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as exc:
+        raise ValueError(f"read_trades: {path.name} is not a readable Lean tick file: {exc}") from exc
+    if frame.empty:
+        raise ValueError(f"read_trades: {path.name} holds no trades")
+    # Unreadable cells become NaN/0 and are rejected (and counted) by the engine, as in CSVs.
+    for col in ("time_ms", "price", "size"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    frame["time_ms"] = frame["time_ms"].fillna(-1)
     midnight = datetime.combine(
         date(int(day[:4]), int(day[4:6]), int(day[6:])), time(0), ZoneInfo("America/New_York")
     )
@@ -200,6 +240,8 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
     else:
         try:
             frame = pd.read_csv(p, low_memory=False)
+        except pd.errors.EmptyDataError as exc:
+            raise ValueError(f"read_trades: {p.name} is empty (no header, no rows)") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
             raise ValueError(f"read_trades: {p.name} is not a readable CSV file: {exc}") from exc
     columns = [str(c) for c in frame.columns]
@@ -212,21 +254,14 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
     used: dict[str, str] = {"ts": tcol[0], "price": pcol, "size": scol}
 
     traw = frame[tcol[0]]
-    if traw.dtype.kind in "iuf":
+    if frame.empty:
+        ts = np.zeros(0, dtype=np.int64)
+        used["ts_unit"] = tcol[1] or "none"
+    elif traw.dtype.kind in "iuf":
         ts, unit = _numeric_time_to_ns(traw.to_numpy(), tcol[1], tcol[0])
         used["ts_unit"] = unit
     else:
-        parsed = pd.to_datetime(traw, utc=False, errors="coerce", format="ISO8601")
-        if getattr(parsed.dt, "tz", None) is None:
-            if tz is None:
-                raise ValueError(
-                    f"read_trades: times in column '{tcol[0]}' carry no UTC offset; pass tz='UTC' "
-                    "(or the zone they are in) to read them"
-                )
-            parsed = parsed.dt.tz_localize(tz)
-        parsed = parsed.dt.tz_convert("UTC")
-        ts = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        ts[parsed.isna().to_numpy()] = 0  # unparseable: kept, and rejected as REJECT_TS
+        ts = _text_times_to_ns(traw, tcol[0], tz)
         used["ts_unit"] = "iso8601"
 
     price = pd.to_numeric(frame[pcol], errors="coerce").to_numpy(dtype=np.float64)

@@ -25,7 +25,15 @@ def timeframe_label(tf_ns: int) -> str:
 
 def parse_timeframes(timeframes: str | Iterable[str]) -> list[int]:
     """Parse one timeframe or several (a tuple/list, or a comma-separated string)."""
-    items = [t.strip() for t in timeframes.split(",")] if isinstance(timeframes, str) else list(timeframes)
+    if isinstance(timeframes, str):
+        items = [t.strip() for t in timeframes.split(",")]
+    elif isinstance(timeframes, list | tuple):
+        items = list(timeframes)
+    else:
+        raise TypeError(
+            "timeframes: expected a string such as '1m' or a tuple/list of them such as "
+            f"('1m', '5m', '15m'); got {type(timeframes).__name__}"
+        )
     if not items:
         raise ValueError("timeframes: at least one timeframe is required")
     return [parse_timeframe(t) for t in items]

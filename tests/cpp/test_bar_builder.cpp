@@ -100,3 +100,53 @@ TEST_CASE("a gap longer than max_fill_bars is left unfilled and counted", "[bars
   CHECK(r.bars.size() == 2);
   CHECK(r.stats.gaps_unfilled == 1);
 }
+
+TEST_CASE("threaded batch equals one thread, bar for bar, with gaps and bad rows", "[bars]") {
+  std::vector<std::int64_t> ts;
+  std::vector<double> px, sz;
+  std::vector<std::int8_t> side;
+  std::int64_t t = t0;
+  const std::size_t n = 3 * min_rows_per_thread + 12'345;
+  for (std::size_t i = 0; i < n; ++i) {
+    t += static_cast<std::int64_t>((i * 7919) % 97) * 10'000'000;  // quiet stretches leave empty minutes
+    if (i % 50'000 == 0) t += 7 * minute;
+    ts.push_back(i % 10'007 == 5 ? 0 : t);  // some invalid rows, also at cut candidates
+    px.push_back(i % 9'973 == 3 ? std::numeric_limits<double>::quiet_NaN() : 100.0 + static_cast<double>(i % 113));
+    sz.push_back(1.0 + static_cast<double>(i % 7));
+    side.push_back(static_cast<std::int8_t>(static_cast<int>(i % 3) - 1));
+  }
+  for (const bool fill : {false, true}) {
+    batch_options one;
+    one.tf_ns = minute;
+    one.fill_gaps = fill;
+    batch_options many = one;
+    many.threads = 4;
+    const auto a = build_bars(ts, px, sz, side, one);
+    const auto b = build_bars(ts, px, sz, side, many);
+    REQUIRE(a.bars.size() == b.bars.size());
+    for (std::size_t i = 0; i < a.bars.size(); ++i) {
+      REQUIRE(a.bars.start_ns[i] == b.bars.start_ns[i]);
+      REQUIRE(a.bars.open[i] == b.bars.open[i]);
+      REQUIRE(a.bars.close[i] == b.bars.close[i]);
+      REQUIRE(a.bars.volume[i] == b.bars.volume[i]);  // same order of additions: bit-identical
+      REQUIRE(a.bars.vwap[i] == b.bars.vwap[i]);
+      REQUIRE(a.bars.trades[i] == b.bars.trades[i]);
+      REQUIRE(a.bars.buy_volume[i] == b.bars.buy_volume[i]);
+    }
+    CHECK(a.stats.accepted == b.stats.accepted);
+    CHECK(a.stats.reject_ts == b.stats.reject_ts);
+    CHECK(a.stats.reject_price == b.stats.reject_price);
+    CHECK(a.stats.gaps_unfilled == b.stats.gaps_unfilled);
+  }
+  // An out-of-order row anywhere, even right at a cut, names the same row as one thread.
+  for (const std::size_t bad : {std::size_t{1}, n / 4, n / 2 + 1, n - 1}) {
+    auto ts2 = ts;
+    ts2[bad] = t0 - 1;
+    batch_options many;
+    many.tf_ns = minute;
+    many.threads = 4;
+    const std::int64_t expect = first_unsorted(ts2, px, sz);
+    REQUIRE(expect >= 0);
+    CHECK_THROWS_WITH(build_bars(ts2, px, sz, side, many), Catch::Contains("row " + std::to_string(expect) + " "));
+  }
+}

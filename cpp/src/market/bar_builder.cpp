@@ -1,9 +1,11 @@
 #include "montalaq/market/bar_builder.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace montalaq::market {
 
@@ -56,71 +58,135 @@ void check_lengths(std::size_t n, std::span<const double> price, std::span<const
   }
 }
 
+struct chunk_result {
+  batch_result r;
+  std::int64_t first_ts = std::numeric_limits<std::int64_t>::max();  // first valid row's ts
+  std::int64_t last_ts = std::numeric_limits<std::int64_t>::min();   // last valid row's ts
+  bool unsorted = false;
+};
+
 template <bool HasSide>
 void build_loop(std::span<const std::int64_t> ts_ns, std::span<const double> price, std::span<const double> size,
-                std::span<const std::int8_t> side, const batch_options& opt, batch_result& out) {
+                std::span<const std::int8_t> side, const batch_options& opt, chunk_result& chunk) {
+  batch_result& out = chunk.r;
+  batch_stats& st = out.stats;
   const std::int64_t tf = opt.tf_ns;
   const std::size_t n = ts_ns.size();
-  bar_accum acc{};
-  bool has_open = false;
-  std::int64_t end = 0;  // end of the open bar
-  std::int64_t last_ts = std::numeric_limits<std::int64_t>::min();
-  batch_stats& st = out.stats;
+  // The open bar lives in locals, not in a struct behind a reference: the compiler cannot
+  // prove such a struct does not alias the input arrays and would store it every trade.
+  std::int64_t start = 0, end = 0;  // open bar [start, end); end == 0 before the first bar
+  double open = 0, high = 0, low = 0, close = 0, volume = 0, pv = 0, buy = 0;
+  std::int64_t count = 0, accepted = 0;
+  // Starting at 1 folds "ts > 0" into the sortedness test: ts >= last_ts >= 1.
+  std::int64_t last_ts = 1;
+
+  auto finish = [&]() {
+    bar b;
+    b.start_ns = start;
+    b.open = open;
+    b.high = high;
+    b.low = low;
+    b.close = close;
+    // volume > 0 (every trade has size > 0); overflowed sums leave as NaN (SPEC §2).
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+    const double vwap = pv / volume;
+    b.volume = std::isfinite(volume) ? volume : nan;
+    b.vwap = std::isfinite(vwap) ? vwap : nan;
+    b.trades = count;
+    b.buy_volume = std::isfinite(buy) ? buy : nan;
+    return b;
+  };
 
   for (std::size_t i = 0; i < n; ++i) {
     const std::int64_t ts = ts_ns[i];
     const double p = price[i];
     const double q = size[i];
-    const trade_status v = validate(ts, p, q);
-    if (v != trade_status::accepted) [[unlikely]] {
-      if (v == trade_status::reject_ts)
+    // One branch for validity and order together (non-short-circuit &); sort it out
+    // only when something is wrong.
+    const bool ok = positive_finite(p) & positive_finite(q) & (ts >= last_ts);
+    if (!ok) [[unlikely]] {
+      const trade_status v = validate(ts, p, q);
+      if (v == trade_status::reject_ts) {
         ++st.reject_ts;
-      else if (v == trade_status::reject_price)
+      } else if (v == trade_status::reject_price) {
         ++st.reject_price;
-      else
+      } else if (v == trade_status::reject_size) {
         ++st.reject_size;
+      } else {
+        chunk.unsorted = true;  // a valid row earlier than a previous one: the caller raises
+        return;
+      }
       continue;
-    }
-    if (ts < last_ts) [[unlikely]] {
-      throw std::invalid_argument("build_bars: ts_ns is not sorted (row " + std::to_string(i) +
-                                  " is earlier than a previous row); pass sort=True to sort it");
     }
     last_ts = ts;
-    ++st.accepted;
-    const std::int8_t sd = HasSide ? side[i] : std::int8_t{0};
+    ++accepted;
+    const double bq = HasSide ? (side[i] > 0 ? q : 0.0) : 0.0;
     if (ts < end) [[likely]] {
-      // Inlined accum.add for sorted input: ts >= close_ts always, never < open_ts.
-      if (p > acc.high) acc.high = p;
-      if (p < acc.low) acc.low = p;
-      acc.close = p;
-      acc.close_ts = ts;
-      acc.volume += q;
-      acc.pv += p * q;
-      if constexpr (HasSide) acc.buy_volume += sd > 0 ? q : 0.0;
-      ++acc.trades;
+      // Sorted input: ts >= the bar's latest ts, so close always moves and open never does.
+      high = std::max(high, p);
+      low = std::min(low, p);
+      close = p;
+      volume += q;
+      pv += p * q;
+      if constexpr (HasSide) buy += bq;
+      ++count;
       continue;
     }
-    const std::int64_t start = ts - ts % tf;  // ts > 0
-    if (has_open) {
-      out.bars.push(acc.finish());
+    const std::int64_t new_start = ts - ts % tf;  // ts > 0
+    if (end != 0) {
+      out.bars.push(finish());
       if (opt.fill_gaps) {
-        const std::int64_t missing = (start - end) / tf;
+        const std::int64_t missing = (new_start - end) / tf;
         if (missing > opt.max_fill_bars) {
           ++st.gaps_unfilled;
         } else {
           bar_accum flat{};
-          for (std::int64_t s = end; s < start; s += tf) {
-            flat.begin_flat(s, acc.close);
+          for (std::int64_t s = end; s < new_start; s += tf) {
+            flat.begin_flat(s, close);
             out.bars.push(flat.finish());
           }
         }
       }
+    } else {
+      chunk.first_ts = ts;
     }
-    acc.begin(start, ts, p, q, sd);
-    has_open = true;
-    end = start + tf;
+    start = new_start;
+    end = new_start + tf;
+    open = high = low = close = p;
+    volume = q;
+    pv = p * q;
+    buy = bq;
+    count = 1;
   }
-  if (has_open) out.bars.push(acc.finish());
+  if (end != 0) out.bars.push(finish());
+  st.accepted = accepted;
+  chunk.last_ts = accepted > 0 ? last_ts : std::numeric_limits<std::int64_t>::min();
+}
+
+void run_chunk(std::span<const std::int64_t> ts, std::span<const double> px, std::span<const double> sz,
+               std::span<const std::int8_t> side, const batch_options& opt, chunk_result& out) {
+  if (side.empty())
+    build_loop<false>(ts, px, sz, side, opt, out);
+  else
+    build_loop<true>(ts, px, sz, side, opt, out);
+}
+
+// Split points at bar boundaries: all valid rows of one bar land in the same chunk.
+std::vector<std::size_t> split_points(std::span<const std::int64_t> ts, std::span<const double> px,
+                                      std::span<const double> sz, std::int64_t tf, unsigned parts) {
+  const std::size_t n = ts.size();
+  std::vector<std::size_t> cuts{0};
+  for (unsigned k = 1; k < parts; ++k) {
+    std::size_t j = std::max(cuts.back(), n * k / parts);
+    std::size_t p = j;  // last valid row before j
+    while (p > cuts.back() && validate(ts[p - 1], px[p - 1], sz[p - 1]) != trade_status::accepted) --p;
+    if (p == cuts.back()) continue;  // nothing valid since the previous cut: no split here
+    const std::int64_t bar = ts[p - 1] / tf;
+    while (j < n && (validate(ts[j], px[j], sz[j]) != trade_status::accepted || ts[j] / tf == bar)) ++j;
+    if (j < n && j > cuts.back()) cuts.push_back(j);
+  }
+  cuts.push_back(n);
+  return cuts;
 }
 
 }  // namespace
@@ -130,11 +196,70 @@ batch_result build_bars(std::span<const std::int64_t> ts_ns, std::span<const dou
   if (opt.tf_ns <= 0) throw std::invalid_argument("build_bars: timeframe must be > 0");
   if (opt.max_fill_bars < 0) throw std::invalid_argument("build_bars: max_fill_bars must be >= 0");
   check_lengths(ts_ns.size(), price, size, side);
+  const std::size_t n = ts_ns.size();
+  const unsigned parts =
+      static_cast<unsigned>(std::clamp<std::size_t>(n / min_rows_per_thread, 1, std::max(opt.threads, 1u)));
+  const auto cuts = parts > 1 ? split_points(ts_ns, price, size, opt.tf_ns, parts) : std::vector<std::size_t>{0, n};
+  std::vector<chunk_result> chunks(cuts.size() - 1);
+  auto work = [&](std::size_t c) {
+    const std::size_t lo = cuts[c], len = cuts[c + 1] - cuts[c];
+    run_chunk(ts_ns.subspan(lo, len), price.subspan(lo, len), size.subspan(lo, len),
+              side.empty() ? side : side.subspan(lo, len), opt, chunks[c]);
+  };
+  if (chunks.size() == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (std::size_t c = 1; c < chunks.size(); ++c) pool.emplace_back(work, c);
+    work(0);
+    for (auto& t : pool) t.join();
+  }
+  bool unsorted = false;
+  std::int64_t prev_last = std::numeric_limits<std::int64_t>::min();
+  for (const auto& c : chunks) {
+    unsorted = unsorted || c.unsorted || (c.r.stats.accepted > 0 && c.first_ts < prev_last);
+    if (c.r.stats.accepted > 0) prev_last = c.last_ts;
+  }
+  if (unsorted) {
+    throw std::invalid_argument("build_bars: ts_ns is not sorted (row " +
+                                std::to_string(first_unsorted(ts_ns, price, size)) +
+                                " is earlier than a previous row); pass sort=True to sort it");
+  }
+  if (chunks.size() == 1) return std::move(chunks[0].r);
+  // Join: concatenate bars, filling the gap across each cut exactly as one pass would.
   batch_result out;
-  if (side.empty())
-    build_loop<false>(ts_ns, price, size, side, opt, out);
-  else
-    build_loop<true>(ts_ns, price, size, side, opt, out);
+  std::size_t total = 0;
+  for (const auto& c : chunks) total += c.r.bars.size();
+  out.bars.reserve(total);
+  bool have_prev = false;
+  bar prev{};
+  for (const auto& c : chunks) {
+    out.stats.accepted += c.r.stats.accepted;
+    out.stats.reject_ts += c.r.stats.reject_ts;
+    out.stats.reject_price += c.r.stats.reject_price;
+    out.stats.reject_size += c.r.stats.reject_size;
+    out.stats.gaps_unfilled += c.r.stats.gaps_unfilled;
+    for (std::size_t i = 0; i < c.r.bars.size(); ++i) {
+      const bar b = c.r.bars.at(i);
+      if (i == 0 && have_prev && opt.fill_gaps) {
+        const std::int64_t end = prev.start_ns + opt.tf_ns;
+        if ((b.start_ns - end) / opt.tf_ns > opt.max_fill_bars) {
+          ++out.stats.gaps_unfilled;
+        } else {
+          bar_accum flat{};
+          for (std::int64_t s = end; s < b.start_ns; s += opt.tf_ns) {
+            flat.begin_flat(s, prev.close);
+            out.bars.push(flat.finish());
+          }
+        }
+      }
+      out.bars.push(b);
+    }
+    if (c.r.bars.size() > 0) {
+      prev = c.r.bars.at(c.r.bars.size() - 1);
+      have_prev = true;
+    }
+  }
   return out;
 }
 

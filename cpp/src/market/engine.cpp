@@ -83,7 +83,7 @@ std::uint32_t market_engine::add_symbol(std::string_view name) {
   const auto idx = static_cast<std::uint32_t>(syms_.size());
   symbol_state s;
   s.name = std::string(name);
-  s.cache = detail::ring<cached_trade>(cfg_.max_trades);
+  s.cache = detail::trade_cache(cfg_.max_trades);
   s.tfs.resize(cfg_.timeframes_ns.size());
   for (std::size_t i = 0; i < s.tfs.size(); ++i) {
     s.tfs[i].tf_ns = cfg_.timeframes_ns[i];
@@ -154,6 +154,18 @@ std::array<std::int64_t, trade_status_count> market_engine::on_trades(
   return out;
 }
 
+std::array<std::int64_t, trade_status_count> market_engine::on_trades(
+    std::string_view symbol, std::span<const std::int64_t> ts_ns, std::span<const double> price,
+    std::span<const double> size, std::span<const std::int8_t> side, std::span<const std::uint64_t> trade_id) {
+  const std::uint32_t sym = symbol_index(symbol);
+  if (sym != npos) return on_trades(sym, ts_ns, price, size, side, trade_id);
+  closed_.clear();
+  std::array<std::int64_t, trade_status_count> out{};
+  out[static_cast<std::size_t>(trade_status::reject_symbol)] = static_cast<std::int64_t>(ts_ns.size());
+  rejected_symbol_ += static_cast<std::int64_t>(ts_ns.size());
+  return out;
+}
+
 trade_status market_engine::ingest(std::uint32_t sym, const trade& t) {
   symbol_state& s = syms_[sym];
   trade_status st = validate(t.ts_ns, t.price, t.size);
@@ -181,6 +193,10 @@ trade_status market_engine::ingest(std::uint32_t sym, const trade& t) {
       return trade_status::late;
     }
     st = trade_status::amended;
+  } else if (t.ts_ns < s.tfs[finest_].open_end && s.tfs[finest_].has_open) [[likely]] {
+    // Inside the open finest bar, hence inside every coarser open bar (they start on a
+    // finest boundary at or before it and end on one at or after it): no bar closes.
+    for (tf_state& f : s.tfs) f.open.add(t.ts_ns, t.price, t.size, t.side);
   } else {
     const auto ntf = static_cast<std::uint32_t>(s.tfs.size());
     for (std::uint32_t i = 0; i < ntf; ++i) apply(s, sym, i, t);
@@ -195,9 +211,9 @@ trade_status market_engine::ingest(std::uint32_t sym, const trade& t) {
 }
 
 void market_engine::remember(symbol_state& s, const trade& t, std::uint64_t content_key_value) {
-  cached_trade ev{};
-  const cached_trade ct{t.ts_ns, t.price, t.size, t.trade_id, t.side, t.has_id};
-  if (s.cache.push(ct, &ev)) {
+  // Reading the evicted entry costs a load per trade; skip it when nothing needs it.
+  if (s.cache.full() && (s.ids_seen || cfg_.dedupe_content)) {
+    const auto ev = s.cache.oldest();
     if (ev.has_id) s.ids.erase(ev.trade_id);
     if (cfg_.dedupe_content) {
       trade old;
@@ -208,7 +224,11 @@ void market_engine::remember(symbol_state& s, const trade& t, std::uint64_t cont
       s.contents.erase(content_key(old));
     }
   }
-  if (t.has_id) s.ids.insert(t.trade_id);
+  s.cache.push(t.ts_ns, t.price, t.size, t.side, t.has_id, t.trade_id);
+  if (t.has_id) {
+    s.ids.insert(t.trade_id);
+    s.ids_seen = true;
+  }
   if (cfg_.dedupe_content) s.contents.insert(content_key_value);
 }
 

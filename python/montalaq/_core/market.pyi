@@ -282,9 +282,9 @@ class MarketEngine:
         """
         Configured timeframes in ns.
         """
-def build_bars(ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], price: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], size: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], side: typing.Annotated[numpy.typing.ArrayLike, numpy.int8] | None, tf_ns: typing.SupportsInt | typing.SupportsIndex, fill_gaps: bool, max_fill_bars: typing.SupportsInt | typing.SupportsIndex, sort: bool) -> dict[str, typing.Any]:
+def build_bars(ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], price: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], size: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], side: typing.Annotated[numpy.typing.ArrayLike, numpy.int8] | None, tf_ns: typing.SupportsInt | typing.SupportsIndex, fill_gaps: bool, max_fill_bars: typing.SupportsInt | typing.SupportsIndex, sort: bool, threads: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
-    Batch bars from trade arrays (GIL released). Returns numpy columns and a 'stats' dict.
+    Batch bars from trade arrays (GIL released; split over up to `threads` threads at bar boundaries). Returns numpy columns and a 'stats' dict.
     """
 def compute_features(high: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], low: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], close: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], vwap: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], atr_n: typing.SupportsInt | typing.SupportsIndex, mom_k: typing.SupportsInt | typing.SupportsIndex, vwap_n: typing.SupportsInt | typing.SupportsIndex, rvol_n: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
     """

@@ -9,7 +9,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_checked_in_stubs_match_the_built_module() -> None:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_stubs.py"), "--check"], capture_output=True, text=True
+        [sys.executable, str(ROOT / "scripts" / "gen_stubs.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, f"stub drift: {proc.stderr}{proc.stdout}"
 

@@ -1,6 +1,8 @@
 #pragma once
 // Bars (SPEC §3.2): the closed record and the accumulator that builds it.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "montalaq/market/trade.hpp"
@@ -72,15 +74,19 @@ struct bar_accum {
 
   [[nodiscard]] bar finish() const noexcept {
     bar b;
+    // Sums of valid trades can still overflow (price 1e200 x size 1e200): such a value is
+    // undefined, and undefined leaves the package as NaN, never as infinity (SPEC §2).
+    constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     b.start_ns = start_ns;
     b.open = open;
     b.high = high;
     b.low = low;
     b.close = close;
-    b.volume = volume;
-    b.vwap = volume > 0 ? pv / volume : close;
+    b.volume = std::isfinite(volume) ? volume : nan;
+    const double vwap = volume > 0 ? pv / volume : close;
+    b.vwap = std::isfinite(vwap) ? vwap : nan;
     b.trades = trades;
-    b.buy_volume = buy_volume;
+    b.buy_volume = std::isfinite(buy_volume) ? buy_volume : nan;
     b.revision = revision;
     return b;
   }

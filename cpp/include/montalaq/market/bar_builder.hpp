@@ -15,7 +15,12 @@ struct batch_options {
   // A run of more empty intervals than this is left unfilled (and counted): one bogus
   // far-future timestamp must not allocate millions of flat bars.
   std::int64_t max_fill_bars = 100'000;
+  // Worker threads. Input is split at bar boundaries and every bar is still built by one
+  // thread in trade order, so the result is identical to threads = 1.
+  unsigned threads = 1;
 };
+// Below this many rows extra threads cost more than they save.
+inline constexpr std::size_t min_rows_per_thread = 1u << 18;
 
 struct batch_stats {
   std::int64_t accepted = 0;

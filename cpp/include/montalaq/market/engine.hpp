@@ -19,6 +19,7 @@
 
 #include "montalaq/detail/flat_u64_set.hpp"
 #include "montalaq/detail/ring.hpp"
+#include "montalaq/detail/trade_cache.hpp"
 #include "montalaq/market/bar.hpp"
 #include "montalaq/market/features.hpp"
 #include "montalaq/market/trade.hpp"
@@ -82,6 +83,11 @@ class market_engine {
                                                          std::span<const double> price, std::span<const double> size,
                                                          std::span<const std::int8_t> side,
                                                          std::span<const std::uint64_t> trade_id);
+  // By name: an allow-listed-out symbol counts every row as REJECT_SYMBOL, as on_trade does.
+  std::array<std::int64_t, trade_status_count> on_trades(std::string_view symbol, std::span<const std::int64_t> ts_ns,
+                                                         std::span<const double> price, std::span<const double> size,
+                                                         std::span<const std::int8_t> side,
+                                                         std::span<const std::uint64_t> trade_id);
   quote_status on_quote(std::uint32_t sym, std::int64_t ts_ns, double bid, double ask);
   // Closes every bar with end + close_grace <= now (and emits flat bars when filling gaps).
   std::size_t advance_time(std::int64_t now_ns);
@@ -119,17 +125,11 @@ class market_engine {
     std::int64_t next_index = 0;
     feature_state features;
   };
-  struct cached_trade {
-    std::int64_t ts_ns;
-    double price, size;
-    std::uint64_t trade_id;
-    std::int8_t side;
-    bool has_id;
-  };
   struct symbol_state {
     std::string name;
     std::vector<tf_state> tfs;
-    detail::ring<cached_trade> cache;
+    detail::trade_cache cache;
+    bool ids_seen = false;  // eviction must forget ids only once any trade carried one
     detail::flat_u64_set ids, contents;
     double last_price = std::numeric_limits<double>::quiet_NaN();
     std::int64_t last_trade_ts = 0;

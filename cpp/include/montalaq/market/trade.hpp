@@ -1,6 +1,6 @@
 #pragma once
 // A trade, the verdict the engine gives it, and the validity rule of SPEC §3.1.
-#include <cfloat>
+#include <bit>
 #include <cstdint>
 #include <string_view>
 
@@ -43,8 +43,13 @@ inline constexpr int trade_status_count = 8;
   return "UNKNOWN";
 }
 
-// `x > 0 && x <= DBL_MAX` is false for NaN, +-inf, zero and negatives in two compares.
-[[nodiscard]] constexpr bool positive_finite(double x) noexcept { return x > 0.0 && x <= DBL_MAX; }
+// Positive and finite in one unsigned compare: the bit patterns of +0 .. +max finite are
+// 0 .. 0x7FEFFFFFFFFFFFFF, so (bits - 1) is below that bound exactly for (0, max]; +inf,
+// NaN, -0 and negatives (sign bit set) all land above it.
+inline constexpr std::uint64_t max_finite_bits = 0x7FEFFFFFFFFFFFFFULL;
+[[nodiscard]] constexpr bool positive_finite(double x) noexcept {
+  return std::bit_cast<std::uint64_t>(x) - 1 < max_finite_bits;
+}
 
 [[nodiscard]] constexpr trade_status validate(std::int64_t ts_ns, double price, double size) noexcept {
   if (ts_ns <= 0) return trade_status::reject_ts;

@@ -1,0 +1,60 @@
+"""Shared fixtures for montalaq's Python tests.
+
+The real market data lives outside the repository, in ``<repo>/../shared/data`` (override
+with ``MONTALAQ_SHARED_DATA``). It is always present where the tests run; if it is not,
+every test that needs it fails with a message saying where it was looked for. Tests never
+skip for missing data.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Make tests/py/mtq_support.py importable whatever pytest's import mode is.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import montalaq  # noqa: E402
+from mtq_support import RawTrades, read_raw, require_shared_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared real-market data folder (fails, never skips, when it is missing)."""
+    try:
+        return require_shared_data()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def load_trades(data_dir: Path) -> Callable[[str], montalaq.Trades]:
+    """``load_trades("binance_xrpeth_2019-10-11/trades.csv")`` -> montalaq.read_trades, cached."""
+    cache: dict[str, montalaq.Trades] = {}
+
+    def load(rel: str) -> montalaq.Trades:
+        if rel not in cache:
+            path = data_dir / rel
+            assert path.is_file(), f"missing data file {path}"
+            cache[rel] = montalaq.read_trades(path)
+        return cache[rel]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def load_raw(data_dir: Path) -> Callable[[str], RawTrades]:
+    """The same file read with plain pandas from its SOURCE.md (independent of montalaq), cached."""
+    cache: dict[str, RawTrades] = {}
+
+    def load(rel: str) -> RawTrades:
+        if rel not in cache:
+            cache[rel] = read_raw(data_dir, rel)
+        return cache[rel]
+
+    return load
