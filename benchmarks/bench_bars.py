@@ -16,16 +16,28 @@ Data
 
 Measurements (best of N after a warm-up, ``time.perf_counter``; N = 7, 3 for the long
 Python loops and chunked ingest, 2 with ``--quick``; ``--repeats`` overrides)
+    Threads: ``montalaq.build_bars`` defaults to ``threads=None``, i.e. every core
+    (``os.cpu_count()``, printed) up to 8, and uses fewer on small inputs (one per 262,144
+    rows); it splits the input at bar boundaries and its result is bit-identical to
+    ``threads=1``, which is checked here before anything is timed. Row labels say which
+    montalaq setting a row uses and how many threads that comes to on this input.
     1m bars from sorted trades: ``montalaq.build_bars`` vs pandas ``resample("1min")`` and
     polars ``group_by_dynamic("ts", every="1m")``, both computing open/high/low/close,
     volume, vwap = sum(price*size)/sum(size) and the trade count, empty bins dropped. The
     DataFrames are built once beforehand (construction time printed, not billed). The three
-    results are checked to agree before anything is timed. Polars runs with its default
-    thread pool (printed; that row carries the budget), and again in a child process with
-    POLARS_MAX_THREADS=1 (an info row); montalaq is single-threaded.
-    ATR: ``montalaq.compute_features`` (ATR plus three other features) vs ``talib.ATR``.
+    results are checked to agree before anything is timed. The budget rows (>= 20x pandas,
+    >= 3x polars) run montalaq with its default threads against pandas (one thread) and
+    polars with its default thread pool (size printed). Info rows repeat both comparisons
+    with montalaq ``threads=1``, and compare that with polars in a child process under
+    POLARS_MAX_THREADS=1. The ">= 150 M/s" absolute row is montalaq ``threads=1``.
+    ATR: ``montalaq.compute_features`` (ATR plus three other features) vs ``talib.ATR``;
+    both single-threaded.
     Streaming: ``MarketEngine.on_trade`` once per trade from a Python loop; chunked
-    ``on_trades``; and the C++ ``montalaq_bench_stream`` binary on the same trades.
+    ``on_trades`` (sequential by nature: one engine, one thread), whose budget ("within 2x
+    of batch") is checked against the batch path at ``threads=1`` (``build_bars`` for
+    1m/5m/15m plus ``compute_features`` on each), with an info row against the same batch
+    path at its default threads; and the C++ ``montalaq_bench_stream`` binary on the same
+    trades (its streaming engine and its batch 1m bars both run on one thread).
 
 C++ timing binary
     ``build/cpp/montalaq_bench_stream`` (or ``$MONTALAQ_CPP_BUILD_DIR``), configured and
@@ -83,6 +95,11 @@ BUDGET_PY_CALL_NS = 1000.0
 BUDGET_CHUNKED_VS_BATCH = 0.5  # "within 2x of batch"
 BUDGET_CPP_NS = 50.0
 
+# montalaq.build_bars(threads=None) uses min(os.cpu_count(), 8) threads, and fewer when
+# the input has under MIN_ROWS_PER_THREAD rows per thread (cpp: min_rows_per_thread).
+DEFAULT_THREADS = min(os.cpu_count() or 1, 8)
+MIN_ROWS_PER_THREAD = 1 << 18
+
 
 @dataclass
 class Series:
@@ -102,6 +119,31 @@ class Series:
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def threads_used(n: int, threads: int | None = None) -> int:
+    """How many threads ``build_bars(..., threads=threads)`` runs on ``n`` trades."""
+    asked = DEFAULT_THREADS if threads is None else threads
+    return max(1, min(asked, n // MIN_ROWS_PER_THREAD))
+
+
+def threads_label(n: int, threads: int | None = None) -> str:
+    """Row-label text for a montalaq setting: "threads=1" or "default, 2 threads"."""
+    if threads is not None:
+        return f"threads={threads}"
+    k = threads_used(n)
+    return f"default, {k} thread{'s' if k != 1 else ''}"
+
+
+def check_identical(what: str, a: montalaq.Bars, b: montalaq.Bars) -> None:
+    """Threaded and one-thread bars must agree bit for bit (the build_bars contract)."""
+    ca, cb = a.columns(), b.columns()
+    if ca.keys() != cb.keys() or a.stats != b.stats:
+        raise AssertionError(f"{what}: threaded and threads=1 bars differ in columns or stats")
+    for c in ca:
+        x, y = np.asarray(ca[c]), np.asarray(cb[c])
+        if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+            raise AssertionError(f"{what}: column {c} differs between threaded and threads=1")
 
 
 # ---------------------------------------------------------------------------------- data
@@ -228,8 +270,8 @@ def polars_worker(folder: str, names: list[str], repeats: int) -> int:
     return 0
 
 
-def montalaq_1m(s: Series) -> montalaq.Bars:
-    return montalaq.build_bars(s.ts, s.price, s.size, "1m")
+def montalaq_1m(s: Series, threads: int | None = None) -> montalaq.Bars:
+    return montalaq.build_bars(s.ts, s.price, s.size, "1m", threads=threads)
 
 
 def check_bars_agree(s: Series, m: montalaq.Bars, pd_out: Any, pl_out: Any) -> dict[str, Any]:
@@ -271,38 +313,52 @@ def bench_bars_1m(
     pldf = make_polars(s)
     t_pl_make = time.perf_counter() - t0
 
-    mine = montalaq_1m(s)
+    mine = montalaq_1m(s, threads=1)
+    check_identical(f"{s.label} 1m", montalaq_1m(s), mine)
     agree = check_bars_agree(s, mine, pandas_1m(pdf), polars_1m(pldf))
-    log(f"{s.label}: 1m bars agree across montalaq/pandas/polars ({agree['bars']} bars)")
+    log(
+        f"{s.label}: 1m bars agree across montalaq/pandas/polars ({agree['bars']} bars); "
+        f"montalaq default threads ({threads_used(len(s))}) == threads=1 bit for bit"
+    )
 
     n = len(s)
-    t_m = best_of(lambda: montalaq_1m(s), repeats)
+    mt, m1 = threads_label(n), threads_label(n, 1)
+    t_mt = best_of(lambda: montalaq_1m(s), repeats)
+    t_m1 = best_of(lambda: montalaq_1m(s, threads=1), repeats)
     t_pd = best_of(lambda: pandas_1m(pdf), repeats)
     t_pl = best_of(lambda: polars_1m(pldf), repeats)
-    tps_m, tps_pd, tps_pl = n / t_m.best_s, n / t_pd.best_s, n / t_pl.best_s
-    r_pd, r_pl = t_pd.best_s / t_m.best_s, t_pl.best_s / t_m.best_s
+    tps_mt, tps_m1 = n / t_mt.best_s, n / t_m1.best_s
+    tps_pd, tps_pl = n / t_pd.best_s, n / t_pl.best_s
+    r_pd, r_pl = t_pd.best_s / t_mt.best_s, t_pl.best_s / t_mt.best_s
+    r_pd1, r_pl1 = t_pd.best_s / t_m1.best_s, t_pl.best_s / t_m1.best_s
     figures[f"bars_1m_{s.name}"] = {
         "trades": n,
         "bars": agree["bars"],
-        "montalaq_s": t_m.best_s,
+        "montalaq_threads": threads_used(n),
+        "montalaq_s": t_mt.best_s,
+        "montalaq_1thread_s": t_m1.best_s,
         "pandas_s": t_pd.best_s,
         "polars_s": t_pl.best_s,
-        "montalaq_runs_s": t_m.runs_s,
+        "montalaq_runs_s": t_mt.runs_s,
+        "montalaq_1thread_runs_s": t_m1.runs_s,
         "pandas_runs_s": t_pd.runs_s,
         "polars_runs_s": t_pl.runs_s,
-        "montalaq_trades_per_s": tps_m,
+        "montalaq_trades_per_s": tps_mt,
+        "montalaq_1thread_trades_per_s": tps_m1,
         "pandas_trades_per_s": tps_pd,
         "polars_trades_per_s": tps_pl,
         "ratio_vs_pandas": r_pd,
         "ratio_vs_polars": r_pl,
+        "ratio_1thread_vs_pandas": r_pd1,
+        "ratio_1thread_vs_polars": r_pl1,
         "pandas_frame_build_s": t_pd_make,
         "polars_frame_build_s": t_pl_make,
         "polars_threads": pl.thread_pool_size(),
     }
     rows.append(
         Row(
-            f"1m bars vs pandas resample [{s.label}]",
-            fmt_rate(tps_m),
+            f"1m bars vs pandas resample, montalaq {mt} [{s.label}]",
+            fmt_rate(tps_mt),
             f"pandas {fmt_rate(tps_pd)}",
             r_pd,
             f">= {BUDGET_VS_PANDAS:g}x",
@@ -311,43 +367,63 @@ def bench_bars_1m(
     )
     rows.append(
         Row(
-            f"1m bars vs polars group_by_dynamic [{s.label}]",
-            fmt_rate(tps_m),
+            f"1m bars vs polars group_by_dynamic, montalaq {mt} [{s.label}]",
+            fmt_rate(tps_mt),
             f"polars {fmt_rate(tps_pl)}",
             r_pl,
             f">= {BUDGET_VS_POLARS:g}x",
             r_pl >= BUDGET_VS_POLARS,
         )
     )
+    rows.append(
+        Row(
+            f"1m bars vs pandas resample, montalaq {m1} [{s.label}]",
+            fmt_rate(tps_m1),
+            f"pandas {fmt_rate(tps_pd)}",
+            r_pd1,
+            "- (info)",
+            None,
+        )
+    )
+    rows.append(
+        Row(
+            f"1m bars vs polars group_by_dynamic, montalaq {m1} [{s.label}]",
+            fmt_rate(tps_m1),
+            f"polars {fmt_rate(tps_pl)}",
+            r_pl1,
+            "- (info)",
+            None,
+        )
+    )
     if pl1 is not None:
         if pl1["bars"] != agree["bars"]:
             raise AssertionError(f"{s.label}: single-threaded polars gave {pl1['bars']} bars")
-        tps_pl1, r_pl1 = n / pl1["s"], pl1["s"] / t_m.best_s
+        tps_p1, r_p1 = n / pl1["s"], pl1["s"] / t_m1.best_s
         figures[f"bars_1m_{s.name}"].update(
             {
                 "polars_1thread_s": pl1["s"],
-                "polars_1thread_trades_per_s": tps_pl1,
-                "ratio_vs_polars_1thread": r_pl1,
+                "polars_1thread_trades_per_s": tps_p1,
+                "ratio_vs_polars_1thread": r_p1,
             }
         )
         rows.append(
             Row(
-                f"1m bars vs polars, POLARS_MAX_THREADS=1 [{s.label}]",
-                fmt_rate(tps_m),
-                f"polars {fmt_rate(tps_pl1)}",
-                r_pl1,
+                f"1m bars vs polars, POLARS_MAX_THREADS=1, montalaq {m1} [{s.label}]",
+                fmt_rate(tps_m1),
+                f"polars {fmt_rate(tps_p1)}",
+                r_p1,
                 "- (info)",
                 None,
             )
         )
     rows.append(
         Row(
-            f"1m bars absolute, 1 thread [{s.label}]",
-            fmt_rate(tps_m),
+            f"1m bars absolute, montalaq {m1} [{s.label}]",
+            fmt_rate(tps_m1),
             "-",
             None,
             f">= {BUDGET_ABS_TPS / 1e6:.0f} M/s",
-            tps_m >= BUDGET_ABS_TPS,
+            tps_m1 >= BUDGET_ABS_TPS,
         )
     )
     return mine
@@ -450,8 +526,8 @@ def bench_on_trade(s: Series, n_calls: int, repeats: int, rows: list[Row], figur
     )
 
 
-def batch_3tf(s: Series) -> dict[str, montalaq.Bars]:
-    bars = montalaq.build_bars(s.ts, s.price, s.size, TIMEFRAMES)
+def batch_3tf(s: Series, threads: int | None = None) -> dict[str, montalaq.Bars]:
+    bars = montalaq.build_bars(s.ts, s.price, s.size, TIMEFRAMES, threads=threads)
     for b in bars.values():
         montalaq.compute_features(b)
     return bars
@@ -461,15 +537,28 @@ def bench_chunked(
     s: Series, chunks: tuple[int, ...], repeats: int, rows: list[Row], figures: dict[str, Any]
 ) -> None:
     n = len(s)
-    batch = batch_3tf(s)
+    batch = batch_3tf(s, threads=1)
+    threaded = batch_3tf(s)
+    for tf in TIMEFRAMES:
+        check_identical(f"{s.label} {tf}", threaded[tf], batch[tf])
+    del threaded
     expected_closed = sum(len(b) - 1 for b in batch.values())  # the last bar of each stays open
-    t_b = best_of(lambda: batch_3tf(s), repeats)
-    tps_b = n / t_b.best_s
+    b1, bt = threads_label(n, 1), threads_label(n)
+    t_b = best_of(lambda: batch_3tf(s, threads=1), repeats)
+    t_bt = best_of(lambda: batch_3tf(s), repeats)
+    tps_b, tps_bt = n / t_b.best_s, n / t_bt.best_s
     figures["batch_3tf_features"] = {
         "trades": n,
+        "threads": 1,
         "s": t_b.best_s,
         "trades_per_s": tps_b,
         "bars": {k: len(v) for k, v in batch.items()},
+    }
+    figures["batch_3tf_features_threaded"] = {
+        "trades": n,
+        "threads": threads_used(n),
+        "s": t_bt.best_s,
+        "trades_per_s": tps_bt,
     }
     for chunk in chunks:
         holder: dict[str, montalaq.MarketEngine] = {}
@@ -489,7 +578,7 @@ def bench_chunked(
                 f"{stats['bars_closed']} bars closed; expected {n}, {expected_closed}"
             )
         tps_c = n / t_c.best_s
-        ratio = t_b.best_s / t_c.best_s
+        ratio, ratio_t = t_b.best_s / t_c.best_s, t_bt.best_s / t_c.best_s
         figures[f"chunked_{chunk}"] = {
             "trades": n,
             "chunk": chunk,
@@ -497,16 +586,27 @@ def bench_chunked(
             "trades_per_s": tps_c,
             "ns_per_trade": t_c.best_s / n * 1e9,
             "ratio_vs_batch": ratio,
+            "ratio_vs_batch_threaded": ratio_t,
             "runs_s": t_c.runs_s,
         }
         rows.append(
             Row(
-                f"on_trades chunks of {chunk // 1000}k vs batch 3 tf+features [{s.label}]",
+                f"on_trades chunks of {chunk // 1000}k vs batch {b1}, 3 tf+features [{s.label}]",
                 fmt_rate(tps_c),
                 f"batch {fmt_rate(tps_b)}",
                 ratio,
                 f">= {BUDGET_CHUNKED_VS_BATCH:.2f}x (2x)",
                 ratio >= BUDGET_CHUNKED_VS_BATCH,
+            )
+        )
+        rows.append(
+            Row(
+                f"on_trades chunks of {chunk // 1000}k vs batch {bt}, 3 tf+features [{s.label}]",
+                fmt_rate(tps_c),
+                f"batch {fmt_rate(tps_bt)}",
+                ratio_t,
+                "- (info)",
+                None,
             )
         )
 
@@ -554,7 +654,7 @@ def ensure_cpp_bench() -> tuple[Path | None, str]:
 
 def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any], skip: bool = False) -> None:
     name = f"C++ on_trade, 3 tf + features, per trade [{s.label}]"
-    batch_name = f"C++ batch 1m bars, no Python [{s.label}]"
+    batch_name = f"C++ batch 1m bars, threads=1, no Python [{s.label}]"
     binary, how = (None, "--skip-cpp") if skip else ensure_cpp_bench()
     if binary is None:
         figures["cpp"] = {"skipped": how}
@@ -676,7 +776,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"peers: pandas {pd.__version__}, polars {pl.__version__} ({pl.thread_pool_size()} threads), "
-        f"TA-Lib {talib.__version__}; montalaq single-threaded"
+        f"TA-Lib {talib.__version__}"
+    )
+    print(
+        f"threads: os.cpu_count() = {os.cpu_count()}; montalaq.build_bars default (threads=None) = "
+        f"{DEFAULT_THREADS} (min(cpu_count, 8)), fewer below {MIN_ROWS_PER_THREAD:,} trades per thread: "
+        f"{threads_used(len(real))} on real, {threads_used(len(tiled))} on tiled"
     )
     print(
         f"DataFrame construction, not timed: pandas {fmt_time(b_real['pandas_frame_build_s'])} / "
@@ -710,6 +815,11 @@ def main(argv: list[str] | None = None) -> int:
                 "talib": talib.__version__,
                 "numpy": np.__version__,
                 "polars_threads": pl.thread_pool_size(),
+            },
+            "montalaq_threads": {
+                "default": DEFAULT_THREADS,
+                "real": threads_used(len(real)),
+                "tiled": threads_used(len(tiled)),
             },
             "machine": machine_info(),
             "data": {"real": data_info, "tiled": tile_info},

@@ -17,23 +17,39 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BENCH = REPO_ROOT / "benchmarks" / "bench_bars.py"
 CPP_BENCH = REPO_ROOT / "build" / "cpp" / "montalaq_bench_stream"
 
-# Every row the table must hold, by the start of its measurement label.
+# Every row the table must hold, by the start of its measurement label. "<N>" stands for
+# the thread count of montalaq's default (threads=None), which depends on the machine and
+# the input size ("1 thread", "2 threads", ...).
 EXPECTED_ROWS = (
-    "1m bars vs pandas resample [real ",
-    "1m bars vs polars group_by_dynamic [real ",
-    "1m bars vs polars, POLARS_MAX_THREADS=1 [real ",
-    "1m bars absolute, 1 thread [real ",
-    "1m bars vs pandas resample [tiled ",
-    "1m bars vs polars group_by_dynamic [tiled ",
-    "1m bars vs polars, POLARS_MAX_THREADS=1 [tiled ",
-    "1m bars absolute, 1 thread [tiled ",
+    *(
+        row
+        for series in ("real", "tiled")
+        for row in (
+            f"1m bars vs pandas resample, montalaq default, <N> [{series} ",
+            f"1m bars vs polars group_by_dynamic, montalaq default, <N> [{series} ",
+            f"1m bars vs pandas resample, montalaq threads=1 [{series} ",
+            f"1m bars vs polars group_by_dynamic, montalaq threads=1 [{series} ",
+            f"1m bars vs polars, POLARS_MAX_THREADS=1, montalaq threads=1 [{series} ",
+            f"1m bars absolute, montalaq threads=1 [{series} ",
+        )
+    ),
     "ATR (4 features) vs talib.ATR [1m bars",
     "ATR (4 features) vs talib.ATR [1s bars of tiled",
     "on_trade per call, Python loop, 3 tf [",
-    "on_trades chunks of 10k vs batch 3 tf+features [tiled ",
-    "on_trades chunks of 100k vs batch 3 tf+features [tiled ",
+    "on_trades chunks of 10k vs batch threads=1, 3 tf+features [tiled ",
+    "on_trades chunks of 10k vs batch default, <N>, 3 tf+features [tiled ",
+    "on_trades chunks of 100k vs batch threads=1, 3 tf+features [tiled ",
+    "on_trades chunks of 100k vs batch default, <N>, 3 tf+features [tiled ",
     "C++ on_trade, 3 tf + features, per trade [tiled ",
+    "C++ batch 1m bars, threads=1, no Python [tiled ",
 )
+THREADS = re.compile(r"default, (\d+) threads?\b.*\[(real|tiled) ")
+
+
+def _prefix(label: str) -> re.Pattern[str]:
+    return re.compile(re.escape(label).replace(re.escape("<N>"), r"\d+ threads?"))
+
+
 STATUSES = {"PASS", "MISS", "INFO", "SKIP"}
 ROW = re.compile(
     r"^\| (?P<measurement>.+?) +\| (?P<montalaq>.+?) +\| (?P<peer>.+?) +\| (?P<ratio>.+?) +\| "
@@ -63,7 +79,8 @@ def test_bench_bars_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
         if m and m["measurement"] != "measurement"
     }
     for prefix in EXPECTED_ROWS:
-        hits = [name for name in rows if name.startswith(prefix)]
+        pattern = _prefix(prefix)
+        hits = [name for name in rows if pattern.match(name)]
         assert len(hits) == 1, f"expected one table row starting {prefix!r}; rows: {sorted(rows)}"
         row = rows[hits[0]]
         assert row["status"] in STATUSES, row.group(0)
@@ -83,11 +100,24 @@ def test_bench_bars_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
         "atr_1s_tiled",
         "py_on_trade",
         "batch_3tf_features",
+        "batch_3tf_features_threaded",
         "chunked_10000",
         "chunked_100000",
         "cpp",
     ):
         assert key in doc["figures"], key
     real = doc["figures"]["bars_1m_real"]
-    for key in ("trades", "bars", "montalaq_trades_per_s", "pandas_trades_per_s", "polars_trades_per_s"):
+    for key in (
+        "trades",
+        "bars",
+        "montalaq_trades_per_s",
+        "montalaq_1thread_trades_per_s",
+        "pandas_trades_per_s",
+        "polars_trades_per_s",
+    ):
         assert real[key] > 0, key
+    # The thread count a label names is the one build_bars used on that series.
+    for name in rows:
+        m = THREADS.search(name)
+        if m:
+            assert int(m[1]) == doc["montalaq_threads"][m[2]] >= 1, name
