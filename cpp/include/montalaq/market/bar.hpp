@@ -1,5 +1,6 @@
 #pragma once
 // Bars (SPEC §3.2): the closed record and the accumulator that builds it.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -49,27 +50,34 @@ struct bar_accum {
     revision = 0;
   }
 
+  // Per trade on the streaming hot path: branch-free min/max and buy volume; only the
+  // (predictable) order tests branch. Requires trades > 0: see add_or_begin().
   void add(std::int64_t ts, double price, double size, std::int8_t side) noexcept {
-    if (trades == 0) {  // amending a flat gap bar: the trade defines it
-      const std::int32_t rev = revision;
-      begin(start_ns, ts, price, size, side);
-      revision = rev;
-      return;
-    }
-    if (price > high) high = price;
-    if (price < low) low = price;
-    if (ts < open_ts) {
+    high = std::max(high, price);
+    low = std::min(low, price);
+    if (ts < open_ts) [[unlikely]] {
       open_ts = ts;
       open = price;
     }
-    if (ts >= close_ts) {
+    if (ts >= close_ts) [[likely]] {
       close_ts = ts;
       close = price;
     }
     volume += size;
     pv += price * size;
-    if (side > 0) buy_volume += size;
+    buy_volume += side > 0 ? size : 0.0;
     ++trades;
+  }
+
+  // For amendments, which may hit a flat gap bar: the first real trade defines it.
+  void add_or_begin(std::int64_t ts, double price, double size, std::int8_t side) noexcept {
+    if (trades == 0) {
+      const std::int32_t rev = revision;
+      begin(start_ns, ts, price, size, side);
+      revision = rev;
+      return;
+    }
+    add(ts, price, size, side);
   }
 
   [[nodiscard]] bar finish() const noexcept {

@@ -144,6 +144,10 @@ class market_engine {
 
   std::uint32_t add_symbol(std::string_view name);
   trade_status ingest(std::uint32_t sym, const trade& t);
+  template <std::size_t N>
+  std::size_t ingest_run(symbol_state& s, std::span<const std::int64_t> ts_ns, std::span<const double> price,
+                         std::span<const double> size, std::span<const std::int8_t> side, std::size_t i,
+                         std::array<std::int64_t, trade_status_count>& out);
   void apply(symbol_state& s, std::uint32_t sym, std::uint32_t tf, const trade& t);
   bool amend(symbol_state& s, std::uint32_t sym, const trade& t);
   [[nodiscard]] bool amendable(const tf_state& f, std::int64_t start) const;
