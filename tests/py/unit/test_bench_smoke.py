@@ -41,6 +41,7 @@ EXPECTED_ROWS = (
     "on_trades chunks of 100k vs batch threads=1, 3 tf+features [tiled ",
     "on_trades chunks of 100k vs batch default, <N>, 3 tf+features [tiled ",
     "C++ on_trade, 3 tf + features, per trade [tiled ",
+    "C++ on_trades chunks of 10k, 3 tf + features, per trade [tiled ",
     "C++ batch 1m bars, threads=1, no Python [tiled ",
 )
 THREADS = re.compile(r"default, (\d+) threads?\b.*\[(real|tiled) ")
