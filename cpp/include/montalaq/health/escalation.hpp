@@ -1,0 +1,133 @@
+#pragma once
+// The escalation ladder and per-pair breakers for every (symbol, timeframe) in one object
+// (SPEC §4.2-4.3). Evaluation walks flat arrays; nothing per pair is allocated per cycle.
+//
+// Thread safety: none inside; one thread at a time (the Python binding adds a mutex).
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "montalaq/health/freshness.hpp"
+
+namespace montalaq::health {
+
+enum class level : std::uint8_t { info = 0, warn, error, critical };
+[[nodiscard]] std::string_view to_string(level l) noexcept;
+
+struct escalation_config {
+  int critical_red_streak = 3;   // CRITICAL when red_streak >= this (or breaker already open)
+  int error_fails = 3;           // ERROR when fails_5m >= this (or colour RED)
+  int warn_amber_streak = 2;     // WARN when amber_streak >= this
+  int warn_fails = 2;            // WARN when fails_5m >= this
+  int breaker_red_streak = 2;    // breaker opens when red_streak >= this
+  int breaker_error_streak = 3;  // ... or error_streak >= this ("persistent ERROR")
+  int auto_close_cycles = 0;     // 0: operator only; else close after N GREEN cycles, no fails
+  std::int64_t fail_window_ns = 300'000'000'000LL;
+  std::size_t max_failures_kept = 1'000;  // per pair; older ones beyond the window are pruned anyway
+  void validate() const;                  // std::invalid_argument naming the field
+};
+
+enum class event_kind : std::uint8_t { level_change = 0, breaker_open, breaker_close };
+[[nodiscard]] std::string_view to_string(event_kind k) noexcept;
+
+struct escalation_event {
+  event_kind kind;
+  std::uint32_t pair;
+  std::string old_state;  // a level name, or CLOSED/OPEN for breaker events
+  std::string new_state;
+  std::string reason;
+  std::int64_t at_ns;
+  std::string last_error_code;  // empty: none
+};
+
+struct pair_row {
+  std::string symbol;
+  std::int64_t tf_ns;
+  colour col;
+  level lvl;
+  bool breaker_open;
+  int amber_streak, red_streak, error_streak, clean_green_streak;
+  int fails_5m;
+  std::int64_t last_tick_ns;  // 0: never
+  std::int64_t last_eval_ns;  // 0: never evaluated
+  std::string last_error_code;
+  std::int64_t breaker_changed_ns;  // 0: never
+  std::string breaker_reason;
+};
+
+class escalation_board {
+ public:
+  explicit escalation_board(escalation_config cfg = {}, freshness fresh = freshness{});
+
+  // Registers (symbol, tf) if new; returns its index (stable for the board's life).
+  std::uint32_t add_pair(std::string_view symbol, std::int64_t tf_ns);
+  [[nodiscard]] std::optional<std::uint32_t> find_pair(std::string_view symbol, std::int64_t tf_ns) const;
+  [[nodiscard]] std::size_t size() const noexcept { return pairs_.size(); }
+
+  // Failures are timestamped: fails_5m counts those with now - at < fail_window.
+  void record_failure(std::uint32_t pair, std::int64_t at_ns, std::string_view error_code);
+  void set_last_tick(std::uint32_t pair, std::int64_t ts_ns);
+  void set_last_ticks(std::span<const std::uint32_t> pairs, std::span<const std::int64_t> ts_ns);
+
+  // One cycle over every pair, in index order. Returns the events of this cycle.
+  std::vector<escalation_event> evaluate(std::int64_t now_ns);
+
+  // Operator close; returns false (and records nothing) if the breaker was not open.
+  bool close_breaker(std::uint32_t pair, std::int64_t now_ns, std::string_view by, escalation_event* ev = nullptr);
+
+  [[nodiscard]] level level_of(std::uint32_t pair) const { return pairs_.at(pair).lvl; }
+  [[nodiscard]] bool breaker_open(std::uint32_t pair) const { return pairs_.at(pair).breaker_open; }
+  [[nodiscard]] pair_row row(std::uint32_t pair, std::int64_t now_ns) const;
+  [[nodiscard]] const escalation_config& config() const noexcept { return cfg_; }
+  [[nodiscard]] const freshness& fresh() const noexcept { return fresh_; }
+
+  // Full state as JSON, and back. from_json validates everything before it builds a
+  // board, so a malformed or foreign document throws std::invalid_argument and never
+  // yields a half-loaded board.
+  [[nodiscard]] nlohmann::json to_json() const;
+  [[nodiscard]] static escalation_board from_json(const nlohmann::json& doc);
+  static constexpr int json_version = 1;
+
+  friend bool operator==(const escalation_board& a, const escalation_board& b) { return a.to_json() == b.to_json(); }
+
+ private:
+  struct failure {
+    std::int64_t at_ns;
+    std::string code;
+  };
+  struct pair_state {
+    std::string symbol;
+    std::int64_t tf_ns = 0;
+    std::int64_t last_tick_ns = 0;
+    std::int64_t last_eval_ns = 0;
+    colour col = colour::red;
+    level lvl = level::info;
+    bool breaker_open = false;
+    int amber_streak = 0, red_streak = 0, error_streak = 0, clean_green_streak = 0;
+    std::deque<failure> failures;  // ascending by at_ns
+    std::string last_error_code;
+    std::int64_t breaker_changed_ns = 0;
+    std::string breaker_reason;
+  };
+  struct key_hash {
+    std::size_t operator()(const std::pair<std::string, std::int64_t>& k) const noexcept {
+      return std::hash<std::string>{}(k.first) ^ (std::hash<std::int64_t>{}(k.second) * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+
+  [[nodiscard]] int fails_in_window(pair_state& p, std::int64_t now_ns) const;
+
+  escalation_config cfg_;
+  freshness fresh_;
+  std::vector<pair_state> pairs_;
+  std::unordered_map<std::pair<std::string, std::int64_t>, std::uint32_t, key_hash> index_;
+};
+
+}  // namespace montalaq::health

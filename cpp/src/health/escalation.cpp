@@ -1,0 +1,315 @@
+#include "montalaq/health/escalation.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+#include "montalaq/common/log.hpp"
+#include "montalaq/detail/json_read.hpp"
+
+namespace montalaq::health {
+namespace {
+
+using json = nlohmann::json;
+const detail::json_reader rd("escalation board document");
+
+constexpr level all_levels[] = {level::info, level::warn, level::error, level::critical};
+constexpr colour all_colours[] = {colour::green, colour::amber, colour::red};
+constexpr int max_int = std::numeric_limits<int>::max();
+
+}  // namespace
+
+std::string_view to_string(level l) noexcept {
+  switch (l) {
+    case level::info: return "INFO";
+    case level::warn: return "WARN";
+    case level::error: return "ERROR";
+    case level::critical: return "CRITICAL";
+  }
+  return "INFO";
+}
+
+std::string_view to_string(event_kind k) noexcept {
+  switch (k) {
+    case event_kind::level_change: return "level";
+    case event_kind::breaker_open: return "breaker_open";
+    case event_kind::breaker_close: return "breaker_close";
+  }
+  return "level";
+}
+
+void escalation_config::validate() const {
+  auto positive = [](const char* name, std::int64_t v) {
+    if (v < 1) throw std::invalid_argument(std::string(name) + " must be >= 1, got " + std::to_string(v));
+  };
+  positive("critical_red_streak", critical_red_streak);
+  positive("error_fails", error_fails);
+  positive("warn_amber_streak", warn_amber_streak);
+  positive("warn_fails", warn_fails);
+  positive("breaker_red_streak", breaker_red_streak);
+  positive("breaker_error_streak", breaker_error_streak);
+  positive("fail_window_ns", fail_window_ns);
+  positive("max_failures_kept", static_cast<std::int64_t>(max_failures_kept));
+  if (auto_close_cycles < 0) throw std::invalid_argument("auto_close_cycles must be >= 0 (0 = operator only)");
+}
+
+escalation_board::escalation_board(escalation_config cfg, freshness fresh) : cfg_(cfg), fresh_(std::move(fresh)) {
+  cfg_.validate();
+}
+
+std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t tf_ns) {
+  if (symbol.empty()) throw std::invalid_argument("symbol must be a non-empty string");
+  if (tf_ns <= 0) throw std::invalid_argument("timeframe must be > 0");
+  auto key = std::make_pair(std::string(symbol), tf_ns);
+  const auto it = index_.find(key);
+  if (it != index_.end()) return it->second;
+  if (pairs_.size() >= std::numeric_limits<std::uint32_t>::max() - 1) throw std::length_error("too many pairs");
+  const auto idx = static_cast<std::uint32_t>(pairs_.size());
+  pair_state p;
+  p.symbol = key.first;
+  p.tf_ns = tf_ns;
+  pairs_.push_back(std::move(p));
+  index_.emplace(std::move(key), idx);
+  return idx;
+}
+
+std::optional<std::uint32_t> escalation_board::find_pair(std::string_view symbol, std::int64_t tf_ns) const {
+  const auto it = index_.find(std::make_pair(std::string(symbol), tf_ns));
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+void escalation_board::record_failure(std::uint32_t pair, std::int64_t at_ns, std::string_view error_code) {
+  pair_state& p = pairs_.at(pair);
+  failure f{at_ns, std::string(error_code.empty() ? "UNKNOWN" : error_code)};
+  // Failures usually arrive in time order; keep the deque sorted either way.
+  auto pos = std::upper_bound(p.failures.begin(), p.failures.end(), at_ns,
+                              [](std::int64_t v, const failure& x) { return v < x.at_ns; });
+  p.failures.insert(pos, std::move(f));
+  while (p.failures.size() > cfg_.max_failures_kept) p.failures.pop_front();
+  if (p.failures.back().at_ns == at_ns) p.last_error_code = std::string(error_code.empty() ? "UNKNOWN" : error_code);
+}
+
+void escalation_board::set_last_tick(std::uint32_t pair, std::int64_t ts_ns) { pairs_.at(pair).last_tick_ns = ts_ns; }
+
+void escalation_board::set_last_ticks(std::span<const std::uint32_t> pairs, std::span<const std::int64_t> ts_ns) {
+  if (pairs.size() != ts_ns.size()) throw std::invalid_argument("set_last_ticks: pairs and ts_ns differ in length");
+  for (const auto p : pairs) {
+    if (p >= pairs_.size()) throw std::out_of_range("set_last_ticks: unknown pair index " + std::to_string(p));
+  }
+  for (std::size_t i = 0; i < pairs.size(); ++i) pairs_[pairs[i]].last_tick_ns = ts_ns[i];
+}
+
+int escalation_board::fails_in_window(pair_state& p, std::int64_t now_ns) const {
+  const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;  // counted: at > cutoff
+  while (!p.failures.empty() && p.failures.front().at_ns <= cutoff) p.failures.pop_front();
+  return static_cast<int>(std::min<std::size_t>(p.failures.size(), static_cast<std::size_t>(max_int)));
+}
+
+std::vector<escalation_event> escalation_board::evaluate(std::int64_t now_ns) {
+  std::vector<escalation_event> events;
+  const auto n = static_cast<std::uint32_t>(pairs_.size());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    pair_state& p = pairs_[i];
+    const colour col = fresh_.classify(p.tf_ns, now_ns, p.last_tick_ns);
+    const int fails = p.failures.empty() ? 0 : fails_in_window(p, now_ns);
+    const bool was_open = p.breaker_open;
+    p.amber_streak = col == colour::amber ? std::min(p.amber_streak, max_int - 1) + 1 : 0;
+    p.red_streak = col == colour::red ? std::min(p.red_streak, max_int - 1) + 1 : 0;
+
+    level lvl;
+    const char* why;
+    if (p.red_streak >= cfg_.critical_red_streak) {
+      lvl = level::critical, why = "freshness RED for consecutive cycles";
+    } else if (was_open) {
+      lvl = level::critical, why = "breaker open";
+    } else if (col == colour::red) {
+      lvl = level::error, why = "freshness RED";
+    } else if (fails >= cfg_.error_fails) {
+      lvl = level::error, why = "analysis failures in the window";
+    } else if (p.amber_streak >= cfg_.warn_amber_streak) {
+      lvl = level::warn, why = "freshness AMBER for consecutive cycles";
+    } else if (fails >= cfg_.warn_fails) {
+      lvl = level::warn, why = "analysis failures in the window";
+    } else {
+      lvl = level::info, why = "healthy";
+    }
+    p.error_streak = lvl >= level::error ? std::min(p.error_streak, max_int - 1) + 1 : 0;
+    p.clean_green_streak = (col == colour::green && fails == 0) ? std::min(p.clean_green_streak, max_int - 1) + 1 : 0;
+    p.col = col;
+    p.last_eval_ns = now_ns;
+
+    if (lvl != p.lvl) [[unlikely]] {
+      std::string reason = why;
+      reason += " (colour " + std::string(to_string(col)) + ", red_streak " + std::to_string(p.red_streak) +
+                ", amber_streak " + std::to_string(p.amber_streak) + ", fails_5m " + std::to_string(fails) + ")";
+      events.push_back({event_kind::level_change, i, std::string(to_string(p.lvl)), std::string(to_string(lvl)),
+                        std::move(reason), now_ns, p.last_error_code});
+      p.lvl = lvl;
+    }
+    if (!p.breaker_open) {
+      const bool red = p.red_streak >= cfg_.breaker_red_streak;
+      if (red || p.error_streak >= cfg_.breaker_error_streak) [[unlikely]] {
+        p.breaker_open = true;
+        p.breaker_changed_ns = now_ns;
+        p.breaker_reason = red ? "red_streak " + std::to_string(p.red_streak) + " >= " +
+                                     std::to_string(cfg_.breaker_red_streak)
+                               : "persistent ERROR: error_streak " + std::to_string(p.error_streak) + " >= " +
+                                     std::to_string(cfg_.breaker_error_streak);
+        events.push_back({event_kind::breaker_open, i, "CLOSED", "OPEN", p.breaker_reason, now_ns, p.last_error_code});
+        log::logger().warn("breaker opened for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
+      }
+    } else if (was_open && cfg_.auto_close_cycles > 0 && p.clean_green_streak >= cfg_.auto_close_cycles) [[unlikely]] {
+      p.breaker_open = false;
+      p.breaker_changed_ns = now_ns;
+      p.breaker_reason = "auto: " + std::to_string(p.clean_green_streak) + " GREEN cycles without failures";
+      events.push_back({event_kind::breaker_close, i, "OPEN", "CLOSED", p.breaker_reason, now_ns, p.last_error_code});
+      log::logger().info("breaker closed for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
+    }
+  }
+  return events;
+}
+
+bool escalation_board::close_breaker(std::uint32_t pair, std::int64_t now_ns, std::string_view by,
+                                     escalation_event* ev) {
+  pair_state& p = pairs_.at(pair);
+  if (!p.breaker_open) return false;
+  p.breaker_open = false;
+  p.breaker_changed_ns = now_ns;
+  p.breaker_reason = "operator: " + std::string(by.empty() ? "unknown" : by);
+  if (ev != nullptr) *ev = {event_kind::breaker_close, pair, "OPEN", "CLOSED", p.breaker_reason, now_ns, p.last_error_code};
+  log::logger().info("breaker closed for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
+  return true;
+}
+
+pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
+  const pair_state& p = pairs_.at(pair);
+  const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;
+  const auto fails = std::count_if(p.failures.begin(), p.failures.end(), [&](const failure& f) { return f.at_ns > cutoff; });
+  return pair_row{p.symbol,       p.tf_ns,        p.col,           p.lvl,
+                  p.breaker_open, p.amber_streak, p.red_streak,    p.error_streak,
+                  p.clean_green_streak, static_cast<int>(fails), p.last_tick_ns, p.last_eval_ns,
+                  p.last_error_code, p.breaker_changed_ns, p.breaker_reason};
+}
+
+json escalation_board::to_json() const {
+  json overrides = json::array();
+  for (const auto& o : fresh_.overrides()) {
+    overrides.push_back({{"tf_ns", o.tf_ns}, {"amber_after_ns", o.t.amber_after_ns}, {"red_after_ns", o.t.red_after_ns}});
+  }
+  json pairs = json::array();
+  for (const auto& p : pairs_) {
+    json fails = json::array();
+    for (const auto& f : p.failures) fails.push_back(json::array({f.at_ns, f.code}));
+    pairs.push_back({{"symbol", p.symbol},
+                     {"tf_ns", p.tf_ns},
+                     {"last_tick_ns", p.last_tick_ns},
+                     {"last_eval_ns", p.last_eval_ns},
+                     {"colour", to_string(p.col)},
+                     {"level", to_string(p.lvl)},
+                     {"breaker_open", p.breaker_open},
+                     {"amber_streak", p.amber_streak},
+                     {"red_streak", p.red_streak},
+                     {"error_streak", p.error_streak},
+                     {"clean_green_streak", p.clean_green_streak},
+                     {"failures", fails},
+                     {"last_error_code", p.last_error_code},
+                     {"breaker_changed_ns", p.breaker_changed_ns},
+                     {"breaker_reason", p.breaker_reason}});
+  }
+  return {{"format", "montalaq.escalation_board"},
+          {"version", json_version},
+          {"config",
+           {{"critical_red_streak", cfg_.critical_red_streak},
+            {"error_fails", cfg_.error_fails},
+            {"warn_amber_streak", cfg_.warn_amber_streak},
+            {"warn_fails", cfg_.warn_fails},
+            {"breaker_red_streak", cfg_.breaker_red_streak},
+            {"breaker_error_streak", cfg_.breaker_error_streak},
+            {"auto_close_cycles", cfg_.auto_close_cycles},
+            {"fail_window_ns", cfg_.fail_window_ns},
+            {"max_failures_kept", cfg_.max_failures_kept}}},
+          {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}},
+          {"pairs", pairs}};
+}
+
+escalation_board escalation_board::from_json(const json& doc) {
+  rd.expect_format(doc, "montalaq.escalation_board", json_version);
+  const json& c = rd.field(doc, "config", "document");
+  if (!c.is_object()) rd.fail("config must be an object");
+  escalation_config cfg;
+  cfg.critical_red_streak = static_cast<int>(rd.get_int(c, "critical_red_streak", "config", 1, max_int));
+  cfg.error_fails = static_cast<int>(rd.get_int(c, "error_fails", "config", 1, max_int));
+  cfg.warn_amber_streak = static_cast<int>(rd.get_int(c, "warn_amber_streak", "config", 1, max_int));
+  cfg.warn_fails = static_cast<int>(rd.get_int(c, "warn_fails", "config", 1, max_int));
+  cfg.breaker_red_streak = static_cast<int>(rd.get_int(c, "breaker_red_streak", "config", 1, max_int));
+  cfg.breaker_error_streak = static_cast<int>(rd.get_int(c, "breaker_error_streak", "config", 1, max_int));
+  cfg.auto_close_cycles = static_cast<int>(rd.get_int(c, "auto_close_cycles", "config", 0, max_int));
+  cfg.fail_window_ns = rd.get_int(c, "fail_window_ns", "config", 1);
+  cfg.max_failures_kept = static_cast<std::size_t>(rd.get_int(c, "max_failures_kept", "config", 1, 1'000'000'000));
+  const json& f = rd.field(doc, "freshness", "document");
+  if (!f.is_object()) rd.fail("freshness must be an object");
+  freshness fresh = [&] {
+    try {
+      return freshness(rd.get_double(f, "amber_mult", "freshness"), rd.get_double(f, "red_mult", "freshness"));
+    } catch (const std::invalid_argument& e) {
+      rd.fail(e.what());
+    }
+  }();
+  const json& ov = rd.field(f, "overrides", "freshness");
+  if (!ov.is_array()) rd.fail("freshness.overrides must be an array");
+  for (const auto& o : ov) {
+    if (!o.is_object()) rd.fail("freshness.overrides[] must be objects");
+    try {
+      fresh.set_override(rd.get_int(o, "tf_ns", "override", 1),
+                         {rd.get_int(o, "amber_after_ns", "override", 1), rd.get_int(o, "red_after_ns", "override", 1)});
+    } catch (const std::invalid_argument& e) {
+      rd.fail(e.what());
+    }
+  }
+  escalation_board board(cfg, std::move(fresh));
+  const json& pairs = rd.field(doc, "pairs", "document");
+  if (!pairs.is_array()) rd.fail("pairs must be an array");
+  board.pairs_.reserve(pairs.size());
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const json& pj = pairs[i];
+    const std::string where = "pairs[" + std::to_string(i) + "]";
+    if (!pj.is_object()) rd.fail(where + " must be an object");
+    pair_state p;
+    p.symbol = rd.get_string(pj, "symbol", where);
+    if (p.symbol.empty()) rd.fail(where + ".symbol is empty");
+    p.tf_ns = rd.get_int(pj, "tf_ns", where, 1);
+    p.last_tick_ns = rd.get_int(pj, "last_tick_ns", where);
+    p.last_eval_ns = rd.get_int(pj, "last_eval_ns", where);
+    p.col = rd.get_enum(pj, "colour", where, all_colours);
+    p.lvl = rd.get_enum(pj, "level", where, all_levels);
+    p.breaker_open = rd.get_bool(pj, "breaker_open", where);
+    p.amber_streak = static_cast<int>(rd.get_int(pj, "amber_streak", where, 0, max_int));
+    p.red_streak = static_cast<int>(rd.get_int(pj, "red_streak", where, 0, max_int));
+    p.error_streak = static_cast<int>(rd.get_int(pj, "error_streak", where, 0, max_int));
+    p.clean_green_streak = static_cast<int>(rd.get_int(pj, "clean_green_streak", where, 0, max_int));
+    const json& fl = rd.field(pj, "failures", where);
+    if (!fl.is_array()) rd.fail(where + ".failures must be an array");
+    if (fl.size() > cfg.max_failures_kept) rd.fail(where + ".failures holds more than max_failures_kept");
+    std::int64_t prev = std::numeric_limits<std::int64_t>::min();
+    for (const auto& e : fl) {
+      if (!e.is_array() || e.size() != 2 || !e[0].is_number_integer() || !e[1].is_string()) {
+        rd.fail(where + ".failures[] must be [at_ns, code]");
+      }
+      const auto at = rd.as_int(e[0], where + ".failures[].at_ns");
+      if (at < prev) rd.fail(where + ".failures must be in time order");
+      prev = at;
+      p.failures.push_back({at, e[1].get<std::string>()});
+    }
+    p.last_error_code = rd.get_string(pj, "last_error_code", where);
+    p.breaker_changed_ns = rd.get_int(pj, "breaker_changed_ns", where);
+    p.breaker_reason = rd.get_string(pj, "breaker_reason", where);
+    auto key = std::make_pair(p.symbol, p.tf_ns);
+    if (board.index_.count(key) != 0) rd.fail(where + " repeats a (symbol, timeframe) pair");
+    board.index_.emplace(std::move(key), static_cast<std::uint32_t>(board.pairs_.size()));
+    board.pairs_.push_back(std::move(p));
+  }
+  return board;
+}
+
+}  // namespace montalaq::health
