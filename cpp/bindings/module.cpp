@@ -5,11 +5,17 @@ namespace py = pybind11;
 
 void register_market(py::module_& m);
 void register_logging(py::module_& m);
+void register_health(py::module_& m);
+void register_errors(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "montalaq native core (private: import from montalaq instead)";
   auto market = m.def_submodule("market", "Bars, features and the streaming market engine");
   register_market(market);
+  auto errors = m.def_submodule("errors", "Error taxonomy");
+  register_errors(errors);
+  auto health = m.def_submodule("health", "Freshness, escalation, breakers, operational state");
+  register_health(health);
   auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");
   register_logging(logging);
 }

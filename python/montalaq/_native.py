@@ -12,6 +12,8 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 market = _core.market
+health = _core.health
+errors = _core.errors
 native_logging = _core.logging
 
-__all__ = ["market", "native_logging"]
+__all__ = ["errors", "health", "market", "native_logging"]

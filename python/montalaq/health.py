@@ -1,0 +1,422 @@
+"""Health core (SPEC §4): freshness, the escalation ladder with per-pair breakers, the
+generic circuit breaker, and the operational state machine.
+
+Everything runs in the native core; time is passed in as ``now_ns`` (int ns, aware
+datetime, datetime64) and defaults to the wall clock when omitted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+import numpy as np
+
+from montalaq._native import health as _h
+from montalaq._time import datetime_utc, to_ns
+from montalaq.errors import ErrorCode
+from montalaq.timeframes import parse_timeframe, timeframe_label
+
+Colour = _h.Colour
+Level = _h.Level
+BreakerState = _h.BreakerState
+OpState = _h.OpState
+InvalidTransitionError = _h.InvalidTransitionError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_NS_PER_S = 1_000_000_000
+
+
+def _seconds_ns(value: float | int, name: str, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: expected seconds as a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite, got {value}")
+    ns = round(value * _NS_PER_S)
+    if ns < 0 or (ns == 0 and not allow_zero):
+        raise ValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
+    return ns
+
+
+def _int_setting(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    return value
+
+
+class Freshness(_h.Freshness):
+    """GREEN/AMBER/RED from the age of the last trade (SPEC §4.1).
+
+    Defaults ``amber_after = 1.5 * tf`` and ``red_after = 3 * tf``; ``overrides`` maps a
+    timeframe string to ``(amber_after_s, red_after_s)``.
+    """
+
+    def __init__(
+        self,
+        amber_mult: float = 1.5,
+        red_mult: float = 3.0,
+        overrides: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
+        super().__init__(float(amber_mult), float(red_mult))
+        for tf, (amber_s, red_s) in (overrides or {}).items():
+            self.set_override(
+                parse_timeframe(tf),
+                _seconds_ns(amber_s, f"overrides[{tf!r}].amber_after_s"),
+                _seconds_ns(red_s, f"overrides[{tf!r}].red_after_s"),
+            )
+
+    def colour(self, timeframe: str, now: Any, last_tick: Any | None) -> Colour:
+        """Colour of a pair whose last trade was at ``last_tick`` (None: never)."""
+        last = 0 if last_tick is None else to_ns(last_tick, "last_tick")
+        return self.classify(parse_timeframe(timeframe), to_ns(now, "now"), last)
+
+
+def _event(raw: dict[str, Any]) -> dict[str, Any]:
+    """An escalation event as the notifier and the API see it (SPEC §4.2)."""
+    return {
+        "kind": raw["kind"],
+        "symbol": raw["symbol"],
+        "timeframe": timeframe_label(raw["tf_ns"]),
+        "old": raw["old"],
+        "new": raw["new"],
+        "reason": raw["reason"],
+        "at": datetime_utc(raw["at_ns"]),
+        "at_ns": raw["at_ns"],
+        "last_error_code": raw["last_error_code"],
+    }
+
+
+def _row(raw: dict[str, Any]) -> dict[str, Any]:
+    row = dict(raw)
+    row["timeframe"] = timeframe_label(row["tf_ns"])
+    for key in ("last_tick", "last_eval", "breaker_changed"):
+        ns = row[f"{key}_ns"]
+        row[f"{key}_at" if key == "breaker_changed" else key] = None if ns is None else datetime_utc(ns)
+    return row
+
+
+class EscalationBoard(_h.EscalationBoard):
+    """Escalation ladder and per-pair breaker for every (symbol, timeframe) (SPEC §4.2-4.3).
+
+    ``evaluate(now, last_tick_ns)`` runs one cycle over every pair and returns the events
+    (level changes, breaker open/close) with their reason and last error code. Pairs are
+    registered by ``add_pairs``, by ``record_failure``, or by appearing in ``last_tick_ns``;
+    a registered pair that has never traded is RED. One broken pair never changes another.
+
+    Thread safety: every method may be called from any thread (an internal lock).
+    """
+
+    def __init__(
+        self,
+        freshness: Freshness | None = None,
+        auto_close_cycles: int = 0,
+        *,
+        critical_red_streak: int = 3,
+        error_fails: int = 3,
+        warn_amber_streak: int = 2,
+        warn_fails: int = 2,
+        breaker_red_streak: int = 2,
+        breaker_error_streak: int = 3,
+        fail_window_s: float = 300.0,
+        max_failures_kept: int = 1_000,
+    ) -> None:
+        super().__init__(
+            freshness if freshness is not None else Freshness(),
+            _int_setting("auto_close_cycles", auto_close_cycles, 0),
+            _int_setting("critical_red_streak", critical_red_streak, 1),
+            _int_setting("error_fails", error_fails, 1),
+            _int_setting("warn_amber_streak", warn_amber_streak, 1),
+            _int_setting("warn_fails", warn_fails, 1),
+            _int_setting("breaker_red_streak", breaker_red_streak, 1),
+            _int_setting("breaker_error_streak", breaker_error_streak, 1),
+            _seconds_ns(fail_window_s, "fail_window_s"),
+            _int_setting("max_failures_kept", max_failures_kept, 1),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> EscalationBoard:
+        """A board from ``to_json()`` output; ValueError on a malformed or foreign document."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected a JSON string, got {type(text).__name__}")
+        board = cls()
+        board.load_json(text)
+        return board
+
+    def add_pair(self, symbol: str, timeframe: str) -> int:
+        """Register a pair (idempotent); returns its index in ``pairs()`` order."""
+        if not isinstance(symbol, str) or not symbol:
+            raise ValueError("symbol: expected a non-empty string")
+        return self._add_pair(symbol, parse_timeframe(timeframe))
+
+    def add_pairs(self, symbols: Iterable[str], timeframes: Iterable[str]) -> list[int]:
+        """Register every (symbol, timeframe) combination."""
+        tfs = list(timeframes)
+        return [self.add_pair(s, tf) for s in symbols for tf in tfs]
+
+    def _index(self, symbol: str, timeframe: str) -> int:
+        idx = self._find_pair(symbol, parse_timeframe(timeframe))
+        if idx is None:
+            raise ValueError(f"unknown pair ({symbol!r}, {timeframe!r}); register it with add_pair")
+        return idx
+
+    def record_failure(
+        self, symbol: str, timeframe: str, error_code: ErrorCode | str = ErrorCode.UNKNOWN, at: Any = None
+    ) -> None:
+        """Record an analysis failure for a pair (registering it if new) at ``at`` (default now)."""
+        code = error_code.name if isinstance(error_code, ErrorCode) else error_code
+        if not isinstance(code, str) or not code:
+            raise ValueError("error_code: expected an ErrorCode or a non-empty string")
+        self._record_failure(self.add_pair(symbol, timeframe), at, code)
+
+    def evaluate(self, now: Any = None, last_tick_ns: Any = None) -> list[dict[str, Any]]:
+        """Run one cycle; returns this cycle's events.
+
+        ``last_tick_ns``: None (use the ticks given before), a mapping
+        ``{(symbol, timeframe): ts_ns}``, a :class:`montalaq.MarketEngine` (its symbols x
+        timeframes), or an int64 array with one time per pair in ``pairs()`` order (the
+        fast path for large boards; 0 means never).
+        """
+        if last_tick_ns is not None:
+            self._apply_ticks(last_tick_ns)
+        return [_event(e) for e in self._evaluate(now)]
+
+    def _apply_ticks(self, source: Any) -> None:
+        from montalaq.engine import MarketEngine
+
+        if isinstance(source, MarketEngine):
+            for symbol in source.symbols():
+                last = source.state(symbol)["last_trade_ns"] or 0
+                for tf in source.timeframes:
+                    self._set_last_ticks(
+                        np.array([self.add_pair(symbol, tf)], dtype=np.uint32),
+                        np.array([last], dtype=np.int64),
+                    )
+        elif isinstance(source, Mapping):
+            idx = np.empty(len(source), dtype=np.uint32)
+            ts = np.empty(len(source), dtype=np.int64)
+            for i, ((symbol, tf), value) in enumerate(source.items()):
+                idx[i] = self.add_pair(symbol, tf)
+                ts[i] = 0 if value is None else to_ns(value, f"last_tick_ns[{symbol!r}, {tf!r}]")
+            self._set_last_ticks(idx, ts)
+        else:
+            arr = np.asarray(source)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise TypeError(
+                    "last_tick_ns: expected a mapping {(symbol, timeframe): ts_ns}, a MarketEngine, or an "
+                    f"int64 array with one time per pair; got {type(source).__name__}"
+                )
+            self._set_all_last_ticks(np.ascontiguousarray(arr, dtype=np.int64))
+
+    def level(self, symbol: str, timeframe: str) -> Level:
+        """Current escalation level of a pair."""
+        return self._level(self._index(symbol, timeframe))
+
+    def breaker_open(self, symbol: str, timeframe: str) -> bool:
+        """Whether the pair's breaker is open (the scheduler skips only this pair)."""
+        return self._breaker_open(self._index(symbol, timeframe))
+
+    def close_breaker(
+        self, symbol: str, timeframe: str, by: str = "operator", now: Any = None
+    ) -> dict[str, Any] | None:
+        """Operator close; returns the breaker_close event, or None if it was not open."""
+        ev = self._close_breaker(self._index(symbol, timeframe), now, by)
+        return None if ev is None else _event(ev)
+
+    def pair(self, symbol: str, timeframe: str, now: Any = None) -> dict[str, Any]:
+        """One pair as a status row."""
+        return _row(self._row(self._index(symbol, timeframe), now))
+
+    def pairs(self, now: Any = None) -> list[dict[str, Any]]:
+        """Every pair as a row for the status API (freshness, level, breaker, streaks...)."""
+        return [_row(r) for r in self._rows(now)]
+
+
+class CircuitOpenError(RuntimeError):
+    """Raised instead of calling through an open breaker; ``code`` is ``CIRCUIT_OPEN``."""
+
+    code = ErrorCode.CIRCUIT_OPEN
+
+    def __init__(self, name: str, retry_after_s: float | None) -> None:
+        self.breaker = name
+        self.retry_after_s = retry_after_s
+        when = "" if retry_after_s is None else f"; retry in {retry_after_s:.1f} s"
+        super().__init__(f"circuit '{name}' is open{when}")
+
+
+class CircuitBreaker(_h.CircuitBreaker):
+    """CLOSED -> OPEN -> HALF_OPEN breaker for calls to brokers, exchanges, channels (SPEC §4.4).
+
+    ``mode="count"``: open after ``failure_threshold`` failures within ``window_s``.
+    ``mode="rate"``: open when the failure rate over the last ``rate_window_calls`` calls
+    reaches ``failure_rate_pct`` (once ``min_calls`` were made). OPEN rejects for
+    ``cooldown_s``; HALF_OPEN lets ``half_open_calls`` probes through (all succeed ->
+    CLOSED, one fails -> OPEN again), and re-opens if they do not report within
+    ``half_open_max_wait_s`` (default: the cooldown), so it never hangs half-open.
+
+    Use ``allow()`` / ``record_success()`` / ``record_failure()`` directly (native, fast),
+    or wrap calls: ``@breaker`` on a sync or async function, ``with breaker:`` or
+    ``async with breaker:``. Exceptions listed in ``exclude`` pass through without
+    counting as failures. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        name: str = "default",
+        *,
+        failure_threshold: int = 5,
+        window_s: float = 300.0,
+        cooldown_s: float = 120.0,
+        half_open_calls: int = 1,
+        mode: str = "count",
+        failure_rate_pct: float = 50.0,
+        rate_window_calls: int = 100,
+        min_calls: int = 10,
+        half_open_max_wait_s: float | None = None,
+        history: int = 100,
+        exclude: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        if mode not in ("count", "rate"):
+            raise ValueError(f"mode: expected 'count' or 'rate', got {mode!r}")
+        if isinstance(failure_rate_pct, bool) or not isinstance(failure_rate_pct, int | float):
+            raise TypeError("failure_rate_pct: expected a number")
+        if not 0 < failure_rate_pct <= 100:
+            raise ValueError(f"failure_rate_pct: must be in (0, 100], got {failure_rate_pct}")
+        rate_calls = _int_setting("rate_window_calls", rate_window_calls, 1)
+        minimum = _int_setting("min_calls", min_calls, 1)
+        if minimum > rate_calls:
+            raise ValueError(f"min_calls: must be <= rate_window_calls ({rate_calls}), got {minimum}")
+        super().__init__(
+            _h.BreakerMode.COUNT if mode == "count" else _h.BreakerMode.RATE,
+            _int_setting("failure_threshold", failure_threshold, 1),
+            _seconds_ns(window_s, "window_s"),
+            float(failure_rate_pct),
+            rate_calls,
+            minimum,
+            _seconds_ns(cooldown_s, "cooldown_s"),
+            _int_setting("half_open_calls", half_open_calls, 1),
+            0 if half_open_max_wait_s is None else _seconds_ns(half_open_max_wait_s, "half_open_max_wait_s"),
+            _int_setting("history", history, 1),
+        )
+        self.name = name
+        self.exclude = tuple(exclude)
+
+    def _reject(self) -> CircuitOpenError:
+        retry = self.retry_after_ns()
+        return CircuitOpenError(self.name, None if retry is None else retry / _NS_PER_S)
+
+    def _settle(self, exc: BaseException | None) -> None:
+        if exc is None or isinstance(exc, self.exclude):
+            self.record_success()
+        else:
+            self.record_failure()
+
+    @overload
+    def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]: ...
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate a sync or async callable: rejected with CircuitOpenError while open."""
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                if not self.allow():
+                    raise self._reject()
+                try:
+                    result = await fn(*args, **kwargs)
+                except BaseException as exc:
+                    self._settle(exc)
+                    raise
+                self.record_success()
+                return result
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if not self.allow():
+                raise self._reject()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._settle(exc)
+                raise
+            self.record_success()
+            return result
+
+        return wrapper
+
+    def __enter__(self) -> CircuitBreaker:
+        if not self.allow():
+            raise self._reject()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._settle(exc)
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._settle(exc)
+
+
+class OperationalState(_h.OperationalState):
+    """STARTING / ACTIVE / WAITING / ERROR / SHUTDOWN with the transitions of SPEC §4.5.
+
+    ``transition(to, reason)`` raises :class:`InvalidTransitionError` (a ValueError) for
+    anything else; each state records when it was entered and why.
+    """
+
+    def __init__(self, now: Any = None, reason: str = "created") -> None:
+        super().__init__(now, reason)
+
+    @classmethod
+    def from_json(cls, text: str) -> OperationalState:
+        """A state machine from ``to_json()`` output; ValueError on a bad document."""
+        state = cls()
+        state.load_json(text)
+        return state
+
+    def move(self, to: OpState | str, reason: str = "", now: Any = None) -> bool:
+        """``transition`` that also takes the state's name ("ACTIVE")."""
+        target = to if isinstance(to, OpState) else _op_state(to)
+        return self.transition(target, now, reason)
+
+    @property
+    def entered_at(self) -> Any:
+        """Aware UTC datetime at which the current state was entered."""
+        return datetime_utc(self.entered_at_ns)
+
+
+def _op_state(name: str) -> OpState:
+    try:
+        return OpState.__members__[name.upper()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"to: unknown state {name!r}; expected one of {list(OpState.__members__)}") from None
+
+
+__all__ = [
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Colour",
+    "EscalationBoard",
+    "Freshness",
+    "InvalidTransitionError",
+    "Level",
+    "OpState",
+    "OperationalState",
+]
