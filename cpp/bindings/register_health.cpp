@@ -6,6 +6,7 @@
 #include <pybind11/typing.h>
 
 #include <chrono>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,12 +42,11 @@ nlohmann::json parse_doc(const std::string& text, const char* what) {
 }
 
 dict_t event_dict(const hl::escalation_event& e, const hl::escalation_board& b) {
-  const auto row = b.row(e.pair, e.at_ns);
   py::dict d;
   d["kind"] = std::string(hl::to_string(e.kind));
   d["pair"] = e.pair;
-  d["symbol"] = row.symbol;
-  d["tf_ns"] = row.tf_ns;
+  d["symbol"] = b.symbol(e.pair);
+  d["tf_ns"] = b.tf_ns(e.pair);
   d["old"] = e.old_state;
   d["new"] = e.new_state;
   d["reason"] = e.reason;
@@ -105,23 +105,15 @@ class py_board {
     std::lock_guard<std::mutex> lock(mu_);
     b_.set_last_ticks(p, t);
   }
-  void set_all_last_ticks(const py::array_t<std::int64_t, py::array::c_style>& ts) {
-    const auto t = view(ts);
-    py::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (t.size() != b_.size()) {
-      throw std::invalid_argument("last_tick_ns: expected one time per pair (" + std::to_string(b_.size()) + "), got " +
-                                  std::to_string(t.size()));
-    }
-    for (std::uint32_t i = 0; i < t.size(); ++i) b_.set_last_tick(i, t[i]);
-  }
-  py::typing::List<dict_t> evaluate(const py::object& now) {
+  py::typing::List<dict_t> evaluate(const py::object& now,
+                                    const std::optional<py::array_t<std::int64_t, py::array::c_style>>& ticks) {
     const auto t = now_or_wall(now);
+    const std::span<const std::int64_t> tv = ticks ? view(*ticks) : std::span<const std::int64_t>{};
     std::vector<hl::escalation_event> events;
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(mu_);
-      events = b_.evaluate(t);
+      events = b_.evaluate(t, tv);
     }
     std::lock_guard<std::mutex> lock(mu_);
     py::typing::List<dict_t> out;
@@ -185,46 +177,84 @@ class py_board {
   std::mutex mu_;
 };
 
+// The breaker guards calls made from Python, so its per-call overhead is the product. Its
+// hot methods (allow, record_success, record_failure, call, __enter__, __exit__) are raw
+// CPython METH_FASTCALL functions rather than pybind11 bindings: pybind11's dispatcher
+// costs ~70 ns per call, several times the breaker's own work. The GIL serialises access
+// (nothing here releases it), so there is no mutex either; the wall clock is read only
+// when the state needs a time.
 class py_breaker {
  public:
   explicit py_breaker(hl::breaker_config c) : b_(c) {}
-  bool allow(const py::object& now) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    return b_.allow(t);
+  ~py_breaker() {
+    Py_XDECREF(name_);
+    Py_XDECREF(exclude_);
+    Py_XDECREF(open_error_);
   }
-  void record_success(const py::object& now) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    b_.record_success(t);
+  py_breaker(const py_breaker&) = delete;
+  py_breaker& operator=(const py_breaker&) = delete;
+
+  void configure(const py::str& name, const py::typing::Tuple<py::type, py::ellipsis>& exclude, const py::object& open_error) {
+    Py_XDECREF(name_);
+    Py_XDECREF(exclude_);
+    Py_XDECREF(open_error_);
+    name_ = name.inc_ref().ptr();
+    exclude_ = exclude.inc_ref().ptr();
+    open_error_ = open_error.inc_ref().ptr();
   }
-  void record_failure(const py::object& now) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    b_.record_failure(t);
+
+  hl::circuit_breaker& core() noexcept { return b_; }
+  [[nodiscard]] bool needs_time_for_allow() const noexcept {
+    const auto st = b_.state_now();
+    return st == hl::breaker_state::open || st == hl::breaker_state::half_open;
   }
-  hl::breaker_state state(const py::object& now) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    return b_.state(t);
+  [[nodiscard]] bool needs_time_for_success() const noexcept {
+    return b_.state_now() == hl::breaker_state::half_open;
   }
-  void force_open(const py::object& now, const std::string& reason) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    b_.force_open(t, reason);
+
+  // Raises the configured open error; returns nullptr for the C API caller.
+  PyObject* raise_open(std::int64_t now) {
+    PyObject* retry = Py_None;
+    Py_INCREF(retry);
+    if (b_.state(now) == hl::breaker_state::open) {
+      Py_DECREF(retry);
+      const auto left = std::max<std::int64_t>(0, b_.opened_at_ns() + b_.config().cooldown_ns - now);
+      retry = PyFloat_FromDouble(static_cast<double>(left) / 1e9);
+      if (retry == nullptr) return nullptr;
+    }
+    if (open_error_ == nullptr) {
+      Py_DECREF(retry);
+      PyErr_SetString(PyExc_RuntimeError, "circuit is open");
+      return nullptr;
+    }
+    PyObject* exc = PyObject_CallFunctionObjArgs(open_error_, name_ != nullptr ? name_ : Py_None, retry, nullptr);
+    Py_DECREF(retry);
+    if (exc == nullptr) return nullptr;
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+    Py_DECREF(exc);
+    return nullptr;
   }
-  void disable(const py::object& now, const std::string& reason) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    b_.disable(t, reason);
+
+  // After the guarded call raised `exc_type`: a failure unless it is excluded; exceptions
+  // that are not Exceptions (KeyboardInterrupt, CancelledError) report nothing, and an
+  // unreported half-open probe times out by itself.
+  void settle_exception(PyObject* exc_type) {
+    if (exc_type == nullptr || !PyErr_GivenExceptionMatches(exc_type, PyExc_Exception)) return;
+    if (exclude_ != nullptr && PyTuple_GET_SIZE(exclude_) > 0 && PyErr_GivenExceptionMatches(exc_type, exclude_)) {
+      b_.record_success(needs_time_for_success() ? wall_ns() : 0);
+      return;
+    }
+    b_.record_failure(wall_ns());
   }
-  void reset(const py::object& now, const std::string& reason) {
-    const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
-    b_.reset(t, reason);
-  }
+
+  std::string to_json() { return b_.to_json().dump(); }
+  void load_json(const std::string& text) { b_ = hl::circuit_breaker::from_json(parse_doc(text, "circuit breaker document")); }
+
+  hl::breaker_state state(const py::object& now) { return b_.state(now_or_wall(now)); }
+  void force_open(const py::object& now, const std::string& reason) { b_.force_open(now_or_wall(now), reason); }
+  void disable(const py::object& now, const std::string& reason) { b_.disable(now_or_wall(now), reason); }
+  void reset(const py::object& now, const std::string& reason) { b_.reset(now_or_wall(now), reason); }
   py::typing::List<dict_t> history() {
-    std::lock_guard<std::mutex> lock(mu_);
     py::typing::List<dict_t> out;
     for (const auto& h : b_.history()) {
       py::dict d;
@@ -238,7 +268,6 @@ class py_breaker {
   }
   py::typing::Dict<py::str, py::int_> counts(const py::object& now) {
     const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
     py::typing::Dict<py::str, py::int_> d;
     d["allowed"] = b_.counts().allowed;
     d["rejected"] = b_.counts().rejected;
@@ -250,24 +279,165 @@ class py_breaker {
   }
   std::optional<std::int64_t> retry_after_ns(const py::object& now) {
     const auto t = now_or_wall(now);
-    std::lock_guard<std::mutex> lock(mu_);
     if (b_.state(t) != hl::breaker_state::open) return std::nullopt;
     return std::max<std::int64_t>(0, b_.opened_at_ns() + b_.config().cooldown_ns - t);
-  }
-  std::string to_json() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return b_.to_json().dump();
-  }
-  void load_json(const std::string& text) {
-    auto fresh = hl::circuit_breaker::from_json(parse_doc(text, "circuit breaker document"));
-    std::lock_guard<std::mutex> lock(mu_);
-    b_ = std::move(fresh);
   }
 
  private:
   hl::circuit_breaker b_;
-  std::mutex mu_;
+  PyObject* name_ = nullptr;
+  PyObject* exclude_ = nullptr;
+  PyObject* open_error_ = nullptr;
 };
+
+py_breaker* breaker_of(PyObject* self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  auto vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed()) {
+    PyErr_SetString(PyExc_RuntimeError, "CircuitBreaker.__init__ was not called");
+    return nullptr;
+  }
+  return vh.value_ptr<py_breaker>();
+}
+
+// The optional now_ns argument (positional or keyword); *given == false means "not given
+// or None": the caller reads the clock only if it needs a time.
+bool parse_now(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* fname, std::int64_t* now,
+               bool* given) {
+  PyObject* arg = nullptr;
+  if (nargs > 1) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (now_ns)", fname);
+    return false;
+  }
+  if (nargs == 1) arg = args[0];
+  if (kwnames != nullptr) {
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
+      PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+      if (PyUnicode_CompareWithASCIIString(key, "now_ns") != 0 || arg != nullptr) {
+        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname, key);
+        return false;
+      }
+      arg = args[nargs + k];
+    }
+  }
+  *given = arg != nullptr && arg != Py_None;
+  if (!*given) return true;
+  try {
+    *now = to_ns(arg, "now_ns");
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return false;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+    return false;
+  }
+  return true;
+}
+
+PyObject* fast_allow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  std::int64_t now = 0;
+  bool given = false;
+  if (!parse_now(args, nargs, kwnames, "allow", &now, &given)) return nullptr;
+  if (!given && b->needs_time_for_allow()) now = wall_ns();
+  return PyBool_FromLong(b->core().allow(now) ? 1 : 0);
+}
+
+PyObject* fast_success(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  std::int64_t now = 0;
+  bool given = false;
+  if (!parse_now(args, nargs, kwnames, "record_success", &now, &given)) return nullptr;
+  if (!given && b->needs_time_for_success()) now = wall_ns();
+  b->core().record_success(now);
+  Py_RETURN_NONE;
+}
+
+PyObject* fast_failure(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  std::int64_t now = 0;
+  bool given = false;
+  if (!parse_now(args, nargs, kwnames, "record_failure", &now, &given)) return nullptr;
+  b->core().record_failure(given ? now : wall_ns());
+  Py_RETURN_NONE;
+}
+
+// breaker.call(fn, *args, **kwargs): allow, call, record, in one native step.
+PyObject* fast_call(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  if (nargs < 1) {
+    PyErr_SetString(PyExc_TypeError, "call() needs the callable to guard as its first argument");
+    return nullptr;
+  }
+  const std::int64_t now = b->needs_time_for_allow() ? wall_ns() : 0;
+  if (!b->core().allow(now)) return b->raise_open(now != 0 ? now : wall_ns());
+  PyObject* result = PyObject_Vectorcall(args[0], args + 1, static_cast<std::size_t>(nargs - 1), kwnames);
+  if (result == nullptr) {
+    b->settle_exception(PyErr_Occurred());
+    return nullptr;
+  }
+  b->core().record_success(b->needs_time_for_success() ? wall_ns() : 0);
+  return result;
+}
+
+PyObject* fast_enter(PyObject* self, PyObject* /*unused*/) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  const std::int64_t now = b->needs_time_for_allow() ? wall_ns() : 0;
+  if (!b->core().allow(now)) return b->raise_open(now != 0 ? now : wall_ns());
+  Py_INCREF(self);
+  return self;
+}
+
+PyObject* fast_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  py_breaker* b = breaker_of(self);
+  if (b == nullptr) return nullptr;
+  PyObject* exc_type = nargs >= 1 && args[0] != Py_None ? args[0] : nullptr;
+  if (exc_type == nullptr) {
+    b->core().record_success(b->needs_time_for_success() ? wall_ns() : 0);
+  } else {
+    b->settle_exception(exc_type);
+  }
+  Py_RETURN_FALSE;  // never swallow the exception
+}
+
+template <class F>
+PyCFunction as_cfunction(F f) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
+}
+
+void add_fast_breaker_methods(py::class_<py_breaker>& cls) {
+  static PyMethodDef defs[] = {
+      {"allow", as_cfunction(fast_allow), METH_FASTCALL | METH_KEYWORDS,
+       "allow(self, now_ns: typing.Any = None) -> bool\n\nMay a call go ahead now (None: the wall clock)? In "
+       "HALF_OPEN this takes a probe permit."},
+      {"record_success", as_cfunction(fast_success), METH_FASTCALL | METH_KEYWORDS,
+       "record_success(self, now_ns: typing.Any = None) -> None\n\nThe guarded call succeeded."},
+      {"record_failure", as_cfunction(fast_failure), METH_FASTCALL | METH_KEYWORDS,
+       "record_failure(self, now_ns: typing.Any = None) -> None\n\nThe guarded call failed."},
+      {"call", as_cfunction(fast_call), METH_FASTCALL | METH_KEYWORDS,
+       "call(self, fn: collections.abc.Callable[..., typing.Any], *args: typing.Any, **kwargs: typing.Any) -> "
+       "typing.Any\n\nfn(*args, **kwargs) through the breaker; raises the open error when rejected."},
+      {"__enter__", as_cfunction(fast_enter), METH_NOARGS,
+       "__enter__(self) -> typing.Self\n\nEnter a guarded block (raises the open error when rejected)."},
+      {"__exit__", as_cfunction(fast_exit), METH_FASTCALL,
+       "__exit__(self, exc_type: typing.Any, exc: typing.Any, tb: typing.Any) -> bool\n\nRecord the block's "
+       "outcome; never swallows the exception."},
+  };
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  for (auto& def : defs) {
+    PyObject* descr = PyDescr_NewMethod(type, &def);
+    if (descr == nullptr || PyObject_SetAttrString(cls.ptr(), def.ml_name, descr) != 0) {
+      Py_XDECREF(descr);
+      throw py::error_already_set();
+    }
+    Py_DECREF(descr);
+  }
+}
 
 class py_opstate {
  public:
@@ -392,8 +562,8 @@ void register_health(py::module_& m) {
       .def("__len__", &py_board::size)
       .def("_record_failure", &py_board::record_failure, py::arg("pair"), py::arg("at_ns"), py::arg("error_code"))
       .def("_set_last_ticks", &py_board::set_last_ticks, py::arg("pairs"), py::arg("ts_ns"))
-      .def("_set_all_last_ticks", &py_board::set_all_last_ticks, py::arg("ts_ns"))
-      .def("_evaluate", &py_board::evaluate, py::arg("now_ns"))
+      .def("_evaluate", &py_board::evaluate, py::arg("now_ns"), py::arg("ticks") = py::none(),
+           "One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.")
       .def("_close_breaker", &py_board::close_breaker, py::arg("pair"), py::arg("now_ns"), py::arg("by"))
       .def("_level", &py_board::level, py::arg("pair"))
       .def("_breaker_open", &py_board::breaker_open, py::arg("pair"))
@@ -409,7 +579,8 @@ void register_health(py::module_& m) {
       .value("COUNT", hl::breaker_mode::count)
       .value("RATE", hl::breaker_mode::rate);
 
-  py::class_<py_breaker>(m, "CircuitBreaker", "Native circuit breaker; use montalaq.health.CircuitBreaker.")
+  py::class_<py_breaker> breaker_cls(m, "CircuitBreaker", "Native circuit breaker; use montalaq.health.CircuitBreaker.");
+  breaker_cls
       .def(py::init([](hl::breaker_mode mode, int failure_threshold, std::int64_t window_ns, double failure_rate_pct,
                        int rate_window_calls, int min_calls, std::int64_t cooldown_ns, int half_open_calls,
                        std::int64_t half_open_max_wait_ns, std::size_t history_capacity) {
@@ -429,10 +600,6 @@ void register_health(py::module_& m) {
            py::arg("mode"), py::arg("failure_threshold"), py::arg("window_ns"), py::arg("failure_rate_pct"),
            py::arg("rate_window_calls"), py::arg("min_calls"), py::arg("cooldown_ns"), py::arg("half_open_calls"),
            py::arg("half_open_max_wait_ns"), py::arg("history_capacity"))
-      .def("allow", &py_breaker::allow, py::arg("now_ns") = py::none(),
-           "May a call go ahead now? (None: the wall clock.) In HALF_OPEN this takes a probe permit.")
-      .def("record_success", &py_breaker::record_success, py::arg("now_ns") = py::none())
-      .def("record_failure", &py_breaker::record_failure, py::arg("now_ns") = py::none())
       .def("state", &py_breaker::state, py::arg("now_ns") = py::none(),
            "State after applying the clock (OPEN turns HALF_OPEN once the cooldown is over).")
       .def("force_open", &py_breaker::force_open, py::arg("now_ns") = py::none(), py::arg("reason") = "operator")
@@ -444,7 +611,10 @@ void register_health(py::module_& m) {
       .def("retry_after_ns", &py_breaker::retry_after_ns, py::arg("now_ns") = py::none(),
            "While OPEN: ns until HALF_OPEN; otherwise None.")
       .def("to_json", &py_breaker::to_json)
-      .def("load_json", &py_breaker::load_json, py::arg("text"));
+      .def("load_json", &py_breaker::load_json, py::arg("text"))
+      .def("_configure", &py_breaker::configure, py::arg("name"), py::arg("exclude"), py::arg("open_error"),
+           "Name, exceptions that do not count as failures, and the exception class raised when open.");
+  add_fast_breaker_methods(breaker_cls);
 
   py::class_<py_opstate>(m, "OperationalState", "Native operational state machine; use montalaq.health.")
       .def(py::init<const py::object&, const std::string&>(), py::arg("now_ns") = py::none(),

@@ -184,11 +184,11 @@ class EscalationBoard(_h.EscalationBoard):
         timeframes), or an int64 array with one time per pair in ``pairs()`` order (the
         fast path for large boards; 0 means never).
         """
-        if last_tick_ns is not None:
-            self._apply_ticks(last_tick_ns)
-        return [_event(e) for e in self._evaluate(now)]
+        ticks = None if last_tick_ns is None else self._apply_ticks(last_tick_ns)
+        return [_event(e) for e in self._evaluate(now, ticks)]
 
-    def _apply_ticks(self, source: Any) -> None:
+    def _apply_ticks(self, source: Any) -> Any:
+        """Stores mapping/engine ticks; returns an array for the native one-pass path."""
         from montalaq.engine import MarketEngine
 
         if isinstance(source, MarketEngine):
@@ -199,21 +199,30 @@ class EscalationBoard(_h.EscalationBoard):
                         np.array([self.add_pair(symbol, tf)], dtype=np.uint32),
                         np.array([last], dtype=np.int64),
                     )
-        elif isinstance(source, Mapping):
+            return None
+        if isinstance(source, Mapping):
             idx = np.empty(len(source), dtype=np.uint32)
             ts = np.empty(len(source), dtype=np.int64)
             for i, ((symbol, tf), value) in enumerate(source.items()):
                 idx[i] = self.add_pair(symbol, tf)
                 ts[i] = 0 if value is None else to_ns(value, f"last_tick_ns[{symbol!r}, {tf!r}]")
             self._set_last_ticks(idx, ts)
-        else:
-            arr = np.asarray(source)
-            if arr.ndim != 1 or arr.dtype.kind not in "iu":
-                raise TypeError(
-                    "last_tick_ns: expected a mapping {(symbol, timeframe): ts_ns}, a MarketEngine, or an "
-                    f"int64 array with one time per pair; got {type(source).__name__}"
-                )
-            self._set_all_last_ticks(np.ascontiguousarray(arr, dtype=np.int64))
+            return None
+        arr = np.asarray(source)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise TypeError(
+                "last_tick_ns: expected a mapping {(symbol, timeframe): ts_ns}, a MarketEngine, or an "
+                f"int64 array with one time per pair; got {type(source).__name__}"
+            )
+        if arr.shape[0] != len(self):
+            raise ValueError(f"last_tick_ns: expected one time per pair ({len(self)}), got {arr.shape[0]}")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+
+    def set_last_ticks(self, last_tick_ns: Any) -> None:
+        """Store last trade times without evaluating (same forms as ``evaluate``)."""
+        ticks = self._apply_ticks(last_tick_ns)
+        if ticks is not None:
+            self._set_last_ticks(np.arange(len(self), dtype=np.uint32), ticks)
 
     def level(self, symbol: str, timeframe: str) -> Level:
         """Current escalation level of a pair."""
@@ -307,6 +316,10 @@ class CircuitBreaker(_h.CircuitBreaker):
         )
         self.name = name
         self.exclude = tuple(exclude)
+        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in self.exclude):
+            raise TypeError("exclude: expected a tuple of exception classes")
+        # The native call path (call, with, the sync decorator) raises this class itself.
+        self._configure(name, self.exclude, CircuitOpenError)
 
     def _reject(self) -> CircuitOpenError:
         retry = self.retry_after_ns()
@@ -315,8 +328,9 @@ class CircuitBreaker(_h.CircuitBreaker):
     def _settle(self, exc: BaseException | None) -> None:
         if exc is None or isinstance(exc, self.exclude):
             self.record_success()
-        else:
+        elif isinstance(exc, Exception):
             self.record_failure()
+        # KeyboardInterrupt, CancelledError...: no outcome; a half-open probe times out.
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
@@ -340,32 +354,20 @@ class CircuitBreaker(_h.CircuitBreaker):
 
             return async_wrapper
 
+        guarded = self.call  # native: allow, call, record in one step
+
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            if not self.allow():
-                raise self._reject()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                self._settle(exc)
-                raise
-            self.record_success()
-            return result
+            return guarded(fn, *args, **kwargs)
 
         return wrapper
 
-    def __enter__(self) -> CircuitBreaker:
+    # `with breaker:` uses the native __enter__/__exit__ of the base class.
+
+    async def __aenter__(self) -> CircuitBreaker:
         if not self.allow():
             raise self._reject()
         return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._settle(exc)
-
-    async def __aenter__(self) -> CircuitBreaker:
-        return self.__enter__()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -63,12 +63,17 @@ std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t t
   auto key = std::make_pair(std::string(symbol), tf_ns);
   const auto it = index_.find(key);
   if (it != index_.end()) return it->second;
-  if (pairs_.size() >= std::numeric_limits<std::uint32_t>::max() - 1) throw std::length_error("too many pairs");
-  const auto idx = static_cast<std::uint32_t>(pairs_.size());
-  pair_state p;
-  p.symbol = key.first;
-  p.tf_ns = tf_ns;
-  pairs_.push_back(std::move(p));
+  if (hot_.size() >= std::numeric_limits<std::uint32_t>::max() - 1) throw std::length_error("too many pairs");
+  const auto idx = static_cast<std::uint32_t>(hot_.size());
+  hot_state h;
+  const auto t = fresh_.thresholds(tf_ns);
+  h.amber_after_ns = t.amber_after_ns;
+  h.red_after_ns = t.red_after_ns;
+  hot_.push_back(h);
+  cold_state c;
+  c.symbol = key.first;
+  c.tf_ns = tf_ns;
+  cold_.push_back(std::move(c));
   index_.emplace(std::move(key), idx);
   return idx;
 }
@@ -80,116 +85,157 @@ std::optional<std::uint32_t> escalation_board::find_pair(std::string_view symbol
 }
 
 void escalation_board::record_failure(std::uint32_t pair, std::int64_t at_ns, std::string_view error_code) {
-  pair_state& p = pairs_.at(pair);
-  failure f{at_ns, std::string(error_code.empty() ? "UNKNOWN" : error_code)};
-  // Failures usually arrive in time order; keep the deque sorted either way.
-  auto pos = std::upper_bound(p.failures.begin(), p.failures.end(), at_ns,
+  cold_state& c = cold_.at(pair);
+  const std::string code(error_code.empty() ? std::string_view("UNKNOWN") : error_code);
+  // Failures usually arrive in time order; keep the list sorted either way.
+  auto pos = std::upper_bound(c.failures.begin(), c.failures.end(), at_ns,
                               [](std::int64_t v, const failure& x) { return v < x.at_ns; });
-  p.failures.insert(pos, std::move(f));
-  while (p.failures.size() > cfg_.max_failures_kept) p.failures.pop_front();
-  if (p.failures.back().at_ns == at_ns) p.last_error_code = std::string(error_code.empty() ? "UNKNOWN" : error_code);
+  const bool newest = pos == c.failures.end();
+  c.failures.insert(pos, failure{at_ns, code});
+  if (c.failures.size() > cfg_.max_failures_kept) c.failures.erase(c.failures.begin());
+  if (newest) c.last_error_code = code;
+  hot_[pair].n_failures = static_cast<std::uint32_t>(c.failures.size());
 }
 
-void escalation_board::set_last_tick(std::uint32_t pair, std::int64_t ts_ns) { pairs_.at(pair).last_tick_ns = ts_ns; }
+void escalation_board::set_last_tick(std::uint32_t pair, std::int64_t ts_ns) { hot_.at(pair).last_tick_ns = ts_ns; }
 
 void escalation_board::set_last_ticks(std::span<const std::uint32_t> pairs, std::span<const std::int64_t> ts_ns) {
   if (pairs.size() != ts_ns.size()) throw std::invalid_argument("set_last_ticks: pairs and ts_ns differ in length");
   for (const auto p : pairs) {
-    if (p >= pairs_.size()) throw std::out_of_range("set_last_ticks: unknown pair index " + std::to_string(p));
+    if (p >= hot_.size()) throw std::out_of_range("set_last_ticks: unknown pair index " + std::to_string(p));
   }
-  for (std::size_t i = 0; i < pairs.size(); ++i) pairs_[pairs[i]].last_tick_ns = ts_ns[i];
+  for (std::size_t i = 0; i < pairs.size(); ++i) hot_[pairs[i]].last_tick_ns = ts_ns[i];
 }
 
-int escalation_board::fails_in_window(pair_state& p, std::int64_t now_ns) const {
+int escalation_board::prune_failures(std::uint32_t i, std::int64_t now_ns) {
+  auto& f = cold_[i].failures;
   const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;  // counted: at > cutoff
-  while (!p.failures.empty() && p.failures.front().at_ns <= cutoff) p.failures.pop_front();
-  return static_cast<int>(std::min<std::size_t>(p.failures.size(), static_cast<std::size_t>(max_int)));
+  const auto keep =
+      std::upper_bound(f.begin(), f.end(), cutoff, [](std::int64_t v, const failure& x) { return v < x.at_ns; });
+  f.erase(f.begin(), keep);
+  hot_[i].n_failures = static_cast<std::uint32_t>(f.size());
+  return static_cast<int>(std::min<std::size_t>(f.size(), static_cast<std::size_t>(max_int)));
 }
 
-std::vector<escalation_event> escalation_board::evaluate(std::int64_t now_ns) {
+std::vector<escalation_event> escalation_board::evaluate(std::int64_t now_ns, std::span<const std::int64_t> ticks) {
+  if (!ticks.empty() && ticks.size() != hot_.size()) {
+    throw std::invalid_argument("evaluate: expected one tick per pair (" + std::to_string(hot_.size()) + "), got " +
+                                std::to_string(ticks.size()));
+  }
   std::vector<escalation_event> events;
-  const auto n = static_cast<std::uint32_t>(pairs_.size());
-  for (std::uint32_t i = 0; i < n; ++i) {
-    pair_state& p = pairs_[i];
-    const colour col = fresh_.classify(p.tf_ns, now_ns, p.last_tick_ns);
-    const int fails = p.failures.empty() ? 0 : fails_in_window(p, now_ns);
-    const bool was_open = p.breaker_open;
-    p.amber_streak = col == colour::amber ? std::min(p.amber_streak, max_int - 1) + 1 : 0;
-    p.red_streak = col == colour::red ? std::min(p.red_streak, max_int - 1) + 1 : 0;
-
-    level lvl;
-    const char* why;
-    if (p.red_streak >= cfg_.critical_red_streak) {
-      lvl = level::critical, why = "freshness RED for consecutive cycles";
-    } else if (was_open) {
-      lvl = level::critical, why = "breaker open";
-    } else if (col == colour::red) {
-      lvl = level::error, why = "freshness RED";
-    } else if (fails >= cfg_.error_fails) {
-      lvl = level::error, why = "analysis failures in the window";
-    } else if (p.amber_streak >= cfg_.warn_amber_streak) {
-      lvl = level::warn, why = "freshness AMBER for consecutive cycles";
-    } else if (fails >= cfg_.warn_fails) {
-      lvl = level::warn, why = "analysis failures in the window";
-    } else {
-      lvl = level::info, why = "healthy";
-    }
-    p.error_streak = lvl >= level::error ? std::min(p.error_streak, max_int - 1) + 1 : 0;
-    p.clean_green_streak = (col == colour::green && fails == 0) ? std::min(p.clean_green_streak, max_int - 1) + 1 : 0;
-    p.col = col;
-    p.last_eval_ns = now_ns;
-
-    if (lvl != p.lvl) [[unlikely]] {
-      std::string reason = why;
-      reason += " (colour " + std::string(to_string(col)) + ", red_streak " + std::to_string(p.red_streak) +
-                ", amber_streak " + std::to_string(p.amber_streak) + ", fails_5m " + std::to_string(fails) + ")";
-      events.push_back({event_kind::level_change, i, std::string(to_string(p.lvl)), std::string(to_string(lvl)),
-                        std::move(reason), now_ns, p.last_error_code});
-      p.lvl = lvl;
-    }
-    if (!p.breaker_open) {
-      const bool red = p.red_streak >= cfg_.breaker_red_streak;
-      if (red || p.error_streak >= cfg_.breaker_error_streak) [[unlikely]] {
-        p.breaker_open = true;
-        p.breaker_changed_ns = now_ns;
-        p.breaker_reason = red ? "red_streak " + std::to_string(p.red_streak) + " >= " +
-                                     std::to_string(cfg_.breaker_red_streak)
-                               : "persistent ERROR: error_streak " + std::to_string(p.error_streak) + " >= " +
-                                     std::to_string(cfg_.breaker_error_streak);
-        events.push_back({event_kind::breaker_open, i, "CLOSED", "OPEN", p.breaker_reason, now_ns, p.last_error_code});
-        log::logger().warn("breaker opened for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
-      }
-    } else if (was_open && cfg_.auto_close_cycles > 0 && p.clean_green_streak >= cfg_.auto_close_cycles) [[unlikely]] {
-      p.breaker_open = false;
-      p.breaker_changed_ns = now_ns;
-      p.breaker_reason = "auto: " + std::to_string(p.clean_green_streak) + " GREEN cycles without failures";
-      events.push_back({event_kind::breaker_close, i, "OPEN", "CLOSED", p.breaker_reason, now_ns, p.last_error_code});
-      log::logger().info("breaker closed for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
+  const auto n = static_cast<std::uint32_t>(hot_.size());
+  if (ticks.empty()) {
+    for (std::uint32_t i = 0; i < n; ++i) evaluate_one(i, now_ns, events);
+  } else {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      hot_[i].last_tick_ns = ticks[i];
+      evaluate_one(i, now_ns, events);
     }
   }
   return events;
 }
 
+void escalation_board::evaluate_one(std::uint32_t i, std::int64_t now_ns, std::vector<escalation_event>& events) {
+  hot_state& p = hot_[i];
+  colour col = colour::red;
+  if (p.last_tick_ns > 0) {
+    const std::int64_t age = now_ns > p.last_tick_ns ? now_ns - p.last_tick_ns : 0;
+    col = age <= p.amber_after_ns ? colour::green : age <= p.red_after_ns ? colour::amber : colour::red;
+  }
+  const int fails = p.n_failures == 0 ? 0 : prune_failures(i, now_ns);
+  const bool was_open = p.breaker_open;
+  p.amber_streak = col == colour::amber ? std::min(p.amber_streak, max_int - 1) + 1 : 0;
+  p.red_streak = col == colour::red ? std::min(p.red_streak, max_int - 1) + 1 : 0;
+
+  level lvl;
+  const char* why;
+  if (p.red_streak >= cfg_.critical_red_streak) {
+    lvl = level::critical, why = "freshness RED for consecutive cycles";
+  } else if (was_open) {
+    lvl = level::critical, why = "breaker open";
+  } else if (col == colour::red) {
+    lvl = level::error, why = "freshness RED";
+  } else if (fails >= cfg_.error_fails) {
+    lvl = level::error, why = "analysis failures in the window";
+  } else if (p.amber_streak >= cfg_.warn_amber_streak) {
+    lvl = level::warn, why = "freshness AMBER for consecutive cycles";
+  } else if (fails >= cfg_.warn_fails) {
+    lvl = level::warn, why = "analysis failures in the window";
+  } else {
+    lvl = level::info, why = "healthy";
+  }
+  p.error_streak = lvl >= level::error ? std::min(p.error_streak, max_int - 1) + 1 : 0;
+  p.clean_green_streak = (col == colour::green && fails == 0) ? std::min(p.clean_green_streak, max_int - 1) + 1 : 0;
+  p.col = col;
+  p.last_eval_ns = now_ns;
+
+  if (lvl != p.lvl) [[unlikely]] {
+    std::string reason = why;
+    reason += " (colour " + std::string(to_string(col)) + ", red_streak " + std::to_string(p.red_streak) +
+              ", amber_streak " + std::to_string(p.amber_streak) + ", fails_5m " + std::to_string(fails) + ")";
+    events.push_back({event_kind::level_change, i, std::string(to_string(p.lvl)), std::string(to_string(lvl)),
+                      std::move(reason), now_ns, cold_[i].last_error_code});
+    p.lvl = lvl;
+  }
+  if (!p.breaker_open) {
+    const bool red = p.red_streak >= cfg_.breaker_red_streak;
+    if (red || p.error_streak >= cfg_.breaker_error_streak) [[unlikely]] {
+      cold_state& c = cold_[i];
+      p.breaker_open = true;
+      c.breaker_changed_ns = now_ns;
+      c.breaker_reason = red ? "red_streak " + std::to_string(p.red_streak) + " >= " +
+                                   std::to_string(cfg_.breaker_red_streak)
+                             : "persistent ERROR: error_streak " + std::to_string(p.error_streak) + " >= " +
+                                   std::to_string(cfg_.breaker_error_streak);
+      events.push_back({event_kind::breaker_open, i, "CLOSED", "OPEN", c.breaker_reason, now_ns, c.last_error_code});
+      log::logger().warn("breaker opened for {} {}ns: {}", c.symbol, c.tf_ns, c.breaker_reason);
+    }
+  } else if (was_open && cfg_.auto_close_cycles > 0 && p.clean_green_streak >= cfg_.auto_close_cycles) [[unlikely]] {
+    cold_state& c = cold_[i];
+    p.breaker_open = false;
+    c.breaker_changed_ns = now_ns;
+    c.breaker_reason = "auto: " + std::to_string(p.clean_green_streak) + " GREEN cycles without failures";
+    events.push_back({event_kind::breaker_close, i, "OPEN", "CLOSED", c.breaker_reason, now_ns, c.last_error_code});
+    log::logger().info("breaker closed for {} {}ns: {}", c.symbol, c.tf_ns, c.breaker_reason);
+  }
+}
+
 bool escalation_board::close_breaker(std::uint32_t pair, std::int64_t now_ns, std::string_view by,
                                      escalation_event* ev) {
-  pair_state& p = pairs_.at(pair);
+  hot_state& p = hot_.at(pair);
   if (!p.breaker_open) return false;
+  cold_state& c = cold_[pair];
   p.breaker_open = false;
-  p.breaker_changed_ns = now_ns;
-  p.breaker_reason = "operator: " + std::string(by.empty() ? "unknown" : by);
-  if (ev != nullptr) *ev = {event_kind::breaker_close, pair, "OPEN", "CLOSED", p.breaker_reason, now_ns, p.last_error_code};
-  log::logger().info("breaker closed for {} {}ns: {}", p.symbol, p.tf_ns, p.breaker_reason);
+  c.breaker_changed_ns = now_ns;
+  c.breaker_reason = "operator: " + std::string(by.empty() ? "unknown" : by);
+  if (ev != nullptr) {
+    *ev = {event_kind::breaker_close, pair, "OPEN", "CLOSED", c.breaker_reason, now_ns, c.last_error_code};
+  }
+  log::logger().info("breaker closed for {} {}ns: {}", c.symbol, c.tf_ns, c.breaker_reason);
   return true;
 }
 
 pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
-  const pair_state& p = pairs_.at(pair);
+  const hot_state& p = hot_.at(pair);
+  const cold_state& c = cold_[pair];
   const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;
-  const auto fails = std::count_if(p.failures.begin(), p.failures.end(), [&](const failure& f) { return f.at_ns > cutoff; });
-  return pair_row{p.symbol,       p.tf_ns,        p.col,           p.lvl,
-                  p.breaker_open, p.amber_streak, p.red_streak,    p.error_streak,
-                  p.clean_green_streak, static_cast<int>(fails), p.last_tick_ns, p.last_eval_ns,
-                  p.last_error_code, p.breaker_changed_ns, p.breaker_reason};
+  const auto fails =
+      std::count_if(c.failures.begin(), c.failures.end(), [&](const failure& f) { return f.at_ns > cutoff; });
+  return pair_row{c.symbol,
+                  c.tf_ns,
+                  p.col,
+                  p.lvl,
+                  p.breaker_open,
+                  p.amber_streak,
+                  p.red_streak,
+                  p.error_streak,
+                  p.clean_green_streak,
+                  static_cast<int>(fails),
+                  p.last_tick_ns,
+                  p.last_eval_ns,
+                  c.last_error_code,
+                  c.breaker_changed_ns,
+                  c.breaker_reason};
 }
 
 json escalation_board::to_json() const {
@@ -198,11 +244,13 @@ json escalation_board::to_json() const {
     overrides.push_back({{"tf_ns", o.tf_ns}, {"amber_after_ns", o.t.amber_after_ns}, {"red_after_ns", o.t.red_after_ns}});
   }
   json pairs = json::array();
-  for (const auto& p : pairs_) {
+  for (std::size_t i = 0; i < hot_.size(); ++i) {
+    const hot_state& p = hot_[i];
+    const cold_state& c = cold_[i];
     json fails = json::array();
-    for (const auto& f : p.failures) fails.push_back(json::array({f.at_ns, f.code}));
-    pairs.push_back({{"symbol", p.symbol},
-                     {"tf_ns", p.tf_ns},
+    for (const auto& f : c.failures) fails.push_back(json::array({f.at_ns, f.code}));
+    pairs.push_back({{"symbol", c.symbol},
+                     {"tf_ns", c.tf_ns},
                      {"last_tick_ns", p.last_tick_ns},
                      {"last_eval_ns", p.last_eval_ns},
                      {"colour", to_string(p.col)},
@@ -213,9 +261,9 @@ json escalation_board::to_json() const {
                      {"error_streak", p.error_streak},
                      {"clean_green_streak", p.clean_green_streak},
                      {"failures", fails},
-                     {"last_error_code", p.last_error_code},
-                     {"breaker_changed_ns", p.breaker_changed_ns},
-                     {"breaker_reason", p.breaker_reason}});
+                     {"last_error_code", c.last_error_code},
+                     {"breaker_changed_ns", c.breaker_changed_ns},
+                     {"breaker_reason", c.breaker_reason}});
   }
   return {{"format", "montalaq.escalation_board"},
           {"version", json_version},
@@ -235,18 +283,18 @@ json escalation_board::to_json() const {
 
 escalation_board escalation_board::from_json(const json& doc) {
   rd.expect_format(doc, "montalaq.escalation_board", json_version);
-  const json& c = rd.field(doc, "config", "document");
-  if (!c.is_object()) rd.fail("config must be an object");
+  const json& cj = rd.field(doc, "config", "document");
+  if (!cj.is_object()) rd.fail("config must be an object");
   escalation_config cfg;
-  cfg.critical_red_streak = static_cast<int>(rd.get_int(c, "critical_red_streak", "config", 1, max_int));
-  cfg.error_fails = static_cast<int>(rd.get_int(c, "error_fails", "config", 1, max_int));
-  cfg.warn_amber_streak = static_cast<int>(rd.get_int(c, "warn_amber_streak", "config", 1, max_int));
-  cfg.warn_fails = static_cast<int>(rd.get_int(c, "warn_fails", "config", 1, max_int));
-  cfg.breaker_red_streak = static_cast<int>(rd.get_int(c, "breaker_red_streak", "config", 1, max_int));
-  cfg.breaker_error_streak = static_cast<int>(rd.get_int(c, "breaker_error_streak", "config", 1, max_int));
-  cfg.auto_close_cycles = static_cast<int>(rd.get_int(c, "auto_close_cycles", "config", 0, max_int));
-  cfg.fail_window_ns = rd.get_int(c, "fail_window_ns", "config", 1);
-  cfg.max_failures_kept = static_cast<std::size_t>(rd.get_int(c, "max_failures_kept", "config", 1, 1'000'000'000));
+  cfg.critical_red_streak = static_cast<int>(rd.get_int(cj, "critical_red_streak", "config", 1, max_int));
+  cfg.error_fails = static_cast<int>(rd.get_int(cj, "error_fails", "config", 1, max_int));
+  cfg.warn_amber_streak = static_cast<int>(rd.get_int(cj, "warn_amber_streak", "config", 1, max_int));
+  cfg.warn_fails = static_cast<int>(rd.get_int(cj, "warn_fails", "config", 1, max_int));
+  cfg.breaker_red_streak = static_cast<int>(rd.get_int(cj, "breaker_red_streak", "config", 1, max_int));
+  cfg.breaker_error_streak = static_cast<int>(rd.get_int(cj, "breaker_error_streak", "config", 1, max_int));
+  cfg.auto_close_cycles = static_cast<int>(rd.get_int(cj, "auto_close_cycles", "config", 0, max_int));
+  cfg.fail_window_ns = rd.get_int(cj, "fail_window_ns", "config", 1);
+  cfg.max_failures_kept = static_cast<std::size_t>(rd.get_int(cj, "max_failures_kept", "config", 1, 1'000'000'000));
   const json& f = rd.field(doc, "freshness", "document");
   if (!f.is_object()) rd.fail("freshness must be an object");
   freshness fresh = [&] {
@@ -270,15 +318,20 @@ escalation_board escalation_board::from_json(const json& doc) {
   escalation_board board(cfg, std::move(fresh));
   const json& pairs = rd.field(doc, "pairs", "document");
   if (!pairs.is_array()) rd.fail("pairs must be an array");
-  board.pairs_.reserve(pairs.size());
+  board.hot_.reserve(pairs.size());
+  board.cold_.reserve(pairs.size());
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     const json& pj = pairs[i];
     const std::string where = "pairs[" + std::to_string(i) + "]";
     if (!pj.is_object()) rd.fail(where + " must be an object");
-    pair_state p;
-    p.symbol = rd.get_string(pj, "symbol", where);
-    if (p.symbol.empty()) rd.fail(where + ".symbol is empty");
-    p.tf_ns = rd.get_int(pj, "tf_ns", where, 1);
+    hot_state p;
+    cold_state c;
+    c.symbol = rd.get_string(pj, "symbol", where);
+    if (c.symbol.empty()) rd.fail(where + ".symbol is empty");
+    c.tf_ns = rd.get_int(pj, "tf_ns", where, 1);
+    const auto t = board.fresh_.thresholds(c.tf_ns);
+    p.amber_after_ns = t.amber_after_ns;
+    p.red_after_ns = t.red_after_ns;
     p.last_tick_ns = rd.get_int(pj, "last_tick_ns", where);
     p.last_eval_ns = rd.get_int(pj, "last_eval_ns", where);
     p.col = rd.get_enum(pj, "colour", where, all_colours);
@@ -299,15 +352,17 @@ escalation_board escalation_board::from_json(const json& doc) {
       const auto at = rd.as_int(e[0], where + ".failures[].at_ns");
       if (at < prev) rd.fail(where + ".failures must be in time order");
       prev = at;
-      p.failures.push_back({at, e[1].get<std::string>()});
+      c.failures.push_back({at, e[1].get<std::string>()});
     }
-    p.last_error_code = rd.get_string(pj, "last_error_code", where);
-    p.breaker_changed_ns = rd.get_int(pj, "breaker_changed_ns", where);
-    p.breaker_reason = rd.get_string(pj, "breaker_reason", where);
-    auto key = std::make_pair(p.symbol, p.tf_ns);
+    p.n_failures = static_cast<std::uint32_t>(c.failures.size());
+    c.last_error_code = rd.get_string(pj, "last_error_code", where);
+    c.breaker_changed_ns = rd.get_int(pj, "breaker_changed_ns", where);
+    c.breaker_reason = rd.get_string(pj, "breaker_reason", where);
+    auto key = std::make_pair(c.symbol, c.tf_ns);
     if (board.index_.count(key) != 0) rd.fail(where + " repeats a (symbol, timeframe) pair");
-    board.index_.emplace(std::move(key), static_cast<std::uint32_t>(board.pairs_.size()));
-    board.pairs_.push_back(std::move(p));
+    board.index_.emplace(std::move(key), static_cast<std::uint32_t>(board.hot_.size()));
+    board.hot_.push_back(p);
+    board.cold_.push_back(std::move(c));
   }
   return board;
 }

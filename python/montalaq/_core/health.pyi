@@ -2,6 +2,7 @@
 Freshness, escalation, breakers, operational state
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
@@ -283,8 +284,10 @@ class EscalationBoard:
         ...
     def _close_breaker(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, by: str) -> dict[str, typing.Any] | None:
         ...
-    def _evaluate(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]:
-        ...
+    def _evaluate(self, now_ns: typing.Any, ticks: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> list[dict[str, typing.Any]]:
+        """
+        One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.
+        """
     def _find_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int | None:
         ...
     def _level(self, pair: typing.SupportsInt | typing.SupportsIndex) -> Level:
@@ -294,8 +297,6 @@ class EscalationBoard:
     def _row(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any) -> dict[str, typing.Any]:
         ...
     def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]:
-        ...
-    def _set_all_last_ticks(self, ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
     def _set_last_ticks(self, pairs: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
@@ -362,11 +363,27 @@ class CircuitBreaker:
     """
     Native circuit breaker; use montalaq.health.CircuitBreaker.
     """
+    def __enter__(self) -> typing.Self:
+        """
+        Enter a guarded block (raises the open error when rejected).
+        """
+    def __exit__(self, exc_type: typing.Any, exc: typing.Any, tb: typing.Any) -> bool:
+        """
+        Record the block's outcome; never swallows the exception.
+        """
     def __init__(self, mode: BreakerMode, failure_threshold: typing.SupportsInt | typing.SupportsIndex, window_ns: typing.SupportsInt | typing.SupportsIndex, failure_rate_pct: typing.SupportsFloat | typing.SupportsIndex, rate_window_calls: typing.SupportsInt | typing.SupportsIndex, min_calls: typing.SupportsInt | typing.SupportsIndex, cooldown_ns: typing.SupportsInt | typing.SupportsIndex, half_open_calls: typing.SupportsInt | typing.SupportsIndex, half_open_max_wait_ns: typing.SupportsInt | typing.SupportsIndex, history_capacity: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+    def _configure(self, name: str, exclude: tuple[type, ...], open_error: typing.Any) -> None:
+        """
+        Name, exceptions that do not count as failures, and the exception class raised when open.
+        """
     def allow(self, now_ns: typing.Any = None) -> bool:
         """
-        May a call go ahead now? (None: the wall clock.) In HALF_OPEN this takes a probe permit.
+        May a call go ahead now (None: the wall clock)? In HALF_OPEN this takes a probe permit.
+        """
+    def call(self, fn: collections.abc.Callable[..., typing.Any], *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        """
+        fn(*args, **kwargs) through the breaker; raises the open error when rejected.
         """
     def counts(self, now_ns: typing.Any = None) -> dict[str, int]:
         """
@@ -383,9 +400,13 @@ class CircuitBreaker:
     def load_json(self, text: str) -> None:
         ...
     def record_failure(self, now_ns: typing.Any = None) -> None:
-        ...
+        """
+        The guarded call failed.
+        """
     def record_success(self, now_ns: typing.Any = None) -> None:
-        ...
+        """
+        The guarded call succeeded.
+        """
     def reset(self, now_ns: typing.Any = None, reason: str = 'operator') -> None:
         ...
     def retry_after_ns(self, now_ns: typing.Any = None) -> int | None:

@@ -4,7 +4,6 @@
 //
 // Thread safety: none inside; one thread at a time (the Python binding adds a mutex).
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <string>
@@ -69,21 +68,25 @@ class escalation_board {
   // Registers (symbol, tf) if new; returns its index (stable for the board's life).
   std::uint32_t add_pair(std::string_view symbol, std::int64_t tf_ns);
   [[nodiscard]] std::optional<std::uint32_t> find_pair(std::string_view symbol, std::int64_t tf_ns) const;
-  [[nodiscard]] std::size_t size() const noexcept { return pairs_.size(); }
+  [[nodiscard]] std::size_t size() const noexcept { return hot_.size(); }
 
   // Failures are timestamped: fails_5m counts those with now - at < fail_window.
   void record_failure(std::uint32_t pair, std::int64_t at_ns, std::string_view error_code);
   void set_last_tick(std::uint32_t pair, std::int64_t ts_ns);
   void set_last_ticks(std::span<const std::uint32_t> pairs, std::span<const std::int64_t> ts_ns);
 
-  // One cycle over every pair, in index order. Returns the events of this cycle.
-  std::vector<escalation_event> evaluate(std::int64_t now_ns);
+  // One cycle over every pair, in index order. Returns the events of this cycle. With
+  // `ticks` (one per pair, in index order) the cycle reads them directly and keeps them as
+  // the pairs' last ticks: no separate upload pass.
+  std::vector<escalation_event> evaluate(std::int64_t now_ns, std::span<const std::int64_t> ticks = {});
 
   // Operator close; returns false (and records nothing) if the breaker was not open.
   bool close_breaker(std::uint32_t pair, std::int64_t now_ns, std::string_view by, escalation_event* ev = nullptr);
 
-  [[nodiscard]] level level_of(std::uint32_t pair) const { return pairs_.at(pair).lvl; }
-  [[nodiscard]] bool breaker_open(std::uint32_t pair) const { return pairs_.at(pair).breaker_open; }
+  [[nodiscard]] level level_of(std::uint32_t pair) const { return hot_.at(pair).lvl; }
+  [[nodiscard]] bool breaker_open(std::uint32_t pair) const { return hot_.at(pair).breaker_open; }
+  [[nodiscard]] const std::string& symbol(std::uint32_t pair) const { return cold_.at(pair).symbol; }
+  [[nodiscard]] std::int64_t tf_ns(std::uint32_t pair) const { return cold_.at(pair).tf_ns; }
   [[nodiscard]] pair_row row(std::uint32_t pair, std::int64_t now_ns) const;
   [[nodiscard]] const escalation_config& config() const noexcept { return cfg_; }
   [[nodiscard]] const freshness& fresh() const noexcept { return fresh_; }
@@ -102,16 +105,23 @@ class escalation_board {
     std::int64_t at_ns;
     std::string code;
   };
-  struct pair_state {
-    std::string symbol;
-    std::int64_t tf_ns = 0;
+  // What every cycle touches, packed (one cache line per pair); the rest lives in cold_
+  // and is read only for pairs with failures or events. A 100k-pair cycle is bound by
+  // memory traffic, so this split is the whole game.
+  struct hot_state {
     std::int64_t last_tick_ns = 0;
+    std::int64_t amber_after_ns = 0, red_after_ns = 0;  // thresholds fixed at add_pair
     std::int64_t last_eval_ns = 0;
+    std::int32_t amber_streak = 0, red_streak = 0, error_streak = 0, clean_green_streak = 0;
+    std::uint32_t n_failures = 0;  // == cold failures.size(), to skip cold_ when zero
     colour col = colour::red;
     level lvl = level::info;
     bool breaker_open = false;
-    int amber_streak = 0, red_streak = 0, error_streak = 0, clean_green_streak = 0;
-    std::deque<failure> failures;  // ascending by at_ns
+  };
+  struct cold_state {
+    std::string symbol;
+    std::int64_t tf_ns = 0;
+    std::vector<failure> failures;  // ascending by at_ns; empty vectors allocate nothing
     std::string last_error_code;
     std::int64_t breaker_changed_ns = 0;
     std::string breaker_reason;
@@ -122,11 +132,13 @@ class escalation_board {
     }
   };
 
-  [[nodiscard]] int fails_in_window(pair_state& p, std::int64_t now_ns) const;
+  int prune_failures(std::uint32_t i, std::int64_t now_ns);
+  void evaluate_one(std::uint32_t i, std::int64_t now_ns, std::vector<escalation_event>& events);
 
   escalation_config cfg_;
   freshness fresh_;
-  std::vector<pair_state> pairs_;
+  std::vector<hot_state> hot_;
+  std::vector<cold_state> cold_;
   std::unordered_map<std::pair<std::string, std::int64_t>, std::uint32_t, key_hash> index_;
 };
 
