@@ -955,13 +955,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     c_ns = closed["ns_per_call"]
     print(
-        f"breaker: pybreaker {pb_version}; per protected call, nothing subtracted; the same loop "
+        f"breaker: pybreaker {pb_version}; per protected call; the same loop "
         f"unprotected costs {fmt_ns(c_ns['bare'])}/call"
     )
     print(
-        "         budget rows: the cost of montalaq allow()/record_*() (now_ns=None), i.e. the protected loop minus "
-        "the same loop unprotected, vs the same for pybreaker.call; 'nothing subtracted', call, decorator and with "
-        "rows are info"
+        "         budget rows: what montalaq allow()/record_*() (now_ns=None) add to a call, i.e. the "
+        "protected loop minus the unprotected one, vs the same for pybreaker.call; 'nothing subtracted', "
+        "call, decorator and with rows are info"
     )
     print("ratio = peer time / montalaq time (> 1: montalaq faster)")
     print()
