@@ -48,6 +48,7 @@ run: build
 
 bench: build cpp-test
 	$(PY) benchmarks/bench_bars.py
+	$(PY) benchmarks/bench_health.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py

@@ -78,7 +78,7 @@ TEST_CASE("an open breaker keeps the pair CRITICAL until an operator closes it",
   REQUIRE(r.b.breaker_open(r.p));
   for (int i = 0; i < 5; ++i) r.cycle(colour::green);
   CHECK(r.b.level_of(r.p) == level::critical);  // breaker open before the cycle
-  CHECK(r.b.breaker_open(r.p));                  // auto close is off by default
+  CHECK(r.b.breaker_open(r.p));                 // auto close is off by default
   escalation_event ev{};
   CHECK(r.b.close_breaker(r.p, r.now, "alice", &ev));
   CHECK(ev.reason == "operator: alice");
@@ -236,4 +236,31 @@ TEST_CASE("fuzz: mutated documents load or throw invalid_argument, never anythin
   }
   CHECK(refused > 0);
   CHECK(loaded + refused > 100);
+}
+
+TEST_CASE("evaluate with a tick array equals setting ticks first", "[escalation]") {
+  escalation_board a, b;
+  for (int i = 0; i < 50; ++i) {
+    a.add_pair(name("S", i), minute);
+    b.add_pair(name("S", i), minute);
+  }
+  std::mt19937_64 rng(5);
+  std::int64_t now = t0;
+  for (int cyc = 0; cyc < 20; ++cyc) {
+    now += minute;
+    std::vector<std::int64_t> ticks(50);
+    for (std::uint32_t p = 0; p < 50; ++p) {
+      ticks[p] = rng() % 4 == 0 ? 0 : now - static_cast<std::int64_t>(rng() % 6) * minute;
+      b.set_last_tick(p, ticks[p]);
+    }
+    const auto ea = a.evaluate(now, ticks);
+    const auto eb = b.evaluate(now);
+    REQUIRE(ea.size() == eb.size());
+    for (std::size_t k = 0; k < ea.size(); ++k) {
+      CHECK(ea[k].pair == eb[k].pair);
+      CHECK(ea[k].new_state == eb[k].new_state);
+    }
+  }
+  CHECK(a == b);
+  CHECK_THROWS_AS(a.evaluate(now, std::vector<std::int64_t>(3)), std::invalid_argument);
 }
