@@ -70,7 +70,8 @@ dict_t row_dict(const hl::pair_row& r) {
   d["last_tick_ns"] = r.last_tick_ns > 0 ? py::object(py::int_(r.last_tick_ns)) : py::object(py::none());
   d["last_eval_ns"] = r.last_eval_ns != 0 ? py::object(py::int_(r.last_eval_ns)) : py::object(py::none());
   d["last_error_code"] = r.last_error_code.empty() ? py::object(py::none()) : py::object(py::str(r.last_error_code));
-  d["breaker_changed_ns"] = r.breaker_changed_ns != 0 ? py::object(py::int_(r.breaker_changed_ns)) : py::object(py::none());
+  d["breaker_changed_ns"] =
+      r.breaker_changed_ns != 0 ? py::object(py::int_(r.breaker_changed_ns)) : py::object(py::none());
   d["breaker_reason"] = r.breaker_reason.empty() ? py::object(py::none()) : py::object(py::str(r.breaker_reason));
   return py::reinterpret_steal<dict_t>(d.release());
 }
@@ -194,7 +195,8 @@ class py_breaker {
   py_breaker(const py_breaker&) = delete;
   py_breaker& operator=(const py_breaker&) = delete;
 
-  void configure(const py::str& name, const py::typing::Tuple<py::type, py::ellipsis>& exclude, const py::object& open_error) {
+  void configure(const py::str& name, const py::typing::Tuple<py::type, py::ellipsis>& exclude,
+                 const py::object& open_error) {
     Py_XDECREF(name_);
     Py_XDECREF(exclude_);
     Py_XDECREF(open_error_);
@@ -208,9 +210,7 @@ class py_breaker {
     const auto st = b_.state_now();
     return st == hl::breaker_state::open || st == hl::breaker_state::half_open;
   }
-  [[nodiscard]] bool needs_time_for_success() const noexcept {
-    return b_.state_now() == hl::breaker_state::half_open;
-  }
+  [[nodiscard]] bool needs_time_for_success() const noexcept { return b_.state_now() == hl::breaker_state::half_open; }
 
   // Raises the configured open error; returns nullptr for the C API caller.
   PyObject* raise_open(std::int64_t now) {
@@ -248,7 +248,9 @@ class py_breaker {
   }
 
   std::string to_json() { return b_.to_json().dump(); }
-  void load_json(const std::string& text) { b_ = hl::circuit_breaker::from_json(parse_doc(text, "circuit breaker document")); }
+  void load_json(const std::string& text) {
+    b_ = hl::circuit_breaker::from_json(parse_doc(text, "circuit breaker document"));
+  }
 
   hl::breaker_state state(const py::object& now) { return b_.state(now_or_wall(now)); }
   void force_open(const py::object& now, const std::string& reason) { b_.force_open(now_or_wall(now), reason); }
@@ -579,7 +581,8 @@ void register_health(py::module_& m) {
       .value("COUNT", hl::breaker_mode::count)
       .value("RATE", hl::breaker_mode::rate);
 
-  py::class_<py_breaker> breaker_cls(m, "CircuitBreaker", "Native circuit breaker; use montalaq.health.CircuitBreaker.");
+  py::class_<py_breaker> breaker_cls(m, "CircuitBreaker",
+                                     "Native circuit breaker; use montalaq.health.CircuitBreaker.");
   breaker_cls
       .def(py::init([](hl::breaker_mode mode, int failure_threshold, std::int64_t window_ns, double failure_rate_pct,
                        int rate_window_calls, int min_calls, std::int64_t cooldown_ns, int half_open_calls,
@@ -619,8 +622,7 @@ void register_health(py::module_& m) {
   py::class_<py_opstate>(m, "OperationalState", "Native operational state machine; use montalaq.health.")
       .def(py::init<const py::object&, const std::string&>(), py::arg("now_ns") = py::none(),
            py::arg("reason") = "created")
-      .def("transition", &py_opstate::transition, py::arg("to"), py::arg("now_ns") = py::none(),
-           py::arg("reason") = "",
+      .def("transition", &py_opstate::transition, py::arg("to"), py::arg("now_ns") = py::none(), py::arg("reason") = "",
            "Move to `to`; InvalidTransitionError (a ValueError) if SPEC §4.5 does not allow it. "
            "SHUTDOWN -> SHUTDOWN is ignored and returns False.")
       .def_property_readonly("state", &py_opstate::current)

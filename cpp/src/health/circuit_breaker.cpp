@@ -142,8 +142,8 @@ void circuit_breaker::record_failure(std::int64_t now_ns) {
         if (calls >= cfg_.min_calls &&
             100.0 * static_cast<double>(outcome_failures_) >= cfg_.failure_rate_pct * static_cast<double>(calls)) {
           move_to(breaker_state::open, now_ns,
-                  "failure rate " + std::to_string(100 * outcome_failures_ / calls) + "% over " + std::to_string(calls) +
-                      " calls");
+                  "failure rate " + std::to_string(100 * outcome_failures_ / calls) + "% over " +
+                      std::to_string(calls) + " calls");
         }
       }
       break;
@@ -252,7 +252,8 @@ circuit_breaker circuit_breaker::from_json(const nlohmann::json& doc) {
   b.counts_.successes = rd.get_int(cn, "successes", "counts", 0);
   b.counts_.failures = rd.get_int(cn, "failures", "counts", 0);
   const auto& hs = rd.field(doc, "history", "document");
-  if (!hs.is_array() || hs.size() > cfg.history_capacity) rd.fail("history must be an array of at most history_capacity");
+  if (!hs.is_array() || hs.size() > cfg.history_capacity)
+    rd.fail("history must be an array of at most history_capacity");
   for (std::size_t i = 0; i < hs.size(); ++i) {
     const std::string where = "history[" + std::to_string(i) + "]";
     b.history_.push_back({rd.get_int(hs[i], "at_ns", where), rd.get_enum(hs[i], "from", where, all_states),

@@ -183,10 +183,10 @@ void escalation_board::evaluate_one(std::uint32_t i, std::int64_t now_ns, std::v
       cold_state& c = cold_[i];
       p.breaker_open = true;
       c.breaker_changed_ns = now_ns;
-      c.breaker_reason = red ? "red_streak " + std::to_string(p.red_streak) + " >= " +
-                                   std::to_string(cfg_.breaker_red_streak)
-                             : "persistent ERROR: error_streak " + std::to_string(p.error_streak) + " >= " +
-                                   std::to_string(cfg_.breaker_error_streak);
+      c.breaker_reason =
+          red ? "red_streak " + std::to_string(p.red_streak) + " >= " + std::to_string(cfg_.breaker_red_streak)
+              : "persistent ERROR: error_streak " + std::to_string(p.error_streak) +
+                    " >= " + std::to_string(cfg_.breaker_error_streak);
       events.push_back({event_kind::breaker_open, i, "CLOSED", "OPEN", c.breaker_reason, now_ns, c.last_error_code});
       log::logger().warn("breaker opened for {} {}ns: {}", c.symbol, c.tf_ns, c.breaker_reason);
     }
@@ -241,7 +241,8 @@ pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
 json escalation_board::to_json() const {
   json overrides = json::array();
   for (const auto& o : fresh_.overrides()) {
-    overrides.push_back({{"tf_ns", o.tf_ns}, {"amber_after_ns", o.t.amber_after_ns}, {"red_after_ns", o.t.red_after_ns}});
+    overrides.push_back(
+        {{"tf_ns", o.tf_ns}, {"amber_after_ns", o.t.amber_after_ns}, {"red_after_ns", o.t.red_after_ns}});
   }
   json pairs = json::array();
   for (std::size_t i = 0; i < hot_.size(); ++i) {
@@ -265,20 +266,21 @@ json escalation_board::to_json() const {
                      {"breaker_changed_ns", c.breaker_changed_ns},
                      {"breaker_reason", c.breaker_reason}});
   }
-  return {{"format", "montalaq.escalation_board"},
-          {"version", json_version},
-          {"config",
-           {{"critical_red_streak", cfg_.critical_red_streak},
-            {"error_fails", cfg_.error_fails},
-            {"warn_amber_streak", cfg_.warn_amber_streak},
-            {"warn_fails", cfg_.warn_fails},
-            {"breaker_red_streak", cfg_.breaker_red_streak},
-            {"breaker_error_streak", cfg_.breaker_error_streak},
-            {"auto_close_cycles", cfg_.auto_close_cycles},
-            {"fail_window_ns", cfg_.fail_window_ns},
-            {"max_failures_kept", cfg_.max_failures_kept}}},
-          {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}},
-          {"pairs", pairs}};
+  return {
+      {"format", "montalaq.escalation_board"},
+      {"version", json_version},
+      {"config",
+       {{"critical_red_streak", cfg_.critical_red_streak},
+        {"error_fails", cfg_.error_fails},
+        {"warn_amber_streak", cfg_.warn_amber_streak},
+        {"warn_fails", cfg_.warn_fails},
+        {"breaker_red_streak", cfg_.breaker_red_streak},
+        {"breaker_error_streak", cfg_.breaker_error_streak},
+        {"auto_close_cycles", cfg_.auto_close_cycles},
+        {"fail_window_ns", cfg_.fail_window_ns},
+        {"max_failures_kept", cfg_.max_failures_kept}}},
+      {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}},
+      {"pairs", pairs}};
 }
 
 escalation_board escalation_board::from_json(const json& doc) {
@@ -309,8 +311,8 @@ escalation_board escalation_board::from_json(const json& doc) {
   for (const auto& o : ov) {
     if (!o.is_object()) rd.fail("freshness.overrides[] must be objects");
     try {
-      fresh.set_override(rd.get_int(o, "tf_ns", "override", 1),
-                         {rd.get_int(o, "amber_after_ns", "override", 1), rd.get_int(o, "red_after_ns", "override", 1)});
+      fresh.set_override(rd.get_int(o, "tf_ns", "override", 1), {rd.get_int(o, "amber_after_ns", "override", 1),
+                                                                 rd.get_int(o, "red_after_ns", "override", 1)});
     } catch (const std::invalid_argument& e) {
       rd.fail(e.what());
     }

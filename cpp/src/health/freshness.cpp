@@ -44,7 +44,8 @@ freshness_thresholds freshness::thresholds(std::int64_t tf_ns) const {
     if (o.tf_ns == tf_ns) return o.t;
   }
   const double tf = static_cast<double>(tf_ns);
-  return {static_cast<std::int64_t>(std::llround(tf * amber_mult_)), static_cast<std::int64_t>(std::llround(tf * red_mult_))};
+  return {static_cast<std::int64_t>(std::llround(tf * amber_mult_)),
+          static_cast<std::int64_t>(std::llround(tf * red_mult_))};
 }
 
 }  // namespace montalaq::health

@@ -84,7 +84,8 @@ class json_reader {
       fail("not a " + std::string(format) + " document (format)");
     }
     const auto v = get_int(doc, "version", "document");
-    if (v != version) fail("version " + std::to_string(v) + " is not supported (expected " + std::to_string(version) + ")");
+    if (v != version)
+      fail("version " + std::to_string(v) + " is not supported (expected " + std::to_string(version) + ")");
   }
 
  private:

@@ -90,7 +90,7 @@ class circuit_breaker {
 
   breaker_config cfg_;
   breaker_state state_ = breaker_state::closed;
-  std::int64_t opened_at_ = 0;       // start of the current OPEN
+  std::int64_t opened_at_ = 0;  // start of the current OPEN
   std::int64_t half_open_since_ = 0;
   int probes_issued_ = 0, probes_ok_ = 0;
   std::deque<std::int64_t> fail_times_;  // count mode: the last failure_threshold failures
