@@ -41,12 +41,12 @@ nlohmann::json parse_doc(const std::string& text, const char* what) {
   }
 }
 
-dict_t event_dict(const hl::escalation_event& e, const hl::escalation_board& b) {
+dict_t event_dict(const hl::escalation_event& e, const std::string& symbol, std::int64_t tf_ns) {
   py::dict d;
   d["kind"] = std::string(hl::to_string(e.kind));
   d["pair"] = e.pair;
-  d["symbol"] = b.symbol(e.pair);
-  d["tf_ns"] = b.tf_ns(e.pair);
+  d["symbol"] = symbol;
+  d["tf_ns"] = tf_ns;
   d["old"] = e.old_state;
   d["new"] = e.new_state;
   d["reason"] = e.reason;
@@ -110,15 +110,24 @@ class py_board {
                                     const std::optional<py::array_t<std::int64_t, py::array::c_style>>& ticks) {
     const auto t = now_or_wall(now);
     const std::span<const std::int64_t> tv = ticks ? view(*ticks) : std::span<const std::int64_t>{};
-    std::vector<hl::escalation_event> events;
+    // Names are copied under the same lock as the cycle, so a concurrent load_json can
+    // never relabel this cycle's events.
+    struct labelled {
+      hl::escalation_event e;
+      std::string symbol;
+      std::int64_t tf_ns;
+    };
+    std::vector<labelled> events;
     {
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(mu_);
-      events = b_.evaluate(t, tv);
+      for (auto& e : b_.evaluate(t, tv)) {
+        const auto pair = e.pair;
+        events.push_back({std::move(e), b_.symbol(pair), b_.tf_ns(pair)});
+      }
     }
-    std::lock_guard<std::mutex> lock(mu_);
     py::typing::List<dict_t> out;
-    for (const auto& e : events) out.append(event_dict(e, b_));
+    for (const auto& l : events) out.append(event_dict(l.e, l.symbol, l.tf_ns));
     return out;
   }
   std::optional<dict_t> close_breaker(std::uint32_t pair, const py::object& now, const std::string& by) {
@@ -127,7 +136,7 @@ class py_board {
     check(pair);
     hl::escalation_event ev{};
     if (!b_.close_breaker(pair, t, by, &ev)) return std::nullopt;
-    return event_dict(ev, b_);
+    return event_dict(ev, b_.symbol(pair), b_.tf_ns(pair));
   }
   hl::level level(std::uint32_t pair) {
     std::lock_guard<std::mutex> lock(mu_);

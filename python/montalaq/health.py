@@ -33,22 +33,33 @@ R = TypeVar("R")
 _NS_PER_S = 1_000_000_000
 
 
-def _seconds_ns(value: float | int, name: str, allow_zero: bool = False) -> int:
+_MAX_NS = 2**63 - 1
+_MAX_INT32 = 2**31 - 1
+
+
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name}: expected seconds as a number, got {type(value).__name__}")
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
-    ns = round(value * _NS_PER_S)
+    return float(value)
+
+
+def _seconds_ns(value: object, name: str, allow_zero: bool = False) -> int:
+    seconds = _number(value, name)
+    ns = round(seconds * _NS_PER_S)
     if ns < 0 or (ns == 0 and not allow_zero):
         raise ValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
+    if ns > _MAX_NS:
+        raise ValueError(f"{name}: {value} s does not fit in int64 nanoseconds")
     return ns
 
 
-def _int_setting(name: str, value: object, minimum: int) -> int:
+def _int_setting(name: str, value: object, minimum: int, maximum: int = _MAX_INT32) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name}: must be in [{minimum}, {maximum}], got {value}")
     return value
 
 
@@ -65,13 +76,26 @@ class Freshness(_h.Freshness):
         red_mult: float = 3.0,
         overrides: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
-        super().__init__(float(amber_mult), float(red_mult))
-        for tf, (amber_s, red_s) in (overrides or {}).items():
-            self.set_override(
-                parse_timeframe(tf),
-                _seconds_ns(amber_s, f"overrides[{tf!r}].amber_after_s"),
-                _seconds_ns(red_s, f"overrides[{tf!r}].red_after_s"),
+        amber = _number(amber_mult, "amber_mult")
+        red = _number(red_mult, "red_mult")
+        if amber <= 0 or red <= 0:
+            raise ValueError(f"amber_mult and red_mult must be > 0; got {amber_mult}, {red_mult}")
+        if amber > red:
+            raise ValueError(f"amber_mult ({amber_mult}) must be <= red_mult ({red_mult})")
+        super().__init__(amber, red)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise TypeError(
+                "overrides: expected a mapping {timeframe: (amber_after_s, red_after_s)}, "
+                f"got {type(overrides).__name__}"
             )
+        for tf, pair in (overrides or {}).items():
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TypeError(f"overrides[{tf!r}]: expected (amber_after_s, red_after_s), got {pair!r}")
+            amber_ns = _seconds_ns(pair[0], f"overrides[{tf!r}].amber_after_s")
+            red_ns = _seconds_ns(pair[1], f"overrides[{tf!r}].red_after_s")
+            if amber_ns > red_ns:
+                raise ValueError(f"overrides[{tf!r}]: amber_after_s must be <= red_after_s, got {pair!r}")
+            self.set_override(parse_timeframe(tf), amber_ns, red_ns)
 
     def colour(self, timeframe: str, now: Any, last_tick: Any | None) -> Colour:
         """Colour of a pair whose last trade was at ``last_tick`` (None: never)."""
@@ -138,7 +162,7 @@ class EscalationBoard(_h.EscalationBoard):
             _int_setting("breaker_red_streak", breaker_red_streak, 1),
             _int_setting("breaker_error_streak", breaker_error_streak, 1),
             _seconds_ns(fail_window_s, "fail_window_s"),
-            _int_setting("max_failures_kept", max_failures_kept, 1),
+            _int_setting("max_failures_kept", max_failures_kept, 1, 1_000_000_000),
         )
 
     @classmethod
@@ -290,7 +314,7 @@ class CircuitBreaker(_h.CircuitBreaker):
         min_calls: int = 10,
         half_open_max_wait_s: float | None = None,
         history: int = 100,
-        exclude: tuple[type[BaseException], ...] = (),
+        exclude: tuple[type[Exception], ...] = (),
     ) -> None:
         if mode not in ("count", "rate"):
             raise ValueError(f"mode: expected 'count' or 'rate', got {mode!r}")
@@ -298,7 +322,7 @@ class CircuitBreaker(_h.CircuitBreaker):
             raise TypeError("failure_rate_pct: expected a number")
         if not 0 < failure_rate_pct <= 100:
             raise ValueError(f"failure_rate_pct: must be in (0, 100], got {failure_rate_pct}")
-        rate_calls = _int_setting("rate_window_calls", rate_window_calls, 1)
+        rate_calls = _int_setting("rate_window_calls", rate_window_calls, 1, 10_000_000)
         minimum = _int_setting("min_calls", min_calls, 1)
         if minimum > rate_calls:
             raise ValueError(f"min_calls: must be <= rate_window_calls ({rate_calls}), got {minimum}")
@@ -312,25 +336,48 @@ class CircuitBreaker(_h.CircuitBreaker):
             _seconds_ns(cooldown_s, "cooldown_s"),
             _int_setting("half_open_calls", half_open_calls, 1),
             0 if half_open_max_wait_s is None else _seconds_ns(half_open_max_wait_s, "half_open_max_wait_s"),
-            _int_setting("history", history, 1),
+            _int_setting("history", history, 1, 1_000_000),
         )
-        self.name = name
-        self.exclude = tuple(exclude)
-        if not all(isinstance(e, type) and issubclass(e, BaseException) for e in self.exclude):
-            raise TypeError("exclude: expected a tuple of exception classes")
+        if not isinstance(name, str) or not name:
+            raise ValueError("name: expected a non-empty string")
+        excluded = tuple(exclude)
+        if not all(isinstance(e, type) and issubclass(e, Exception) for e in excluded):
+            raise TypeError("exclude: expected a tuple of Exception subclasses")
+        self._name = name
+        self._exclude = excluded
         # The native call path (call, with, the sync decorator) raises this class itself.
-        self._configure(name, self.exclude, CircuitOpenError)
+        self._configure(name, excluded, CircuitOpenError)
+
+    @property
+    def name(self) -> str:
+        """The breaker's name (fixed at construction: the native call path holds it)."""
+        return self._name
+
+    @property
+    def exclude(self) -> tuple[type[Exception], ...]:
+        """Exceptions that pass through without counting as failures (fixed at construction)."""
+        return self._exclude
+
+    @classmethod
+    def from_json(
+        cls, text: str, name: str = "default", exclude: tuple[type[Exception], ...] = ()
+    ) -> CircuitBreaker:
+        """A breaker (config, state, counts, history) from ``to_json()``; ValueError on a bad document."""
+        breaker = cls(name, exclude=exclude)
+        breaker.load_json(text)
+        return breaker
 
     def _reject(self) -> CircuitOpenError:
         retry = self.retry_after_ns()
         return CircuitOpenError(self.name, None if retry is None else retry / _NS_PER_S)
 
     def _settle(self, exc: BaseException | None) -> None:
-        if exc is None or isinstance(exc, self.exclude):
+        # Same rules as the native path: KeyboardInterrupt, CancelledError... report no
+        # outcome (a half-open probe then times out); excluded exceptions count as success.
+        if exc is None or isinstance(exc, self._exclude):
             self.record_success()
         elif isinstance(exc, Exception):
             self.record_failure()
-        # KeyboardInterrupt, CancelledError...: no outcome; a half-open probe times out.
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...

@@ -67,17 +67,33 @@ TEST_CASE("rate mode: opens when the failure rate over the last N calls reaches 
   c.rate_window_calls = 10;
   c.min_calls = 4;
   circuit_breaker b(c);
+  for (int i = 0; i < 4; ++i) b.record_success(t0);
   b.record_failure(t0);
   b.record_failure(t0);
-  b.record_failure(t0);  // 3 calls: below min_calls even at 100%
-  CHECK(b.state_now() == breaker_state::closed);
-  b.record_success(t0);
-  b.record_success(t0);
-  b.record_success(t0);
-  b.record_success(t0);  // 3/7 = 43%
+  b.record_failure(t0);  // 3/7 = 43%
   CHECK(b.state_now() == breaker_state::closed);
   b.record_failure(t0);  // 4/8 = 50%
   CHECK(b.state_now() == breaker_state::open);
+  // Checked after every result: a success that completes min_calls can open it.
+  circuit_breaker s(c);
+  s.record_failure(t0);
+  s.record_failure(t0);
+  s.record_failure(t0);  // 3 calls: below min_calls even at 100%
+  CHECK(s.state_now() == breaker_state::closed);
+  s.record_success(t0);  // 3/4 = 75% with min_calls reached
+  CHECK(s.state_now() == breaker_state::open);
+}
+
+TEST_CASE("the probe deadline runs from the first probe, and late results see it", "[breaker]") {
+  breaker_config c;
+  c.half_open_max_wait_ns = 5 * sec;
+  circuit_breaker b(c);
+  for (int i = 0; i < 5; ++i) b.record_failure(t0);
+  CHECK(b.state(t0 + 120 * sec) == breaker_state::half_open);   // a status page polls
+  REQUIRE(b.allow(t0 + 3600 * sec));                            // the probe, much later
+  CHECK(b.state(t0 + 3601 * sec) == breaker_state::half_open);  // 1 s after the probe: still waiting
+  b.record_success(t0 + 3610 * sec);                            // reports 10 s late
+  CHECK(b.state_now() == breaker_state::open);                  // whether or not anyone polled
 }
 
 TEST_CASE("operator states: FORCED_OPEN rejects, DISABLED allows, reset closes", "[breaker]") {

@@ -47,6 +47,19 @@ TEST_CASE("freshness colours from the age of the last trade", "[freshness]") {
   CHECK(f.classify(5 * minute, t0 + 11 * sec, t0) == colour::green);  // other timeframes keep defaults
   CHECK_THROWS_AS(f.set_override(minute, {20 * sec, 10 * sec}), std::invalid_argument);
   CHECK_THROWS_AS(freshness(3.0, 1.5), std::invalid_argument);
+  const freshness huge(1.5, 1e9);  // tf x mult beyond int64: saturates, never wraps negative
+  CHECK(huge.thresholds(86'400 * sec).red_after_ns > 0);
+  CHECK(huge.classify(86'400 * sec, t0 + 2 * 86'400 * sec, t0) == colour::amber);
+}
+
+TEST_CASE("last_error_code is the latest failure by time, whatever was pruned", "[escalation]") {
+  escalation_board b;
+  const auto p = b.add_pair("X", minute);
+  b.record_failure(p, t0 + 1000 * sec, "X_LATE");
+  b.evaluate(t0 + 2000 * sec);  // prunes the failure
+  b.record_failure(p, t0 + 500 * sec, "Y_EARLY");
+  CHECK(b.row(p, t0 + 2000 * sec).last_error_code == "X_LATE");
+  CHECK_THROWS_AS(b.add_pair("X", 1'500'000'000), std::invalid_argument);  // not whole seconds
 }
 
 TEST_CASE("ladder: WARN after two AMBER cycles, ERROR on RED, CRITICAL after three RED", "[escalation]") {

@@ -1,6 +1,7 @@
 #include "montalaq/health/circuit_breaker.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
@@ -71,8 +72,8 @@ void circuit_breaker::clear_window() {
 void circuit_breaker::step(std::int64_t now_ns) {
   if (state_ == breaker_state::open && now_ns - opened_at_ >= cfg_.cooldown_ns) {
     move_to(breaker_state::half_open, now_ns, "cooldown elapsed");
-  } else if (state_ == breaker_state::half_open && now_ns - half_open_since_ >= max_wait() &&
-             probes_issued_ > probes_ok_) {
+  } else if (state_ == breaker_state::half_open && probes_issued_ > probes_ok_ &&
+             now_ns - first_probe_at_ >= max_wait()) {
     move_to(breaker_state::open, now_ns, "half-open probes did not report in time");
   }
 }
@@ -91,6 +92,7 @@ bool circuit_breaker::allow(std::int64_t now_ns) {
   }
   step(now_ns);
   if (state_ == breaker_state::half_open && probes_issued_ < cfg_.half_open_calls) {
+    if (probes_issued_ == 0) first_probe_at_ = now_ns;  // the probe deadline runs from here
     ++probes_issued_;
     ++counts_.allowed;
     return true;
@@ -99,17 +101,30 @@ bool circuit_breaker::allow(std::int64_t now_ns) {
   return false;
 }
 
+void circuit_breaker::push_outcome(bool failed, std::int64_t now_ns) {
+  outcomes_.push_back(failed);
+  outcome_failures_ += failed ? 1 : 0;
+  if (static_cast<int>(outcomes_.size()) > cfg_.rate_window_calls) {
+    outcome_failures_ -= outcomes_.front() ? 1 : 0;
+    outcomes_.pop_front();
+  }
+  // Checked after every result, as resilience4j does: a success can complete min_calls
+  // with the failure rate already over the threshold.
+  const auto calls = static_cast<int>(outcomes_.size());
+  if (calls >= cfg_.min_calls &&
+      100.0 * static_cast<double>(outcome_failures_) >= cfg_.failure_rate_pct * static_cast<double>(calls)) {
+    move_to(breaker_state::open, now_ns,
+            "failure rate " + std::to_string(100 * outcome_failures_ / calls) + "% over " + std::to_string(calls) +
+                " calls");
+  }
+}
+
 void circuit_breaker::record_success(std::int64_t now_ns) {
   ++counts_.successes;
+  step(now_ns);  // a probe reporting after its deadline finds the breaker re-opened
   switch (state_) {
     case breaker_state::closed:
-      if (cfg_.mode == breaker_mode::rate) {
-        outcomes_.push_back(false);
-        if (static_cast<int>(outcomes_.size()) > cfg_.rate_window_calls) {
-          outcome_failures_ -= outcomes_.front() ? 1 : 0;
-          outcomes_.pop_front();
-        }
-      }
+      if (cfg_.mode == breaker_mode::rate) push_outcome(false, now_ns);
       break;
     case breaker_state::half_open:
       if (++probes_ok_ >= cfg_.half_open_calls) move_to(breaker_state::closed, now_ns, "half-open probes succeeded");
@@ -120,6 +135,7 @@ void circuit_breaker::record_success(std::int64_t now_ns) {
 
 void circuit_breaker::record_failure(std::int64_t now_ns) {
   ++counts_.failures;
+  step(now_ns);
   switch (state_) {
     case breaker_state::closed:
       if (cfg_.mode == breaker_mode::count) {
@@ -127,24 +143,13 @@ void circuit_breaker::record_failure(std::int64_t now_ns) {
         if (static_cast<int>(fail_times_.size()) > cfg_.failure_threshold) fail_times_.pop_front();
         if (static_cast<int>(fail_times_.size()) == cfg_.failure_threshold &&
             now_ns - fail_times_.front() < cfg_.window_ns) {
+          char window[32];
+          std::snprintf(window, sizeof window, "%g", static_cast<double>(cfg_.window_ns) / 1e9);
           move_to(breaker_state::open, now_ns,
-                  std::to_string(cfg_.failure_threshold) + " failures within " +
-                      std::to_string(cfg_.window_ns / 1'000'000'000) + " s");
+                  std::to_string(cfg_.failure_threshold) + " failures within " + window + " s");
         }
       } else {
-        outcomes_.push_back(true);
-        ++outcome_failures_;
-        if (static_cast<int>(outcomes_.size()) > cfg_.rate_window_calls) {
-          outcome_failures_ -= outcomes_.front() ? 1 : 0;
-          outcomes_.pop_front();
-        }
-        const auto calls = static_cast<int>(outcomes_.size());
-        if (calls >= cfg_.min_calls &&
-            100.0 * static_cast<double>(outcome_failures_) >= cfg_.failure_rate_pct * static_cast<double>(calls)) {
-          move_to(breaker_state::open, now_ns,
-                  "failure rate " + std::to_string(100 * outcome_failures_ / calls) + "% over " +
-                      std::to_string(calls) + " calls");
-        }
+        push_outcome(true, now_ns);
       }
       break;
     case breaker_state::half_open: move_to(breaker_state::open, now_ns, "half-open probe failed"); break;
@@ -193,6 +198,7 @@ nlohmann::json circuit_breaker::to_json() const {
           {"state", to_string(state_)},
           {"opened_at_ns", opened_at_},
           {"half_open_since_ns", half_open_since_},
+          {"first_probe_ns", first_probe_at_},
           {"probes_issued", probes_issued_},
           {"probes_ok", probes_ok_},
           {"fail_times_ns", fail_times_},
@@ -230,6 +236,7 @@ circuit_breaker circuit_breaker::from_json(const nlohmann::json& doc) {
   b.state_ = rd.get_enum(doc, "state", "document", all_states);
   b.opened_at_ = rd.get_int(doc, "opened_at_ns", "document");
   b.half_open_since_ = rd.get_int(doc, "half_open_since_ns", "document");
+  b.first_probe_at_ = rd.get_int(doc, "first_probe_ns", "document");
   b.probes_issued_ = static_cast<int>(rd.get_int(doc, "probes_issued", "document", 0, cfg.half_open_calls));
   b.probes_ok_ = static_cast<int>(rd.get_int(doc, "probes_ok", "document", 0, b.probes_issued_));
   const auto& ft = rd.field(doc, "fail_times_ns", "document");

@@ -59,7 +59,9 @@ escalation_board::escalation_board(escalation_config cfg, freshness fresh) : cfg
 
 std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t tf_ns) {
   if (symbol.empty()) throw std::invalid_argument("symbol must be a non-empty string");
-  if (tf_ns <= 0) throw std::invalid_argument("timeframe must be > 0");
+  if (tf_ns <= 0 || tf_ns % 1'000'000'000 != 0) {
+    throw std::invalid_argument("timeframe must be a positive whole number of seconds");
+  }
   auto key = std::make_pair(std::string(symbol), tf_ns);
   const auto it = index_.find(key);
   if (it != index_.end()) return it->second;
@@ -90,10 +92,13 @@ void escalation_board::record_failure(std::uint32_t pair, std::int64_t at_ns, st
   // Failures usually arrive in time order; keep the list sorted either way.
   auto pos = std::upper_bound(c.failures.begin(), c.failures.end(), at_ns,
                               [](std::int64_t v, const failure& x) { return v < x.at_ns; });
-  const bool newest = pos == c.failures.end();
   c.failures.insert(pos, failure{at_ns, code});
   if (c.failures.size() > cfg_.max_failures_kept) c.failures.erase(c.failures.begin());
-  if (newest) c.last_error_code = code;
+  // "Last" is by failure time (ties: the later record), whatever has been pruned since.
+  if (c.last_error_code.empty() || at_ns >= c.last_error_ns) {
+    c.last_error_code = code;
+    c.last_error_ns = at_ns;
+  }
   hot_[pair].n_failures = static_cast<std::uint32_t>(c.failures.size());
 }
 
@@ -263,6 +268,7 @@ json escalation_board::to_json() const {
                      {"clean_green_streak", p.clean_green_streak},
                      {"failures", fails},
                      {"last_error_code", c.last_error_code},
+                     {"last_error_ns", c.last_error_ns},
                      {"breaker_changed_ns", c.breaker_changed_ns},
                      {"breaker_reason", c.breaker_reason}});
   }
@@ -331,6 +337,7 @@ escalation_board escalation_board::from_json(const json& doc) {
     c.symbol = rd.get_string(pj, "symbol", where);
     if (c.symbol.empty()) rd.fail(where + ".symbol is empty");
     c.tf_ns = rd.get_int(pj, "tf_ns", where, 1);
+    if (c.tf_ns % 1'000'000'000 != 0) rd.fail(where + ".tf_ns must be a whole number of seconds");
     const auto t = board.fresh_.thresholds(c.tf_ns);
     p.amber_after_ns = t.amber_after_ns;
     p.red_after_ns = t.red_after_ns;
@@ -358,6 +365,7 @@ escalation_board escalation_board::from_json(const json& doc) {
     }
     p.n_failures = static_cast<std::uint32_t>(c.failures.size());
     c.last_error_code = rd.get_string(pj, "last_error_code", where);
+    c.last_error_ns = rd.get_int(pj, "last_error_ns", where);
     c.breaker_changed_ns = rd.get_int(pj, "breaker_changed_ns", where);
     c.breaker_reason = rd.get_string(pj, "breaker_reason", where);
     auto key = std::make_pair(c.symbol, c.tf_ns);

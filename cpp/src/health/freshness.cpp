@@ -1,5 +1,6 @@
 #include "montalaq/health/freshness.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -43,9 +44,13 @@ freshness_thresholds freshness::thresholds(std::int64_t tf_ns) const {
   for (const auto& o : overrides_) {
     if (o.tf_ns == tf_ns) return o.t;
   }
-  const double tf = static_cast<double>(tf_ns);
-  return {static_cast<std::int64_t>(std::llround(tf * amber_mult_)),
-          static_cast<std::int64_t>(std::llround(tf * red_mult_))};
+  // Saturate: tf x a large multiplier must mean "a very long time", never wrap negative.
+  const auto scaled = [tf = static_cast<double>(tf_ns)](double mult) {
+    const double v = std::round(tf * mult);
+    constexpr double cap = 9.0e18;  // below INT64_MAX, exactly representable
+    return v >= cap ? static_cast<std::int64_t>(cap) : std::max<std::int64_t>(1, static_cast<std::int64_t>(v));
+  };
+  return {scaled(amber_mult_), scaled(red_mult_)};
 }
 
 }  // namespace montalaq::health

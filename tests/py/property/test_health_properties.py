@@ -325,8 +325,8 @@ def test_activity_on_one_pair_never_changes_another(
 # - results are reported after state(now), so the clock is applied before a result counts
 #   (the core does not do that itself).
 # Flip the switches when the core is fixed.
-RATE_CHECK_ON_SUCCESS = False
-PROBE_DEADLINE_FROM_PROBE = False
+RATE_CHECK_ON_SUCCESS = True
+PROBE_DEADLINE_FROM_PROBE = True
 
 
 @dataclass

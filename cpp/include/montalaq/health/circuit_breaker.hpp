@@ -30,8 +30,8 @@ struct breaker_config {
   int min_calls = 10;
   std::int64_t cooldown_ns = 120'000'000'000LL;  // OPEN rejects for this long
   int half_open_calls = 1;                       // probes let through in HALF_OPEN
-  // HALF_OPEN can never hang: if its probes have not all reported after this long, the
-  // breaker re-opens. 0 means "the cooldown".
+  // HALF_OPEN can never hang: if its probes have not all reported this long after the
+  // first was handed out, the breaker re-opens. 0 means "the cooldown".
   std::int64_t half_open_max_wait_ns = 0;
   std::size_t history_capacity = 100;
   void validate() const;  // std::invalid_argument naming the field
@@ -84,6 +84,7 @@ class circuit_breaker {
   void move_to(breaker_state to, std::int64_t now_ns, std::string reason);
   void step(std::int64_t now_ns);
   void clear_window();
+  void push_outcome(bool failed, std::int64_t now_ns);
   [[nodiscard]] std::int64_t max_wait() const noexcept {
     return cfg_.half_open_max_wait_ns > 0 ? cfg_.half_open_max_wait_ns : cfg_.cooldown_ns;
   }
@@ -92,6 +93,7 @@ class circuit_breaker {
   breaker_state state_ = breaker_state::closed;
   std::int64_t opened_at_ = 0;  // start of the current OPEN
   std::int64_t half_open_since_ = 0;
+  std::int64_t first_probe_at_ = 0;  // when HALF_OPEN handed out its first permit
   int probes_issued_ = 0, probes_ok_ = 0;
   std::deque<std::int64_t> fail_times_;  // count mode: the last failure_threshold failures
   std::deque<bool> outcomes_;            // rate mode: true = failure

@@ -123,6 +123,7 @@ class escalation_board {
     std::int64_t tf_ns = 0;
     std::vector<failure> failures;  // ascending by at_ns; empty vectors allocate nothing
     std::string last_error_code;
+    std::int64_t last_error_ns = 0;  // time of the failure that set last_error_code
     std::int64_t breaker_changed_ns = 0;
     std::string breaker_reason;
   };
