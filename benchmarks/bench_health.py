@@ -396,7 +396,7 @@ def bench_escalation(
             for idx, at, code in failures:
                 sym, tf = wl.keys[idx]
                 for b in boards.values():
-                    b.record_failure(sym, tf, code, at=at)
+                    b.record_failure(sym, tf, at, code)
                 peer.record_failure(idx, at, code)
             mapping = dict(zip(wl.keys, ticks.tolist(), strict=True))
 

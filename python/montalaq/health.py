@@ -192,13 +192,23 @@ class EscalationBoard(_h.EscalationBoard):
         return idx
 
     def record_failure(
-        self, symbol: str, timeframe: str, error_code: ErrorCode | str = ErrorCode.UNKNOWN, at: Any = None
+        self,
+        symbol: str,
+        timeframe: str,
+        at_ns: Any = None,
+        error_code: ErrorCode | str = ErrorCode.UNKNOWN,
     ) -> None:
-        """Record an analysis failure for a pair (registering it if new) at ``at`` (default now)."""
+        """Record an analysis failure for a pair (registering it if new) at ``at_ns``
+        (int ns, aware datetime, datetime64; default now) with its error code."""
+        if isinstance(at_ns, ErrorCode | str):
+            raise TypeError(
+                "at_ns: expected a time (int ns, aware datetime, datetime64) or None; the error code "
+                "is the fourth argument: record_failure(symbol, timeframe, at_ns, error_code)"
+            )
         code = error_code.name if isinstance(error_code, ErrorCode) else error_code
         if not isinstance(code, str) or not code:
             raise ValueError("error_code: expected an ErrorCode or a non-empty string")
-        self._record_failure(self.add_pair(symbol, timeframe), at, code)
+        self._record_failure(self.add_pair(symbol, timeframe), at_ns, code)
 
     def evaluate(self, now: Any = None, last_tick_ns: Any = None) -> list[dict[str, Any]]:
         """Run one cycle; returns this cycle's events.

@@ -191,7 +191,7 @@ def apply_cycle(
         # failures of a pair arrive in time order; they may already be older than the window
         at = max(now - ago_s * SEC, last_fail.get(pair, 0))
         last_fail[pair] = at
-        board.record_failure(*pair, code, at=at)
+        board.record_failure(*pair, at, code)
         ref.pairs[pair].failures.append((at, code))
     for pair in spec["closes"]:
         ev = board.close_breaker(*pair, by="prop", now=now)

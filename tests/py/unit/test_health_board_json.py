@@ -37,9 +37,9 @@ def rich_board() -> tuple[EscalationBoard, int]:
     now = T0
     for i in range(8):
         now += 60 * SEC
-        b.record_failure("A", "1m", f"CODE_{i}", at=now - 5 * SEC)
+        b.record_failure("A", "1m", now - 5 * SEC, f"CODE_{i}")
         if i % 2:
-            b.record_failure("C", "5m", "RATE_LIMITED", at=now - 200 * SEC)
+            b.record_failure("C", "5m", now - 200 * SEC, "RATE_LIMITED")
         b.evaluate(
             now,
             {
@@ -96,7 +96,7 @@ def drive(b: EscalationBoard, start: int, steps: int = 12) -> list[Any]:
     for i in range(steps):
         now += 60 * SEC
         if i % 3 == 0:
-            b.record_failure("B", "1m", "LATE_ONE", at=now - 2 * SEC)
+            b.record_failure("B", "1m", now - 2 * SEC, "LATE_ONE")
         if i == 5:
             out.append(b.close_breaker("A", "1m", by="bob", now=now))
         ticks = {("A", "1m"): now, ("B", "5m"): now, ("C", "1m"): now - 100 * SEC if i < 6 else now}
@@ -323,7 +323,7 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
 def _base_docs() -> list[str]:
     b, _ = rich_board()
     small = EscalationBoard(auto_close_cycles=2)
-    small.record_failure("X", "1m", "E", at=T0)
+    small.record_failure("X", "1m", T0, "E")
     small.evaluate(T0 + SEC, {("X", "1m"): T0})
     return [b.to_json(), small.to_json(), EscalationBoard().to_json()]
 

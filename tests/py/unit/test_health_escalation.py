@@ -50,7 +50,7 @@ class Drive:
     ) -> None:
         """Record ``n`` failures ``ago_s`` before the *next* cycle's time."""
         for _ in range(n):
-            self.board.record_failure(*pair, code, at=self.now + 60 * SEC - round(ago_s * SEC))
+            self.board.record_failure(*pair, self.now + 60 * SEC - round(ago_s * SEC), code)
 
 
 def kinds(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
@@ -177,13 +177,13 @@ def test_fails_5m_window_is_now_minus_at_below_300s() -> None:
     b = isolated_board()
     now = T0 + 1000 * SEC
     # two failures exactly on the boundary (not counted), two just inside (counted)
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=now - 300 * SEC)
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=now - 300 * SEC)
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=now - 300 * SEC + 1)
+    b.record_failure("A", "1m", now - 300 * SEC, "ANALYSIS_ERR")
+    b.record_failure("A", "1m", now - 300 * SEC, "ANALYSIS_ERR")
+    b.record_failure("A", "1m", now - 300 * SEC + 1, "ANALYSIS_ERR")
     assert b.pair("A", "1m", now=now)["fails_5m"] == 1
     b.evaluate(now, {A1: now})
     assert b.level(*A1) == INFO
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=now - 1)
+    b.record_failure("A", "1m", now - 1, "ANALYSIS_ERR")
     b.evaluate(now, {A1: now})
     assert b.level(*A1) == WARN  # 2 in the window
     assert b.pair("A", "1m", now=now)["fails_5m"] == 2
@@ -192,7 +192,7 @@ def test_fails_5m_window_is_now_minus_at_below_300s() -> None:
     assert b.pair("A", "1m", now=now + 1)["fails_5m"] == 1
     assert b.level(*A1) == INFO
     # a failure stamped after "now" (clock skew) counts (docs/semantics.md)
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=now + 10 * SEC)
+    b.record_failure("A", "1m", now + 10 * SEC, "ANALYSIS_ERR")
     assert b.pair("A", "1m", now=now + 1)["fails_5m"] == 2
 
 
@@ -212,8 +212,8 @@ def test_failures_expire_and_the_level_falls_back() -> None:
 
 def test_out_of_order_failure_keeps_the_latest_code() -> None:
     b = EscalationBoard()
-    b.record_failure("A", "1m", "RATE_LIMITED", at=T0)
-    b.record_failure("A", "1m", "ANALYSIS_ERR", at=T0 - 10 * SEC)  # older, arrives later
+    b.record_failure("A", "1m", T0, "RATE_LIMITED")
+    b.record_failure("A", "1m", T0 - 10 * SEC, "ANALYSIS_ERR")  # older, arrives later
     assert b.pair("A", "1m", now=T0)["last_error_code"] == "RATE_LIMITED"
     assert b.pair("A", "1m", now=T0)["fails_5m"] == 2
 
@@ -269,7 +269,7 @@ def test_persistent_error_opens_breaker_then_breaker_alone_is_critical() -> None
     assert ev[0]["last_error_code"] == "E2"
     assert d.board.level(*A1) == ERROR
     # the pair is perfectly healthy now, but the breaker was open before the cycle
-    d.board.record_failure("A", "1m", "E3", at=d.now - 400 * SEC)  # outside the window
+    d.board.record_failure("A", "1m", d.now - 400 * SEC, "E3")  # outside the window
     ev = d.cycle({A1: "GREEN"}, dt=301 * SEC)
     assert kinds(ev) == [("level", "A", "1m", "ERROR", "CRITICAL")]
     assert ev[0]["reason"].startswith("breaker open")
@@ -514,11 +514,11 @@ def test_fail_window_setting() -> None:
     b = EscalationBoard(fail_window_s=60)
     now = T0
     for _ in range(3):
-        b.record_failure("A", "1m", at=now - 60 * SEC)  # exactly on the boundary
+        b.record_failure("A", "1m", now - 60 * SEC)  # exactly on the boundary
     b.evaluate(now, {A1: now})
     assert b.level(*A1) == INFO
     for _ in range(3):
-        b.record_failure("A", "1m", at=now - 59 * SEC)
+        b.record_failure("A", "1m", now - 59 * SEC)
     b.evaluate(now, {A1: now})
     assert b.level(*A1) == ERROR
     assert b.config()["fail_window_ns"] == 60 * SEC
@@ -563,7 +563,7 @@ def test_config_reports_every_setting() -> None:
 def test_max_failures_kept_bounds_memory() -> None:
     b = EscalationBoard(max_failures_kept=2)
     for i in range(5):
-        b.record_failure("A", "1m", f"E{i}", at=T0 + i)
+        b.record_failure("A", "1m", T0 + i, f"E{i}")
     row = b.pair("A", "1m", now=T0 + 10)
     assert row["fails_5m"] == 2
     assert row["last_error_code"] == "E4"
@@ -736,11 +736,11 @@ def test_pairs_rows_shape() -> None:
 
 def test_record_failure_codes() -> None:
     b = EscalationBoard()
-    b.record_failure("A", "1m", at=T0)  # default UNKNOWN, registers the pair
+    b.record_failure("A", "1m", T0)  # default UNKNOWN, registers the pair
     assert b.pair("A", "1m", now=T0)["last_error_code"] == "UNKNOWN"
-    b.record_failure("A", "1m", ErrorCode.INGESTION_TIMEOUT, at=T0 + 1)
+    b.record_failure("A", "1m", T0 + 1, ErrorCode.INGESTION_TIMEOUT)
     assert b.pair("A", "1m", now=T0)["last_error_code"] == "INGESTION_TIMEOUT"
-    b.record_failure("A", "1m", "MY_OWN_CODE", at=datetime.fromtimestamp(T0 / SEC + 2, tz=UTC))
+    b.record_failure("A", "1m", datetime.fromtimestamp(T0 / SEC + 2, tz=UTC), "MY_OWN_CODE")
     assert b.pair("A", "1m", now=T0 + 3 * SEC)["last_error_code"] == "MY_OWN_CODE"
     assert b.pair("A", "1m", now=T0 + 3 * SEC)["fails_5m"] == 3
 
@@ -780,7 +780,7 @@ def test_bad_timeframe(tf: str) -> None:
     with pytest.raises(ValueError, match="timeframe"):
         b.evaluate(T0, {("A", tf): T0})
     with pytest.raises(ValueError, match="timeframe"):
-        b.record_failure("A", tf, at=T0)
+        b.record_failure("A", tf, T0)
     assert len(b) == 0
 
 
@@ -841,13 +841,13 @@ def test_fail_window_must_be_a_number() -> None:
 def test_record_failure_bad_arguments() -> None:
     b = EscalationBoard()
     with pytest.raises(ValueError, match="error_code"):
-        b.record_failure("A", "1m", "", at=T0)
+        b.record_failure("A", "1m", T0, "")
     with pytest.raises(ValueError, match="error_code"):
-        b.record_failure("A", "1m", 5, at=T0)  # type: ignore[arg-type]
+        b.record_failure("A", "1m", T0, 5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="naive"):
-        b.record_failure("A", "1m", at=datetime(2024, 1, 1))
+        b.record_failure("A", "1m", datetime(2024, 1, 1))
     with pytest.raises(TypeError):
-        b.record_failure("A", "1m", at=1.5)
+        b.record_failure("A", "1m", 1.5)
     assert b.pair("A", "1m", now=T0)["fails_5m"] == 0
 
 
@@ -871,14 +871,14 @@ def test_bug_last_error_code_depends_on_pruning() -> None:
     from the window, and the late, older Y becomes "last". Expected X in both cases (the
     most recent failure by time, as when nothing was pruned)."""
     a = EscalationBoard()
-    a.record_failure("A", "1m", "X", at=1000 * SEC)
-    a.record_failure("A", "1m", "Y", at=500 * SEC)
+    a.record_failure("A", "1m", 1000 * SEC, "X")
+    a.record_failure("A", "1m", 500 * SEC, "Y")
     assert a.pair("A", "1m", now=2000 * SEC)["last_error_code"] == "X"
 
     b = EscalationBoard()
-    b.record_failure("A", "1m", "X", at=1000 * SEC)
+    b.record_failure("A", "1m", 1000 * SEC, "X")
     b.evaluate(2000 * SEC, {A1: 2000 * SEC})
-    b.record_failure("A", "1m", "Y", at=500 * SEC)
+    b.record_failure("A", "1m", 500 * SEC, "Y")
     assert b.pair("A", "1m", now=2000 * SEC)["last_error_code"] == "X"
 
 
@@ -898,3 +898,12 @@ def test_bug_huge_board_setting_error_does_not_name_it(name: str, value: object)
     Repro: EscalationBoard(critical_red_streak=2**40)."""
     with pytest.raises(ValueError, match=name):
         EscalationBoard(**{name: value})  # type: ignore[arg-type]
+
+
+def test_record_failure_takes_time_then_code_and_says_so_when_swapped() -> None:
+    """The issue's signature is record_failure(symbol, tf, at_ns, error_code)."""
+    b = EscalationBoard()
+    b.record_failure("A", "1m", T0, "ANALYSIS_ERR")
+    assert b.pair("A", "1m", now=T0)["last_error_code"] == "ANALYSIS_ERR"
+    with pytest.raises(TypeError, match="fourth argument"):
+        b.record_failure("A", "1m", "ANALYSIS_ERR")  # type: ignore[arg-type]
