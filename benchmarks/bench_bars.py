@@ -75,6 +75,7 @@ from _common import (
     fmt_ns,
     fmt_rate,
     fmt_time,
+    git_describe,
     machine_info,
     render_table,
     rows_json,
@@ -687,28 +688,6 @@ def bench_cpp(s: Series, repeats: int, rows: list[Row], figures: dict[str, Any],
 
 
 # ----------------------------------------------------------------------------------- main
-
-
-def git_describe() -> str:
-    """Commit of the checkout (+dirty), for the record; the installed module may lag it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "cpp", "python"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "git unknown"
-    return f"git {head}{'+dirty' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,6 @@ import contextlib
 import gc
 import json
 import statistics
-import subprocess
 import sys
 import time
 from bisect import insort
@@ -95,7 +94,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import montalaq
-from _common import REPO_ROOT, Row, best_of, fmt_ns, fmt_rate, fmt_time, machine_info, render_table, rows_json
+from _common import (
+    Row,
+    best_of,
+    fmt_ns,
+    fmt_rate,
+    fmt_time,
+    git_describe,
+    machine_info,
+    render_table,
+    rows_json,
+)
 from montalaq.health import BreakerState, CircuitBreaker, CircuitOpenError, EscalationBoard
 
 # SPEC §11 budgets.
@@ -869,28 +878,6 @@ def bench_breaker_open(n: int, repeats: int, rows: list[Row], figures: dict[str,
 
 
 # ----------------------------------------------------------------------------------- main
-
-
-def git_describe() -> str:
-    """Commit of the checkout (+dirty), for the record; the installed module may lag it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "cpp", "python"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "git unknown"
-    return f"git {head}{'+dirty' if dirty else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,6 +76,21 @@ dict_t row_dict(const hl::pair_row& r) {
   return py::reinterpret_steal<dict_t>(d.release());
 }
 
+// Breaker and operational-state histories share a shape: {at_ns, from, to, reason}.
+template <class Transitions>
+py::typing::List<dict_t> transitions(const Transitions& history) {
+  py::typing::List<dict_t> out;
+  for (const auto& h : history) {
+    py::dict d;
+    d["at_ns"] = h.at_ns;
+    d["from"] = std::string(hl::to_string(h.from));
+    d["to"] = std::string(hl::to_string(h.to));
+    d["reason"] = h.reason;
+    out.append(py::reinterpret_steal<dict_t>(d.release()));
+  }
+  return out;
+}
+
 class py_board {
  public:
   py_board(hl::escalation_config cfg, const hl::freshness& f) : b_(cfg, f) {}
@@ -265,18 +280,7 @@ class py_breaker {
   void force_open(const py::object& now, const std::string& reason) { b_.force_open(now_or_wall(now), reason); }
   void disable(const py::object& now, const std::string& reason) { b_.disable(now_or_wall(now), reason); }
   void reset(const py::object& now, const std::string& reason) { b_.reset(now_or_wall(now), reason); }
-  py::typing::List<dict_t> history() {
-    py::typing::List<dict_t> out;
-    for (const auto& h : b_.history()) {
-      py::dict d;
-      d["at_ns"] = h.at_ns;
-      d["from"] = std::string(hl::to_string(h.from));
-      d["to"] = std::string(hl::to_string(h.to));
-      d["reason"] = h.reason;
-      out.append(py::reinterpret_steal<dict_t>(d.release()));
-    }
-    return out;
-  }
+  py::typing::List<dict_t> history() { return transitions(b_.history()); }
   py::typing::Dict<py::str, py::int_> counts(const py::object& now) {
     const auto t = now_or_wall(now);
     py::typing::Dict<py::str, py::int_> d;
@@ -472,16 +476,7 @@ class py_opstate {
   }
   py::typing::List<dict_t> history() {
     std::lock_guard<std::mutex> lock(mu_);
-    py::typing::List<dict_t> out;
-    for (const auto& h : s_.history()) {
-      py::dict d;
-      d["at_ns"] = h.at_ns;
-      d["from"] = std::string(hl::to_string(h.from));
-      d["to"] = std::string(hl::to_string(h.to));
-      d["reason"] = h.reason;
-      out.append(py::reinterpret_steal<dict_t>(d.release()));
-    }
-    return out;
+    return transitions(s_.history());
   }
   std::string to_json() {
     std::lock_guard<std::mutex> lock(mu_);
