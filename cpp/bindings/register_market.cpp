@@ -181,6 +181,17 @@ class py_engine {
     std::lock_guard<std::mutex> lock(mu_);
     return engine_counts_dict(symbol ? eng_.counts(sym(*symbol)) : eng_.totals());
   }
+  // Every symbol's last accepted trade time (0: none yet), for freshness checks without
+  // building the whole state() document per symbol.
+  std::pair<std::vector<std::string>, std::vector<std::int64_t>> last_trades() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::pair<std::vector<std::string>, std::vector<std::int64_t>> out;
+    for (std::uint32_t i = 0; i < eng_.symbol_count(); ++i) {
+      out.first.push_back(eng_.symbol_name(i));
+      out.second.push_back(eng_.last_trade_ns(i));
+    }
+    return out;
+  }
   std::size_t trades_cached(const std::string& symbol) {
     std::lock_guard<std::mutex> lock(mu_);
     return eng_.trades_cached(sym(symbol));
@@ -418,6 +429,8 @@ void register_market(py::module_& m) {
       .def("stats", &py_engine::stats, py::arg("symbol") = py::none(),
            "Counts by trade status (and quotes, bars closed), for one symbol or all.")
       .def("trades_cached", &py_engine::trades_cached, py::arg("symbol"), "Trades in the symbol's cache.")
+      .def("last_trades", &py_engine::last_trades,
+           "(symbols, last accepted trade time in ns per symbol; 0 when none yet).")
       .def("symbols", &py_engine::symbols, "Symbols seen (or allowed), in order of first sight.")
       .def("has_symbol", &py_engine::has_symbol, py::arg("symbol"))
       .def_property_readonly("timeframes", &py_engine::timeframe_labels, "Configured timeframes, as labels.")

@@ -226,13 +226,10 @@ class EscalationBoard(_h.EscalationBoard):
         from montalaq.engine import MarketEngine
 
         if isinstance(source, MarketEngine):
-            for symbol in source.symbols():
-                last = source.state(symbol)["last_trade_ns"] or 0
-                for tf in source.timeframes:
-                    self._set_last_ticks(
-                        np.array([self.add_pair(symbol, tf)], dtype=np.uint32),
-                        np.array([last], dtype=np.int64),
-                    )
+            symbols, last = source.last_trades()
+            frames = source.timeframes
+            idx = np.array([self.add_pair(sym, tf) for sym in symbols for tf in frames], dtype=np.uint32)
+            self._set_last_ticks(idx, np.repeat(np.asarray(last, dtype=np.int64), len(frames)))
             return None
         if isinstance(source, Mapping):
             idx = np.empty(len(source), dtype=np.uint32)

@@ -244,6 +244,10 @@ class MarketEngine:
         """
     def has_symbol(self, symbol: str) -> bool:
         ...
+    def last_trades(self) -> tuple[list[str], list[int]]:
+        """
+        (symbols, last accepted trade time in ns per symbol; 0 when none yet).
+        """
     def on_quote(self, symbol: str, ts_ns: typing.Any, bid: typing.SupportsFloat | typing.SupportsIndex, ask: typing.SupportsFloat | typing.SupportsIndex) -> QuoteStatus:
         """
         Update the best bid/ask.

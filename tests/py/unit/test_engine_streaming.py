@@ -802,3 +802,14 @@ def test_crossed_and_locked_fx_quotes_are_accepted_and_counted(data_dir: Path) -
     assert stats["quotes_crossed"] == crossed + locked
     last = engine.state("EURUSD")
     assert (last["best_bid"], last["best_ask"]) == (bid[-1], ask[-1])
+
+
+def test_last_trades_reports_each_symbols_latest_accepted_trade() -> None:
+    """Feeds freshness (EscalationBoard.evaluate(last_tick_ns=engine)) without state() per symbol."""
+    engine = montalaq.MarketEngine(("1m",))
+    engine.on_trade("A", 1_700_000_000_000_000_000, 1.0, 1.0)
+    engine.on_trade("A", 1_700_000_000_500_000_000, 1.0, 1.0)
+    engine.on_trade("A", 1_699_999_000_000_000_000, 1.0, 1.0)  # late: not accepted
+    engine.on_trade("B", 1_700_000_000_100_000_000, float("nan"), 1.0)  # rejected, symbol seen
+    symbols, last = engine.last_trades()
+    assert dict(zip(symbols, last, strict=True)) == {"A": 1_700_000_000_500_000_000, "B": 0}

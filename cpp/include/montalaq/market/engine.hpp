@@ -105,6 +105,8 @@ class market_engine {
   [[nodiscard]] const engine_counts& counts(std::uint32_t sym) const { return syms_.at(sym).counts; }
   [[nodiscard]] engine_counts totals() const;
   [[nodiscard]] std::size_t trades_cached(std::uint32_t sym) const { return syms_.at(sym).cache.size(); }
+  // Timestamp of the latest accepted trade (0: none yet).
+  [[nodiscard]] std::int64_t last_trade_ns(std::uint32_t sym) const { return syms_.at(sym).last_trade_ts; }
 
  private:
   struct history_entry {
