@@ -7,6 +7,7 @@ void register_market(py::module_& m);
 void register_logging(py::module_& m);
 void register_health(py::module_& m);
 void register_errors(py::module_& m);
+void register_guard(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "montalaq native core (private: import from montalaq instead)";
@@ -14,6 +15,8 @@ PYBIND11_MODULE(_core, m) {
   register_market(market);
   auto errors = m.def_submodule("errors", "Error taxonomy");
   register_errors(errors);
+  auto guard = m.def_submodule("guard", "Rate limiting and other in-process guards");
+  register_guard(guard);
   auto health = m.def_submodule("health", "Freshness, escalation, breakers, operational state");
   register_health(health);
   auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");

@@ -14,6 +14,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
 market = _core.market
 health = _core.health
 errors = _core.errors
+guard = _core.guard
 native_logging = _core.logging
 
-__all__ = ["errors", "health", "market", "native_logging"]
+__all__ = ["errors", "guard", "health", "market", "native_logging"]
