@@ -39,6 +39,7 @@ cpp-asan: system
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/montalaq_tests
 
 py-test: build
+	@scripts/ensure_services.sh
 	$(PY) -m pytest
 
 test: cpp-test cpp-asan py-test

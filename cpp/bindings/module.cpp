@@ -8,6 +8,10 @@ void register_logging(py::module_& m);
 void register_health(py::module_& m);
 void register_errors(py::module_& m);
 void register_guard(py::module_& m);
+void register_dedupe(py::module_& m);
+void register_throttle(py::module_& m);
+void register_safety(py::module_& m);
+void register_retry(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "montalaq native core (private: import from montalaq instead)";
@@ -17,6 +21,10 @@ PYBIND11_MODULE(_core, m) {
   register_errors(errors);
   auto guard = m.def_submodule("guard", "Rate limiting and other in-process guards");
   register_guard(guard);
+  register_dedupe(guard);
+  register_throttle(guard);
+  register_safety(guard);
+  register_retry(guard);
   auto health = m.def_submodule("health", "Freshness, escalation, breakers, operational state");
   register_health(health);
   auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");

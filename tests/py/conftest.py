@@ -8,9 +8,13 @@ skip for missing data.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +62,33 @@ def load_raw(data_dir: Path) -> Callable[[str], RawTrades]:
         return cache[rel]
 
     return load
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """A real Redis server for integration tests, with a key prefix owned by one test."""
+
+    url: str
+    prefix: str
+    client: Any
+
+
+@pytest.fixture
+def redis_target() -> Iterator[RedisTarget]:
+    """Real Redis (``make test`` starts it); every key under a fresh prefix, deleted after.
+
+    ``MONTALAQ_TEST_REDIS_URL`` overrides the default ``redis://127.0.0.1:6379/15``.
+    """
+    import redis
+
+    url = os.environ.get("MONTALAQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    client.ping()  # no skip: a missing server is a failure (make test starts one)
+    prefix = f"montalaq-test:{uuid.uuid4().hex}:"
+    try:
+        yield RedisTarget(url, prefix, client)
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()

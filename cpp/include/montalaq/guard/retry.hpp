@@ -1,0 +1,3 @@
+#pragma once
+// guard/retry (SPEC §5): being written in this session.
+namespace montalaq::guard {}

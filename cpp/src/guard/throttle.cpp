@@ -1,0 +1,1 @@
+#include "montalaq/guard/throttle.hpp"
