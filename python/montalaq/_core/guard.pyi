@@ -3,7 +3,7 @@ Rate limiting and other in-process guards
 """
 from __future__ import annotations
 import typing
-__all__: list[str] = ['RateLimiter']
+__all__: list[str] = ['RateLimiter', 'RetrySchedule']
 class RateLimiter:
     """
     Native sliding-window limiter; use montalaq.ratelimit.RateLimiter.
@@ -38,3 +38,21 @@ class RateLimiter:
     @property
     def window_s(self) -> float:
         ...
+class RetrySchedule:
+    """
+    Native retry schedule; use montalaq.retry.RetryPolicy.
+    """
+    def __init__(self, max_attempts: typing.SupportsInt | typing.SupportsIndex, base_s: typing.SupportsFloat | typing.SupportsIndex, jitter: typing.SupportsFloat | typing.SupportsIndex, max_delay_s: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex | None) -> None:
+        ...
+    def delay_s(self, attempt: typing.SupportsInt | typing.SupportsIndex) -> float:
+        """
+        Seconds to wait after attempt `attempt` (1-based) failed; draws the jitter.
+        """
+    def delays(self) -> list[float]:
+        """
+        The waits between the attempts of one call (max_attempts - 1 values); reproducible with a seed.
+        """
+    def nominal_s(self, attempt: typing.SupportsInt | typing.SupportsIndex) -> float:
+        """
+        min(max_delay, base * 2^(attempt-1)), before jitter.
+        """
