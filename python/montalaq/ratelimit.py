@@ -9,7 +9,10 @@ exact (a log of the last ``limit`` times per key), each call O(1); memory is bou
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import uuid
 
 from montalaq._native import guard as _g
 
@@ -33,4 +36,78 @@ class RateLimiter(_g.RateLimiter):
         super().__init__(limit, window_ns, max_keys)
 
 
-__all__ = ["RateLimiter"]
+# Sliding-window log in a sorted set per key: drop what left the window, count, add if
+# under the limit, all in one atomic script. Scores are integer microseconds (exact in a
+# double for any epoch time), members are unique per call. Without a caller clock the
+# script reads Redis's own TIME, so every process shares one clock.
+_ACQUIRE_LUA = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local window_us = tonumber(ARGV[2])
+local now_us = tonumber(ARGV[3])
+if now_us < 0 then
+  local t = redis.call('TIME')
+  now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now_us - window_us)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now_us, ARGV[4])
+  redis.call('PEXPIRE', key, math.ceil(window_us / 1000) + 1000)
+  return 1
+end
+return 0
+"""
+
+
+class RedisRateLimiter:
+    """The same limiter shared by many processes through Redis (atomic per call).
+
+    ``try_acquire(key, now_s=None)`` has the answers of :class:`RateLimiter`: at most
+    ``limit`` acquisitions per key in any window of ``window_s``. Keys live under
+    ``prefix`` and expire on their own once idle, so a killed process leaves nothing stuck.
+    ``now_s=None`` uses the Redis server's clock (one clock for every process).
+    """
+
+    def __init__(
+        self, url: str, limit: int = 60, window_s: float = 60.0, prefix: str = "montalaq:ratelimit:"
+    ) -> None:
+        import redis
+
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000_000:
+            raise ValueError(f"limit: expected an integer in [1, 10000000], got {limit!r}")
+        if isinstance(window_s, bool) or not isinstance(window_s, int | float) or not math.isfinite(window_s):
+            raise ValueError(f"window_s: expected finite seconds, got {window_s!r}")
+        if window_s <= 0:
+            raise ValueError(f"window_s: must be > 0 seconds, got {window_s!r}")
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError("prefix: expected a non-empty string")
+        self.limit = limit
+        self.window_s = float(window_s)
+        self.prefix = prefix
+        self._window_us = round(window_s * 1_000_000)
+        self._client = redis.Redis.from_url(url)
+        self._acquire = self._client.register_script(_ACQUIRE_LUA)
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+        self._seq = itertools.count()
+
+    def try_acquire(self, key: str, now_s: float | None = None) -> bool:
+        """Take a slot for ``key`` if it has one in the window ending now (Redis-atomic)."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("key: expected a non-empty string")
+        if now_s is None:
+            now_us = -1
+        elif isinstance(now_s, bool) or not isinstance(now_s, int | float) or not math.isfinite(now_s):
+            raise ValueError(f"now_s: expected finite seconds since the epoch, got {now_s!r}")
+        else:
+            now_us = round(now_s * 1_000_000)
+        member = f"{self._token}{next(self._seq)}"
+        return bool(
+            self._acquire(keys=[self.prefix + key], args=[self.limit, self._window_us, now_us, member])
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+__all__ = ["RateLimiter", "RedisRateLimiter"]
