@@ -26,24 +26,73 @@ std::int64_t seconds_to_ns(std::optional<double> now_s) {
   return static_cast<std::int64_t>(std::llround(*now_s * 1e9));
 }
 
-void check_key(const std::string& key) {
-  if (key.empty()) throw py::value_error("key: expected a non-empty string");
+// try_acquire is the per-event hot call: a raw METH_FASTCALL function (no pybind11
+// dispatch, the key read in place as UTF-8, the clock read only when no time is given).
+PyObject* fast_try_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* key_obj = nargs >= 1 ? args[0] : nullptr;
+  PyObject* now_obj = nargs >= 2 ? args[1] : nullptr;
+  if (nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "try_acquire() takes key and now_s");
+    return nullptr;
+  }
+  if (kwnames != nullptr) {
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
+      PyObject* name = PyTuple_GET_ITEM(kwnames, k);
+      PyObject* value = args[nargs + k];
+      if (PyUnicode_CompareWithASCIIString(name, "key") == 0 && key_obj == nullptr) {
+        key_obj = value;
+      } else if (PyUnicode_CompareWithASCIIString(name, "now_s") == 0 && now_obj == nullptr) {
+        now_obj = value;
+      } else {
+        PyErr_Format(PyExc_TypeError, "try_acquire() got an unexpected keyword argument %R", name);
+        return nullptr;
+      }
+    }
+  }
+  if (key_obj == nullptr || !PyUnicode_Check(key_obj)) {
+    PyErr_SetString(PyExc_ValueError, "key: expected a non-empty string");
+    return nullptr;
+  }
+  Py_ssize_t len = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(key_obj, &len);
+  if (data == nullptr) return nullptr;
+  if (len == 0) {
+    PyErr_SetString(PyExc_ValueError, "key: expected a non-empty string");
+    return nullptr;
+  }
+  std::int64_t now = 0;
+  if (now_obj == nullptr || now_obj == Py_None) {
+    now = seconds_to_ns(std::nullopt);
+  } else {
+    const double v = PyFloat_AsDouble(now_obj);
+    if (v == -1.0 && PyErr_Occurred() != nullptr) {
+      PyErr_Clear();
+      PyErr_SetString(PyExc_ValueError, "now_s: expected finite seconds since the epoch");
+      return nullptr;
+    }
+    if (!std::isfinite(v) || std::fabs(v) > 9.0e9) {
+      PyErr_SetString(PyExc_ValueError, "now_s: expected finite seconds since the epoch");
+      return nullptr;
+    }
+    now = static_cast<std::int64_t>(std::llround(v * 1e9));
+  }
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  auto vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed()) {
+    PyErr_SetString(PyExc_RuntimeError, "RateLimiter.__init__ was not called");
+    return nullptr;
+  }
+  const bool ok =
+      vh.value_ptr<gd::rate_limiter>()->try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
+  return PyBool_FromLong(ok ? 1 : 0);
 }
 
 }  // namespace
 
 void register_guard(py::module_& m) {
-  py::class_<gd::rate_limiter>(m, "RateLimiter", "Native sliding-window limiter; use montalaq.ratelimit.RateLimiter.")
-      .def(py::init<int, std::int64_t, std::size_t>(), py::arg("limit"), py::arg("window_ns"), py::arg("max_keys"))
-      .def(
-          "try_acquire",
-          [](gd::rate_limiter& r, const std::string& key, std::optional<double> now_s) {
-            check_key(key);
-            return r.try_acquire(key, seconds_to_ns(now_s));
-          },
-          py::arg("key"), py::arg("now_s") = py::none(),
-          "Take a slot for `key` if fewer than `limit` were taken in the window ending now; False means over the "
-          "limit (fold the event into a digest: nothing is dropped here).")
+  py::class_<gd::rate_limiter> cls(m, "RateLimiter",
+                                   "Native sliding-window limiter; use montalaq.ratelimit.RateLimiter.");
+  cls.def(py::init<int, std::int64_t, std::size_t>(), py::arg("limit"), py::arg("window_ns"), py::arg("max_keys"))
       .def(
           "remaining",
           [](const gd::rate_limiter& r, const std::string& key, std::optional<double> now_s) {
@@ -64,4 +113,16 @@ void register_guard(py::module_& m) {
                              [](const gd::rate_limiter& r) { return static_cast<double>(r.window_ns()) / 1e9; })
       .def_property_readonly("keys", &gd::rate_limiter::keys)
       .def_property_readonly("denied", &gd::rate_limiter::denied);
+  static PyMethodDef def = {
+      "try_acquire", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_try_acquire)),
+      METH_FASTCALL | METH_KEYWORDS,
+      "try_acquire(self, key: str, now_s: float | None = None) -> bool\n\nTake a slot for `key` if fewer than "
+      "`limit` were taken in the window ending now; False means over the limit (fold the event into a digest: "
+      "nothing is dropped here)."};
+  PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
+  if (descr == nullptr || PyObject_SetAttrString(cls.ptr(), "try_acquire", descr) != 0) {
+    Py_XDECREF(descr);
+    throw py::error_already_set();
+  }
+  Py_DECREF(descr);
 }
