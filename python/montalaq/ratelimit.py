@@ -105,6 +105,19 @@ class RedisRateLimiter:
             self._acquire(keys=[self.prefix + key], args=[self.limit, self._window_us, now_us, member])
         )
 
+    def try_acquire_many(self, keys: list[str], now_s: float | None = None) -> list[bool]:
+        """``try_acquire`` for each key in one pipelined round trip (each still atomic)."""
+        if any(not isinstance(k, str) or not k for k in keys):
+            raise ValueError("keys: expected non-empty strings")
+        now_us = -1 if now_s is None else round(float(now_s) * 1_000_000)
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            member = f"{self._token}{next(self._seq)}"
+            self._acquire(
+                keys=[self.prefix + key], args=[self.limit, self._window_us, now_us, member], client=pipe
+            )
+        return [bool(v) for v in pipe.execute()]
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()

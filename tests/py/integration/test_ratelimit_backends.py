@@ -124,3 +124,12 @@ def test_a_killed_process_leaves_no_stuck_state(redis_target) -> None:  # type: 
     fresh = RedisRateLimiter(redis_target.url, limit=1, window_s=5, prefix=redis_target.prefix)
     assert fresh.try_acquire("other")
     fresh.close()
+
+
+def test_pipelined_acquisitions_answer_like_single_ones(redis_target) -> None:  # type: ignore[no-untyped-def]
+    r = RedisRateLimiter(redis_target.url, limit=3, window_s=60, prefix=redis_target.prefix)
+    assert r.try_acquire_many(["a", "a", "b", "a", "a"], now_s=T0) == [True, True, True, True, False]
+    assert r.try_acquire("a", T0 + 1) is False
+    with pytest.raises(ValueError, match="keys"):
+        r.try_acquire_many(["ok", ""])
+    r.close()
