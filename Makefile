@@ -50,6 +50,7 @@ run: build
 bench: build cpp-test
 	$(PY) benchmarks/bench_bars.py
 	$(PY) benchmarks/bench_health.py
+	$(PY) benchmarks/bench_guards.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py
