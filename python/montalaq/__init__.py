@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from montalaq.bars import Bars, Features, build_bars, compute_features
 from montalaq.engine import Bar, MarketEngine, QuoteStatus, TradeStatus
-from montalaq.errors import ErrorCode
+from montalaq.errors import ErrorCode, ErrorKind, ErrorTaxonomy, error_code_for
 from montalaq.health import (
     BreakerState,
     CircuitBreaker,
@@ -22,6 +22,8 @@ from montalaq.health import (
 )
 from montalaq.io import Trades, read_trades
 from montalaq.native_log import configure_logging, drain_native_logs
+from montalaq.ratelimit import RateLimiter, RedisRateLimiter
+from montalaq.retry import RetryPolicy, RetryStats
 from montalaq.sample import sample_path
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -35,6 +37,8 @@ __all__ = [
     "CircuitOpenError",
     "Colour",
     "ErrorCode",
+    "ErrorKind",
+    "ErrorTaxonomy",
     "EscalationBoard",
     "Features",
     "Freshness",
@@ -44,6 +48,10 @@ __all__ = [
     "OpState",
     "OperationalState",
     "QuoteStatus",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RetryPolicy",
+    "RetryStats",
     "TradeStatus",
     "Trades",
     "__version__",
@@ -51,6 +59,7 @@ __all__ = [
     "compute_features",
     "configure_logging",
     "drain_native_logs",
+    "error_code_for",
     "parse_timeframe",
     "read_trades",
     "sample_path",
