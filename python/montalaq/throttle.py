@@ -1,0 +1,231 @@
+"""Notification throttling per error type (SPEC §5.4), in the native core.
+
+Each error type has a throttle window (STARTUP 3600 s, WEBSOCKET 3600 s, BROKER 1800 s,
+DATABASE 3600 s, anything else ``default_window_s`` = 3600 s). The first occurrence of a
+type in its window notifies; later ones are only counted::
+
+    throttle = ErrorThrottle()
+    throttle.report("BROKER", "order rejected")  # NOTIFY: buffered for the next digest
+    throttle.report("BROKER", "order rejected")  # SUPPRESSED: counted
+    for digest in throttle.flush():              # due once the 60 s aggregation window is over
+        send(format_digest(digest))              # one message listing every type and its count
+    recovery = throttle.resolve("BROKER")        # one recovery message, or None
+    throttle.summary()                           # type, first/last occurrence, count, ...
+
+Notifications are aggregated: every type that notifies within one aggregation window
+(``aggregation_s``, starting with the first buffered report) goes out as ONE digest, which
+``flush(now)`` returns once that window has elapsed. Occurrences of a type while its
+notification is still buffered add to its digest entry. Resolving a type whose notification
+is still buffered returns None and marks its digest entry resolved (``resolved_at``), so the
+error and its recovery go out as one message, never the recovery first.
+
+Error type names are 1..64 characters from ``[A-Za-z0-9_.:-]`` and fold to upper case
+(``"broker"`` is ``"BROKER"``); an :class:`~montalaq.ErrorCode` member may be passed as a
+type. Times (``now``) are int ns, aware datetimes, ``numpy.datetime64`` or pandas
+Timestamps, default the wall clock; returned times are aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from montalaq._native import guard as _g
+from montalaq._time import datetime_utc
+
+ThrottleDecision = _g.ThrottleDecision
+
+#: SPEC §5.4 windows in seconds; other types use ``default_window_s``.
+DEFAULT_WINDOWS_S: Mapping[str, float] = {
+    "STARTUP": 3600.0,
+    "WEBSOCKET": 3600.0,
+    "BROKER": 1800.0,
+    "DATABASE": 3600.0,
+}
+
+_NS_PER_S = 1_000_000_000
+_MAX_NS = 2**62
+
+
+def _seconds_ns(value: object, name: str, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: expected seconds as a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite seconds, got {value!r}")
+    ns = round(value * _NS_PER_S)
+    if ns < 0 or (ns == 0 and not allow_zero) or ns > _MAX_NS:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: must be {bound} seconds (at most 2^62 ns), got {value!r}")
+    return ns
+
+
+def _type_name(error_type: object) -> str:
+    """The type's name: a str, or the ``name`` of an enum member such as ErrorCode.BROKER."""
+    if isinstance(error_type, str):
+        return error_type
+    name = getattr(error_type, "name", None)
+    if isinstance(name, str) and not isinstance(error_type, type):
+        return name
+    raise TypeError(
+        "error_type: expected a non-empty name such as 'BROKER' (or an ErrorCode), "
+        f"got {type(error_type).__name__}"
+    )
+
+
+def _message(message: object) -> str:
+    if message is None:
+        return ""
+    if isinstance(message, str):
+        return message
+    if isinstance(message, BaseException):
+        return f"{type(message).__name__}: {message}"
+    raise TypeError(f"message: expected a str or an exception, got {type(message).__name__}")
+
+
+def _time(ns: int | None) -> Any:
+    return None if ns is None else datetime_utc(ns)
+
+
+def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "error_type": raw["error_type"],
+        "count": raw["count"],
+        "first_seen": datetime_utc(raw["first_seen_ns"]),
+        "last_seen": datetime_utc(raw["last_seen_ns"]),
+        "message": raw["message"],
+        "resolved_at": _time(raw["resolved_at_ns"]),
+    }
+
+
+class ErrorThrottle(_g.ErrorThrottle):
+    """Per-error-type throttle windows with aggregated digests (SPEC §5.4).
+
+    ``windows`` maps type names to seconds and overrides :data:`DEFAULT_WINDOWS_S` for those
+    types; ``default_window_s`` applies to every other type; ``aggregation_s`` (>= 0; 0 sends
+    each notification on its own) is the digest window; ``max_types`` bounds the distinct
+    types kept (one more raises ValueError: a message passed as a type, usually).
+
+    Thread safety: calls are serialised by the GIL (the native calls never release it).
+    """
+
+    def __init__(
+        self,
+        windows: Mapping[str, float] | None = None,
+        aggregation_s: float = 60.0,
+        *,
+        default_window_s: float = 3600.0,
+        max_types: int = 1024,
+    ) -> None:
+        if windows is not None and not isinstance(windows, Mapping):
+            raise TypeError(f"windows: expected a mapping {{type: seconds}}, got {type(windows).__name__}")
+        merged: dict[str, int] = {k: _seconds_ns(v, f"windows[{k!r}]") for k, v in DEFAULT_WINDOWS_S.items()}
+        given: dict[str, str] = {}
+        for key, seconds in (windows or {}).items():
+            name = _type_name(key)
+            canon = _g.canonical_error_type(name)
+            if canon in given:
+                raise ValueError(f"windows: {given[canon]!r} and {name!r} name the same type {canon!r}")
+            given[canon] = name
+            merged[canon] = _seconds_ns(seconds, f"windows[{name!r}]")
+        if isinstance(max_types, bool) or not isinstance(max_types, int) or not 1 <= max_types <= 10**9:
+            raise ValueError(f"max_types: expected an integer in [1, 1000000000], got {max_types!r}")
+        super().__init__(
+            _seconds_ns(default_window_s, "default_window_s"),
+            _seconds_ns(aggregation_s, "aggregation_s", allow_zero=True),
+            merged,
+            max_types,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ErrorThrottle:
+        """A throttle (config, counts, buffered digests) from ``to_json()``; ValueError on a bad document."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected a JSON string, got {type(text).__name__}")
+        throttle = cls()
+        throttle.load_json(text)
+        return throttle
+
+    def report(self, error_type: Any, message: Any = "", now: Any = None) -> ThrottleDecision:
+        """Record one occurrence of ``error_type`` (with a sample ``message``: str or exception).
+
+        Returns ``NOTIFY`` for the first occurrence in the type's window (it goes out in the
+        next digest) and ``SUPPRESSED`` otherwise (counted only).
+        """
+        return self._report(_type_name(error_type), now, _message(message))
+
+    def flush(self, now: Any = None) -> list[list[dict[str, Any]]]:
+        """Digests that are due, oldest first; each one message listing its error types.
+
+        A digest is a list of ``{error_type, count, first_seen, last_seen, message,
+        resolved_at}``, in the order the types first notified. Flushed digests count as sent.
+        """
+        return [[_entry(e) for e in d["entries"]] for d in self._flush(now)]
+
+    def resolve(self, error_type: Any, now: Any = None) -> dict[str, Any] | None:
+        """End the type's episode; the next occurrence notifies again.
+
+        Returns the recovery message ``{error_type, resolved_at, since, last_seen, count}``
+        (``count``: occurrences in the episode) when the type was active and its error was
+        already sent; None when it was not active (never reported, or already resolved) or
+        when its notification is still buffered (the digest entry then carries ``resolved_at``).
+        """
+        raw = self._resolve(_type_name(error_type), now)
+        if raw is None:
+            return None
+        return {
+            "error_type": raw["error_type"],
+            "resolved_at": datetime_utc(raw["resolved_at_ns"]),
+            "since": datetime_utc(raw["since_ns"]),
+            "last_seen": datetime_utc(raw["last_seen_ns"]),
+            "count": raw["count"],
+        }
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per error type, sorted by type: ``{error_type, first_occurrence,
+        last_occurrence, count, notifications_sent, resolved, resolved_at}``.
+
+        ``count`` is every occurrence reported; ``notifications_sent`` counts the digests
+        flushed with the type plus its recovery messages.
+        """
+        return [
+            {
+                "error_type": r["error_type"],
+                "first_occurrence": datetime_utc(r["first_occurrence_ns"]),
+                "last_occurrence": datetime_utc(r["last_occurrence_ns"]),
+                "count": r["count"],
+                "notifications_sent": r["notifications_sent"],
+                "resolved": r["resolved"],
+                "resolved_at": _time(r["resolved_at_ns"]),
+            }
+            for r in self._summary()
+        ]
+
+    def window_s(self, error_type: Any) -> float:
+        """The throttle window of ``error_type`` in seconds."""
+        return super().window_s(_type_name(error_type))
+
+    @property
+    def next_flush(self) -> Any:
+        """Aware UTC datetime at which the oldest buffered digest is due, or None."""
+        return _time(self.next_flush_ns)
+
+
+def format_digest(digest: list[dict[str, Any]]) -> str:
+    """One digest as the text of one message: a line per error type with its count."""
+    head = f"{len(digest)} error type{'s' if len(digest) != 1 else ''} reported"
+    lines = [head]
+    for e in digest:
+        span = e["first_seen"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        if e["last_seen"] != e["first_seen"]:
+            span += " .. " + e["last_seen"].strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = f"- {e['error_type']} x{e['count']} ({span})"
+        if e["message"]:
+            line += f": {e['message']}"
+        if e["resolved_at"] is not None:
+            line += f" [resolved {e['resolved_at'].strftime('%Y-%m-%dT%H:%M:%SZ')}]"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+__all__ = ["DEFAULT_WINDOWS_S", "ErrorThrottle", "ThrottleDecision", "format_digest"]
