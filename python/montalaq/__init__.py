@@ -6,6 +6,7 @@ The public API lives here; ``montalaq._core`` is private.
 from __future__ import annotations
 
 from montalaq.bars import Bars, Features, build_bars, compute_features
+from montalaq.correlation import CorrelationFilter, correlation_scope, new_correlation_id
 from montalaq.engine import Bar, MarketEngine, QuoteStatus, TradeStatus
 from montalaq.errors import ErrorCode, ErrorKind, ErrorTaxonomy, error_code_for
 from montalaq.health import (
@@ -24,7 +25,9 @@ from montalaq.io import Trades, read_trades
 from montalaq.native_log import configure_logging, drain_native_logs
 from montalaq.ratelimit import RateLimiter, RedisRateLimiter
 from montalaq.retry import RetryPolicy, RetryStats
+from montalaq.safety import OrderKind, SafetyReason, validate_trading_decision
 from montalaq.sample import sample_path
+from montalaq.throttle import ErrorThrottle, ThrottleDecision
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 __version__ = "0.1.0"
@@ -36,9 +39,11 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "Colour",
+    "CorrelationFilter",
     "ErrorCode",
     "ErrorKind",
     "ErrorTaxonomy",
+    "ErrorThrottle",
     "EscalationBoard",
     "Features",
     "Freshness",
@@ -47,21 +52,27 @@ __all__ = [
     "MarketEngine",
     "OpState",
     "OperationalState",
+    "OrderKind",
     "QuoteStatus",
     "RateLimiter",
     "RedisRateLimiter",
     "RetryPolicy",
     "RetryStats",
+    "SafetyReason",
+    "ThrottleDecision",
     "TradeStatus",
     "Trades",
     "__version__",
     "build_bars",
     "compute_features",
     "configure_logging",
+    "correlation_scope",
     "drain_native_logs",
     "error_code_for",
+    "new_correlation_id",
     "parse_timeframe",
     "read_trades",
     "sample_path",
     "timeframe_label",
+    "validate_trading_decision",
 ]
