@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from montalaq.bars import Bars, Features, build_bars, compute_features
 from montalaq.correlation import CorrelationFilter, correlation_scope, new_correlation_id
+from montalaq.dedupe import DedupeCache, DedupeResult, RedisDedupe, dedup_key
 from montalaq.engine import Bar, MarketEngine, QuoteStatus, TradeStatus
 from montalaq.errors import ErrorCode, ErrorKind, ErrorTaxonomy, error_code_for
 from montalaq.health import (
@@ -40,6 +41,8 @@ __all__ = [
     "CircuitOpenError",
     "Colour",
     "CorrelationFilter",
+    "DedupeCache",
+    "DedupeResult",
     "ErrorCode",
     "ErrorKind",
     "ErrorTaxonomy",
@@ -55,6 +58,7 @@ __all__ = [
     "OrderKind",
     "QuoteStatus",
     "RateLimiter",
+    "RedisDedupe",
     "RedisRateLimiter",
     "RetryPolicy",
     "RetryStats",
@@ -67,6 +71,7 @@ __all__ = [
     "compute_features",
     "configure_logging",
     "correlation_scope",
+    "dedup_key",
     "drain_native_logs",
     "error_code_for",
     "new_correlation_id",
