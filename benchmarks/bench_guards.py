@@ -19,8 +19,9 @@ Retry (no budget): building the schedule of a 10-attempt policy, montalaq
     ``RetryPolicy.delays()`` vs tenacity's ``wait_exponential(multiplier=1, max=60) +
     wait_random`` evaluated for the same attempts; and a call that fails 9 times with no
     real sleeping, ``RetryPolicy.call`` vs ``tenacity.Retrying`` with ``sleep`` replaced.
-Redis twins (no budget): ``RedisRateLimiter.try_acquire`` one call per round trip vs
-    ``try_acquire_many`` pipelined in batches of 100, against the local Redis server.
+Redis twins (no budget): ``RedisRateLimiter.try_acquire`` and
+    ``RedisDedupe.check_and_record`` one call per round trip vs their ``*_many`` forms
+    pipelined in batches of 100, against the local Redis server.
 
 Ratios are peer time / montalaq time (> 1: montalaq faster). Exit status 0 either way.
 """
@@ -268,7 +269,30 @@ def bench_redis(n: int, repeats: int, rows: list[Row], figures: dict[str, Any]) 
             client.delete(*stale)
         limiter.close()
         client.close()
-    figures["redis"] = {"single_per_s": m / t1.best_s, "pipelined_per_s": m / t2.best_s}
+    from montalaq.dedupe import RedisDedupe
+
+    dedupe = RedisDedupe(REDIS_URL, ttl_s=60, prefix=prefix + "d:")
+    dkeys = [uuid.uuid4().hex for _ in range(m)]
+
+    def d_single() -> None:
+        for key in dkeys:
+            dedupe.check_and_record(key)
+
+    def d_piped() -> None:
+        for i in range(0, m, 100):
+            dedupe.check_and_record_many(dkeys[i : i + 100])
+
+    try:
+        t3, t4 = best_of(d_single, repeats), best_of(d_piped, repeats)
+    finally:
+        dedupe.clear()
+        dedupe.close()
+    figures["redis"] = {
+        "single_per_s": m / t1.best_s,
+        "pipelined_per_s": m / t2.best_s,
+        "dedupe_single_per_s": m / t3.best_s,
+        "dedupe_pipelined_per_s": m / t4.best_s,
+    }
     rows.append(
         Row(
             f"RedisRateLimiter.try_acquire, one round trip each [{m:,}]",
@@ -283,6 +307,11 @@ def bench_redis(n: int, repeats: int, rows: list[Row], figures: dict[str, Any]) 
             budget="- (info)",
         )
     )
+    for label, t in (
+        ("check_and_record, one round trip each", t3),
+        ("check_and_record_many, pipelined by 100", t4),
+    ):
+        rows.append(Row(f"RedisDedupe.{label} [{m:,}]", fmt_rate(m / t.best_s), budget="- (info)"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from montalaq.correlation import CorrelationFilter, correlation_scope, new_corre
 from montalaq.dedupe import DedupeCache, DedupeResult, RedisDedupe, dedup_key
 from montalaq.engine import Bar, MarketEngine, QuoteStatus, TradeStatus
 from montalaq.errors import ErrorCode, ErrorKind, ErrorTaxonomy, error_code_for
+from montalaq.guards import GuardBackend, GuardSettings
 from montalaq.health import (
     BreakerState,
     CircuitBreaker,
@@ -50,6 +51,8 @@ __all__ = [
     "EscalationBoard",
     "Features",
     "Freshness",
+    "GuardBackend",
+    "GuardSettings",
     "InvalidTransitionError",
     "Level",
     "MarketEngine",

@@ -353,6 +353,20 @@ class RedisDedupe:
         allowed = self._script(keys=[name], args=args)
         return DedupeResult.ALLOWED if int(allowed) == 1 else DedupeResult.DEDUPED
 
+    def check_and_record_many(
+        self, keys: list[str], now_s: float | None = None, ttl_s: float | None = None
+    ) -> list[DedupeResult]:
+        """``check_and_record`` for each key in one pipelined round trip, in order (each
+        call still atomic; a key repeated in the batch is DEDUPED after its first)."""
+        names = [self.prefix + _check_key(k) for k in keys]
+        now = _now_ns(now_s)
+        ttl = self._ttl_ns if ttl_s is None else _ttl_ns(ttl_s)
+        args = ["" if now is None else str(now), str(ttl), "1", str(-(-ttl // 1_000_000))]
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            self._script(keys=[name], args=args, client=pipe)
+        return [DedupeResult.ALLOWED if int(v) == 1 else DedupeResult.DEDUPED for v in pipe.execute()]
+
     def contains(self, key: str, now_s: float | None = None) -> bool:
         """Is there an unexpired record of ``key``? Records nothing."""
         name = self.prefix + _check_key(key)

@@ -302,3 +302,14 @@ def test_a_killed_process_leaves_no_stuck_keys(redis_target: Any) -> None:
     with RedisDedupe(redis_target.url, ttl_s=ttl_s, prefix=redis_target.prefix) as fresh:
         keys = [n.decode()[len(redis_target.prefix) :] for n in names]
         assert all(fresh.check_and_record(k) is ALLOWED for k in keys)
+
+
+def test_pipelined_checks_answer_like_single_ones(redis_target) -> None:  # type: ignore[no-untyped-def]
+    from montalaq.dedupe import DedupeResult, RedisDedupe
+
+    d = RedisDedupe(redis_target.url, ttl_s=60, prefix=redis_target.prefix)
+    got = d.check_and_record_many(["a", "b", "a", "c"], now_s=1_767_225_600.0)
+    assert got == [DedupeResult.ALLOWED, DedupeResult.ALLOWED, DedupeResult.DEDUPED, DedupeResult.ALLOWED]
+    assert d.check_and_record("b", now_s=1_767_225_601.0) is DedupeResult.DEDUPED
+    assert d.check_and_record_many(["b"], now_s=1_767_225_660.0) == [DedupeResult.ALLOWED]  # expired at +60 s
+    d.close()

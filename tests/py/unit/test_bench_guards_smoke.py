@@ -17,6 +17,8 @@ ROWS = (
     "call failing 9x then succeeding, no real sleep, vs tenacity",
     "RedisRateLimiter.try_acquire, one round trip each",
     "RedisRateLimiter.try_acquire_many, pipelined by 100",
+    "RedisDedupe.check_and_record, one round trip each",
+    "RedisDedupe.check_and_record_many, pipelined by 100",
 )
 
 
