@@ -7,6 +7,8 @@
 // members themselves, so `is DedupeResult.ALLOWED` holds. The GIL serialises access
 // (nothing here releases it), so there is no mutex.
 #include <pybind11/pybind11.h>
+
+#include "fast_methods.hpp"
 #include <pybind11/typing.h>
 
 #include <chrono>
@@ -18,6 +20,10 @@
 #include "montalaq/guard/dedupe.hpp"
 
 namespace py = pybind11;
+using montalaq::bindings::add_raw_methods;
+using montalaq::bindings::as_cfunction;
+using montalaq::bindings::native_self;
+using montalaq::bindings::wall_clock_ns;
 namespace gd = montalaq::guard;
 
 namespace {
@@ -30,20 +36,9 @@ constexpr double max_ttl_s = 1e9;
 PyObject* result_allowed = nullptr;  // DedupeResult.ALLOWED / DEDUPED, kept for the process
 PyObject* result_deduped = nullptr;
 
-std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t wall_ns() { return wall_clock_ns(); }
 
-gd::dedupe_cache* cache_of(PyObject* self) {
-  auto* inst = reinterpret_cast<py::detail::instance*>(self);
-  auto vh = inst->get_value_and_holder();
-  if (!vh.holder_constructed()) {
-    PyErr_SetString(PyExc_RuntimeError, "DedupeCache.__init__ was not called");
-    return nullptr;
-  }
-  return vh.value_ptr<gd::dedupe_cache>();
-}
+gd::dedupe_cache* cache_of(PyObject* self) { return native_self<gd::dedupe_cache>(self, "DedupeCache"); }
 
 // A real number of seconds (not bool, not str); false with TypeError set otherwise.
 bool seconds_of(PyObject* arg, const char* name, const char* what, double* out) {
@@ -178,11 +173,6 @@ PyObject* fast_contains(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   return PyBool_FromLong(c->contains(key, now) ? 1 : 0);
 }
 
-template <class F>
-PyCFunction as_cfunction(F f) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
-}
-
 void add_fast_methods(py::class_<gd::dedupe_cache>& cls) {
   static PyMethodDef defs[] = {
       {"check_and_record", as_cfunction(fast_check_and_record), METH_FASTCALL | METH_KEYWORDS,
@@ -194,15 +184,7 @@ void add_fast_methods(py::class_<gd::dedupe_cache>& cls) {
        "contains(self, key: str, now_s: typing.SupportsFloat | None = None) -> bool\n\nIs there an unexpired "
        "record of `key`? Records nothing."},
   };
-  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-  for (auto& def : defs) {
-    PyObject* descr = PyDescr_NewMethod(type, &def);
-    if (descr == nullptr || PyObject_SetAttrString(cls.ptr(), def.ml_name, descr) != 0) {
-      Py_XDECREF(descr);
-      throw py::error_already_set();
-    }
-    Py_DECREF(descr);
-  }
+  add_raw_methods(cls, defs);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "fast_methods.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -76,14 +78,9 @@ PyObject* fast_try_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nar
     }
     now = static_cast<std::int64_t>(std::llround(v * 1e9));
   }
-  auto* inst = reinterpret_cast<py::detail::instance*>(self);
-  auto vh = inst->get_value_and_holder();
-  if (!vh.holder_constructed()) {
-    PyErr_SetString(PyExc_RuntimeError, "RateLimiter.__init__ was not called");
-    return nullptr;
-  }
-  const bool ok =
-      vh.value_ptr<gd::rate_limiter>()->try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
+  auto* limiter = montalaq::bindings::native_self<gd::rate_limiter>(self, "RateLimiter");
+  if (limiter == nullptr) return nullptr;
+  const bool ok = limiter->try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
   return PyBool_FromLong(ok ? 1 : 0);
 }
 
@@ -113,16 +110,10 @@ void register_guard(py::module_& m) {
                              [](const gd::rate_limiter& r) { return static_cast<double>(r.window_ns()) / 1e9; })
       .def_property_readonly("keys", &gd::rate_limiter::keys)
       .def_property_readonly("denied", &gd::rate_limiter::denied);
-  static PyMethodDef def = {
-      "try_acquire", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_try_acquire)),
-      METH_FASTCALL | METH_KEYWORDS,
-      "try_acquire(self, key: str, now_s: float | None = None) -> bool\n\nTake a slot for `key` if fewer than "
-      "`limit` were taken in the window ending now; False means over the limit (fold the event into a digest: "
-      "nothing is dropped here)."};
-  PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
-  if (descr == nullptr || PyObject_SetAttrString(cls.ptr(), "try_acquire", descr) != 0) {
-    Py_XDECREF(descr);
-    throw py::error_already_set();
-  }
-  Py_DECREF(descr);
+  static PyMethodDef defs[] = {
+      {"try_acquire", montalaq::bindings::as_cfunction(fast_try_acquire), METH_FASTCALL | METH_KEYWORDS,
+       "try_acquire(self, key: str, now_s: float | None = None) -> bool\n\nTake a slot for `key` if fewer than "
+       "`limit` were taken in the window ending now; False means over the limit (fold the event into a digest: "
+       "nothing is dropped here)."}};
+  montalaq::bindings::add_raw_methods(cls, defs);
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convert.hpp"
+#include "fast_methods.hpp"
 #include "montalaq/health/circuit_breaker.hpp"
 #include "montalaq/health/escalation.hpp"
 #include "montalaq/health/freshness.hpp"
@@ -19,7 +20,10 @@
 
 namespace py = pybind11;
 namespace hl = montalaq::health;
+using montalaq::bindings::add_raw_methods;
+using montalaq::bindings::as_cfunction;
 using montalaq::bindings::json_to_py;
+using montalaq::bindings::native_self;
 using montalaq::bindings::to_ns;
 using montalaq::bindings::view;
 
@@ -305,15 +309,7 @@ class py_breaker {
   PyObject* open_error_ = nullptr;
 };
 
-py_breaker* breaker_of(PyObject* self) {
-  auto* inst = reinterpret_cast<py::detail::instance*>(self);
-  auto vh = inst->get_value_and_holder();
-  if (!vh.holder_constructed()) {
-    PyErr_SetString(PyExc_RuntimeError, "CircuitBreaker.__init__ was not called");
-    return nullptr;
-  }
-  return vh.value_ptr<py_breaker>();
-}
+py_breaker* breaker_of(PyObject* self) { return native_self<py_breaker>(self, "CircuitBreaker"); }
 
 // The optional now_ns argument (positional or keyword); *given == false means "not given
 // or None": the caller reads the clock only if it needs a time.
@@ -420,11 +416,6 @@ PyObject* fast_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   Py_RETURN_FALSE;  // never swallow the exception
 }
 
-template <class F>
-PyCFunction as_cfunction(F f) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f));
-}
-
 void add_fast_breaker_methods(py::class_<py_breaker>& cls) {
   static PyMethodDef defs[] = {
       {"allow", as_cfunction(fast_allow), METH_FASTCALL | METH_KEYWORDS,
@@ -443,15 +434,7 @@ void add_fast_breaker_methods(py::class_<py_breaker>& cls) {
        "__exit__(self, exc_type: typing.Any, exc: typing.Any, tb: typing.Any) -> bool\n\nRecord the block's "
        "outcome; never swallows the exception."},
   };
-  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-  for (auto& def : defs) {
-    PyObject* descr = PyDescr_NewMethod(type, &def);
-    if (descr == nullptr || PyObject_SetAttrString(cls.ptr(), def.ml_name, descr) != 0) {
-      Py_XDECREF(descr);
-      throw py::error_already_set();
-    }
-    Py_DECREF(descr);
-  }
+  add_raw_methods(cls, defs);
 }
 
 class py_opstate {
