@@ -26,7 +26,7 @@ venv: system $(VENV)/.deps
 # Non-editable install, so tests run against what `pip install .` really ships; the
 # scikit-build-core build dir keeps rebuilds incremental.
 build: venv
-	$(PIP) install -q --no-build-isolation --no-deps .
+	$(PIP) install -q --no-build-isolation --no-deps -C cmake.define.MONTALAQ_WERROR=ON .
 
 cpp-test: system
 	cmake -S . -B build/cpp $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Release >/dev/null
