@@ -119,7 +119,7 @@ TEST_CASE("SELL_WITHOUT_POSITION: a SELL needs an open long of at least its quan
 }
 
 TEST_CASE("checks run in the documented order: the first failure is the answer", "[safety]") {
-  const auto bad_all = trading_decision{"XXX", "HOLD", qnan, qnan, order_kind::take_profit};
+  const auto bad_all = trading_decision{"NOT_LISTED", "HOLD", qnan, qnan, order_kind::take_profit};
   CHECK(validate_trading_decision(bad_all, ctx()) == safety_reason::invalid_symbol);
   CHECK(check("EURUSD", "HOLD", qnan, qnan, order_kind::take_profit) == safety_reason::invalid_side);
   CHECK(check("EURUSD", "SELL", qnan, qnan, order_kind::take_profit) == safety_reason::invalid_quantity);

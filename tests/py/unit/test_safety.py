@@ -114,7 +114,7 @@ def test_a_full_close_is_not_blocked_by_rounding() -> None:
 
 
 def test_checks_run_in_order_and_the_first_failure_is_the_answer() -> None:
-    bad = {"symbol": "XXX", "side": "HOLD", "quantity": math.nan, "price": math.nan, "kind": "TAKE_PROFIT"}
+    bad = {"symbol": "NOT_LISTED", "side": "HOLD", "quantity": math.nan, "price": math.nan, "kind": "TAKE_PROFIT"}
     expected = [
         SafetyReason.INVALID_SYMBOL,
         SafetyReason.INVALID_SIDE,
@@ -167,7 +167,7 @@ def test_an_ok_decision_logs_nothing(caplog: pytest.LogCaptureFixture, kwargs: d
     assert blocked(caplog) == []
 
 
-@pytest.mark.parametrize("reason_kwargs", [{"symbol": "XXX"}, {"side": "SELL"}, {"quantity": -1}])
+@pytest.mark.parametrize("reason_kwargs", [{"symbol": "NOT_LISTED"}, {"side": "SELL"}, {"quantity": -1}])
 def test_every_block_is_logged_once_with_its_code(
     caplog: pytest.LogCaptureFixture, reason_kwargs: dict[str, Any]
 ) -> None:
@@ -181,7 +181,7 @@ def test_every_block_is_logged_once_with_its_code(
 def test_the_log_line_takes_the_current_correlation_id(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="montalaq")
     with correlation.correlation_scope("feedbeef"):
-        check(symbol="XXX")
+        check(symbol="NOT_LISTED")
     check(symbol=None)
     first, second = blocked(caplog)
     assert first.__dict__["correlation_id"] == "feedbeef"
