@@ -114,7 +114,13 @@ def test_a_full_close_is_not_blocked_by_rounding() -> None:
 
 
 def test_checks_run_in_order_and_the_first_failure_is_the_answer() -> None:
-    bad = {"symbol": "NOT_LISTED", "side": "HOLD", "quantity": math.nan, "price": math.nan, "kind": "TAKE_PROFIT"}
+    bad = {
+        "symbol": "NOT_LISTED",
+        "side": "HOLD",
+        "quantity": math.nan,
+        "price": math.nan,
+        "kind": "TAKE_PROFIT",
+    }
     expected = [
         SafetyReason.INVALID_SYMBOL,
         SafetyReason.INVALID_SIDE,
