@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,23 @@ def duration_ns(value: object, name: str) -> int:
         raise TypeError(f"{name}: expected int nanoseconds or a timedelta, got {type(value).__name__}")
     if ns < 0:
         raise ValueError(f"{name}: must be >= 0, got {ns}")
+    return ns
+
+
+_MAX_DURATION_NS = 2**62  # far beyond any window, and sums of two stay inside int64
+
+
+def seconds_to_ns(value: object, name: str, allow_zero: bool = False) -> int:
+    """A duration in seconds (int or float, not bool) to int ns; finite, > 0 (or >= 0 with
+    ``allow_zero``) and at most 2**62 ns. Errors name ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name}: expected seconds as a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be finite seconds, got {value!r}")
+    ns = round(value * 1_000_000_000)
+    if ns < 0 or (ns == 0 and not allow_zero) or ns > _MAX_DURATION_NS:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: must be {bound} seconds (at most 2^62 ns), got {value!r}")
     return ns
 
 

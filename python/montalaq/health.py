@@ -17,7 +17,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 import numpy as np
 
 from montalaq._native import health as _h
-from montalaq._time import datetime_utc, to_ns
+from montalaq._time import datetime_utc, seconds_to_ns, to_ns
 from montalaq.errors import ErrorCode
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -33,7 +33,6 @@ R = TypeVar("R")
 _NS_PER_S = 1_000_000_000
 
 
-_MAX_NS = 2**63 - 1
 _MAX_INT32 = 2**31 - 1
 
 
@@ -43,16 +42,6 @@ def _number(value: object, name: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
     return float(value)
-
-
-def _seconds_ns(value: object, name: str, allow_zero: bool = False) -> int:
-    seconds = _number(value, name)
-    ns = round(seconds * _NS_PER_S)
-    if ns < 0 or (ns == 0 and not allow_zero):
-        raise ValueError(f"{name}: must be {'>= 0' if allow_zero else '> 0'} seconds, got {value}")
-    if ns > _MAX_NS:
-        raise ValueError(f"{name}: {value} s does not fit in int64 nanoseconds")
-    return ns
 
 
 def _int_setting(name: str, value: object, minimum: int, maximum: int = _MAX_INT32) -> int:
@@ -91,8 +80,8 @@ class Freshness(_h.Freshness):
         for tf, pair in (overrides or {}).items():
             if not isinstance(pair, tuple | list) or len(pair) != 2:
                 raise TypeError(f"overrides[{tf!r}]: expected (amber_after_s, red_after_s), got {pair!r}")
-            amber_ns = _seconds_ns(pair[0], f"overrides[{tf!r}].amber_after_s")
-            red_ns = _seconds_ns(pair[1], f"overrides[{tf!r}].red_after_s")
+            amber_ns = seconds_to_ns(pair[0], f"overrides[{tf!r}].amber_after_s")
+            red_ns = seconds_to_ns(pair[1], f"overrides[{tf!r}].red_after_s")
             if amber_ns > red_ns:
                 raise ValueError(f"overrides[{tf!r}]: amber_after_s must be <= red_after_s, got {pair!r}")
             self.set_override(parse_timeframe(tf), amber_ns, red_ns)
@@ -161,7 +150,7 @@ class EscalationBoard(_h.EscalationBoard):
             _int_setting("warn_fails", warn_fails, 1),
             _int_setting("breaker_red_streak", breaker_red_streak, 1),
             _int_setting("breaker_error_streak", breaker_error_streak, 1),
-            _seconds_ns(fail_window_s, "fail_window_s"),
+            seconds_to_ns(fail_window_s, "fail_window_s"),
             _int_setting("max_failures_kept", max_failures_kept, 1, 1_000_000_000),
         )
 
@@ -336,13 +325,15 @@ class CircuitBreaker(_h.CircuitBreaker):
         super().__init__(
             _h.BreakerMode.COUNT if mode == "count" else _h.BreakerMode.RATE,
             _int_setting("failure_threshold", failure_threshold, 1),
-            _seconds_ns(window_s, "window_s"),
+            seconds_to_ns(window_s, "window_s"),
             float(failure_rate_pct),
             rate_calls,
             minimum,
-            _seconds_ns(cooldown_s, "cooldown_s"),
+            seconds_to_ns(cooldown_s, "cooldown_s"),
             _int_setting("half_open_calls", half_open_calls, 1),
-            0 if half_open_max_wait_s is None else _seconds_ns(half_open_max_wait_s, "half_open_max_wait_s"),
+            0
+            if half_open_max_wait_s is None
+            else seconds_to_ns(half_open_max_wait_s, "half_open_max_wait_s"),
             _int_setting("history", history, 1, 1_000_000),
         )
         if not isinstance(name, str) or not name:

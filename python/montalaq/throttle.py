@@ -27,12 +27,11 @@ Timestamps, default the wall clock; returned times are aware UTC datetimes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from montalaq._native import guard as _g
-from montalaq._time import datetime_utc
+from montalaq._time import datetime_utc, seconds_to_ns
 
 ThrottleDecision = _g.ThrottleDecision
 
@@ -43,21 +42,6 @@ DEFAULT_WINDOWS_S: Mapping[str, float] = {
     "BROKER": 1800.0,
     "DATABASE": 3600.0,
 }
-
-_NS_PER_S = 1_000_000_000
-_MAX_NS = 2**62
-
-
-def _seconds_ns(value: object, name: str, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name}: expected seconds as a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be finite seconds, got {value!r}")
-    ns = round(value * _NS_PER_S)
-    if ns < 0 or (ns == 0 and not allow_zero) or ns > _MAX_NS:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name}: must be {bound} seconds (at most 2^62 ns), got {value!r}")
-    return ns
 
 
 def _type_name(error_type: object) -> str:
@@ -119,7 +103,9 @@ class ErrorThrottle(_g.ErrorThrottle):
     ) -> None:
         if windows is not None and not isinstance(windows, Mapping):
             raise TypeError(f"windows: expected a mapping {{type: seconds}}, got {type(windows).__name__}")
-        merged: dict[str, int] = {k: _seconds_ns(v, f"windows[{k!r}]") for k, v in DEFAULT_WINDOWS_S.items()}
+        merged: dict[str, int] = {
+            k: seconds_to_ns(v, f"windows[{k!r}]") for k, v in DEFAULT_WINDOWS_S.items()
+        }
         given: dict[str, str] = {}
         for key, seconds in (windows or {}).items():
             name = _type_name(key)
@@ -127,12 +113,12 @@ class ErrorThrottle(_g.ErrorThrottle):
             if canon in given:
                 raise ValueError(f"windows: {given[canon]!r} and {name!r} name the same type {canon!r}")
             given[canon] = name
-            merged[canon] = _seconds_ns(seconds, f"windows[{name!r}]")
+            merged[canon] = seconds_to_ns(seconds, f"windows[{name!r}]")
         if isinstance(max_types, bool) or not isinstance(max_types, int) or not 1 <= max_types <= 10**9:
             raise ValueError(f"max_types: expected an integer in [1, 1000000000], got {max_types!r}")
         super().__init__(
-            _seconds_ns(default_window_s, "default_window_s"),
-            _seconds_ns(aggregation_s, "aggregation_s", allow_zero=True),
+            seconds_to_ns(default_window_s, "default_window_s"),
+            seconds_to_ns(aggregation_s, "aggregation_s", allow_zero=True),
             merged,
             max_types,
         )
