@@ -147,3 +147,8 @@ def iso_utc(ts_ns: int) -> str:
 def datetime_utc(ts_ns: int) -> datetime:
     """Aware UTC datetime (microsecond precision) for a ns timestamp."""
     return _EPOCH + timedelta(microseconds=ts_ns // 1_000)
+
+
+def iso_z(ts: datetime) -> str:
+    """An aware datetime as ISO-8601 UTC with a ``Z`` suffix (microseconds kept when non-zero)."""
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -131,6 +131,13 @@ class RetryPolicy:
         """The waits (s) between the attempts of one call; the same list every time with a seed."""
         return list(self._schedule.delays())
 
+    def backoff_s(self, attempt: int) -> float:
+        """The wait (s) after failed attempt ``attempt`` (>= 1, any size: capped at
+        ``max_delay_s``), with jitter; for callers that schedule retries themselves."""
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise ValueError(f"attempt: expected an integer >= 1, got {attempt!r}")
+        return float(self._schedule.delay_s(min(attempt, 1000)))
+
     def retry_decision(self, exc: BaseException, attempt: int) -> float | None:
         """Seconds to wait before retrying after ``exc`` on ``attempt``, or None: do not retry."""
         if attempt >= self.max_attempts or not isinstance(exc, Exception):

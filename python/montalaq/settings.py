@@ -1,0 +1,240 @@
+"""Settings from the environment (SPEC §10.4), with pydantic-settings.
+
+Every variable is optional; the names are SPEC §10.4's (``ANALYSIS_NOTIFY_THRESHOLD``,
+``NOTIFY_SLACK_ENABLED``, ``NOTIFY_RATE_LIMIT_PER_MIN``, ``DATABASE_URL``, ...). Load them
+once at start-up::
+
+    settings = Settings.from_env()          # os.environ; or from_env({"NOTIFY_DRY_RUN": "1"})
+
+An invalid value raises :class:`SettingsError` (a ValueError) naming the variable and the
+expected form, e.g. ``NOTIFY_RATE_LIMIT_PER_MIN: expected an integer >= 1, got 'ten'``.
+Lists (``SYMBOL``, ``NOTIFY_EMAIL_TO``, ``TS_WEIGHTS``, ``NOTIFY_APPRISE_URLS``) are
+comma-separated. Secrets (passwords, bot tokens, webhook URLs, a database URL's password)
+are ``SecretStr``: masked in ``repr`` and never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from montalaq.store.engine import mask_url, resolve_url
+from montalaq.timeframes import parse_timeframe
+
+CommaList = Annotated[list[str], NoDecode]
+FloatList = Annotated[list[float], NoDecode]
+
+
+class SettingsError(ValueError):
+    """One or more environment variables have invalid values (each named in the message)."""
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All of montalaq's settings; field ``foo_bar`` is environment variable ``FOO_BAR``."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # -- analysis API and signal notifications (SPEC §6, §10.1) ---------------------------
+    analysis_api_cache_ttl: float = Field(30.0, ge=0, description="seconds the analysis API caches")
+    analysis_notify_threshold: float = Field(70.0, ge=0, le=100, description="composite score that notifies")
+    analysis_notify_dedupe_sec: float = Field(
+        900.0, gt=0, description="per-bar signal dedupe window, seconds"
+    )
+
+    # -- notifications --------------------------------------------------------------------
+    notify_dry_run: bool = False
+    notify_rate_limit_per_min: int = Field(60, ge=1, le=1_000_000)
+    notify_timeout_sec: float = Field(10.0, gt=0, le=300)
+    notify_retry_max_attempts: int = Field(3, ge=1, le=100)
+    notify_retry_base_sec: float = Field(1.0, ge=0, le=3600)
+    notify_retry_max_delay_sec: float = Field(60.0, ge=0, le=86_400)
+    notify_breaker_failures: int = Field(5, ge=1, le=10_000)
+    notify_breaker_window_sec: float = Field(60.0, gt=0)
+    notify_breaker_cooldown_sec: float = Field(30.0, gt=0)
+
+    notify_email_enabled: bool = False
+    notify_email_smtp_host: str = "127.0.0.1"
+    notify_email_smtp_port: int = Field(25, ge=1, le=65535)
+    notify_email_from: str | None = None
+    notify_email_to: CommaList = Field(default_factory=list)
+    notify_email_username: str | None = None
+    notify_email_password: SecretStr | None = None
+    notify_email_tls: Literal["none", "starttls", "ssl"] = "none"
+
+    notify_webhook_enabled: bool = False
+    notify_webhook_url: SecretStr | None = None
+
+    notify_slack_enabled: bool = False
+    notify_slack_webhook_url: SecretStr | None = None
+
+    notify_telegram_enabled: bool = False
+    notify_telegram_bot_token: SecretStr | None = None
+    notify_telegram_chat_id: str | None = None
+    notify_telegram_api_base: str = "https://api.telegram.org"
+
+    notify_discord_enabled: bool = False
+    notify_discord_webhook_url: SecretStr | None = None
+
+    notify_apprise_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    # -- throttle windows per error type (SPEC §5.4), seconds -----------------------------
+    throttle_window_startup_sec: float = Field(3600.0, gt=0)
+    throttle_window_websocket_sec: float = Field(3600.0, gt=0)
+    throttle_window_broker_sec: float = Field(1800.0, gt=0)
+    throttle_window_database_sec: float = Field(3600.0, gt=0)
+    throttle_window_default_sec: float = Field(3600.0, gt=0)
+    throttle_aggregation_sec: float = Field(60.0, ge=0)
+
+    # -- scheduling (SPEC §10.2) ----------------------------------------------------------
+    kpi_rollup_interval_sec: float = Field(60.0, gt=0)
+    escalation_eval_interval_sec: float = Field(60.0, gt=0)
+    circuit_breaker_interval_sec: float = Field(60.0, gt=0)
+    breaker_auto_close_cycles: int = Field(3, ge=1, le=1_000_000)
+
+    # -- market and trend score (SPEC §3.4) -----------------------------------------------
+    symbol: CommaList = Field(default_factory=lambda: ["SPY"])
+    timeframes: CommaList = Field(default_factory=lambda: ["1m", "5m", "15m"])
+    ts_entry: float = Field(0.6, gt=0, lt=1)
+    ts_exit: float = Field(0.5, gt=0, lt=1)
+    ts_persist: int = Field(3, ge=1, le=1000)
+    ts_weights: FloatList = Field(default_factory=lambda: [0.02, 0.03, 0.03, 0.01, 0.2])
+
+    # -- infrastructure -------------------------------------------------------------------
+    database_url: SecretStr | None = None
+    montalaq_db_path: str = "data/montalaq.db"
+    redis_url: str | None = None
+    guard_backend: Literal["memory", "redis"] = "memory"
+
+    _split_lists = field_validator(
+        "notify_email_to", "symbol", "timeframes", "ts_weights", "notify_apprise_urls", mode="before"
+    )(_split)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("expected at least one symbol, e.g. SPY,BTCUSDT")
+        return v
+
+    @field_validator("timeframes")
+    @classmethod
+    def _timeframes(cls, v: list[str]) -> list[str]:
+        for tf in v:
+            parse_timeframe(tf)
+        return v
+
+    @field_validator("ts_weights")
+    @classmethod
+    def _weights(cls, v: list[float]) -> list[float]:
+        if len(v) != 5:
+            raise ValueError(
+                f"expected 5 comma-separated weights (mom1, mom5, mom15, px_vs_vwap, rvol-1), got {len(v)}"
+            )
+        return v
+
+    @field_validator("notify_telegram_api_base")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return v.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port/db, rediss:// or unix://")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            resolve_url(v.get_secret_value())  # raises naming DATABASE_URL
+        return v
+
+    @model_validator(mode="after")
+    def _channels_complete(self) -> Settings:
+        needs = {
+            "notify_email_enabled": ("notify_email_from", "notify_email_to"),
+            "notify_webhook_enabled": ("notify_webhook_url",),
+            "notify_slack_enabled": ("notify_slack_webhook_url",),
+            "notify_telegram_enabled": ("notify_telegram_bot_token", "notify_telegram_chat_id"),
+            "notify_discord_enabled": ("notify_discord_webhook_url",),
+        }
+        for flag, required in needs.items():
+            if getattr(self, flag):
+                for name in required:
+                    if not getattr(self, name):
+                        raise ValueError(f"{name.upper()}: required when {flag.upper()}=true")
+        if self.guard_backend == "redis" and not self.redis_url:
+            raise ValueError("REDIS_URL: required when GUARD_BACKEND=redis")
+        if self.ts_exit > self.ts_entry:
+            raise ValueError(f"TS_EXIT: must be <= TS_ENTRY ({self.ts_entry}), got {self.ts_exit}")
+        return self
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default: the process environment); SettingsError on bad values."""
+        try:
+            if env is None:
+                return cls()
+            known = {name.upper(): name for name in cls.model_fields}
+            given = {known[k.upper()]: v for k, v in env.items() if k.upper() in known}
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
+
+    @property
+    def database_url_value(self) -> str:
+        """The database URL to connect to (``DATABASE_URL``, else SQLite at ``MONTALAQ_DB_PATH``)."""
+        if self.database_url is not None:
+            return resolve_url(self.database_url.get_secret_value())
+        return f"sqlite:///{self.montalaq_db_path}"
+
+    def describe(self) -> dict[str, Any]:
+        """Every setting with secrets masked (safe to log or print)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url" and value is not None:
+                value = mask_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
+                value = "***"
+            elif isinstance(value, list) and value and isinstance(value[0], SecretStr):
+                value = ["***"] * len(value)
+            out[name.upper()] = value
+        return out
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc") or ()
+        msg = str(err.get("msg", "invalid value"))
+        if not loc:
+            # model-level checks already name the variable ("X: required when Y=true")
+            lines.append(msg.removeprefix("Value error, "))
+            continue
+        name = str(loc[0]).upper()
+        value = err.get("input")
+        shown = (
+            "***"
+            if any(s in name for s in ("PASSWORD", "TOKEN", "WEBHOOK_URL", "DATABASE_URL", "APPRISE"))
+            else repr(value)
+        )
+        msg = msg.removeprefix("Value error, ").removeprefix(f"{name}: ")
+        lines.append(f"{name}: {msg}; got {shown}")
+    return "invalid settings: " + "; ".join(lines)
+
+
+__all__ = ["Settings", "SettingsError"]

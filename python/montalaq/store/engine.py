@@ -1,0 +1,102 @@
+"""Database URLs and engines: SQLite (WAL) by default, PostgreSQL through psycopg 3.
+
+``resolve_url(None)`` is ``DATABASE_URL`` when set, else SQLite at ``MONTALAQ_DB_PATH``
+(default ``data/montalaq.db``, relative to the working directory). ``postgres://`` and
+``postgresql://`` URLs use the psycopg 3 driver. URLs are shown with the password masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SQLITE_PATH = "data/montalaq.db"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The SQLAlchemy URL to use: ``url``, else ``DATABASE_URL``, else the default SQLite file."""
+    if url is None:
+        url = os.environ.get("DATABASE_URL") or None
+    if url is None:
+        path = os.environ.get("MONTALAQ_DB_PATH") or DEFAULT_SQLITE_PATH
+        return f"sqlite:///{path}"
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(
+            "DATABASE_URL: expected a URL such as postgresql://user@host:5432/db or sqlite:///path"
+        )
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "DATABASE_URL: expected a URL such as postgresql://user@host:5432/db or sqlite:///path, "
+            f"got {mask_url(url)!r}"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"DATABASE_URL: expected a sqlite:// or postgresql:// URL, got {parsed.get_backend_name()!r}"
+        )
+    return url
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to log)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", echo: bool = False) -> Engine:
+    """An engine for ``resolve_url(url)``.
+
+    SQLite: the parent directory is created; every connection runs in WAL mode with
+    ``busy_timeout`` 10 s (writers queue instead of failing), foreign keys on and
+    ``synchronous`` = ``sqlite_synchronous`` (NORMAL survives a killed process; FULL also
+    survives power loss). PostgreSQL: a pre-pinged pool so a restarted server is noticed.
+    """
+    resolved = resolve_url(url)
+    parsed = make_url(resolved)
+    if parsed.get_backend_name() == "sqlite":
+        if sqlite_synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(
+                f"sqlite_synchronous: expected OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}"
+            )
+        db = parsed.database
+        if db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            resolved, echo=echo, connect_args={"check_same_thread": False, "timeout": 10.0}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling is off so that the BEGIN below is the one
+            # that runs (SQLAlchemy's documented recipe). Every write transaction of the
+            # store starts with its write, so a deferred BEGIN waits on busy_timeout rather
+            # than failing to upgrade a read lock; reads never block writers under WAL.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(resolved, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+__all__ = ["DEFAULT_SQLITE_PATH", "make_engine", "mask_url", "resolve_url"]

@@ -1,0 +1,105 @@
+"""Schema migrations (Alembic), applied by ``montalaq db upgrade`` and automatically on
+first use of an empty database.
+
+A database that already has tables but is behind the code's head revision is *not*
+migrated behind the operator's back: :func:`check` raises and says to run
+``montalaq db upgrade``. Concurrent upgrades (several workers starting at once) are
+serialised: a PostgreSQL advisory lock, or on SQLite the database's own write lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Arbitrary constant: the advisory lock id montalaq's migrations take on PostgreSQL.
+_PG_LOCK_ID = 0x6D6F6E74616C
+
+
+class SchemaOutOfDateError(RuntimeError):
+    """The database's schema is older (or newer) than this version of montalaq expects."""
+
+
+def _config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision this version of montalaq ships."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Migrate to ``revision`` (default the newest); idempotent. Returns the revision reached."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+        elif conn.dialect.name == "sqlite":
+            # Take the write lock before reading the version, so a second process waits
+            # here (busy_timeout) and then finds the schema already there.
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS _montalaq_migrate_lock (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO _montalaq_migrate_lock VALUES (1)")
+        command.upgrade(_config(conn), revision)
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TABLE IF EXISTS _montalaq_migrate_lock")
+        reached = MigrationContext.configure(conn).get_current_revision()
+    assert reached is not None
+    return reached
+
+
+def ensure(engine: Engine, *, auto_upgrade_empty: bool = True) -> str:
+    """Make the schema usable: migrate an empty database, refuse an out-of-date one.
+
+    Returns the revision. Raises :class:`SchemaOutOfDateError` when the database has tables
+    but is not at the head revision (or has foreign tables and no montalaq revision).
+    """
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return head
+    if current is None:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names()) - {"_montalaq_migrate_lock"}
+        if names & _OUR_TABLES and auto_upgrade_empty:
+            raise SchemaOutOfDateError(
+                "the database has montalaq tables but no migration record; "
+                "stamp it or start from an empty database"
+            )
+        if auto_upgrade_empty:
+            return upgrade(engine)
+    raise SchemaOutOfDateError(
+        f"database schema is at revision {current!r}, this montalaq expects {head!r}: "
+        "run `montalaq db upgrade`"
+    )
+
+
+_OUR_TABLES = {
+    "trade_analysis",
+    "ingestion_status",
+    "findings",
+    "position_state",
+    "dedup_events",
+    "error_notifications_log",
+    "operational_state",
+    "notification_outbox",
+}
+
+__all__ = ["MIGRATIONS_DIR", "SchemaOutOfDateError", "current_revision", "ensure", "head_revision", "upgrade"]
