@@ -44,26 +44,28 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
     # -- analysis API and signal notifications (SPEC §6, §10.1) ---------------------------
-    analysis_api_cache_ttl: float = Field(30.0, ge=0, description="seconds the analysis API caches")
-    analysis_notify_threshold: float = Field(70.0, ge=0, le=100, description="composite score that notifies")
+    analysis_api_cache_ttl: float = Field(default=30.0, ge=0, description="seconds the analysis API caches")
+    analysis_notify_threshold: float = Field(
+        default=70.0, ge=0, le=100, description="composite score that notifies"
+    )
     analysis_notify_dedupe_sec: float = Field(
-        900.0, gt=0, description="per-bar signal dedupe window, seconds"
+        default=900.0, gt=0, description="per-bar signal dedupe window, seconds"
     )
 
     # -- notifications --------------------------------------------------------------------
     notify_dry_run: bool = False
-    notify_rate_limit_per_min: int = Field(60, ge=1, le=1_000_000)
-    notify_timeout_sec: float = Field(10.0, gt=0, le=300)
-    notify_retry_max_attempts: int = Field(3, ge=1, le=100)
-    notify_retry_base_sec: float = Field(1.0, ge=0, le=3600)
-    notify_retry_max_delay_sec: float = Field(60.0, ge=0, le=86_400)
-    notify_breaker_failures: int = Field(5, ge=1, le=10_000)
-    notify_breaker_window_sec: float = Field(60.0, gt=0)
-    notify_breaker_cooldown_sec: float = Field(30.0, gt=0)
+    notify_rate_limit_per_min: int = Field(default=60, ge=1, le=1_000_000)
+    notify_timeout_sec: float = Field(default=10.0, gt=0, le=300)
+    notify_retry_max_attempts: int = Field(default=3, ge=1, le=100)
+    notify_retry_base_sec: float = Field(default=1.0, ge=0, le=3600)
+    notify_retry_max_delay_sec: float = Field(default=60.0, ge=0, le=86_400)
+    notify_breaker_failures: int = Field(default=5, ge=1, le=10_000)
+    notify_breaker_window_sec: float = Field(default=60.0, gt=0)
+    notify_breaker_cooldown_sec: float = Field(default=30.0, gt=0)
 
     notify_email_enabled: bool = False
     notify_email_smtp_host: str = "127.0.0.1"
-    notify_email_smtp_port: int = Field(25, ge=1, le=65535)
+    notify_email_smtp_port: int = Field(default=25, ge=1, le=65535)
     notify_email_from: str | None = None
     notify_email_to: CommaList = Field(default_factory=list)
     notify_email_username: str | None = None
@@ -87,25 +89,25 @@ class Settings(BaseSettings):
     notify_apprise_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     # -- throttle windows per error type (SPEC §5.4), seconds -----------------------------
-    throttle_window_startup_sec: float = Field(3600.0, gt=0)
-    throttle_window_websocket_sec: float = Field(3600.0, gt=0)
-    throttle_window_broker_sec: float = Field(1800.0, gt=0)
-    throttle_window_database_sec: float = Field(3600.0, gt=0)
-    throttle_window_default_sec: float = Field(3600.0, gt=0)
-    throttle_aggregation_sec: float = Field(60.0, ge=0)
+    throttle_window_startup_sec: float = Field(default=3600.0, gt=0)
+    throttle_window_websocket_sec: float = Field(default=3600.0, gt=0)
+    throttle_window_broker_sec: float = Field(default=1800.0, gt=0)
+    throttle_window_database_sec: float = Field(default=3600.0, gt=0)
+    throttle_window_default_sec: float = Field(default=3600.0, gt=0)
+    throttle_aggregation_sec: float = Field(default=60.0, ge=0)
 
     # -- scheduling (SPEC §10.2) ----------------------------------------------------------
-    kpi_rollup_interval_sec: float = Field(60.0, gt=0)
-    escalation_eval_interval_sec: float = Field(60.0, gt=0)
-    circuit_breaker_interval_sec: float = Field(60.0, gt=0)
-    breaker_auto_close_cycles: int = Field(3, ge=1, le=1_000_000)
+    kpi_rollup_interval_sec: float = Field(default=60.0, gt=0)
+    escalation_eval_interval_sec: float = Field(default=60.0, gt=0)
+    circuit_breaker_interval_sec: float = Field(default=60.0, gt=0)
+    breaker_auto_close_cycles: int = Field(default=3, ge=1, le=1_000_000)
 
     # -- market and trend score (SPEC §3.4) -----------------------------------------------
     symbol: CommaList = Field(default_factory=lambda: ["SPY"])
     timeframes: CommaList = Field(default_factory=lambda: ["1m", "5m", "15m"])
-    ts_entry: float = Field(0.6, gt=0, lt=1)
-    ts_exit: float = Field(0.5, gt=0, lt=1)
-    ts_persist: int = Field(3, ge=1, le=1000)
+    ts_entry: float = Field(default=0.6, gt=0, lt=1)
+    ts_exit: float = Field(default=0.5, gt=0, lt=1)
+    ts_persist: int = Field(default=3, ge=1, le=1000)
     ts_weights: FloatList = Field(default_factory=lambda: [0.02, 0.03, 0.03, 0.01, 0.2])
 
     # -- infrastructure -------------------------------------------------------------------

@@ -123,6 +123,7 @@ class Message:
             lines.append(self.text)
         for k, v in self.fields.items():
             lines.append(f"{k}: {v}")
+        n_free = len(lines)  # title, text, fields: what gives way when over max_chars
         if self.error_code:
             lines.append(f"error_code: {self.error_code}")
         tail = []
@@ -148,7 +149,14 @@ class Message:
         lines.extend(tail)
         text = "\n".join(lines)
         if max_chars is not None and len(text) > max_chars:
-            text = text[: max_chars - 1] + "…"
+            # Cut the free text, not the end: the error code, the event count, "... and N
+            # more" and the ids must survive a long text.
+            fixed = "\n".join(lines[n_free:])
+            room = max_chars - len(fixed) - 1
+            if room >= 2:
+                text = "\n".join(lines[:n_free])[: room - 1] + "…\n" + fixed
+            else:
+                text = text[: max_chars - 1] + "…"
         return text
 
 

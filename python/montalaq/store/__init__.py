@@ -108,10 +108,16 @@ class Store:
         self._buffer: deque[Finding] = deque(maxlen=findings_buffer)
         self._buffer_lock = threading.Lock()
         self.findings_dropped = 0
-        self.outbox = Outbox(self.engine)
+        self._outbox = Outbox(self.engine)
 
     def __repr__(self) -> str:
         return f"Store({mask_url(self.url)!r})"
+
+    @property
+    def outbox(self) -> Outbox:
+        """The notification outbox (the schema is ensured first)."""
+        self._ensure()
+        return self._outbox
 
     # -- schema ---------------------------------------------------------------------------
     def ensure_schema(self) -> str:
@@ -312,7 +318,10 @@ class Store:
             values[k] = _status_value(k, raw)
         values["updated_at"] = _now(now)
         t = schema.ingestion_status
-        ins = self._insert(t).values(symbol=symbol, timeframe=_tf(timeframe), breaker_open=False, **values)
+        # breaker_open is NOT NULL: a new row gets False unless the caller gives it.
+        ins = self._insert(t).values(
+            symbol=symbol, timeframe=_tf(timeframe), **{"breaker_open": False, **values}
+        )
         stmt = ins.on_conflict_do_update(
             index_elements=["symbol", "timeframe"], set_={k: ins.excluded[k] for k in values}
         )
@@ -536,7 +545,6 @@ class Store:
     # -- outbox (see montalaq.store.outbox) ------------------------------------------------
     def enqueue(self, rows: list[NewOutboxRow], now: Any = None) -> int:
         """Queue notification rows durably (the notifier's first step)."""
-        self._ensure()
         return self.outbox.enqueue(rows, _now(now))
 
 

@@ -78,6 +78,10 @@ def ensure(engine: Engine, *, auto_upgrade_empty: bool = True) -> str:
     if current is None:
         with engine.connect() as conn:
             names = set(inspect(conn).get_table_names()) - {"_montalaq_migrate_lock"}
+        # Another process may have committed its migration (tables and version together)
+        # between the two reads above: read the version again before calling it foreign.
+        if names & _OUR_TABLES and current_revision(engine) == head:
+            return head
         if names & _OUR_TABLES and auto_upgrade_empty:
             raise SchemaOutOfDateError(
                 "the database has montalaq tables but no migration record; "
