@@ -51,6 +51,7 @@ bench: build cpp-test
 	$(PY) benchmarks/bench_bars.py
 	$(PY) benchmarks/bench_health.py
 	$(PY) benchmarks/bench_guards.py
+	$(PY) benchmarks/bench_notify.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py
