@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -165,6 +166,94 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _db_target(args: argparse.Namespace) -> tuple[str, str]:
+    """The resolved URL of ``--url`` (default DATABASE_URL, else the SQLite file) and the
+    same URL with its password masked; ValueError on a malformed URL."""
+    from montalaq.store.engine import mask_url, resolve_url
+
+    try:
+        url = resolve_url(args.url)
+    except ValueError as exc:
+        if args.url is None:
+            raise
+        # The engine's message names DATABASE_URL; here the URL came from --url.
+        raise ValueError(str(exc).replace("DATABASE_URL:", "--url:", 1)) from None
+    return url, mask_url(url)
+
+
+def _scrub(message: str, url: str) -> str:
+    """``message`` with the URL's password (if any) replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    return message.replace(str(password), "***") if password else message
+
+
+def _db_error(action: str, url: str, shown: str, exc: Exception) -> int:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = _scrub(f"{type(exc).__name__}: {first_line}", url)
+    print(f"montalaq db {action}: {shown}: {detail}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from montalaq.store import migrate
+    from montalaq.store.engine import make_engine
+
+    try:
+        url, shown = _db_target(args)
+    except ValueError as exc:
+        print(f"montalaq db upgrade: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = make_engine(url)
+    try:
+        before = migrate.current_revision(engine)
+        reached = migrate.upgrade(engine)
+    except Exception as exc:  # unreachable server, unknown revision, ...: reported, never a traceback
+        return _db_error("upgrade", url, shown, exc)
+    finally:
+        engine.dispose()
+    if before == reached:
+        print(f"{shown}: already at revision {reached} (head)")
+    else:
+        print(f"{shown}: upgraded from {before or 'an empty database'} to revision {reached} (head)")
+    return EXIT_OK
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from montalaq.store import migrate
+    from montalaq.store.engine import make_engine
+
+    try:
+        url, shown = _db_target(args)
+    except ValueError as exc:
+        print(f"montalaq db current: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    head = migrate.head_revision()
+    parsed = make_url(url)
+    path = parsed.database
+    current: str | None
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        current = None  # a read-only question: do not create the file by connecting
+    else:
+        engine = make_engine(url)
+        try:
+            current = migrate.current_revision(engine)
+        except Exception as exc:
+            return _db_error("current", url, shown, exc)
+        finally:
+            engine.dispose()
+    print(f"database: {shown}")
+    print(f"current: {current or 'none'}")
+    print(f"head: {head}")
+    if current != head:
+        print("the schema is not at head: run `montalaq db upgrade`", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="montalaq", description="montalaq operator CLI")
@@ -187,6 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show the progress bar even when not on a terminal"
     )
     rp.set_defaults(func=_replay)
+
+    db = sub.add_parser("db", help="database schema: apply migrations, show the revision")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    url_help = "SQLAlchemy URL (default: DATABASE_URL, else sqlite:///data/montalaq.db)"
+    up = db_sub.add_parser("upgrade", help="apply every pending migration; prints the revision reached")
+    up.add_argument("--url", help=url_help)
+    up.set_defaults(func=_db_upgrade)
+    cur = db_sub.add_parser("current", help="print the current and head revisions; exit 1 if not at head")
+    cur.add_argument("--url", help=url_help)
+    cur.set_defaults(func=_db_current)
     return parser
 
 

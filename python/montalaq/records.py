@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from montalaq._time import datetime_utc, iso_z, to_ns
 from montalaq.timeframes import parse_timeframe, timeframe_label
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 class AnalysisStatus(enum.Enum):
@@ -48,10 +51,18 @@ def _symbol(value: object, name: str = "symbol") -> str:
     return value.strip()
 
 
+def _enum(cls: type[_E], value: object, name: str) -> _E:
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected one of {[m.value for m in cls]}, got {value!r}") from None
+
+
 def _score(value: object, name: str, lo: float | None = None, hi: float | None = None) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # numbers.Real: numpy scalars (float32, int64) too, not only Python int/float.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number or None, got {type(value).__name__}")
     v = float(value)
     if not math.isfinite(v):
@@ -97,9 +108,9 @@ class Analysis:
             raise TypeError(f"timeframe: expected a string such as '1m', got {type(self.timeframe).__name__}")
         self.timeframe = timeframe_label(parse_timeframe(self.timeframe))
         self.bar_ts = as_utc(self.bar_ts, "bar_ts")
-        self.status = AnalysisStatus(self.status)
+        self.status = _enum(AnalysisStatus, self.status, "status")
         if self.final_decision is not None:
-            self.final_decision = Decision(self.final_decision)
+            self.final_decision = _enum(Decision, self.final_decision, "final_decision")
         self.rule_confidence_score = _score(self.rule_confidence_score, "rule_confidence_score", 0, 100)
         self.ml_confidence = _score(self.ml_confidence, "ml_confidence", 0, 100)
         self.composite_score = _score(self.composite_score, "composite_score", 0, 100)
@@ -109,7 +120,13 @@ class Analysis:
         self.created_at = _opt_time(self.created_at, "created_at")
         self.updated_at = _opt_time(self.updated_at, "updated_at")
         if self.top_features is not None:
-            self.top_features = {str(k): float(v) for k, v in dict(self.top_features).items()}
+            features: dict[str, float] = {}
+            for k, v in dict(self.top_features).items():
+                value = _score(v, f"top_features[{k!r}]")
+                if value is None:
+                    raise TypeError(f"top_features[{k!r}]: expected a finite number, got None")
+                features[str(k)] = value
+            self.top_features = features
 
     def to_dict(self) -> dict[str, Any]:
         """The API's JSON shape."""

@@ -16,16 +16,21 @@ are ``SecretStr``: masked in ``repr`` and never logged.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from montalaq.store.engine import mask_url, resolve_url
 from montalaq.timeframes import parse_timeframe
 
 CommaList = Annotated[list[str], NoDecode]
+
 FloatList = Annotated[list[float], NoDecode]
+
+# Set while from_env(mapping) builds its Settings: the mapping replaces os.environ.
+_MAPPING_ONLY: ContextVar[bool] = ContextVar("montalaq_settings_mapping_only", default=False)
 
 
 class SettingsError(ValueError):
@@ -41,7 +46,9 @@ def _split(value: Any) -> Any:
 class Settings(BaseSettings):
     """All of montalaq's settings; field ``foo_bar`` is environment variable ``FOO_BAR``."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    # allow_inf_nan=False: "inf" or "nan" in a window, interval or weight is a wrong value
+    # (SPEC §2: every float is finite), rejected at start-up like any other.
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, allow_inf_nan=False)
 
     # -- analysis API and signal notifications (SPEC §6, §10.1) ---------------------------
     analysis_api_cache_ttl: float = Field(default=30.0, ge=0, description="seconds the analysis API caches")
@@ -184,17 +191,42 @@ class Settings(BaseSettings):
             raise ValueError(f"TS_EXIT: must be <= TS_ENTRY ({self.ts_entry}), got {self.ts_exit}")
         return self
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``env`` (default: the process environment); SettingsError on bad values."""
+    def __init__(self, **values: Any) -> None:
+        # pydantic's own ValidationError shows each bad input (and, for the cross-field
+        # checks, the whole input mapping): secrets included. Settings() raises the
+        # scrubbed SettingsError instead, as from_env() does.
         try:
-            if env is None:
-                return cls()
-            known = {name.upper(): name for name in cls.model_fields}
-            given = {known[k.upper()]: v for k, v in env.items() if k.upper() in known}
-            return cls.model_validate(given)
+            super().__init__(**values)
         except ValidationError as exc:
             raise SettingsError(_explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The process environment is read unless from_env() was given a mapping."""
+        if _MAPPING_ONLY.get():
+            return (init_settings,)
+        return (init_settings, env_settings, dotenv_settings, file_secret_settings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default: the process environment; a mapping given is the
+        whole environment, os.environ is not read); SettingsError on bad values."""
+        if env is None:
+            return cls()
+        known = {name.upper(): name for name in cls.model_fields}
+        given = {known[k.upper()]: v for k, v in env.items() if k.upper() in known}
+        token = _MAPPING_ONLY.set(True)
+        try:
+            return cls(**given)
+        finally:
+            _MAPPING_ONLY.reset(token)
 
     @property
     def database_url_value(self) -> str:

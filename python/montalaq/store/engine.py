@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,24 @@ def mask_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+def _set_wal(cur: Any, wait_s: float = 10.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds a lock.
+
+    Switching a file to WAL needs an exclusive lock, and SQLite fails that at once with
+    "database is locked" instead of waiting ``busy_timeout``: several processes opening a
+    new database together (workers starting) would fail on their first connection.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", echo: bool = False) -> Engine:
     """An engine for ``resolve_url(url)``.
 
@@ -85,7 +105,7 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", e
             # than failing to upgrade a read lock; reads never block writers under WAL.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cur)
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.execute("PRAGMA foreign_keys=ON")
