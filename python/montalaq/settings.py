@@ -267,7 +267,7 @@ def _explain(exc: ValidationError) -> str:
             else repr(value)
         )
         msg = msg.removeprefix("Value error, ").removeprefix(f"{name}: ")
-        lines.append(f"{name}: {msg}; got {shown}")
+        lines.append(f"{name}: {msg}" if " got " in msg else f"{name}: {msg}; got {shown}")
     return "invalid settings: " + "; ".join(lines)
 
 
