@@ -286,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     cur = db_sub.add_parser("current", help="print the current and head revisions; exit 1 if not at head")
     cur.add_argument("--url", help=url_help)
     cur.set_defaults(func=_db_current)
+
+    from montalaq.cli_ops import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

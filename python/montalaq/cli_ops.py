@@ -1,0 +1,266 @@
+"""Operator commands of ``montalaq``: ``tail``, ``status``, ``metrics`` (and ``health``,
+wired by :mod:`montalaq.cli`). Tables and colours with rich; ``--json`` for scripts.
+
+Exit codes: 0 ok, 1 failed check (``status``: the process is in ERROR or an unacknowledged
+CRITICAL alert is firing), 2 usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_STYLE = {"INFO": "cyan", "WARNING": "yellow", "CRITICAL": "bold red"}
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    """``--since 2h`` (a duration back from now) or an ISO-8601 time (``Z`` or offset)."""
+    if text is None:
+        return None
+    from montalaq.timeframes import parse_timeframe
+
+    try:
+        return datetime.now(UTC) - timedelta(microseconds=parse_timeframe(text) // 1000)
+    except ValueError:
+        pass
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{name}: expected a duration such as 2h, 30m, 7d or an ISO-8601 time, got {text!r}"
+        ) from None
+    if ts.tzinfo is None:
+        raise ValueError(f"{name}: an ISO time needs a time zone (Z or +hh:mm), got {text!r}")
+    return ts.astimezone(UTC)
+
+
+def _alert_row(a: Any) -> dict[str, Any]:
+    d: dict[str, Any] = a.to_dict()
+    return d
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from montalaq.monitoring.alerts import SEVERITIES, AlertLog
+
+    severity = args.severity.upper() if args.severity else None
+    if severity is not None and severity not in SEVERITIES:
+        print(
+            f"montalaq tail: --severity: expected one of {', '.join(SEVERITIES)}, got {args.severity!r}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    out = Console(highlight=False)
+    log = AlertLog(args.alerts_dir)
+
+    def keep(a: Any) -> bool:
+        return (severity is None or order[a.severity] >= order[severity]) and (
+            args.rule is None or a.rule == args.rule
+        )
+
+    def show(a: Any) -> None:
+        if args.json:
+            print(json.dumps(_alert_row(a)), flush=True)
+            return
+        state = a.state
+        style = "green" if state == "RESOLVED" else _STYLE.get(a.severity, "")
+        out.print(
+            f"{a.timestamp:%Y-%m-%d %H:%M:%S}Z [{style}]{a.severity:<8} {state:<8}[/] "
+            f"{escape(a.rule)}: {escape(a.message)}" + (" (acked)" if a.acknowledged else ""),
+        )
+        sys.stdout.flush()
+
+    if args.lines:
+        for a in [a for a in log.read() if keep(a)][-args.lines :]:
+            show(a)
+    if args.once:
+        return EXIT_OK
+    stop = threading.Event()
+    try:
+        for a in log.follow(poll_s=args.poll, stop=stop):
+            if keep(a):
+                show(a)
+    except KeyboardInterrupt:
+        stop.set()
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from montalaq.monitoring.alerts import AlertLog
+
+    active = AlertLog(args.alerts_dir).active()
+    state: dict[str, Any] | None = None
+    pairs: list[dict[str, Any]] = []
+    db_error: str | None = None
+    try:
+        state, pairs = _read_store(args.url)
+    except Exception as exc:  # the store is optional for status: say so, keep going
+        db_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    failing = (state is not None and state.get("state") == "ERROR") or any(
+        a.severity == "CRITICAL" and not a.acknowledged for a in active
+    )
+    if args.json:
+        doc = {
+            "operational_state": _jsonable(state),
+            "active_alerts": [_alert_row(a) for a in active],
+            "pairs": _jsonable(pairs),
+            "database_error": db_error,
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_FAILED if failing else EXIT_OK
+    out = Console(highlight=False)
+    if state is not None:
+        colour = {"ACTIVE": "green", "WAITING": "yellow", "ERROR": "bold red"}.get(str(state["state"]), "")
+        out.print(
+            f"state: [{colour}]{state['state']}[/] since {state['entered_at']:%Y-%m-%d %H:%M:%S}Z"
+            + (f" ({escape(str(state['reason']))})" if state.get("reason") else "")
+        )
+    else:
+        out.print(
+            "state: unknown" + (f" (database: {escape(db_error)})" if db_error else " (no state recorded)")
+        )
+    t = Table(title=f"active alerts ({len(active)})")
+    for col in ("since", "severity", "rule", "message", "acked"):
+        t.add_column(col, no_wrap=col in ("since", "rule"))
+    for a in active:
+        t.add_row(
+            f"{a.timestamp:%Y-%m-%d %H:%M:%S}Z",
+            f"[{_STYLE.get(a.severity, '')}]{a.severity}[/]",
+            escape(a.rule),
+            escape(a.message),
+            "yes" if a.acknowledged else "",
+        )
+    out.print(t)
+    p = Table(title=f"pairs ({len(pairs)})")
+    for col in ("symbol", "tf", "provider", "freshness", "level", "breaker", "last error", "last signal bar"):
+        p.add_column(col)
+    for row in pairs:
+        p.add_row(
+            escape(str(row["symbol"])),
+            escape(str(row["timeframe"])),
+            escape(str(row.get("provider") or "-")),
+            escape(str(row.get("freshness") or "-")),
+            escape(str(row.get("escalation_level") or "-")),
+            "[bold red]OPEN[/]" if row.get("breaker_open") else "closed",
+            escape(str(row.get("last_error_code") or "-")),
+            "-" if row.get("last_signal_bar_ts") is None else f"{row['last_signal_bar_ts']:%Y-%m-%d %H:%M}Z",
+        )
+    out.print(p)
+    return EXIT_FAILED if failing else EXIT_OK
+
+
+def _read_store(url: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    from sqlalchemy.engine import make_url
+
+    from montalaq.store import Store
+    from montalaq.store.engine import resolve_url
+
+    resolved = resolve_url(url)
+    parsed = make_url(resolved)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return None, []  # a read-only question: never create the database by asking
+    store = Store(resolved, auto_migrate=False)
+    try:
+        return store.load_operational_state(), store.ingestion_status()
+    finally:
+        store.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from montalaq.monitoring.history import MetricsHistory, aggregate
+    from montalaq.timeframes import parse_timeframe
+
+    try:
+        since = _when(args.since, "--since")
+        until = _when(args.until, "--until")
+        window_s = parse_timeframe(args.window) / 1e9
+    except ValueError as exc:
+        print(f"montalaq metrics: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    samples = MetricsHistory(args.metrics_dir).read(since, until)
+    wanted = args.metric or None
+    rows = aggregate(samples, window_s, wanted)
+    if args.json:
+        print(json.dumps({"samples": len(samples), "windows": _jsonable(rows)}, indent=2))
+        return EXIT_OK
+    out = Console(highlight=False)
+    if not rows:
+        out.print(
+            f"no metrics snapshots in {args.metrics_dir}"
+            + (f" since {since:%Y-%m-%d %H:%M}Z" if since else "")
+        )
+        return EXIT_OK
+    names = wanted or sorted({m for r in rows for m in r["metrics"]})
+    t = Table(title=f"{len(samples)} snapshots, {args.window} windows")
+    t.add_column("window (UTC)")
+    for name in names:
+        t.add_column(f"{name}\nmin / mean / max", justify="right")
+    for r in rows:
+        cells = []
+        for name in names:
+            m = r["metrics"].get(name)
+            cells.append("-" if m is None else f"{m['min']:.4g} / {m['mean']:.4g} / {m['max']:.4g}")
+        t.add_row(f"{r['window_start']:%Y-%m-%d %H:%M}", *cells)
+    out.print(t)
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``tail``, ``status`` and ``metrics`` on the ``montalaq`` sub-parsers."""
+    tp = sub.add_parser("tail", help="follow alerts as they are written (logs/alerts/*.jsonl)")
+    tp.add_argument("--alerts-dir", default="logs/alerts", help="alert log folder (default logs/alerts)")
+    tp.add_argument("--severity", help="only this severity and above: INFO, WARNING, CRITICAL")
+    tp.add_argument("--rule", help="only this rule")
+    tp.add_argument("-n", "--lines", type=int, default=10, help="show the last N alerts first (default 10)")
+    tp.add_argument("--once", action="store_true", help="print the last alerts and exit (do not follow)")
+    tp.add_argument("--poll", type=float, default=0.2, help="seconds between looks at the file (default 0.2)")
+    tp.add_argument("--json", action="store_true", help="one JSON object per line")
+    tp.set_defaults(func=_tail)
+
+    sp = sub.add_parser("status", help="operational state, active alerts, pairs and breakers")
+    sp.add_argument("--alerts-dir", default="logs/alerts", help="alert log folder (default logs/alerts)")
+    sp.add_argument("--url", help="database URL (default: DATABASE_URL, else sqlite:///data/montalaq.db)")
+    sp.add_argument("--json", action="store_true", help="print as JSON")
+    sp.set_defaults(func=_status)
+
+    mp = sub.add_parser("metrics", help="metrics history: min/mean/max per window")
+    mp.add_argument(
+        "--metrics-dir", default="data/monitoring", help="snapshot folder (default data/monitoring)"
+    )
+    mp.add_argument(
+        "--since", default="24h", help="a duration back from now (2h, 7d) or an ISO time (default 24h)"
+    )
+    mp.add_argument("--until", help="end of the period (default now)")
+    mp.add_argument("--window", default="1h", help="aggregation window (default 1h)")
+    mp.add_argument("--metric", action="append", help="a metric path to show (repeatable; default all)")
+    mp.add_argument("--json", action="store_true", help="print as JSON")
+    mp.set_defaults(func=_metrics)
+
+
+__all__ = ["add_parsers"]

@@ -1,0 +1,188 @@
+"""The metrics snapshot of SPEC §7 as typed records, and its flat ``{path: float}`` form.
+
+``record_tick`` accepts a :class:`MetricsSnapshot` or the same shape as nested dicts
+(missing sections and fields are allowed: a missing value is "unknown", never 0). The
+rule evaluator and the history read the flat form: dotted paths (``risk.daily_loss_pct``)
+to floats, booleans as 1.0/0.0, times as seconds since the epoch, plus two derived
+values: ``heartbeat.age_seconds`` (now - last_tick) and ``connectivity.last_api_call_age_seconds``.
+Extra numeric fields in a dict are kept under their own paths (user rules may read them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import datetime
+from typing import Any
+
+from montalaq.records import as_utc
+
+
+@dataclass
+class Heartbeat:
+    """``last_tick``: when the engine last ticked; ``uptime_seconds``: since it started."""
+
+    last_tick: datetime | None = None
+    uptime_seconds: float | None = None
+
+
+@dataclass
+class Positions:
+    """Open positions: how many, their total value (account currency), which symbols."""
+
+    count: int | None = None
+    total_value: float | None = None
+    symbols: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pnl:
+    """Profit and loss in account currency."""
+
+    daily: float | None = None
+    unrealized: float | None = None
+    realized: float | None = None
+
+
+@dataclass
+class Risk:
+    """``daily_loss_pct``: today's loss in percent of equity, positive for a loss."""
+
+    circuit_breaker_active: bool | None = None
+    daily_loss_pct: float | None = None
+    max_position_value: float | None = None
+
+
+@dataclass
+class Sentiment:
+    """Sentiment provider health: last score, errors in the last hour, cache hit rate (0-1)."""
+
+    last_score: float | None = None
+    provider_errors_1h: int | None = None
+    cache_hit_rate: float | None = None
+
+
+@dataclass
+class Connectivity:
+    """Broker session and the time of the last successful API call."""
+
+    broker_authenticated: bool | None = None
+    last_api_call: datetime | None = None
+
+
+@dataclass
+class Artifacts:
+    """Model ages in hours."""
+
+    teacher_model_age_hours: float | None = None
+    student_model_age_hours: float | None = None
+
+
+@dataclass
+class MetricsSnapshot:
+    """One tick's metrics (SPEC §7)."""
+
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    positions: Positions = field(default_factory=Positions)
+    pnl: Pnl = field(default_factory=Pnl)
+    risk: Risk = field(default_factory=Risk)
+    sentiment: Sentiment = field(default_factory=Sentiment)
+    connectivity: Connectivity = field(default_factory=Connectivity)
+    artifacts: Artifacts = field(default_factory=Artifacts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested dict with times as ISO-8601 ``Z`` strings (the snapshot file's shape)."""
+        return _jsonable(asdict(self))
+
+
+SECTIONS: dict[str, type[Any]] = {f.name: f.type for f in fields(MetricsSnapshot)}  # type: ignore[misc]
+_TIME_FIELDS = {"heartbeat.last_tick", "connectivity.last_api_call"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _number(path: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if path in _TIME_FIELDS or isinstance(value, datetime):
+        return as_utc(value, path).timestamp()
+    if isinstance(value, int | float):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    return None  # strings, lists (symbols): not numeric, not a rule input
+
+
+def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[str, float]:
+    """``metrics`` as ``{dotted path: float}`` plus the derived ages at ``now_s``.
+
+    Raises TypeError when ``metrics`` is neither a snapshot nor a mapping of sections.
+    Non-numeric leaves are skipped; NaN/inf become missing.
+    """
+    if is_dataclass(metrics) and not isinstance(metrics, type):
+        data: Mapping[str, Any] = asdict(metrics)
+    elif isinstance(metrics, Mapping):
+        data = metrics
+    else:
+        raise TypeError(
+            f"metrics: expected a MetricsSnapshot or a dict of sections, got {type(metrics).__name__}"
+        )
+    out: dict[str, float] = {}
+    for section, body in data.items():
+        if not isinstance(section, str):
+            continue
+        if isinstance(body, Mapping):
+            for key, value in body.items():
+                path = f"{section}.{key}"
+                try:
+                    num = _number(path, value)
+                except (TypeError, ValueError):
+                    num = None  # a naive datetime or garbage: unknown, never a crash
+                if num is not None:
+                    out[path] = num
+        else:
+            num = _number(section, body) if not isinstance(body, datetime) else None
+            if num is not None:
+                out[section] = num
+    last_tick = out.get("heartbeat.last_tick")
+    if last_tick is not None:
+        out["heartbeat.age_seconds"] = max(0.0, now_s - last_tick)
+    last_call = out.get("connectivity.last_api_call")
+    if last_call is not None:
+        out["connectivity.last_api_call_age_seconds"] = max(0.0, now_s - last_call)
+    return out
+
+
+def snapshot_dict(metrics: MetricsSnapshot | Mapping[str, Any]) -> dict[str, Any]:
+    """The nested JSON-able form of ``metrics`` (for the snapshot files)."""
+    if isinstance(metrics, MetricsSnapshot):
+        return metrics.to_dict()
+    if is_dataclass(metrics) and not isinstance(metrics, type):
+        return _jsonable(asdict(metrics))  # type: ignore[no-any-return]
+    return _jsonable(dict(metrics))  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "Artifacts",
+    "Connectivity",
+    "Heartbeat",
+    "MetricsSnapshot",
+    "Pnl",
+    "Positions",
+    "Risk",
+    "Sentiment",
+    "flatten",
+    "snapshot_dict",
+]

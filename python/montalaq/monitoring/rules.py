@@ -1,0 +1,160 @@
+"""Alert rules (SPEC §7): the eight built-ins plus declarative user rules, evaluated in the
+native core (``montalaq._core.rules``).
+
+A user rule is a mapping::
+
+    {"name": "drawdown_warning", "metric": "risk.daily_loss_pct", "op": ">=",
+     "threshold": 2.5, "for_s": 120, "severity": "WARNING",
+     "message": "daily loss {value}% (limit {threshold}%)"}
+
+or compares two metrics with ``"threshold_metric": "risk.max_position_value"`` instead of
+``threshold``. Rules come from a list of mappings, a ``{"rules": [...]}`` mapping, or a YAML
+or JSON file holding either. The core validates the whole set before using any of it, so a
+bad rule is a ValueError naming the rule and the field, and nothing half-loaded remains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from montalaq import _native
+
+#: Defaults of the built-in rules' thresholds (settable per service).
+DEFAULT_THRESHOLDS: Mapping[str, float] = {
+    "sentiment_errors_per_hour": 10.0,
+    "teacher_model_max_age_hours": 24.0,
+    "student_model_max_age_hours": 24.0,
+    "heartbeat_max_age_s": 120.0,
+    "daily_loss_max_pct": 5.0,
+}
+
+
+def load_rules(source: str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """User rules from a YAML/JSON file path, a list of mappings, or ``{"rules": [...]}``."""
+    data: Any = source
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"rules: no such file {str(path)!r}")
+        text = path.read_text()
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ValueError(f"rules: {path} is not valid YAML: {exc}") from None
+        else:
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"rules: {path} is not valid JSON: {exc}") from None
+    if isinstance(data, Mapping):
+        if set(data) != {"rules"}:
+            raise ValueError("rules: expected a list of rules or a mapping with one key 'rules'")
+        data = data["rules"]
+    if data is None:
+        return []
+    if isinstance(data, str | bytes) or not isinstance(data, Sequence):
+        raise ValueError(f"rules: expected a list of rule mappings, got {type(data).__name__}")
+    out = []
+    for i, rule in enumerate(data):
+        if not isinstance(rule, Mapping):
+            raise ValueError(f"rules[{i}]: expected a mapping with name, metric, op, threshold, got {rule!r}")
+        out.append(dict(rule))
+    return out
+
+
+class RuleSet:
+    """The native rule engine with the built-ins (unless ``builtin=False``) and ``rules``.
+
+    Not thread-safe: one owner (the monitoring worker) calls :meth:`evaluate`.
+    """
+
+    def __init__(
+        self,
+        rules: str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        *,
+        builtin: bool = True,
+        thresholds: Mapping[str, float] | None = None,
+    ) -> None:
+        merged = dict(DEFAULT_THRESHOLDS)
+        for key, value in (thresholds or {}).items():
+            if key not in DEFAULT_THRESHOLDS:
+                raise ValueError(
+                    f"thresholds: unknown {key!r}; expected some of {sorted(DEFAULT_THRESHOLDS)}"
+                )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(f"thresholds[{key!r}]: expected a finite number >= 0, got {value!r}")
+            merged[key] = float(value)
+        self.thresholds = merged
+        native = _native.rules
+        self._engine = native.RuleEngine()
+        if builtin:
+            self._engine.add_rules_json(native.builtin_rules_json(native.BuiltinThresholds(**merged)))
+        self._refresh()
+        if rules is not None:
+            self.add(rules)
+
+    def add(self, rules: str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> None:
+        """Add user rules (all or none: a bad one raises ValueError and adds nothing)."""
+        loaded = load_rules(rules)
+        if loaded:
+            try:
+                text = json.dumps(loaded, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"rules: not representable as JSON ({exc})") from None
+            self._engine.add_rules_json(text)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.paths: list[str] = list(self._engine.paths())
+        self._slots = {p: i for i, p in enumerate(self.paths)}
+
+    @property
+    def rule_count(self) -> int:
+        """How many rules are loaded."""
+        return int(self._engine.rule_count)
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every rule as its definition mapping."""
+        return list(json.loads(self._engine.rules_json()))
+
+    def evaluate(self, now_ns: int, flat: Mapping[str, float]) -> list[dict[str, Any]]:
+        """Evaluate every rule against ``flat`` metrics at ``now_ns``; FIRING/RESOLVED events."""
+        values = np.full(len(self.paths), np.nan)
+        for path, slot in self._slots.items():
+            v = flat.get(path)
+            if v is not None:
+                values[slot] = v
+        return list(self._engine.evaluate(now_ns, values))
+
+    def acknowledge(self, rule: str, now_ns: int) -> bool:
+        """Acknowledge the firing alert of ``rule``; False when it is not firing."""
+        return bool(self._engine.acknowledge(rule, now_ns))
+
+    def active(self) -> list[dict[str, Any]]:
+        """Firing rules: ``{rule, severity, since_ns, fired_at_ns, value, acknowledged, message}``."""
+        return list(self._engine.active())
+
+    def state_json(self) -> str:
+        """The evaluator's state (pending timers, firing flags) as JSON."""
+        return str(self._engine.state_json())
+
+    def load_state_json(self, text: str) -> None:
+        """Restore :meth:`state_json` (ValueError on a bad or foreign document)."""
+        self._engine.load_state_json(text)
+
+
+__all__ = ["DEFAULT_THRESHOLDS", "RuleSet", "load_rules"]
