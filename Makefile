@@ -52,6 +52,7 @@ bench: build cpp-test
 	$(PY) benchmarks/bench_health.py
 	$(PY) benchmarks/bench_guards.py
 	$(PY) benchmarks/bench_notify.py
+	$(PY) benchmarks/bench_monitoring.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py

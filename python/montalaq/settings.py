@@ -123,6 +123,26 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     guard_backend: Literal["memory", "redis"] = "memory"
 
+    # -- monitoring (SPEC §7): built-in rule thresholds, files, retention -----------------
+    monitor_sentiment_errors_per_hour: float = Field(default=10.0, ge=0)
+    monitor_teacher_model_max_age_hours: float = Field(default=24.0, ge=0)
+    monitor_student_model_max_age_hours: float = Field(default=24.0, ge=0)
+    monitor_heartbeat_max_age_sec: float = Field(default=120.0, ge=0)
+    monitor_daily_loss_max_pct: float = Field(default=5.0, ge=0)
+    monitor_rules_file: str | None = None
+    monitor_snapshot_interval_sec: float = Field(default=60.0, gt=0)
+    alerts_dir: str = "logs/alerts"
+    metrics_dir: str = "data/monitoring"
+    alert_retention_days: float = Field(default=90.0, gt=0)
+    metrics_retention_days: float = Field(default=30.0, gt=0)
+
+    # -- lifecycle (SPEC §8) --------------------------------------------------------------
+    startup_check_retries: int = Field(default=3, ge=0, le=100)
+    startup_backoff_base_sec: float = Field(default=30.0, ge=0)
+    waiting_recheck_sec: float = Field(default=300.0, gt=0)
+    waiting_status_sec: float = Field(default=3600.0, gt=0)
+    shutdown_budget_sec: float = Field(default=9.0, gt=0, le=300)
+
     _split_lists = field_validator(
         "notify_email_to", "symbol", "timeframes", "ts_weights", "notify_apprise_urls", mode="before"
     )(_split)

@@ -37,6 +37,7 @@ from montalaq.monitoring.rules import RuleSet
 
 if TYPE_CHECKING:
     from montalaq.notify import Notifier
+    from montalaq.settings import Settings
 
 log = logging.getLogger("montalaq.monitoring")
 alert_log = logging.getLogger("montalaq.alert")
@@ -123,6 +124,31 @@ class MonitoringService:
         self._ack_lock = threading.Lock()
         self._pending_acks: deque[str] = deque()
         self._restore_state()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, notifier: Notifier | None = None, **overrides: Any
+    ) -> MonitoringService:
+        """A service configured from ``MONITOR_*``, ``ALERTS_DIR``, ``METRICS_DIR`` and the
+        retention settings (SPEC §10.4)."""
+        kwargs: dict[str, Any] = {
+            "alerts_dir": settings.alerts_dir,
+            "metrics_dir": settings.metrics_dir,
+            "rules": settings.monitor_rules_file,
+            "thresholds": {
+                "sentiment_errors_per_hour": settings.monitor_sentiment_errors_per_hour,
+                "teacher_model_max_age_hours": settings.monitor_teacher_model_max_age_hours,
+                "student_model_max_age_hours": settings.monitor_student_model_max_age_hours,
+                "heartbeat_max_age_s": settings.monitor_heartbeat_max_age_sec,
+                "daily_loss_max_pct": settings.monitor_daily_loss_max_pct,
+            },
+            "snapshot_interval_s": settings.monitor_snapshot_interval_sec,
+            "alert_retention_days": settings.alert_retention_days,
+            "metrics_retention_days": settings.metrics_retention_days,
+            "notifier": notifier,
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)
 
     # -- caller side ----------------------------------------------------------------------
     def record_tick(self, metrics: MetricsSnapshot | Mapping[str, Any] | None = None) -> None:

@@ -59,6 +59,20 @@ SPEC_DEFAULTS = {
     "database_url": None,
     "redis_url": None,
     "guard_backend": "memory",
+    "monitor_sentiment_errors_per_hour": 10.0,
+    "monitor_teacher_model_max_age_hours": 24.0,
+    "monitor_student_model_max_age_hours": 24.0,
+    "monitor_heartbeat_max_age_sec": 120.0,
+    "monitor_daily_loss_max_pct": 5.0,
+    "alert_retention_days": 90.0,
+    "metrics_retention_days": 30.0,
+    "alerts_dir": "logs/alerts",
+    "metrics_dir": "data/monitoring",
+    "startup_check_retries": 3,
+    "startup_backoff_base_sec": 30.0,
+    "waiting_recheck_sec": 300.0,
+    "waiting_status_sec": 3600.0,
+    "shutdown_budget_sec": 9.0,
 }
 
 
@@ -155,6 +169,22 @@ READS: list[tuple[dict[str, str], str, Any]] = [
     ({"MONTALAQ_DB_PATH": "/var/lib/m.db"}, "montalaq_db_path", "/var/lib/m.db"),
     ({"REDIS_URL": "redis://127.0.0.1:6379/2"}, "redis_url", "redis://127.0.0.1:6379/2"),
     ({"GUARD_BACKEND": "redis", "REDIS_URL": "redis://127.0.0.1:6379/0"}, "guard_backend", "redis"),
+    ({"MONITOR_SENTIMENT_ERRORS_PER_HOUR": "4"}, "monitor_sentiment_errors_per_hour", 4.0),
+    ({"MONITOR_TEACHER_MODEL_MAX_AGE_HOURS": "48"}, "monitor_teacher_model_max_age_hours", 48.0),
+    ({"MONITOR_STUDENT_MODEL_MAX_AGE_HOURS": "12"}, "monitor_student_model_max_age_hours", 12.0),
+    ({"MONITOR_HEARTBEAT_MAX_AGE_SEC": "30"}, "monitor_heartbeat_max_age_sec", 30.0),
+    ({"MONITOR_DAILY_LOSS_MAX_PCT": "2.5"}, "monitor_daily_loss_max_pct", 2.5),
+    ({"MONITOR_RULES_FILE": "/etc/m/rules.yaml"}, "monitor_rules_file", "/etc/m/rules.yaml"),
+    ({"MONITOR_SNAPSHOT_INTERVAL_SEC": "10"}, "monitor_snapshot_interval_sec", 10.0),
+    ({"ALERTS_DIR": "/var/log/m"}, "alerts_dir", "/var/log/m"),
+    ({"METRICS_DIR": "/var/lib/m"}, "metrics_dir", "/var/lib/m"),
+    ({"ALERT_RETENTION_DAYS": "30"}, "alert_retention_days", 30.0),
+    ({"METRICS_RETENTION_DAYS": "7"}, "metrics_retention_days", 7.0),
+    ({"STARTUP_CHECK_RETRIES": "5"}, "startup_check_retries", 5),
+    ({"STARTUP_BACKOFF_BASE_SEC": "2"}, "startup_backoff_base_sec", 2.0),
+    ({"WAITING_RECHECK_SEC": "60"}, "waiting_recheck_sec", 60.0),
+    ({"WAITING_STATUS_SEC": "600"}, "waiting_status_sec", 600.0),
+    ({"SHUTDOWN_BUDGET_SEC": "8"}, "shutdown_budget_sec", 8.0),
 ]
 
 
