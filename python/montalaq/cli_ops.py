@@ -231,6 +231,77 @@ def _metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_checks(spec: str) -> list[Any]:
+    """``package.module:NAME`` -> the user's checks (a list of StartupCheck, or a mapping
+    name -> callable, or a callable returning either)."""
+    import importlib
+
+    from montalaq.lifecycle import StartupCheck
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--checks: expected package.module:NAME, got {spec!r}")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--checks: cannot load {spec!r}: {exc}") from None
+    if callable(obj) and not isinstance(obj, StartupCheck):
+        obj = obj()
+    if isinstance(obj, dict):
+        return [StartupCheck(str(k), v) for k, v in obj.items()]
+    items = list(obj)
+    if not all(isinstance(c, StartupCheck) for c in items):
+        raise ValueError(f"--checks: {spec!r} must be StartupCheck objects or a mapping name -> callable")
+    return items
+
+
+def _health(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from sqlalchemy.engine import make_url
+
+    from montalaq.lifecycle import CheckResult, StartupCheck, builtin_checks, run_check
+    from montalaq.settings import Settings, SettingsError
+    from montalaq.store import Store
+
+    try:
+        settings = Settings.from_env()
+        extra = _load_checks(args.checks) if args.checks else []
+        url = args.url or settings.database_url_value
+        parsed = make_url(url)
+    except (SettingsError, ValueError) as exc:
+        print(f"montalaq health: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = None
+    checks: list[Any] = []
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        missing = f"no database file at {parsed.database}: run `montalaq db upgrade`"
+        checks.append(StartupCheck("database", lambda: CheckResult.permanent(missing)))
+    else:
+        store = Store(url, auto_migrate=False)
+    try:
+        checks += builtin_checks(settings, store) + extra
+        results = [(c.name, run_check(c, timeout_s=args.timeout)) for c in checks]
+    finally:
+        if store is not None:
+            store.close()
+    failed = [name for name, r in results if not r.ok]
+    if args.json:
+        print(json.dumps({"ok": not failed, "checks": {name: r.to_dict() for name, r in results}}, indent=2))
+        return EXIT_FAILED if failed else EXIT_OK
+    out = Console(highlight=False)
+    t = Table(title="health checks")
+    for col in ("check", "result", "kind", "detail"):
+        t.add_column(col, no_wrap=col == "check")
+    for name, r in results:
+        verdict = "[green]ok[/]" if r.ok else "[bold red]FAILED[/]"
+        kind = "" if r.kind is None else r.kind.name
+        t.add_row(escape(name), verdict, kind, escape(r.detail))
+    out.print(t)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def add_parsers(sub: Any) -> None:
     """Register ``tail``, ``status`` and ``metrics`` on the ``montalaq`` sub-parsers."""
     tp = sub.add_parser("tail", help="follow alerts as they are written (logs/alerts/*.jsonl)")
@@ -261,6 +332,13 @@ def add_parsers(sub: Any) -> None:
     mp.add_argument("--metric", action="append", help="a metric path to show (repeatable; default all)")
     mp.add_argument("--json", action="store_true", help="print as JSON")
     mp.set_defaults(func=_metrics)
+
+    hp = sub.add_parser("health", help="run the start-up checks once; exit 1 if any fails")
+    hp.add_argument("--url", help="database URL (default: DATABASE_URL, else sqlite:///data/montalaq.db)")
+    hp.add_argument("--checks", help="your own checks too: package.module:NAME (list, mapping or factory)")
+    hp.add_argument("--timeout", type=float, default=30.0, help="seconds each check may take (default 30)")
+    hp.add_argument("--json", action="store_true", help="print as JSON")
+    hp.set_defaults(func=_health)
 
 
 __all__ = ["add_parsers"]

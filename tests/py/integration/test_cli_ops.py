@@ -149,3 +149,47 @@ def test_metrics_rejects_a_bad_period(tmp_path: Path) -> None:
     proc = _run("metrics", "--metrics-dir", str(tmp_path), "--since", "yesterday")
     assert proc.returncode == 2
     assert "--since" in proc.stderr
+
+
+def _run_in(cwd: Path, *args: str, extra_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLUMNS="200")
+    env.pop("DATABASE_URL", None)
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(extra_path), env.get("PYTHONPATH")) if p)
+    return subprocess.run(
+        [*PY_M, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=env, check=False
+    )
+
+
+def test_health_fails_without_a_database_and_passes_after_db_upgrade(tmp_path: Path) -> None:
+    proc = _run_in(tmp_path, "health", "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["checks"]["database"]["ok"] is False
+    assert "montalaq db upgrade" in doc["checks"]["database"]["detail"]
+    assert not (tmp_path / "data" / "montalaq.db").exists()  # asking does not create it
+    assert _run_in(tmp_path, "db", "upgrade").returncode == 0
+    proc = _run_in(tmp_path, "health")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "database reachable" in proc.stdout
+
+
+def test_health_runs_the_hosts_own_checks(tmp_path: Path) -> None:
+    (tmp_path / "mychecks.py").write_text(
+        "from montalaq.lifecycle import CheckResult\n"
+        "def broker():\n"
+        "    raise ConnectionError('broker gateway refused the connection')\n"
+        "CHECKS = {'broker': broker, 'feeds': lambda: True}\n"
+    )
+    _run_in(tmp_path, "db", "upgrade")
+    proc = _run_in(tmp_path, "health", "--checks", "mychecks:CHECKS", "--json", extra_path=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    checks = json.loads(proc.stdout)["checks"]
+    assert checks["feeds"]["ok"] is True
+    assert (checks["broker"]["ok"], checks["broker"]["kind"]) == (False, "TRANSIENT")
+
+
+def test_health_rejects_a_bad_checks_spec(tmp_path: Path) -> None:
+    proc = _run_in(tmp_path, "health", "--checks", "no_such_module:X")
+    assert proc.returncode == 2
+    assert "--checks" in proc.stderr
