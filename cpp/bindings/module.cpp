@@ -12,6 +12,7 @@ void register_dedupe(py::module_& m);
 void register_throttle(py::module_& m);
 void register_safety(py::module_& m);
 void register_retry(py::module_& m);
+void register_rules(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "montalaq native core (private: import from montalaq instead)";
@@ -27,6 +28,8 @@ PYBIND11_MODULE(_core, m) {
   register_retry(guard);
   auto health = m.def_submodule("health", "Freshness, escalation, breakers, operational state");
   register_health(health);
+  auto rules = m.def_submodule("rules", "Alert-rule evaluator of the monitoring service");
+  register_rules(rules);
   auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");
   register_logging(logging);
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include <spdlog/sinks/base_sink.h>
@@ -48,6 +49,8 @@ class buffer_sink final : public spdlog::sinks::base_sink<std::mutex> {
 struct state {
   std::shared_ptr<buffer_sink> sink = std::make_shared<buffer_sink>();
   std::shared_ptr<spdlog::logger> lg = std::make_shared<spdlog::logger>("montalaq", sink);
+  std::mutex components_mu;  // guards components and level changes
+  std::map<std::string, std::shared_ptr<spdlog::logger>, std::less<>> components;
   state() { lg->set_level(spdlog::level::warn); }
 };
 
@@ -59,7 +62,26 @@ state& global() {
 }  // namespace
 
 spdlog::logger& logger() { return *global().lg; }
-void set_level(spdlog::level::level_enum level) { global().lg->set_level(level); }
+
+spdlog::logger& logger(std::string_view component) {
+  auto& g = global();
+  std::lock_guard<std::mutex> lock(g.components_mu);
+  auto it = g.components.find(component);
+  if (it == g.components.end()) {
+    auto lg = std::make_shared<spdlog::logger>(std::string(component), g.sink);
+    lg->set_level(g.lg->level());
+    it = g.components.emplace(std::string(component), std::move(lg)).first;
+  }
+  return *it->second;
+}
+
+void set_level(spdlog::level::level_enum level) {
+  auto& g = global();
+  std::lock_guard<std::mutex> lock(g.components_mu);
+  g.lg->set_level(level);
+  for (auto& [name, lg] : g.components) lg->set_level(level);
+}
+
 std::vector<record> drain(std::size_t max_records) { return global().sink->take(max_records); }
 std::int64_t dropped() { return global().sink->dropped(); }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -19,6 +20,11 @@ struct record {
 
 // The shared "montalaq" logger (created on first use, level warn).
 [[nodiscard]] spdlog::logger& logger();
+// A logger named for a component ("alert"): same buffer and level as logger(), so Python
+// sees the component as the record's logger name. Created on first use, never destroyed;
+// look it up once (a lock and a map search), not per call.
+[[nodiscard]] spdlog::logger& logger(std::string_view component);
+// Sets the level of logger() and of every component logger.
 void set_level(spdlog::level::level_enum level);
 // Removes and returns up to `max_records` buffered records, oldest first.
 [[nodiscard]] std::vector<record> drain(std::size_t max_records = 100'000);
