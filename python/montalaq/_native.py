@@ -17,19 +17,6 @@ errors = _core.errors
 guard = _core.guard
 native_logging = _core.logging
 
+rules = _core.rules
 
-def __getattr__(name: str) -> object:
-    # Submodules added after the first release resolve lazily, so a stale build fails only
-    # where the new feature is used, with the rebuild hint.
-    if name == "rules":
-        try:
-            return _core.rules
-        except AttributeError:
-            raise ImportError(
-                "montalaq._core has no 'rules' submodule: the installed native core is older than "
-                "this package; rebuild it with `pip install .` (or `make build`)"
-            ) from None
-    raise AttributeError(name)
-
-
-__all__ = ["errors", "guard", "health", "market", "native_logging"]
+__all__ = ["errors", "guard", "health", "market", "native_logging", "rules"]

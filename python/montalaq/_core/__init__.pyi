@@ -6,5 +6,6 @@ from . import market
 from . import errors
 from . import guard
 from . import health
+from . import rules
 from . import logging
-__all__: list[str] = ['errors', 'guard', 'health', 'logging', 'market']
+__all__: list[str] = ['errors', 'guard', 'health', 'logging', 'market', 'rules']

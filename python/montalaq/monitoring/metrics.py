@@ -93,7 +93,8 @@ class MetricsSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """Nested dict with times as ISO-8601 ``Z`` strings (the snapshot file's shape)."""
-        return _jsonable(asdict(self))
+        out: dict[str, Any] = _jsonable(asdict(self))
+        return out
 
 
 SECTIONS: dict[str, type[Any]] = {f.name: f.type for f in fields(MetricsSnapshot)}  # type: ignore[misc]
@@ -169,9 +170,9 @@ def snapshot_dict(metrics: MetricsSnapshot | Mapping[str, Any]) -> dict[str, Any
     """The nested JSON-able form of ``metrics`` (for the snapshot files)."""
     if isinstance(metrics, MetricsSnapshot):
         return metrics.to_dict()
-    if is_dataclass(metrics) and not isinstance(metrics, type):
-        return _jsonable(asdict(metrics))  # type: ignore[no-any-return]
-    return _jsonable(dict(metrics))  # type: ignore[no-any-return]
+    source = asdict(metrics) if is_dataclass(metrics) and not isinstance(metrics, type) else dict(metrics)
+    out: dict[str, Any] = _jsonable(source)
+    return out
 
 
 __all__ = [

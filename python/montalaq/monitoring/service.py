@@ -296,7 +296,7 @@ class MonitoringService:
     def _emit(self, event: Mapping[str, Any]) -> None:
         state = str(event["state"])
         severity = str(event["severity"])
-        message = str(event["message"]) if state == "FIRING" else f"RESOLVED: {event['message']}"
+        message = str(event["message"])  # the core words RESOLVED messages itself
         alert = Alert(
             timestamp=datetime_utc(int(event["at_ns"])),
             severity=severity,
