@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     kpi_rollup_interval_sec: float = Field(default=60.0, gt=0)
     escalation_eval_interval_sec: float = Field(default=60.0, gt=0)
     circuit_breaker_interval_sec: float = Field(default=60.0, gt=0)
-    breaker_auto_close_cycles: int = Field(default=3, ge=1, le=1_000_000)
+    # SPEC §4.3: 0 = off (operator close only); N = close after N GREEN cycles, no fails.
+    breaker_auto_close_cycles: int = Field(default=0, ge=0, le=1_000_000)
 
     # -- market and trend score (SPEC §3.4) -----------------------------------------------
     symbol: CommaList = Field(default_factory=lambda: ["SPY"])
@@ -122,6 +123,14 @@ class Settings(BaseSettings):
     montalaq_db_path: str = "data/montalaq.db"
     redis_url: str | None = None
     guard_backend: Literal["memory", "redis"] = "memory"
+    watchlist_path: str | None = None  # YAML of pairs, timeframes, provider (Celery, serve)
+
+    # -- HTTP API (SPEC §10.1, §12) -------------------------------------------------------
+    # Bearer token for the POST endpoints; unset: `montalaq serve` makes one per run and
+    # prints it in the dashboard URL, a mounted router refuses POSTs (403).
+    api_token: SecretStr | None = None
+    api_host: str = "127.0.0.1"  # §12: loopback unless told otherwise
+    api_port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
 
     # -- monitoring (SPEC §7): built-in rule thresholds, files, retention -----------------
     monitor_sentiment_errors_per_hour: float = Field(default=10.0, ge=0)

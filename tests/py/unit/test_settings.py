@@ -40,6 +40,7 @@ SPEC_DEFAULTS = {
     "kpi_rollup_interval_sec": 60.0,
     "escalation_eval_interval_sec": 60.0,
     "circuit_breaker_interval_sec": 60.0,
+    "breaker_auto_close_cycles": 0,
     "ts_entry": 0.6,
     "ts_exit": 0.5,
     "ts_persist": 3,
@@ -59,6 +60,10 @@ SPEC_DEFAULTS = {
     "database_url": None,
     "redis_url": None,
     "guard_backend": "memory",
+    "watchlist_path": None,
+    "api_token": None,
+    "api_host": "127.0.0.1",
+    "api_port": 8000,
     "monitor_sentiment_errors_per_hour": 10.0,
     "monitor_teacher_model_max_age_hours": 24.0,
     "monitor_student_model_max_age_hours": 24.0,
@@ -159,6 +164,11 @@ READS: list[tuple[dict[str, str], str, Any]] = [
     ({"ESCALATION_EVAL_INTERVAL_SEC": "30"}, "escalation_eval_interval_sec", 30.0),
     ({"CIRCUIT_BREAKER_INTERVAL_SEC": "15"}, "circuit_breaker_interval_sec", 15.0),
     ({"BREAKER_AUTO_CLOSE_CYCLES": "5"}, "breaker_auto_close_cycles", 5),
+    ({"BREAKER_AUTO_CLOSE_CYCLES": "0"}, "breaker_auto_close_cycles", 0),
+    ({"API_HOST": "0.0.0.0"}, "api_host", "0.0.0.0"),
+    ({"API_PORT": "0"}, "api_port", 0),
+    ({"API_TOKEN": "s3cret-token"}, "api_token", "s3cret-token"),
+    ({"WATCHLIST_PATH": "/etc/m/watch.yaml"}, "watchlist_path", "/etc/m/watch.yaml"),
     ({"SYMBOL": "SPY, BTCUSDT ,QQQ"}, "symbol", ["SPY", "BTCUSDT", "QQQ"]),
     ({"TIMEFRAMES": "1m,1h"}, "timeframes", ["1m", "1h"]),
     ({"TS_ENTRY": "0.7"}, "ts_entry", 0.7),
@@ -278,7 +288,8 @@ INVALID: list[tuple[dict[str, str], str, str]] = [
     ({"ANALYSIS_NOTIFY_DEDUPE_SEC": "nan"}, "ANALYSIS_NOTIFY_DEDUPE_SEC", "finite number"),
     ({"THROTTLE_WINDOW_BROKER_SEC": "-5"}, "THROTTLE_WINDOW_BROKER_SEC", "greater than 0"),
     ({"KPI_ROLLUP_INTERVAL_SEC": "Infinity"}, "KPI_ROLLUP_INTERVAL_SEC", "finite number"),
-    ({"BREAKER_AUTO_CLOSE_CYCLES": "0"}, "BREAKER_AUTO_CLOSE_CYCLES", "greater than or equal to 1"),
+    ({"BREAKER_AUTO_CLOSE_CYCLES": "-1"}, "BREAKER_AUTO_CLOSE_CYCLES", "greater than or equal to 0"),
+    ({"API_PORT": "70000"}, "API_PORT", "less than or equal to 65535"),
     ({"NOTIFY_EMAIL_SMTP_PORT": "70000"}, "NOTIFY_EMAIL_SMTP_PORT", "less than or equal to 65535"),
     ({"NOTIFY_EMAIL_TLS": "tls"}, "NOTIFY_EMAIL_TLS", "'none', 'starttls' or 'ssl'"),
     ({"NOTIFY_DRY_RUN": "maybe"}, "NOTIFY_DRY_RUN", "valid boolean"),
@@ -352,6 +363,7 @@ SECRETS = {
     "NOTIFY_DISCORD_WEBHOOK_URL": "https://discord.example/api/webhooks/1/discordsecret5",
     "NOTIFY_WEBHOOK_URL": "https://hooks.example/webhooksecret6",
     "NOTIFY_APPRISE_URLS": "mailto://u:apprisesecret7@mail.example",
+    "API_TOKEN": "apitokensecret8",
 }
 SECRET_WORDS = [
     "slacksecret1",
@@ -361,6 +373,7 @@ SECRET_WORDS = [
     "discordsecret5",
     "webhooksecret6",
     "apprisesecret7",
+    "apitokensecret8",
 ]
 
 

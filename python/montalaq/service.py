@@ -1,0 +1,931 @@
+"""The service (SPEC §3.4, §4, §6, §9, §10.1): market engine, escalation board, agents,
+analyses, feeds and notifications behind one object -- what the HTTP API serves.
+
+::
+
+    settings = Settings.from_env()
+    service = Service(settings)                       # SQLite store, bundled SPY replay
+    stop = asyncio.Event()
+    await service.run(stop)                           # the scheduler, in the server's loop
+
+    service.signals("SPY"); service.ingestion_status(); service.run_agents(["rvol_spike"])
+
+Tests drive the same cycle deterministically with :meth:`Service.step` ``(now_ns)``.
+
+One cycle (``step``), in this order:
+
+1. **Ingest**: every pull provider (:class:`~montalaq.feeds.PullProvider`) delivers its
+   trades up to ``now``; push providers are consumed by tasks of :meth:`run` between
+   cycles. Then ``engine.advance_time(now)`` closes bars whose end (plus ``close_grace_s``)
+   has passed, so bars close on time in a quiet market.
+2. **Analyses** on closed bars: one per (symbol, timeframe) per cycle, of the newest bar
+   that closed since the last cycle (older ones closed in the same cycle -- a catch-up --
+   are counted as ``analyses_superseded``: the cross-timeframe features exist only for
+   "now"). A pair whose breaker is open is skipped (``analyses_skipped_breaker``); a FAILED
+   analysis is recorded on the board (``record_failure`` with its error code), which
+   feeds ``fails_5m``.
+3. **Agents** whose interval has passed since their last run, for every symbol; findings
+   go to the store.
+4. **Escalation**, every ``ESCALATION_EVAL_INTERVAL_SEC``: one board evaluation over
+   every pair with the engine's last trade times; every level change and breaker
+   open/close is notified (kind ``escalation`` / ``breaker``), and every pair's row in
+   ``ingestion_status`` is upserted.
+
+Decisions:
+
+- **Time.** Everything runs on ``clock`` (int ns): freshness ages, intervals, analysis and
+  finding times. For an accelerated replay pass the replay's clock
+  (``Service(..., clock=provider.clock)``). Inside ``step(now_ns)`` the service's time
+  is ``now_ns``.
+- **Providers** map symbol -> provider (the same provider may serve several symbols;
+  it is pulled once per cycle). Without ``providers`` each symbol gets the bundled sample
+  of that name when there is one (SPY, BTCUSDT: replayed in real time from the regular
+  session -- SPY's first 5.5 hours are pre-market -- looping), else a
+  :class:`~montalaq.feeds.SimulatedProvider` seeded from the symbol.
+- **Notifications** only with a ``notifier`` (the caller starts and stops its worker): the
+  signal hook for COMPLETE analyses (``ANALYSIS_NOTIFY_THRESHOLD``, once per bar), level
+  changes (severity WARNING for WARN, CRITICAL for ERROR and CRITICAL, INFO back to INFO),
+  breaker open (CRITICAL) and close (INFO), and provider errors through the notifier's
+  error throttle. Each carries the pair's last error code.
+- **Last error code of a pair** (``ingestion_status.last_error_code``, notifications): the
+  most recent of a failed analysis' code, a provider error's code (PROVIDER_DISCONNECTED,
+  INGESTION_TIMEOUT, ...) and FRESHNESS_THRESHOLD_EXCEEDED when a cycle found the pair
+  AMBER or RED -- unless a provider or analysis error was recorded in that same cycle,
+  which says more. It is never cleared (it is the *last* error).
+- **Status rows.** ``ingestion_status()`` shows the board as of its last evaluation
+  (freshness, level, streaks, breaker), the live last trade time from the engine, and
+  ``last_signal_bar_ts``/``last_notify_at`` from the store (None when it cannot be read).
+- **Failures never stop the scheduler**: a push provider that raises is reconnected with
+  backoff (1 s doubling to 30 s), a pull provider is simply pulled again next cycle; a
+  provider outage is logged at WARNING once (then DEBUG until it recovers) and reported to
+  the notifier's error throttle under its error code; a store error in a cycle is logged
+  and counted; an exception in an agent or analyzer is its status / a FAILED analysis.
+- **Not persisted across restarts**: the board (levels, streaks, open breakers) lives in
+  memory and starts fresh; trend postures are restored from ``position_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from montalaq._time import datetime_utc
+from montalaq.agents import AgentContext, AgentRegistry, TrendScore, default_registry, trend_features
+from montalaq.analysis import AnalysisRunner, MLCallable
+from montalaq.correlation import correlation_scope
+from montalaq.engine import Bar, MarketEngine
+from montalaq.errors import ErrorCode, error_code_for
+from montalaq.feeds import Provider, PullProvider, ReplayProvider, SimulatedProvider, TradeBatch
+from montalaq.health import EscalationBoard, Freshness
+from montalaq.notify.message import Severity
+from montalaq.notify.notifier import Notifier
+from montalaq.notify.signals import SignalHook
+from montalaq.records import Analysis, AnalysisStatus, Finding
+from montalaq.settings import Settings
+from montalaq.store import Store
+from montalaq.timeframes import parse_timeframe, timeframe_label
+
+log = logging.getLogger("montalaq.service")
+
+_NS = 1_000_000_000
+_FRESHNESS_CODE = "FRESHNESS_THRESHOLD_EXCEEDED"
+_LEVEL_SEVERITY = {
+    "INFO": Severity.INFO,
+    "WARN": Severity.WARNING,
+    "ERROR": Severity.CRITICAL,
+    "CRITICAL": Severity.CRITICAL,
+}
+_SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
+NO_PROVIDER = "none"
+
+
+@dataclass(frozen=True)
+class EventNotification:
+    """How a board event (level change, breaker open/close) is worded as a notification:
+    the arguments of :meth:`montalaq.notify.Notifier.notify`. Shared by the one-process
+    service and the Celery escalation task so both send the same messages and keys."""
+
+    kind: str
+    title: str
+    body: str
+    severity: Severity
+    fields: dict[str, Any]
+    error_code: str | None
+    idempotency_key: str
+
+    def send(self, notifier: Notifier) -> None:
+        """Queue it in ``notifier``'s outbox (raises what ``notify`` raises)."""
+        notifier.notify(
+            self.kind,
+            self.title,
+            self.body,
+            severity=self.severity,
+            fields=self.fields,
+            error_code=self.error_code,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+def event_notification(
+    event: Mapping[str, Any], error_code: str | None, provider: str | None
+) -> EventNotification:
+    """``event``: one of ``EscalationBoard.evaluate``'s events; ``error_code``: the pair's
+    last error (dropped on a return to INFO and on a breaker close, which report recovery).
+    The idempotency key is the event itself, so a notification queued again after a crash
+    is dropped by the outbox."""
+    sym, tf, kind = event["symbol"], event["timeframe"], event["kind"]
+    code = error_code
+    if kind == "level":
+        title = f"{sym} {tf}: escalation {event['old']} -> {event['new']}"
+        severity = _LEVEL_SEVERITY.get(str(event["new"]), Severity.WARNING)
+        notify_kind = "escalation"
+        if event["new"] == "INFO":
+            code = None
+    elif kind == "breaker_open":
+        title, severity, notify_kind = f"{sym} {tf}: breaker opened", Severity.CRITICAL, "breaker"
+    else:
+        title, severity, notify_kind = f"{sym} {tf}: breaker closed", Severity.INFO, "breaker"
+        code = None
+    at_ns = int(event["at_ns"])
+    fields = {
+        "symbol": sym,
+        "timeframe": tf,
+        "event": kind,
+        "old": event["old"],
+        "new": event["new"],
+        "at": datetime_utc(at_ns).isoformat().replace("+00:00", "Z"),
+        "provider": provider,
+    }
+    return EventNotification(
+        kind=notify_kind,
+        title=title,
+        body=str(event["reason"]),
+        severity=severity,
+        fields=fields,
+        error_code=code,
+        idempotency_key=f"{notify_kind}-{sym}-{tf}-{kind}-{event['new']}-{at_ns}"[:128],
+    )
+
+
+@dataclass
+class ServiceStats:
+    """Counters since the service was created (this process)."""
+
+    cycles: int = 0
+    trades_ingested: int = 0
+    trades_rejected: int = 0
+    bars_closed: int = 0
+    analyses_complete: int = 0
+    analyses_failed: int = 0
+    analyses_skipped_breaker: int = 0
+    analyses_superseded: int = 0
+    agent_runs: int = 0
+    findings: int = 0
+    escalation_cycles: int = 0
+    escalation_events: int = 0
+    notifications: int = 0
+    notify_errors: int = 0
+    provider_errors: int = 0
+    store_errors: int = 0
+    step_errors: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """Every counter by name."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class StepReport:
+    """What one :meth:`Service.step` did (``now_ns``: the cycle's time, int ns)."""
+
+    now_ns: int
+    trades: int = 0
+    rejected: int = 0
+    bars_closed: int = 0
+    analyses: list[Analysis] = field(default_factory=list)
+    skipped_breaker: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    evaluated: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
+    from montalaq.sample import SAMPLES, sample_path
+
+    key = symbol.lower()
+    if key in SAMPLES:
+        return ReplayProvider(
+            sample_path(key),
+            symbol=symbol,
+            loop=True,
+            start_offset_s=_SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+            clock=clock,
+        )
+    return SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), clock=clock)
+
+
+def _ns_or_none(ns: int | None) -> datetime | None:
+    return None if not ns else datetime_utc(int(ns))
+
+
+class Service:
+    """Engine, board, agents, analyses, feeds and notifications for the configured symbols
+    and timeframes (see the module docstring). Thread-safe: queries may come from any
+    thread while :meth:`run` (or :meth:`step`) works.
+
+    ``settings``: symbols (``SYMBOL``), timeframes (``TIMEFRAMES``), ``TS_*``,
+    ``ESCALATION_EVAL_INTERVAL_SEC``, ``BREAKER_AUTO_CLOSE_CYCLES``, the analysis notify
+    threshold and dedupe window. ``store``: default ``Store(settings.database_url_value)``
+    (closed by :meth:`close`). ``notifier``: None sends nothing. ``providers``: symbol ->
+    provider. ``clock``: int ns since the epoch. ``agents``: a registry (default: the
+    built-ins over this store). ``ml``: the analyses' model. ``close_grace_s``: seconds
+    after a bar's end before the clock closes it (trades of a push feed arriving later
+    than that are LATE).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        notifier: Notifier | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        agents: AgentRegistry | None = None,
+        ml: MLCallable | None = None,
+        close_grace_s: float = 2.0,
+    ) -> None:
+        if not isinstance(settings, Settings):
+            raise TypeError(f"settings: expected montalaq.settings.Settings, got {type(settings).__name__}")
+        if not callable(clock):
+            raise TypeError("clock: expected a callable returning int ns since the epoch")
+        if (
+            isinstance(close_grace_s, bool)
+            or not isinstance(close_grace_s, int | float)
+            or not close_grace_s >= 0
+        ):
+            raise ValueError(f"close_grace_s: expected seconds >= 0, got {close_grace_s!r}")
+        self.settings = settings
+        self.clock = clock
+        self.symbols: list[str] = list(dict.fromkeys(settings.symbol))
+        self.timeframes: list[str] = list(
+            dict.fromkeys(timeframe_label(parse_timeframe(t)) for t in settings.timeframes)
+        )
+        self.engine = MarketEngine(
+            self.timeframes, symbols=self.symbols, close_grace_ns=int(close_grace_s * _NS)
+        )
+        self.board = EscalationBoard(Freshness(), auto_close_cycles=settings.breaker_auto_close_cycles)
+        self.board.add_pairs(self.symbols, self.timeframes)
+        self._owns_store = store is None
+        self.store = store if store is not None else Store(settings.database_url_value)
+        self.notifier = notifier
+        self.signal_hook = (
+            SignalHook(
+                notifier,
+                threshold=settings.analysis_notify_threshold,
+                dedupe_window_s=settings.analysis_notify_dedupe_sec,
+            )
+            if notifier is not None
+            else None
+        )
+        self.agents = agents if agents is not None else default_registry(settings, self.store)
+        self.runner = AnalysisRunner.from_settings(
+            settings, self.store, signal_hook=self.signal_hook, ml=ml, clock=self.now
+        )
+        if providers is None:
+            providers = {s: _default_provider(s, time.time_ns) for s in self.symbols}
+        unknown = [s for s in providers if s not in self.symbols]
+        if unknown:
+            raise ValueError(f"providers: unknown symbols {unknown}; configured (SYMBOL): {self.symbols}")
+        for sym, p in providers.items():
+            name = getattr(p, "name", None)
+            if not isinstance(name, str) or not callable(getattr(p, "trades", None)):
+                raise TypeError(
+                    f"providers[{sym!r}]: expected a Provider (name, trades()), got {type(p).__name__}"
+                )
+            if not 0 < len(name) <= 32:
+                raise ValueError(f"providers[{sym!r}].name: expected 1-32 characters, got {name!r}")
+        self.providers: dict[str, Provider] = dict(providers)
+        self.eval_interval_ns = int(settings.escalation_eval_interval_sec * _NS)
+        self.stats = ServiceStats()
+        self._lock = threading.Lock()  # pending bars, errors
+        self._step_lock = threading.Lock()  # one cycle at a time
+        self._step_now: int | None = None
+        self._pending: dict[tuple[str, str], Bar] = {}
+        self._last_error: dict[tuple[str, str], tuple[int, str]] = {}
+        self._last_eval_ns: int | None = None
+        self._pushed: set[int] = set()  # ids of providers consumed by run() tasks
+        self._failing: set[int] = set()  # ids of providers whose last call failed
+        self._running = False
+
+    # -- plumbing ---------------------------------------------------------------------
+    def now(self) -> int:
+        """The service's time, int ns (the cycle's ``now_ns`` inside :meth:`step`)."""
+        step_now = self._step_now
+        return step_now if step_now is not None else int(self.clock())
+
+    def close(self) -> None:
+        """Release the store if the service created it."""
+        if self._owns_store:
+            self.store.close()
+
+    def _symbol(self, symbol: object) -> str:
+        if not isinstance(symbol, str) or symbol not in self.symbols:
+            raise ValueError(f"symbol: unknown symbol {symbol!r}; configured: {self.symbols}")
+        return symbol
+
+    def _timeframe(self, timeframe: object) -> str:
+        if not isinstance(timeframe, str):
+            raise ValueError(f"timeframe: expected a string such as '1m', got {timeframe!r}")
+        label = timeframe_label(parse_timeframe(timeframe))
+        if label not in self.timeframes:
+            raise ValueError(f"timeframe: unknown timeframe {timeframe!r}; configured: {self.timeframes}")
+        return label
+
+    def provider_name(self, symbol: str) -> str | None:
+        """Name of the provider feeding ``symbol`` (None when none does)."""
+        p = self.providers.get(symbol)
+        return None if p is None else p.name
+
+    def _unique_providers(self) -> list[Provider]:
+        seen: dict[int, Provider] = {}
+        for p in self.providers.values():
+            seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    def _set_error(
+        self, symbol: str, timeframe: str | None, code: str, now_ns: int, *, weak: bool = False
+    ) -> None:
+        """Record the pair's last error; a ``weak`` one (freshness) does not replace an error
+        recorded in the same cycle (a provider or analysis error says more)."""
+        with self._lock:
+            for tf in [timeframe] if timeframe is not None else self.timeframes:
+                prev = self._last_error.get((symbol, tf))
+                if weak and prev is not None and prev[0] >= now_ns:
+                    continue
+                self._last_error[(symbol, tf)] = (now_ns, code)
+
+    def last_error_code(self, symbol: str, timeframe: str) -> str | None:
+        """The pair's most recent error code (module docstring), or None."""
+        with self._lock:
+            hit = self._last_error.get((symbol, timeframe))
+        return None if hit is None else hit[1]
+
+    # -- queries (the API) -------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """Liveness: ``{status: "ok", symbols[], trades_cached{sym: n}, agents{name:
+        {status, last_run}}}`` (``last_run`` an aware UTC datetime or None)."""
+        return {
+            "status": "ok",
+            "symbols": list(self.symbols),
+            "trades_cached": {s: int(self.engine.trades_cached(s)) for s in self.symbols},
+            "agents": {
+                n: {"status": st["status"], "last_run": st["last_run"]}
+                for n, st in self.agents.status().items()
+            },
+        }
+
+    def agent_specs(self) -> list[dict[str, Any]]:
+        """Registered agents: ``{name, interval_s, description, status, last_run,
+        last_error, runs, errors}`` each."""
+        status = self.agents.status()
+        return [
+            {
+                "name": spec.name,
+                "interval_s": spec.interval_s,
+                "description": spec.description,
+                **status[spec.name],
+            }
+            for spec in self.agents
+            if spec.name in status
+        ]
+
+    def signals(self, symbol: str) -> dict[str, Any]:
+        """The ``/signals`` tile of ``symbol`` (SPEC §3.4; None where undefined)."""
+        return dict(self.engine.signals(self._symbol(symbol)))
+
+    def signals_tf(self, symbol: str) -> dict[str, Any]:
+        """The ``/signals_tf`` features of ``symbol`` (SPEC §3.4; None where undefined)."""
+        return dict(self.engine.signals_tf(self._symbol(symbol)))
+
+    def debug_state(self, symbol: str) -> dict[str, Any]:
+        """The engine's raw per-symbol state (JSON-ready; times in int ns) and the provider."""
+        state = dict(self.engine.state(self._symbol(symbol)))
+        state["provider"] = self.provider_name(symbol)
+        return state
+
+    def debug_features(self, symbol: str) -> dict[str, Any]:
+        """Computed features of ``symbol``: per timeframe the latest closed bar's start
+        (aware datetime), close and features (None where undefined or no bar yet), plus the
+        trend score's inputs, ``p_up`` and posture."""
+        sym = self._symbol(symbol)
+        frames: dict[str, Any] = {}
+        for tf in self.timeframes:
+            bar = self.engine.latest(sym, tf)
+            if bar is None:
+                frames[tf] = None
+                continue
+            frames[tf] = {
+                "bar_start": datetime_utc(int(bar.start_ns)),
+                "close": float(bar.close),
+                **{
+                    name: (float(value) if math.isfinite(value) else None)
+                    for name, value in (
+                        ("atr", bar.atr),
+                        ("mom_bps", bar.mom_bps),
+                        ("px_vs_vwap_bps", bar.px_vs_vwap_bps),
+                        ("rvol", bar.rvol),
+                    )
+                },
+            }
+        signals_tf = self.engine.signals_tf(sym)
+        trend: dict[str, Any] = {"features": None, "p_up": None, "posture": None}
+        f = trend_features(signals_tf)
+        if f is not None:
+            trend["features"] = dict(
+                zip(
+                    ("mom_bps_1m", "mom_bps_5m", "mom_bps_15m", "px_vs_vwap_bps_1m", "rvol_1m_minus_1"),
+                    f,
+                    strict=True,
+                )
+            )
+        if TrendScore.name in self.agents:
+            fn = self.agents.get(TrendScore.name).fn
+            if isinstance(fn, TrendScore):
+                trend["p_up"] = fn.p_up(signals_tf)
+                trend["posture"] = fn.posture(sym)
+        return {"symbol": sym, "timeframes": frames, "trend": trend}
+
+    def latest_findings(self, symbol: str | None = None, limit: int = 50) -> list[Finding]:
+        """Newest findings first (of ``symbol``, or all); the store's memory buffer while
+        the database is down."""
+        return self.store.latest_findings(None if symbol is None else self._symbol(symbol), limit)
+
+    def latest_analysis(self, symbol: str, timeframe: str) -> Analysis | None:
+        """The analysis of the newest analysed bar of (symbol, timeframe), or None."""
+        return self.store.latest_analysis(self._symbol(symbol), self._timeframe(timeframe))
+
+    def analysis_history(self, symbol: str, timeframe: str, limit: int = 100) -> list[Analysis]:
+        """Analyses of (symbol, timeframe), newest bar first (``limit`` 1..10,000)."""
+        return self.store.analysis_history(self._symbol(symbol), self._timeframe(timeframe), limit)
+
+    def bars(self, symbol: str, timeframe: str, limit: int = 120) -> dict[str, Any]:
+        """The newest ``limit`` (1..10,000) closed bars of (symbol, timeframe), oldest first,
+        with their features, and the bar still open: ``{symbol, timeframe, bars: [{start,
+        open, high, low, close, volume, trades, atr, mom_bps, px_vs_vwap_bps, rvol}],
+        open_bar: {start, open, high, low, close, volume, trades} | None}``. ``start`` is
+        the bar's open time (aware UTC datetime); prices in the symbol's currency, volume in
+        units traded; features None where undefined (warm-up). Fewer bars than ``limit``
+        while the engine has not kept that many (it keeps the newest 10,000)."""
+        sym, tf = self._symbol(symbol), self._timeframe(timeframe)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError(f"limit: expected an integer in [1, 10000], got {limit!r}")
+        closed = self.engine.bars(sym, tf)
+        feats = self.engine.features(sym, tf)
+        # Two engine calls: a bar that closes in between is in one and not in the other, so
+        # features are matched to bars by start time, not by position.
+        f_lo = max(0, len(feats.start_ns) - limit - 1)
+        f_index = {t: i for i, t in enumerate(feats.start_ns[f_lo:].tolist())}
+        f_cols = {
+            name: getattr(feats, name)[f_lo:].tolist()
+            for name in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
+        }
+        lo = max(0, len(closed) - limit)
+        cols = {
+            name: getattr(closed, name)[lo:].tolist()
+            for name in ("start_ns", "open", "high", "low", "close", "volume", "trades")
+        }
+        out: list[dict[str, Any]] = []
+        for k, start_ns in enumerate(cols["start_ns"]):
+            i = f_index.get(start_ns)
+            row: dict[str, Any] = {
+                "start": datetime_utc(int(start_ns)),
+                **{name: float(cols[name][k]) for name in ("open", "high", "low", "close", "volume")},
+                "trades": int(cols["trades"][k]),
+            }
+            for name, values in f_cols.items():
+                v = None if i is None else float(values[i])
+                row[name] = v if v is not None and math.isfinite(v) else None
+            out.append(row)
+        ob = self.engine.open_bar(sym, tf)
+        open_bar = (
+            None
+            if ob is None
+            else {
+                "start": datetime_utc(int(ob.start_ns)),
+                "open": float(ob.open),
+                "high": float(ob.high),
+                "low": float(ob.low),
+                "close": float(ob.close),
+                "volume": float(ob.volume),
+                "trades": int(ob.trades),
+            }
+        )
+        return {"symbol": sym, "timeframe": tf, "bars": out, "open_bar": open_bar}
+
+    def ingestion_status(self) -> dict[str, Any]:
+        """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red,
+        breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
+        escalation_level, breaker_open, last_tick (live, aware datetime or None),
+        last_eval, last_error_code, last_signal_bar_ts, last_notify_at, amber_streak,
+        red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason."""
+        now = self.now()
+        try:
+            stored = {(r["symbol"], r["timeframe"]): r for r in self.store.ingestion_status()}
+        except Exception as exc:
+            log.warning("ingestion_status: store unreadable: %s", exc, extra={"component": "service"})
+            stored = {}
+        symbols, last = self.engine.last_trades()
+        last_tick = dict(zip(symbols, last, strict=True))
+        pairs: list[dict[str, Any]] = []
+        summary: dict[str, dict[str, int]] = {}
+        for row in self.board.pairs(now):
+            sym, tf = row["symbol"], row["timeframe"]
+            db = stored.get((sym, tf), {})
+            provider = self.provider_name(sym)
+            pair = {
+                "symbol": sym,
+                "timeframe": tf,
+                "provider": provider,
+                "freshness": row["freshness"],
+                "escalation_level": row["escalation_level"],
+                "breaker_open": bool(row["breaker_open"]),
+                "last_tick": _ns_or_none(last_tick.get(sym)),
+                "last_eval": row["last_eval"],
+                "last_error_code": self.last_error_code(sym, tf),
+                "last_signal_bar_ts": db.get("last_signal_bar_ts"),
+                "last_notify_at": db.get("last_notify_at"),
+                "amber_streak": row["amber_streak"],
+                "red_streak": row["red_streak"],
+                "error_streak": row["error_streak"],
+                "fails_5m": row["fails_5m"],
+                "breaker_changed_at": row["breaker_changed_at"],
+                "breaker_reason": row["breaker_reason"],
+            }
+            pairs.append(pair)
+            s = summary.setdefault(
+                provider or NO_PROVIDER, {"pairs": 0, "green": 0, "amber": 0, "red": 0, "breakers_open": 0}
+            )
+            s["pairs"] += 1
+            colour = str(row["freshness"]).lower()
+            if colour in s:
+                s[colour] += 1
+            s["breakers_open"] += int(bool(row["breaker_open"]))
+        return {"pairs": pairs, "providers_summary": summary}
+
+    # -- operator actions --------------------------------------------------------------
+    def run_agents(
+        self, names: Sequence[str] | None = None, symbol: str | None = None, insert: bool = True
+    ) -> list[Finding]:
+        """Run agents now, whatever their interval: ``names`` (default all) for ``symbol``
+        (default all); ValueError naming an unknown agent or symbol. With ``insert`` the
+        findings are stored. Returns the findings."""
+        agent_names = self.agents.validate(names)
+        symbols = self.symbols if symbol is None else [self._symbol(symbol)]
+        findings = self._run_agents(agent_names, symbols, self.now())
+        if insert:
+            self._store_findings(findings)
+        return findings
+
+    def close_breaker(self, symbol: str, timeframe: str) -> dict[str, Any]:
+        """Operator close of the pair's breaker: ``{symbol, timeframe, closed, breaker_open,
+        event}`` (``closed`` False and ``event`` None when it was not open). The close is
+        notified and written to ``ingestion_status``."""
+        sym, tf = self._symbol(symbol), self._timeframe(timeframe)
+        now = self.now()
+        event = self.board.close_breaker(sym, tf, by="operator", now=now)
+        if event is not None:
+            log.info(
+                "breaker %s %s closed by operator", sym, tf, extra={"component": "service", "symbol": sym}
+            )
+            with correlation_scope():
+                self._notify_event(event)
+            self._persist_pairs(now, only=(sym, tf))
+        return {
+            "symbol": sym,
+            "timeframe": tf,
+            "closed": event is not None,
+            "breaker_open": self.board.breaker_open(sym, tf),
+            "event": event,
+        }
+
+    # -- the cycle ---------------------------------------------------------------------
+    def ingest(self, batch: TradeBatch) -> dict[str, int]:
+        """Feed one batch to the engine; returns its counts by trade status. Bars it closes
+        are analysed at the next cycle."""
+        counts, closed = self.engine.on_trades(
+            batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, batch.trade_id
+        )
+        accepted = counts.get("ACCEPTED", 0) + counts.get("AMENDED", 0)
+        with self._lock:
+            self.stats.trades_ingested += accepted
+            self.stats.trades_rejected += sum(counts.values()) - accepted
+        self._note_closed(closed)
+        return counts
+
+    def _note_closed(self, bars: Sequence[Bar]) -> None:
+        with self._lock:
+            self.stats.bars_closed += len(bars)
+            for bar in bars:
+                key = (bar.symbol, bar.timeframe)
+                prev = self._pending.get(key)
+                if prev is not None:
+                    self.stats.analyses_superseded += 1
+                    if prev.start_ns > bar.start_ns:
+                        continue
+                self._pending[key] = bar
+
+    def step(self, now_ns: int) -> StepReport:
+        """Run one cycle at ``now_ns`` (int ns; see the module docstring) and report it."""
+        if isinstance(now_ns, bool) or not isinstance(now_ns, int) or now_ns <= 0:
+            raise ValueError(f"now_ns: expected int ns since the epoch > 0, got {now_ns!r}")
+        with self._step_lock:
+            self._step_now = now_ns
+            try:
+                report = StepReport(now_ns)
+                before = (self.stats.trades_ingested, self.stats.trades_rejected, self.stats.bars_closed)
+                self._pull(now_ns)
+                self._note_closed(self.engine.advance_time(now_ns))
+                report.trades = self.stats.trades_ingested - before[0]
+                report.rejected = self.stats.trades_rejected - before[1]
+                report.bars_closed = self.stats.bars_closed - before[2]
+                self._analyse(now_ns, report)
+                due = self.agents.due(now_ns)
+                if due:
+                    report.findings = self._run_agents(due, self.symbols, now_ns)
+                    self._store_findings(report.findings)
+                if self._last_eval_ns is None or now_ns - self._last_eval_ns >= self.eval_interval_ns:
+                    report.events = self._evaluate(now_ns)
+                    report.evaluated = True
+                self.stats.cycles += 1
+                return report
+            finally:
+                self._step_now = None
+
+    def _pull(self, now_ns: int) -> None:
+        for p in self._unique_providers():
+            if id(p) in self._pushed or not isinstance(p, PullProvider):
+                continue
+            try:
+                for batch in p.take_until(now_ns):
+                    self.ingest(batch)  # a malformed batch (lengths, dtypes) is the provider's error
+            except Exception as exc:
+                self._provider_error(p, exc, now_ns)
+            else:
+                self._provider_ok(p)
+
+    def _provider_ok(self, provider: Provider) -> None:
+        if id(provider) in self._failing:
+            self._failing.discard(id(provider))
+            log.info(
+                "provider %s recovered",
+                provider.name,
+                extra={"component": "service", "provider": provider.name},
+            )
+
+    def _provider_error(self, provider: Provider, exc: BaseException, now_ns: int) -> None:
+        code = error_code_for(exc)
+        name = code.name if isinstance(code, ErrorCode) else str(code)
+        self.stats.provider_errors += 1
+        # WARNING once per outage (the first failure), DEBUG while it goes on.
+        first = id(provider) not in self._failing
+        self._failing.add(id(provider))
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "provider %s failed: %s: %s (%s)",
+            provider.name,
+            type(exc).__name__,
+            exc,
+            name,
+            extra={"component": "service", "provider": provider.name, "error_code": name},
+        )
+        for sym, p in self.providers.items():
+            if p is provider:
+                self._set_error(sym, None, name, now_ns)
+        if self.notifier is not None:
+            try:
+                self.notifier.report_error(name, f"provider {provider.name}: {type(exc).__name__}: {exc}")
+            except Exception:
+                self.stats.notify_errors += 1
+                log.exception("could not report provider error", extra={"component": "service"})
+
+    def _analyse(self, now_ns: int, report: StepReport) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (sym, tf), bar in pending.items():
+            if sym not in self.symbols or tf not in self.timeframes:
+                continue
+            if self.board.breaker_open(sym, tf):
+                self.stats.analyses_skipped_breaker += 1
+                report.skipped_breaker.append((sym, tf))
+                continue
+            try:
+                analysis = self.runner.run(sym, tf, bar, self.engine.signals_tf(sym))
+            except Exception as exc:  # the store could not record it
+                self.stats.store_errors += 1
+                code = error_code_for(exc)
+                name = code.name if isinstance(code, ErrorCode) else str(code)
+                log.exception("analysis %s %s could not be stored", sym, tf, extra={"component": "service"})
+                self.board.record_failure(sym, tf, now_ns, name)
+                self._set_error(sym, tf, name, now_ns)
+                continue
+            report.analyses.append(analysis)
+            if analysis.status is AnalysisStatus.FAILED:
+                self.stats.analyses_failed += 1
+                code_name = analysis.error_code or ErrorCode.UNKNOWN.name
+                self.board.record_failure(sym, tf, now_ns, code_name)
+                self._set_error(sym, tf, code_name, now_ns)
+            else:
+                self.stats.analyses_complete += 1
+
+    def _run_agents(self, names: Sequence[str], symbols: Sequence[str], now_ns: int) -> list[Finding]:
+        findings: list[Finding] = []
+        contexts = {s: AgentContext.from_engine(self.engine, s, now_ns, self.settings) for s in symbols}
+        for name in names:
+            for sym in symbols:
+                finding = self.agents.run(name, contexts[sym])
+                self.stats.agent_runs += 1
+                if finding is not None:
+                    findings.append(finding)
+        return findings
+
+    def _store_findings(self, findings: Sequence[Finding]) -> None:
+        for f in findings:
+            try:
+                self.store.add_finding(f)
+                self.stats.findings += 1
+            except Exception:
+                self.stats.store_errors += 1
+                log.exception("finding of %s could not be stored", f.agent, extra={"component": "service"})
+
+    def _evaluate(self, now_ns: int) -> list[dict[str, Any]]:
+        with correlation_scope():
+            events = self.board.evaluate(now_ns, self.engine)
+            self._last_eval_ns = now_ns
+            self.stats.escalation_cycles += 1
+            self.stats.escalation_events += len(events)
+            for row in self.board.pairs(now_ns):
+                if row["freshness"] != "GREEN":
+                    self._set_error(row["symbol"], row["timeframe"], _FRESHNESS_CODE, now_ns, weak=True)
+            for event in events:
+                log.log(
+                    logging.WARNING
+                    if event["kind"] == "breaker_open" or event["new"] != "INFO"
+                    else logging.INFO,
+                    "%s %s: %s %s -> %s (%s)",
+                    event["symbol"],
+                    event["timeframe"],
+                    event["kind"],
+                    event["old"],
+                    event["new"],
+                    event["reason"],
+                    extra={
+                        "component": "service",
+                        "symbol": event["symbol"],
+                        "timeframe": event["timeframe"],
+                    },
+                )
+                self._notify_event(event)
+            self._persist_pairs(now_ns)
+        return events
+
+    def _notify_event(self, event: Mapping[str, Any]) -> None:
+        if self.notifier is None:
+            return
+        sym, tf, kind = event["symbol"], event["timeframe"], event["kind"]
+        code = self.last_error_code(sym, tf) or event.get("last_error_code")
+        try:
+            event_notification(event, code, self.provider_name(sym)).send(self.notifier)
+            self.stats.notifications += 1
+        except Exception:
+            self.stats.notify_errors += 1
+            log.exception(
+                "could not queue the %s notification of %s %s", kind, sym, tf, extra={"component": "service"}
+            )
+
+    def _persist_pairs(self, now_ns: int, only: tuple[str, str] | None = None) -> None:
+        now = datetime_utc(now_ns)
+        symbols, last = self.engine.last_trades()
+        last_tick = dict(zip(symbols, last, strict=True))
+        for row in self.board.pairs(now_ns):
+            sym, tf = row["symbol"], row["timeframe"]
+            if only is not None and (sym, tf) != only:
+                continue
+            try:
+                self.store.upsert_ingestion_status(
+                    sym,
+                    tf,
+                    now=now,
+                    provider=self.provider_name(sym),
+                    freshness=row["freshness"],
+                    last_tick_at=_ns_or_none(last_tick.get(sym)),
+                    escalation_level=row["escalation_level"],
+                    breaker_open=bool(row["breaker_open"]),
+                    last_error_code=self.last_error_code(sym, tf),
+                )
+            except Exception:
+                self.stats.store_errors += 1
+                log.exception(
+                    "ingestion_status of %s %s not written", sym, tf, extra={"component": "service"}
+                )
+                return  # the store is down: the next cycle writes every row again
+
+    # -- the scheduler -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` is running."""
+        return self._running
+
+    async def run(self, stop: asyncio.Event, *, tick_s: float = 0.25) -> None:
+        """The scheduler: a cycle (:meth:`step` at ``clock()``, in a worker thread so the
+        event loop stays responsive) every ``tick_s`` wall seconds until ``stop`` is set;
+        push providers are consumed by tasks meanwhile. Never raises for a failing cycle
+        or provider (logged and counted); returns once ``stop`` is set."""
+        if isinstance(tick_s, bool) or not isinstance(tick_s, int | float) or not tick_s > 0:
+            raise ValueError(f"tick_s: expected seconds > 0, got {tick_s!r}")
+        if self._running:
+            raise RuntimeError("Service.run is already running")
+        self._running = True
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for p in self._unique_providers():
+                start = getattr(p, "start", None)
+                if callable(start):
+                    start()  # virtual clocks start with the scheduler
+                speed = getattr(p, "speed", 1.0)
+                if speed != 1.0 and getattr(p, "clock", None) != self.clock:
+                    log.warning(
+                        "provider %s runs at speed %s but the service runs on another clock: it is pulled "
+                        "in real time (pass clock=provider.clock to the Service)",
+                        p.name,
+                        speed,
+                        extra={"component": "service", "provider": p.name},
+                    )
+                if not isinstance(p, PullProvider):
+                    self._pushed.add(id(p))
+                    tasks.append(asyncio.create_task(self._consume(p, stop), name=f"montalaq-feed-{p.name}"))
+            while not stop.is_set():
+                try:
+                    await asyncio.to_thread(self.step, int(self.clock()))
+                except Exception:
+                    self.stats.step_errors += 1
+                    log.exception("scheduler cycle failed", extra={"component": "service"})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), tick_s)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._pushed.clear()
+            self._running = False
+
+    async def _consume(self, provider: Provider, stop: asyncio.Event) -> None:
+        """Ingest a push provider's batches; reconnect with backoff when it fails."""
+        backoff_s = 1.0
+        while not stop.is_set():
+            try:
+                async for batch in _batches(provider):
+                    self.ingest(batch)
+                    self._provider_ok(provider)
+                    backoff_s = 1.0
+                return  # the feed ended
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._provider_error(provider, exc, self.now())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff_s)
+                backoff_s = min(30.0, backoff_s * 2)
+
+
+async def _batches(provider: Provider) -> AsyncIterator[TradeBatch]:
+    """A provider's batches whether ``trades()`` is async or a plain iterator (pulled in a
+    worker thread so a blocking feed does not block the event loop)."""
+    feed = provider.trades()
+    if hasattr(feed, "__aiter__"):
+        async for batch in feed:
+            yield batch
+        return
+    it: Iterator[TradeBatch] = iter(feed)
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, it, done)
+        if item is done:
+            return
+        if not isinstance(item, TradeBatch):
+            raise TypeError(
+                f"provider {provider.name!r} yielded {type(item).__name__}, expected a TradeBatch"
+            )
+        yield item
+
+
+__all__ = ["NO_PROVIDER", "Service", "ServiceStats", "StepReport"]
