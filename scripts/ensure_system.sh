@@ -2,7 +2,9 @@
 # Installs the Debian packages the build needs, only when one is missing. Idempotent and
 # quiet when everything is present, so `make run` / `make test` can call it every time.
 set -euo pipefail
-pkgs=(g++ cmake ninja-build make nlohmann-json3-dev libspdlog-dev catch2 clang-format python3-venv)
+# chromium: the dashboard's browser tests drive Debian's build through Playwright (no
+# browser download at test time). wrk: the load generator of benchmarks/bench_api.py.
+pkgs=(g++ cmake ninja-build make nlohmann-json3-dev libspdlog-dev catch2 clang-format python3-venv chromium wrk)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -221,10 +220,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from sqlalchemy.engine import make_url
-
     from montalaq.store import migrate
-    from montalaq.store.engine import make_engine
 
     try:
         url, shown = _db_target(args)
@@ -232,19 +228,10 @@ def _db_current(args: argparse.Namespace) -> int:
         print(f"montalaq db current: {exc}", file=sys.stderr)
         return EXIT_USAGE
     head = migrate.head_revision()
-    parsed = make_url(url)
-    path = parsed.database
-    current: str | None
-    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not Path(path).exists():
-        current = None  # a read-only question: do not create the file by connecting
-    else:
-        engine = make_engine(url)
-        try:
-            current = migrate.current_revision(engine)
-        except Exception as exc:
-            return _db_error("current", url, shown, exc)
-        finally:
-            engine.dispose()
+    try:
+        current = migrate.revision_at(url)
+    except Exception as exc:
+        return _db_error("current", url, shown, exc)
     print(f"database: {shown}")
     print(f"current: {current or 'none'}")
     print(f"head: {head}")
@@ -288,8 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     cur.set_defaults(func=_db_current)
 
     from montalaq.cli_ops import add_parsers
+    from montalaq.cli_serve import add_parsers as add_serve_parser
 
     add_parsers(sub)
+    add_serve_parser(sub)
     return parser
 
 

@@ -47,6 +47,25 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def revision_at(url: str) -> str | None:
+    """The revision of the database at ``url`` (None when never migrated), changing nothing:
+    a SQLite file that does not exist is None and is not created by connecting to it (a
+    read-only question, asked by ``montalaq db current`` and ``manage.py montalaq_db``)."""
+    from sqlalchemy.engine import make_url
+
+    from montalaq.store.engine import make_engine
+
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        return None
+    engine = make_engine(url)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Migrate to ``revision`` (default the newest); idempotent. Returns the revision reached."""
     with engine.begin() as conn:

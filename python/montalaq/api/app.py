@@ -1,0 +1,174 @@
+"""The standalone montalaq API application (SPEC §10.1, §10.3): the router, the scheduler
+and the notifier worker in one FastAPI app; what ``montalaq serve`` runs.
+
+::
+
+    app = create_app()                       # Settings.from_env(), SQLite, bundled replay
+    # uvicorn.run(app)  -- or `montalaq serve`
+
+Decisions:
+
+- **Lifespan.** Start-up starts the notifier's delivery worker (when the service has a
+  notifier) and runs :meth:`Service.run` as an asyncio task in the server's loop (unless
+  ``run_scheduler=False``, or the service is already running elsewhere). Shutdown sets the
+  scheduler's stop event and waits up to ``shutdown_timeout_s`` (5 s) for the cycle in
+  progress (then cancels it), stops the notifier worker, and closes what the app built
+  (the service and its store; a service passed in is closed by its owner).
+- **Built on the embedded defaults** when no service is given: the store is
+  ``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (its folder is created); a notifier
+  only when at least one channel is enabled (``NOTIFY_*_ENABLED``); feeds as
+  :class:`~montalaq.service.Service` chooses them (the bundled samples, looping).
+- **Docs URLs.** FastAPI's own ``/openapi.json`` and ``/docs`` are off: the router serves
+  ``/api/schema`` and an offline ``/api/docs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from montalaq.api.router import MontalaqRouter, create_router
+from montalaq.feeds import Provider
+from montalaq.service import Service
+from montalaq.settings import Settings
+from montalaq.store import Store
+
+log = logging.getLogger("montalaq.api")
+
+
+def build_service(
+    settings: Settings,
+    *,
+    providers: Mapping[str, Provider] | None = None,
+    clock: Callable[[], int] | None = None,
+) -> Service:
+    """A service on the embedded defaults (see the module docstring); the caller closes
+    it with :func:`close_service`. ``providers``/``clock`` as :class:`Service` takes them."""
+    from montalaq.notify import channels_from_settings, notifier_from_settings
+
+    if settings.database_url is None:
+        Path(settings.montalaq_db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url_value)
+    try:
+        notifier = notifier_from_settings(settings, store) if channels_from_settings(settings) else None
+        kwargs: dict[str, Any] = {"store": store, "notifier": notifier, "providers": providers}
+        if clock is not None:
+            kwargs["clock"] = clock
+        return Service(settings, **kwargs)
+    except BaseException:
+        store.close()
+        raise
+
+
+def close_service(service: Service) -> None:
+    """Close a service made by :func:`build_service` (its store too)."""
+    service.close()
+    service.store.close()
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "the scheduler stopped: %r",
+            task.exception(),
+            extra={"component": "api"},
+            exc_info=task.exception(),
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: Service | None = None,
+    token: str | SecretStr | None = None,
+    run_scheduler: bool = True,
+    tick_s: float = 0.25,
+    shutdown_timeout_s: float = 5.0,
+    **router_options: Any,
+) -> FastAPI:
+    """The standalone app: :func:`~montalaq.api.router.create_router` over ``service``
+    (default: built from ``settings``, default ``Settings.from_env()``) at the root, with
+    the lifespan of the module docstring. ``token`` defaults to ``settings.api_token``.
+    ``tick_s``: the scheduler's cycle period, wall seconds. ``router_options`` go to
+    ``create_router`` (``cache_ttl_s``, ``static_dir``, ...). The router is
+    ``app.state.montalaq``."""
+    owns = service is None
+    if settings is None:
+        settings = service.settings if service is not None else Settings.from_env()
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings: expected montalaq.settings.Settings, got {type(settings).__name__}")
+    if token is None:
+        token = settings.api_token
+    if service is None:
+        service = build_service(settings)
+    the_service = service
+    try:
+        router = create_router(the_service, token=token, **router_options)
+    except BaseException:
+        if owns:
+            close_service(the_service)
+        raise
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        notifier = the_service.notifier
+        if notifier is not None:
+            notifier.start()
+        task: asyncio.Task[None] | None = None
+        if run_scheduler and not the_service.running:
+            task = asyncio.create_task(the_service.run(stop, tick_s=tick_s), name="montalaq-scheduler")
+            task.add_done_callback(_report_failure)
+        log.info("montalaq API started", extra={"component": "api"})
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                try:
+                    await asyncio.wait_for(task, shutdown_timeout_s)
+                except TimeoutError:
+                    log.warning(
+                        "the scheduler did not stop within %s s; cancelled",
+                        shutdown_timeout_s,
+                        extra={"component": "api"},
+                    )
+                except Exception:
+                    pass  # already logged by _report_failure
+            if notifier is not None:
+                await asyncio.to_thread(notifier.stop, shutdown_timeout_s)
+            if owns:
+                close_service(the_service)
+            log.info("montalaq API stopped", extra={"component": "api"})
+
+    from montalaq import __version__
+
+    app = FastAPI(
+        title="montalaq",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(router)
+    app.state.montalaq = router
+    return app
+
+
+def app_router(app: FastAPI) -> MontalaqRouter:
+    """The montalaq router of an app made by :func:`create_app`."""
+    router = getattr(app.state, "montalaq", None)
+    if not isinstance(router, MontalaqRouter):
+        raise ValueError("app: not made by montalaq.api.create_app")
+    return router
+
+
+__all__ = ["app_router", "build_service", "close_service", "create_app"]

@@ -1,0 +1,288 @@
+"""Response shapes of the HTTP API, for the OpenAPI schema (SPEC §3.4, §10.1).
+
+These pydantic models *document* the bodies; the endpoints serialise with
+:mod:`montalaq.api.responses` and return bytes, so they are never validated per request.
+The schema tests (schemathesis) check every answer against them. Times are ISO-8601 UTC
+strings with ``Z``; a field typed ``float | None`` is ``null`` where the value is
+undefined, never NaN.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Freshness = Literal["GREEN", "AMBER", "RED"]
+Level = Literal["INFO", "WARN", "ERROR", "CRITICAL"]
+
+
+class ErrorDetail(BaseModel):
+    """Every error answer: ``detail`` names the parameter and what is accepted."""
+
+    detail: str
+
+
+class AgentHealth(BaseModel):
+    """An agent in ``/health``."""
+
+    status: str = Field(description="never_run, ok or error")
+    last_run: datetime | None
+
+
+class Health(BaseModel):
+    """``GET /health``."""
+
+    status: Literal["ok"]
+    symbols: list[str]
+    trades_cached: dict[str, int]
+    agents: dict[str, AgentHealth]
+
+
+class DbHealth(BaseModel):
+    """``GET /db-health``: ``error`` (type and message, no secrets) only when not ok."""
+
+    ok: bool
+    error: str | None = None
+
+
+class AgentInfo(BaseModel):
+    """A registered agent (``GET /agents``)."""
+
+    name: str
+    interval_s: float
+    description: str
+    status: str = Field(description="never_run, ok or error")
+    last_run: datetime | None
+    last_error: str | None
+    runs: int
+    errors: int
+
+
+class FindingOut(BaseModel):
+    """One agent finding (SPEC §3.4); ``id`` is null while it is buffered in memory."""
+
+    id: int | None
+    ts_utc: datetime
+    agent: str
+    symbol: str
+    score: float
+    label: str
+    details: dict[str, Any]
+    correlation_id: str | None
+
+
+class RunNowResult(BaseModel):
+    """``POST /agents/run-now``: what ran, for which symbols, whether stored, the findings."""
+
+    agents: list[str]
+    symbols: list[str]
+    insert: bool
+    findings: list[FindingOut]
+
+
+class Signals(BaseModel):
+    """``GET /signals`` tile (SPEC §3.4)."""
+
+    mom1_bps: float | None
+    mom5_bps: float | None
+    rvol_vs_recent: float | None
+    px_vs_vwap_bps: float | None
+    best_bid: float | None
+    best_ask: float | None
+    last_price: float | None
+    trades_cached: int
+
+
+class SignalsTF(BaseModel):
+    """``GET /signals_tf`` (SPEC §3.4); other configured timeframes add ``<feature>_<tf>`` keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    mom_bps_1m: float | None
+    mom_bps_5m: float | None
+    mom_bps_15m: float | None
+    px_vs_vwap_bps_1m: float | None
+    px_vs_vwap_bps_5m: float | None
+    px_vs_vwap_bps_15m: float | None
+    rvol_1m: float | None
+    rvol_5m: float | None
+    rvol_15m: float | None
+    atr_1m: float | None
+    atr_5m: float | None
+    atr_15m: float | None
+
+
+class FrameFeatures(BaseModel):
+    """Latest closed bar of one timeframe and its features."""
+
+    bar_start: datetime
+    close: float
+    atr: float | None
+    mom_bps: float | None
+    px_vs_vwap_bps: float | None
+    rvol: float | None
+
+
+class Trend(BaseModel):
+    """Trend-score inputs, ``p_up`` and posture (null until defined)."""
+
+    features: dict[str, float] | None
+    p_up: float | None
+    posture: str | None
+
+
+class DebugFeatures(BaseModel):
+    """``GET /debug/features``: per timeframe (null before its first bar) and the trend."""
+
+    symbol: str
+    timeframes: dict[str, FrameFeatures | None]
+    trend: Trend
+
+
+class AnalysisOut(BaseModel):
+    """One analysis (SPEC §3.4); scores 0-100, prices in the symbol's currency."""
+
+    symbol: str
+    timeframe: str
+    bar_ts: datetime
+    status: Literal["PENDING", "RUNNING", "COMPLETE", "FAILED"]
+    final_decision: Literal["BUY", "SELL", "HOLD"] | None
+    rule_confidence_score: float | None
+    ml_confidence: float | None
+    composite_score: float | None
+    stop_loss: float | None
+    take_profit: float | None
+    close: float | None
+    error_code: str | None
+    error_message: str | None
+    top_features: dict[str, float] | None
+    correlation_id: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class PairStatus(BaseModel):
+    """One (symbol, timeframe) of ``GET /api/ingestion/status``."""
+
+    symbol: str
+    timeframe: str
+    provider: str | None
+    freshness: Freshness
+    escalation_level: Level
+    breaker_open: bool
+    last_tick: datetime | None
+    last_eval: datetime | None
+    last_error_code: str | None
+    last_signal_bar_ts: datetime | None
+    last_notify_at: datetime | None
+    amber_streak: int
+    red_streak: int
+    error_streak: int
+    fails_5m: int
+    breaker_changed_at: datetime | None
+    breaker_reason: str | None
+
+
+class ProviderSummary(BaseModel):
+    """Pairs of one provider by freshness, and its open breakers."""
+
+    pairs: int
+    green: int
+    amber: int
+    red: int
+    breakers_open: int
+
+
+class IngestionStatus(BaseModel):
+    """``GET /api/ingestion/status``."""
+
+    pairs: list[PairStatus]
+    providers_summary: dict[str, ProviderSummary]
+
+
+class BreakerEvent(BaseModel):
+    """An escalation event (here: the operator's breaker close)."""
+
+    kind: str
+    symbol: str
+    timeframe: str
+    old: str
+    new: str
+    reason: str
+    at: datetime
+    at_ns: int
+    last_error_code: str | None
+
+
+class BreakerClose(BaseModel):
+    """``POST /api/breakers/{symbol}/{tf}/close``: ``closed`` is false when it was not open."""
+
+    symbol: str
+    timeframe: str
+    closed: bool
+    breaker_open: bool
+    event: BreakerEvent | None
+
+
+class BarOut(BaseModel):
+    """A closed bar with its features (null during warm-up)."""
+
+    start: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int
+    atr: float | None
+    mom_bps: float | None
+    px_vs_vwap_bps: float | None
+    rvol: float | None
+
+
+class OpenBarOut(BaseModel):
+    """The bar still open."""
+
+    start: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int
+
+
+class BarsOut(BaseModel):
+    """``GET /api/bars``: the newest closed bars, oldest first, and the open bar."""
+
+    symbol: str
+    timeframe: str
+    bars: list[BarOut]
+    open_bar: OpenBarOut | None
+
+
+__all__ = [
+    "AgentHealth",
+    "AgentInfo",
+    "AnalysisOut",
+    "BarOut",
+    "BarsOut",
+    "BreakerClose",
+    "BreakerEvent",
+    "DbHealth",
+    "DebugFeatures",
+    "ErrorDetail",
+    "FindingOut",
+    "FrameFeatures",
+    "Health",
+    "IngestionStatus",
+    "OpenBarOut",
+    "PairStatus",
+    "ProviderSummary",
+    "RunNowResult",
+    "Signals",
+    "SignalsTF",
+    "Trend",
+]

@@ -1,0 +1,221 @@
+"""``montalaq serve``: the API, the dashboard and the scheduler in one process (SPEC §10.3).
+
+Runs :func:`montalaq.api.create_app` under uvicorn (one worker; uvloop and httptools when
+installed; uvicorn logs at WARNING) on settings from the environment: the store is
+``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (default ``data/montalaq.db``, folder
+created), the symbols ``SYMBOL``, the timeframes ``TIMEFRAMES``, the feeds the bundled
+samples replayed in real time and looping (a symbol without a sample gets a seeded
+simulation). Exit codes: 0 after a clean stop, 1 when it cannot start (port taken,
+database unreachable, the ``api`` extra missing), 2 for bad options or settings.
+
+Decisions:
+
+- **The URL line.** Once the socket listens and the app has started, exactly one line goes
+  to stdout, ``montalaq serve: http://HOST:PORT/`` (the real port, also with ``--port 0``),
+  flushed; anything else goes to stderr. When ``API_TOKEN`` is not set a token is made for
+  this run (``secrets.token_urlsafe``) and the line carries it in the URL's fragment,
+  ``http://HOST:PORT/#token=<token>``: a fragment never reaches the server or its logs,
+  and the dashboard reads it from there. A token set in the environment is never printed.
+- **Replays.** ``--replay FILE`` replays one symbol of a trade file (``--symbol`` picks it
+  in a file of several symbols, or names the symbol of a file without one) instead of the
+  samples; it becomes the only symbol served. ``--speed X`` runs the feeds X times faster
+  than real time and the whole service (freshness, escalation, agent intervals) on the
+  feeds' virtual clock, which starts at the wall clock; every feed shares that start.
+  ``--no-loop`` plays the file(s) once: the pairs then go stale and escalate, as a dead
+  feed would.
+- **Stopping.** SIGTERM and SIGINT stop accepting connections, finish the requests in
+  flight (3 s at most), stop the scheduler after its current cycle and the notifier worker
+  (5 s at most each), close the store, and exit 0. A second SIGINT forces the exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import secrets
+import signal
+import sys
+import time
+import zlib
+from types import FrameType
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+URL_PREFIX = "montalaq serve: "
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"montalaq serve: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
+    """``(settings, providers or None, clock or None)`` for the options; ValueError,
+    FileNotFoundError for bad ones."""
+    from montalaq import read_trades
+    from montalaq.feeds import ReplayProvider, SimulatedProvider
+    from montalaq.sample import SAMPLES, sample_path
+    from montalaq.service import _SAMPLE_SESSION_OFFSET_S
+
+    speed = float(args.speed)
+    loop = not args.no_loop
+    if args.replay is None and speed == 1.0 and loop:
+        return settings, None, None  # the service's own defaults: samples in real time, looping
+    providers: dict[str, ReplayProvider | SimulatedProvider] = {}
+    if args.replay is not None:
+        parts = list(read_trades(args.replay).by_symbol())
+        if args.symbol is not None and len(parts) > 1:
+            chosen = [p for p in parts if p.symbol == args.symbol]
+            if not chosen:
+                raise ValueError(
+                    f"--symbol: {args.symbol!r} is not in {args.replay}; it has {[p.symbol for p in parts]}"
+                )
+            part = chosen[0]
+        elif len(parts) > 1:
+            raise ValueError(
+                f"--symbol: {args.replay} has several symbols {[p.symbol for p in parts]}; choose one"
+            )
+        else:
+            part = parts[0]
+        symbol = args.symbol or part.symbol
+        if not symbol:
+            raise ValueError(f"--symbol: {args.replay} names no symbol; give one with --symbol")
+        settings = settings.model_copy(update={"symbol": [symbol]})
+        providers[symbol] = ReplayProvider(part, symbol=symbol, speed=speed, loop=loop)
+    else:
+        for symbol in dict.fromkeys(settings.symbol):
+            key = symbol.lower()
+            if key in SAMPLES:
+                providers[symbol] = ReplayProvider(
+                    sample_path(key),
+                    symbol=symbol,
+                    speed=speed,
+                    loop=loop,
+                    start_offset_s=_SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+                )
+            else:
+                providers[symbol] = SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), speed=speed)
+    wall0 = time.time_ns()
+    for p in providers.values():
+        p.start(wall0)  # one start for every virtual clock: they agree
+    clock = None if speed == 1.0 else next(iter(providers.values())).clock
+    return settings, providers, clock
+
+
+def _options_problem(args: argparse.Namespace, host: str, port: int) -> str | None:
+    if not host:
+        return "--host: expected a host name or address, got ''"
+    if not 0 <= port <= 65535:
+        return f"--port: expected 0..65535 (0: any free port), got {port}"
+    if not math.isfinite(args.speed) or args.speed <= 0:
+        return f"--speed: expected a factor > 0 (1 = real time), got {args.speed}"
+    if args.symbol is not None and args.replay is None:
+        return "--symbol: only with --replay FILE"
+    return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from montalaq.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    host = settings.api_host if args.host is None else args.host
+    port = settings.api_port if args.port is None else args.port
+    problem = _options_problem(args, host, port)
+    if problem is not None:
+        return _fail(problem, EXIT_USAGE)
+    try:
+        from montalaq.api import build_service, close_service
+    except ImportError as exc:
+        return _fail(f"needs the api extra (pip install 'montalaq[api]'): {exc}", EXIT_FAILED)
+    try:
+        settings, providers, clock = _feeds(args, settings)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    try:
+        service = build_service(settings, providers=providers, clock=clock)
+    except Exception as exc:
+        return _fail(f"cannot start the service: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    try:
+        return _run(service, settings, host, port)
+    finally:
+        close_service(service)
+
+
+def _run(service: Any, settings: Any, host: str, port: int) -> int:
+    """Serve until SIGINT/SIGTERM (see the module docstring)."""
+    import uvicorn
+
+    from montalaq.api import create_app
+
+    configured = settings.api_token.get_secret_value() if settings.api_token is not None else ""
+    token = configured or secrets.token_urlsafe(24)
+    fragment = "" if configured else f"#token={token}"
+    app = create_app(settings, service=service, token=token)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        workers=1,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+    )
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                bound_port = self.servers[0].sockets[0].getsockname()[1]
+                base = f"http://{_url_host(host)}:{bound_port}/"
+                print(f"{URL_PREFIX}{base}{fragment}", flush=True)
+                print(
+                    f"montalaq serve: dashboard {base}, API docs {base}api/docs, "
+                    f"symbols {', '.join(service.symbols)}; SIGINT/SIGTERM stops",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    server = Server(config)
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        # Ours while uvicorn is not listening yet, and where the signals it handled land
+        # when it re-raises them after its shutdown: a request to stop, nothing more.
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 1 when it cannot listen or start the app
+        return _fail(
+            f"could not serve on {host}:{port} (see the error above)",
+            exc.code if isinstance(exc.code, int) and exc.code else 1,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``serve`` on the ``montalaq`` sub-parsers."""
+    sp = sub.add_parser("serve", help="HTTP API + dashboard + scheduler on the embedded defaults")
+    sp.add_argument("--host", help="address to bind (default API_HOST, 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="port (default API_PORT, 8000; 0: any free port)")
+    sp.add_argument("--replay", metavar="FILE", help="replay this trade file instead of the bundled samples")
+    sp.add_argument("--symbol", help="the symbol of --replay FILE to serve (needed when it has several)")
+    sp.add_argument(
+        "--speed", type=float, default=1.0, help="replay speed, virtual seconds per wall second (default 1)"
+    )
+    sp.add_argument("--no-loop", action="store_true", help="play the feed(s) once instead of looping")
+    sp.set_defaults(func=_serve)
+
+
+__all__ = ["add_parsers"]
