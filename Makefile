@@ -45,14 +45,17 @@ py-test: build
 test: cpp-test cpp-asan py-test
 
 run: build
-	$(VENV)/bin/montalaq replay
+	$(VENV)/bin/montalaq serve
 
 bench: build cpp-test
+	@scripts/ensure_services.sh
 	$(PY) benchmarks/bench_bars.py
 	$(PY) benchmarks/bench_health.py
 	$(PY) benchmarks/bench_guards.py
 	$(PY) benchmarks/bench_notify.py
 	$(PY) benchmarks/bench_monitoring.py
+	$(PY) benchmarks/bench_api.py
+	$(PY) benchmarks/bench_celery.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py

@@ -3,12 +3,10 @@ benchmark script, not a timing assertion)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_notify.py"
+from bench_support import run_quick
+
 ROWS = (
     "apprise notify() caller cost",
     "notify() caller cost, durable outbox on SQLite",
@@ -19,21 +17,10 @@ ROWS = (
 
 
 def test_bench_notify_quick_prints_every_row_and_its_figures(tmp_path: Path) -> None:
-    out = tmp_path / "notify.json"
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
+    run = run_quick("bench_notify.py", tmp_path)
     for prefix in ROWS:
-        hits = [ln for ln in lines if ln.startswith(f"| {prefix}")]
-        assert len(hits) == 1, (prefix, lines)
-        assert hits[0].rstrip(" |").split("|")[-1].strip() == "INFO", hits[0]
-    figures = json.loads(out.read_text())["figures"]
+        assert run.status(prefix) == "INFO", run.row(prefix)
+    figures = run.figures
     for label in ("SQLite", "PostgreSQL"):
         assert figures[f"enqueue_{label}"]["p99_s"] >= figures[f"enqueue_{label}"]["p50_s"] > 0
         assert figures[f"delivery_{label}"]["per_s"] > 0

@@ -1,0 +1,619 @@
+"""The escalation board shared by the workers (SPEC §4.2-4.3, §10.2): evaluated by one
+worker at a time under a Redis lock, its state kept in Redis between beats.
+
+One evaluation (:func:`evaluate`):
+
+1. take the board lock (another evaluation running: this one is skipped -- two beats never
+   evaluate at once), and finish notifying the events a previous holder stored but did not
+   get to notify (it died);
+2. load the board: the cached one of this process if the shared version did not move,
+   else ``EscalationBoard.from_json`` of the shared document (a fresh board from the
+   settings the first time), and register the watchlist's pairs;
+3. apply the analysis failures the workers queued (``record_failure`` with their time and
+   error code), and evaluate at the feed's time with each pair's last trade time from the
+   last tick;
+4. in one Redis transaction: the new document and version, the failures it consumed
+   removed, the events appended to the pending list, the open-breaker set updated (the tick
+   reads it to skip pairs), the freshness colours kept for the next change detection;
+5. notify the pending events (kind ``escalation`` / ``breaker``, idempotency key
+   ``<kind>-<symbol>-<tf>-<event>-<new>-<at_ns>`` -- a notification queued again after a
+   crash is dropped by the outbox), release the lock, upsert ``ingestion_status``.
+
+Decisions:
+
+- **Nothing is lost between workers.** Failures are an append-only list consumed in the
+  same transaction that stores the board which counted them; events are stored with the
+  board that produced them and removed only once queued in the outbox.
+- **Status rows.** Up to ``status_all_pairs_max`` pairs every row is rewritten each cycle
+  (as the service does); above that only the rows of pairs whose freshness colour changed,
+  that had an event, or that got a failure.
+- **Last error code** of a pair: the newest of its analysis failures, its provider's errors
+  and ``FRESHNESS_THRESHOLD_EXCEEDED`` when a cycle finds it AMBER or RED -- unless a failure
+  or provider error was recorded since the previous evaluation (it says more).
+- **Auto-close** (``BREAKER_AUTO_CLOSE_CYCLES``) is the board's own policy, applied in each
+  evaluation; the breaker task (:func:`breaker_tick`) reconciles the open-breaker set and the
+  ``breaker_open`` column with the board; operator closes go through :func:`close_breaker`.
+- **Pairs removed from the watchlist** stay on the board (it has no removal): they go RED and
+  escalate once. Reset the board (``MontalaqCelery.reset_board``) after removing pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from montalaq._time import datetime_utc
+from montalaq.celery.state import pair_field
+from montalaq.celery.state import text as text_of
+from montalaq.correlation import correlation_scope
+from montalaq.health import EscalationBoard, Freshness
+from montalaq.service import event_notification
+from montalaq.store import schema
+from montalaq.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from montalaq.celery.runtime import Runtime
+    from montalaq.store import Store
+
+log = logging.getLogger("montalaq.celery")
+
+FRESHNESS_CODE = "FRESHNESS_THRESHOLD_EXCEEDED"
+_COLOURS = ("GREEN", "AMBER", "RED")
+
+
+@dataclass
+class BoardCache:
+    """A process's copy of the shared board and the index arrays of its pairs.
+
+    ``version``: the shared version it was loaded at (or saved as); ``pairs``: (symbol,
+    timeframe) per board index (None for a pair not in the watchlist); ``sym_idx``: per
+    index, the position of its symbol in ``symbols`` (``len(symbols)`` when unknown);
+    ``tf_ns``: per index, its timeframe in ns.
+    """
+
+    version: int
+    board: EscalationBoard
+    pairs: list[tuple[str, str] | None]
+    symbols: list[str]
+    sym_idx: npt.NDArray[np.int64]
+    tf_ns: npt.NDArray[np.int64]
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    freshness: Freshness = field(default_factory=Freshness)
+
+
+def new_board(auto_close_cycles: int) -> EscalationBoard:
+    """A board with the default thresholds and ``BREAKER_AUTO_CLOSE_CYCLES``."""
+    return EscalationBoard(Freshness(), auto_close_cycles=auto_close_cycles)
+
+
+def _index(
+    board: EscalationBoard, version: int, pairs: Sequence[tuple[str, str]], freshness: Freshness
+) -> BoardCache:
+    symbols = list(dict.fromkeys(s for s, _ in pairs))
+    sym_pos = {s: i for i, s in enumerate(symbols)}
+    placed = [(board.add_pair(sym, tf), sym, tf) for sym, tf in pairs]  # idempotent; registers new pairs
+    n = len(board)
+    by_index: list[tuple[str, str] | None] = [None] * n
+    sym_idx = np.full(n, len(symbols), dtype=np.int64)
+    tf_ns = np.zeros(n, dtype=np.int64)
+    index: dict[tuple[str, str], int] = {}
+    tf_cache: dict[str, int] = {}
+    for i, sym, tf in placed:
+        by_index[i] = (sym, tf)
+        sym_idx[i] = sym_pos[sym]
+        tf_ns[i] = tf_cache.setdefault(tf, parse_timeframe(tf))
+        index[(sym, tf)] = i
+    return BoardCache(version, board, by_index, symbols, sym_idx, tf_ns, index, freshness)
+
+
+def load_board(rt: Runtime) -> BoardCache:
+    """The shared board (call with the board lock held): this process's cached copy when
+    the shared version did not move, else the shared document, else a fresh board."""
+    state = rt.state
+    raw_version = state.client.get(state.key("board", "version"))
+    version = int(raw_version) if raw_version is not None else 0
+    cache = rt.board_cache
+    if cache is not None and cache.version == version and raw_version is not None:
+        return cache
+    want = rt.settings.breaker_auto_close_cycles
+    raw_doc = state.client.get(state.key("board"))
+    if raw_doc is None:
+        board = new_board(want)
+        freshness = Freshness()
+    else:
+        doc = text_of(raw_doc)
+        head = _document_head(doc)
+        board = EscalationBoard.from_json(doc)
+        if head["config"]["auto_close_cycles"] != want:
+            # BREAKER_AUTO_CLOSE_CYCLES changed since the board was created: keep the state,
+            # take the setting (the document is the core's; its config is a flat object).
+            parsed = json.loads(doc)
+            parsed["config"]["auto_close_cycles"] = want
+            board = EscalationBoard.from_json(json.dumps(parsed))
+        freshness = _freshness(head["freshness"])
+    cache = _index(board, version, rt.watchlist.pairs(), freshness)
+    rt.board_cache = cache
+    return cache
+
+
+def _document_head(doc: str) -> dict[str, Any]:
+    """The board document's ``config`` and ``freshness`` without parsing its pairs (the
+    core writes its keys sorted: config, format, freshness, pairs). ``config()`` of the
+    native board costs as much as the whole document, so it is read from here."""
+    cut = doc.find(',"pairs":')
+    try:
+        head = json.loads(doc[:cut] + "}") if cut > 0 else json.loads(doc)
+    except ValueError:
+        head = None
+    if (
+        not isinstance(head, dict)
+        or not isinstance(head.get("config"), dict)
+        or "auto_close_cycles" not in head["config"]
+        or not isinstance(head.get("freshness"), dict)
+        or "amber_mult" not in head["freshness"]
+    ):
+        raise ValueError("escalation board: the shared document is not a montalaq board")
+    return head
+
+
+def _freshness(cfg: Mapping[str, Any]) -> Freshness:
+    fr = Freshness(float(cfg["amber_mult"]), float(cfg["red_mult"]))
+    for o in cfg.get("overrides", []):
+        fr.set_override(int(o["tf_ns"]), int(o["amber_after_ns"]), int(o["red_after_ns"]))
+    return fr
+
+
+def colour_codes(
+    freshness: Freshness, tf_ns: npt.NDArray[np.int64], ticks: npt.NDArray[np.int64], now_ns: int
+) -> npt.NDArray[np.uint8]:
+    """Freshness colour per pair (0 GREEN, 1 AMBER, 2 RED) of pairs with timeframes
+    ``tf_ns`` and last trades ``ticks`` (0: never) at ``now_ns``, vectorised with
+    ``freshness``'s thresholds (SPEC §4.1)."""
+    amber = np.zeros(len(ticks), dtype=np.int64)
+    red = np.zeros(len(ticks), dtype=np.int64)
+    for tf in np.unique(tf_ns):
+        if tf <= 0:
+            continue
+        a, r = freshness.thresholds(int(tf))
+        sel = tf_ns == tf
+        amber[sel], red[sel] = a, r
+    age = now_ns - ticks
+    out = np.full(len(ticks), 2, dtype=np.uint8)
+    known = (ticks > 0) & (tf_ns > 0)
+    out[known & (age <= red)] = 1
+    out[known & (age <= amber)] = 0
+    return out
+
+
+def colours(cache: BoardCache, ticks: npt.NDArray[np.int64], now_ns: int) -> npt.NDArray[np.uint8]:
+    """:func:`colour_codes` of every board index with the board's own thresholds (its rows
+    are per-pair Python dicts: too slow to compare every cycle at 100,000 pairs)."""
+    return colour_codes(cache.freshness, cache.tf_ns, ticks, now_ns)
+
+
+def _ticks(rt: Runtime, cache: BoardCache) -> npt.NDArray[np.int64]:
+    """Last trade time per board index (0: never): the tick's packed array when it was
+    written for this watchlist (one read), else the per-symbol hash."""
+    packed = rt.state.last_trades_packed(rt.watchlist.digest, len(cache.symbols))
+    if packed is not None and cache.symbols == rt.watchlist.symbols:
+        sym_ticks = np.append(packed, np.int64(0))
+    else:
+        last = rt.state.last_trades()
+        sym_ticks = np.array([last.get(s, 0) for s in cache.symbols] + [0], dtype=np.int64)
+    return sym_ticks[cache.sym_idx]
+
+
+def _event_doc(event: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {
+            "kind": event["kind"],
+            "symbol": event["symbol"],
+            "timeframe": event["timeframe"],
+            "old": event["old"],
+            "new": event["new"],
+            "reason": event["reason"],
+            "at_ns": int(event["at_ns"]),
+            "last_error_code": event.get("last_error_code"),
+        },
+        default=str,
+    )
+
+
+def _save(
+    rt: Runtime,
+    cache: BoardCache,
+    *,
+    consumed_failures: int = 0,
+    events: Sequence[Mapping[str, Any]] = (),
+    colour_codes: npt.NDArray[np.uint8] | None = None,
+    eval_ns: int | None = None,
+    last_errors: Mapping[tuple[str, str], tuple[int, str]] | None = None,
+) -> None:
+    """Store the board and what goes with it in one transaction (module docstring, step 4)."""
+    state = rt.state
+    text = cache.board.to_json()
+    pipe: Pipeline = state.client.pipeline(transaction=True)
+    pipe.set(state.key("board"), text)
+    pipe.incr(state.key("board", "version"))
+    if consumed_failures:
+        pipe.ltrim(state.key("failures"), consumed_failures, -1)
+    if events:
+        pipe.rpush(state.key("events"), *[_event_doc(e) for e in events])
+    for e in events:
+        member = pair_field(e["symbol"], e["timeframe"])
+        if e["kind"] == "breaker_open":
+            pipe.sadd(state.key("breakers"), member)
+        elif e["kind"] == "breaker_close":
+            pipe.srem(state.key("breakers"), member)
+    if colour_codes is not None:
+        pipe.set(state.key("colours"), colour_codes.tobytes())
+    if eval_ns is not None:
+        pipe.set(state.key("eval_ns"), str(eval_ns))
+    if last_errors:
+        pipe.hset(
+            state.key("last_error"),
+            mapping={pair_field(*p): f"{at}|{code}" for p, (at, code) in last_errors.items()},
+        )
+    results = pipe.execute()
+    cache.version = int(results[1])
+
+
+def notify_pending(rt: Runtime) -> int:
+    """Queue the stored events in the outbox, oldest first, removing each once queued;
+    returns how many (call with the board lock held). Stops at the first error (logged):
+    the rest stay for the next holder."""
+    state = rt.state
+    key = state.key("events")
+    errors = state.last_errors()
+    done = 0
+    while True:
+        raw = state.client.lindex(key, 0)
+        if raw is None:
+            break
+        event = json.loads(raw)
+        try:
+            notify_event(rt, event, errors.get((event["symbol"], event["timeframe"])))
+        except Exception:
+            log.exception(
+                "could not queue the %s notification of %s %s",
+                event.get("kind"),
+                event.get("symbol"),
+                event.get("timeframe"),
+                extra={"component": "celery"},
+            )
+            break
+        state.client.lpop(key)
+        done += 1
+    if done:
+        state.incr("notifications_escalation", done)
+    return done
+
+
+def notify_event(rt: Runtime, event: Mapping[str, Any], last_error: tuple[int, str] | None) -> None:
+    """Queue one level/breaker event, worded as ``montalaq.Service`` words it."""
+    sym = event["symbol"]
+    code = (last_error[1] if last_error is not None else None) or event.get("last_error_code")
+    try:
+        provider: str | None = rt.watchlist.provider_of(sym)
+    except ValueError:
+        provider = None
+    with correlation_scope():
+        event_notification(event, code, provider).send(rt.notifier)
+
+
+@dataclass
+class StatusRow:
+    """One ``ingestion_status`` row to upsert (times int ns; None where unknown)."""
+
+    symbol: str
+    timeframe: str
+    provider: str | None
+    freshness: str
+    last_tick_ns: int | None
+    escalation_level: str
+    breaker_open: bool
+    last_error_code: str | None
+
+
+def upsert_status(store: Store, values: Sequence[Mapping[str, Any]]) -> int:
+    """Upsert ``ingestion_status`` rows in one statement (executemany); every row has the
+    same columns (symbol, timeframe and any of the others); columns not given keep their
+    values. Returns how many rows."""
+    if not values:
+        return 0
+    store.ensure_schema()
+    t = schema.ingestion_status
+    ins = pg_insert(t) if store.dialect == "postgresql" else sqlite_insert(t)
+    cols = [k for k in values[0] if k not in ("symbol", "timeframe")]
+    stmt = ins.on_conflict_do_update(
+        index_elements=["symbol", "timeframe"], set_={k: ins.excluded[k] for k in cols}
+    )
+    with store.engine.begin() as conn:
+        conn.execute(stmt, [dict(v) for v in values])
+    return len(values)
+
+
+def write_status(store: Store, rows: Iterable[StatusRow], now_ns: int) -> int:
+    """Upsert full status rows (see :func:`upsert_status`); returns how many."""
+    return upsert_status(
+        store,
+        [
+            {
+                "symbol": r.symbol,
+                "timeframe": r.timeframe,
+                "provider": r.provider,
+                "freshness": r.freshness,
+                "last_tick_at": None if not r.last_tick_ns else datetime_utc(r.last_tick_ns),
+                "escalation_level": r.escalation_level,
+                "breaker_open": bool(r.breaker_open),
+                "last_error_code": r.last_error_code,
+                "updated_at": datetime_utc(now_ns),
+            }
+            for r in rows
+        ],
+    )
+
+
+def _status_rows(
+    rt: Runtime,
+    cache: BoardCache,
+    which: Iterable[int] | None,
+    now_ns: int,
+    ticks: npt.NDArray[np.int64],
+    errors: Mapping[tuple[str, str], tuple[int, str]],
+) -> list[StatusRow]:
+    board = cache.board
+    out: list[StatusRow] = []
+    if which is None:
+        rows = [(i, r) for i, r in enumerate(board.pairs(now_ns))]
+    else:
+        rows = []
+        for i in sorted(set(which)):
+            p = cache.pairs[i]
+            if p is not None:
+                rows.append((i, board.pair(p[0], p[1], now_ns)))
+    for i, r in rows:
+        p = cache.pairs[i] if i < len(cache.pairs) else None
+        if p is None:
+            continue
+        err = errors.get(p)
+        try:
+            provider: str | None = rt.watchlist.provider_of(p[0])
+        except ValueError:
+            provider = None
+        out.append(
+            StatusRow(
+                p[0],
+                p[1],
+                provider,
+                str(r["freshness"]),
+                int(ticks[i]) or None,
+                str(r["escalation_level"]),
+                bool(r["breaker_open"]),
+                err[1] if err is not None else r.get("last_error_code"),
+            )
+        )
+    return out
+
+
+def evaluate(rt: Runtime) -> dict[str, Any]:
+    """One escalation cycle (module docstring); returns what it did."""
+    t0 = time.perf_counter()
+    state = rt.state
+    lock = state.lock("board", rt.options.lock_timeout_s)
+    if not lock.acquire(blocking=False):
+        state.incr("escalation_busy")
+        return {"evaluated": False, "reason": "another evaluation holds the board lock"}
+    status: list[StatusRow] = []
+    try:
+        notify_pending(rt)
+        now = rt.now_ns()
+        cache = load_board(rt)
+        board = cache.board
+        failures = state.failures()
+        failed_pairs: set[int] = set()
+        for sym, tf, at_ns, code in failures:
+            board.record_failure(sym, tf, at_ns, code)
+            i = cache.index.get((sym, tf))
+            if i is not None:
+                failed_pairs.add(i)
+        ticks = _ticks(rt, cache)
+        if len(ticks) != len(board):  # record_failure registered a pair the watchlist lacks
+            cache = _index(board, cache.version, rt.watchlist.pairs(), cache.freshness)
+            rt.board_cache = cache
+            ticks = _ticks(rt, cache)
+        events = board.evaluate(now, ticks)
+        codes = colours(cache, ticks, now)
+        prev_raw = state.client.get(state.key("colours"))
+        prev_eval_raw = state.client.get(state.key("eval_ns"))
+        prev_eval = int(prev_eval_raw) if prev_eval_raw is not None else 0
+        errors = state.last_errors()
+        which: set[int] | None
+        if len(cache.pairs) <= rt.options.status_all_pairs_max or prev_raw is None:
+            which = None
+        else:
+            prev = np.frombuffer(
+                prev_raw if isinstance(prev_raw, bytes) else prev_raw.encode(), dtype=np.uint8
+            )
+            which = set(failed_pairs) | {
+                cache.index[(e["symbol"], e["timeframe"])]
+                for e in events
+                if (e["symbol"], e["timeframe"]) in cache.index
+            }
+            if len(prev) == len(codes):
+                which |= {int(i) for i in np.nonzero(prev != codes)[0]}
+            else:
+                which = None
+        # FRESHNESS_THRESHOLD_EXCEEDED for the pairs written that are not GREEN, unless a
+        # failure or provider error was recorded since the previous evaluation.
+        weak: dict[tuple[str, str], tuple[int, str]] = {}
+        candidates = range(len(codes)) if which is None else which
+        for i in candidates:
+            p = cache.pairs[i] if i < len(cache.pairs) else None
+            if p is None or codes[i] == 0:
+                continue
+            err = errors.get(p)
+            if err is None or (err[0] < prev_eval and err[1] != FRESHNESS_CODE):
+                weak[p] = (now, FRESHNESS_CODE)
+        errors = {**errors, **weak}
+        _save(
+            rt,
+            cache,
+            consumed_failures=len(failures),
+            events=events,
+            colour_codes=codes,
+            eval_ns=now,
+            last_errors=weak,
+        )
+        state.incr("escalation_cycles")
+        state.incr("escalation_events", len(events))
+        notified = notify_pending(rt)
+        status = _status_rows(rt, cache, which, now, ticks, errors)
+        report: dict[str, Any] = {
+            "evaluated": True,
+            "now_ns": now,
+            "pairs": len(board),
+            "failures": len(failures),
+            "events": len(events),
+            "notified": notified,
+            "breakers_open": sum(1 for e in events if e["kind"] == "breaker_open"),
+        }
+    finally:
+        lock.release()
+    try:
+        report["status_rows"] = write_status(rt.store, status, now)
+    except Exception:
+        log.exception("ingestion_status not written", extra={"component": "celery"})
+        report["status_rows"] = 0
+    report["seconds"] = time.perf_counter() - t0
+    for e in events:
+        log.log(
+            logging.WARNING if e["kind"] == "breaker_open" or e["new"] != "INFO" else logging.INFO,
+            "%s %s: %s %s -> %s (%s)",
+            e["symbol"],
+            e["timeframe"],
+            e["kind"],
+            e["old"],
+            e["new"],
+            e["reason"],
+            extra={"component": "celery", "symbol": e["symbol"], "timeframe": e["timeframe"]},
+        )
+    if report["notified"]:
+        rt.request_delivery()
+    return report
+
+
+def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator") -> dict[str, Any]:
+    """Operator close of one pair's breaker (SPEC §4.3): ``{symbol, timeframe, closed,
+    breaker_open, event}``; the close is notified and written to ``ingestion_status``.
+    ValueError for a pair not in the watchlist; TimeoutError when the board stays locked."""
+    from montalaq.timeframes import timeframe_label
+
+    tf = timeframe_label(parse_timeframe(timeframe))
+    if (symbol, tf) not in set(rt.watchlist.pairs()):
+        raise ValueError(
+            f"pair: ({symbol!r}, {tf!r}) is not in the watchlist; watched: {rt.watchlist.pairs()}"
+        )
+    state = rt.state
+    lock = state.lock("board", rt.options.lock_timeout_s)
+    if not lock.acquire(blocking=True, blocking_timeout=rt.options.lock_timeout_s):
+        raise TimeoutError(f"board lock not acquired within {rt.options.lock_timeout_s} s")
+    try:
+        now = rt.now_ns()
+        cache = load_board(rt)
+        event = cache.board.close_breaker(symbol, tf, by=by, now=now)
+        if event is not None:
+            _save(rt, cache, events=[event])
+            notify_pending(rt)
+            i = cache.index[(symbol, tf)]
+            rows = _status_rows(rt, cache, [i], now, _ticks(rt, cache), state.last_errors())
+        is_open = cache.board.breaker_open(symbol, tf)
+    finally:
+        lock.release()
+    if event is not None:
+        write_status(rt.store, rows, now)
+        rt.request_delivery()
+        log.info(
+            "breaker %s %s closed by %s", symbol, tf, by, extra={"component": "celery", "symbol": symbol}
+        )
+    return {
+        "symbol": symbol,
+        "timeframe": tf,
+        "closed": event is not None,
+        "breaker_open": is_open,
+        "event": None if event is None else json.loads(_event_doc(event)),
+    }
+
+
+def breaker_tick(rt: Runtime) -> dict[str, Any]:
+    """The breaker task: reconcile the shared open-breaker set and the ``breaker_open``
+    column of ``ingestion_status`` with the board; returns the open breakers."""
+    state = rt.state
+    lock = state.lock("board", rt.options.lock_timeout_s)
+    if not lock.acquire(blocking=False):
+        return {"checked": False, "reason": "the board is locked"}
+    try:
+        raw_version = state.client.get(state.key("board", "version"))
+        if raw_version is None:
+            return {"checked": True, "open": []}
+        now = rt.now_ns()
+        cache = load_board(rt)
+        rows = cache.board.pairs(now)
+        open_now = {pair_field(str(r["symbol"]), str(r["timeframe"])) for r in rows if r["breaker_open"]}
+        in_set = {text_of(m) for m in state.client.smembers(state.key("breakers"))}
+        pipe = state.client.pipeline(transaction=True)
+        if open_now - in_set:
+            pipe.sadd(state.key("breakers"), *(open_now - in_set))
+        if in_set - open_now:
+            pipe.srem(state.key("breakers"), *(in_set - open_now))
+        pipe.execute()
+    finally:
+        lock.release()
+    fixed = 0
+    try:
+        stored = {(r["symbol"], r["timeframe"]): bool(r["breaker_open"]) for r in rt.store.ingestion_status()}
+        for r in rows:
+            key = (str(r["symbol"]), str(r["timeframe"]))
+            if key in stored and stored[key] != bool(r["breaker_open"]):
+                rt.store.upsert_ingestion_status(
+                    key[0], key[1], now=datetime_utc(now), breaker_open=bool(r["breaker_open"])
+                )
+                fixed += 1
+    except Exception:
+        log.exception("breaker_open columns not reconciled", extra={"component": "celery"})
+    state.incr("breaker_ticks")
+    return {
+        "checked": True,
+        "open": sorted(open_now),
+        "set_fixed": len(open_now ^ in_set),
+        "rows_fixed": fixed,
+    }
+
+
+__all__ = [
+    "FRESHNESS_CODE",
+    "BoardCache",
+    "StatusRow",
+    "breaker_tick",
+    "close_breaker",
+    "colour_codes",
+    "colours",
+    "evaluate",
+    "load_board",
+    "new_board",
+    "notify_event",
+    "notify_pending",
+    "upsert_status",
+    "write_status",
+]

@@ -1,0 +1,218 @@
+"""Where a worker's market data comes from: the watchlist's pull providers feeding a
+:class:`~montalaq.engine.MarketEngine`, stepped bar by bar by the scheduler tick.
+
+The tick runs under a cluster-wide lock, so one process at a time owns the feed. Each
+process keeps its own :class:`FeedContext` (engine and providers); the shared
+:class:`~montalaq.celery.state.FeedRecord` says up to which virtual time the feed was
+ingested. A context that is behind (another worker ticked meanwhile) simply continues from
+where it stopped; one that does not exist yet, or was built for another watchlist, is
+rebuilt by replaying its providers from the feed's origin. Bars the rebuild closes again
+were queued by the worker that ticked before (the shared high-water marks say so), so they
+are not queued twice, while a bar that worker closed but did not get to queue (it died
+mid-tick) is queued now: nothing is lost.
+
+Decisions:
+
+- **Deterministic providers.** Rebuilding needs ``take_until(t)`` of a fresh provider to
+  return the same trades as the original: true of the built-in replays and seeded
+  simulations, and required of a ``provider_factory``'s providers (a REST poller returns
+  what its history window holds; bars it cannot rebuild are simply not analysed twice).
+- **Stepping.** A tick ingests in steps that end on the finest timeframe's bar boundaries
+  (then at "now"), and takes the ``/signals_tf`` features of a symbol right after the step
+  that closed its bar. At most one bar per pair closes in a step, so every closed bar gets
+  its own analysis with the features of the moment it closed, however late the tick runs
+  (a catch-up never supersedes bars, unlike the one-process service).
+- **No close grace.** A pull provider hands over every trade up to a step's end, so a bar
+  closes exactly at its end; a trade a provider delivers after the step it belongs to is
+  LATE for the engine (counted, not applied), as a push feed's trade beyond
+  ``close_grace_s`` is in the service.
+- **Engine timeframes** are the watchlist's timeframes plus 1m, 5m and 15m, which the trend
+  score of the analyses needs; only the watchlist's pairs are analysed.
+- **Built-in sources** (``montalaq.watchlist``): a replay's first trade (after its
+  ``start_offset_s``; the SPY sample defaults to its regular session, 13:30 UTC) is placed
+  at the feed's origin, ``warmup_s`` before the first analysed bar; ``auto`` is the bundled
+  sample of the symbol or a simulation seeded from the symbol, as in ``montalaq.Service``.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from montalaq.engine import Bar, MarketEngine
+from montalaq.feeds import PullProvider, ReplayProvider, SimulatedProvider
+from montalaq.timeframes import parse_timeframe
+from montalaq.watchlist import Watchlist, WatchlistEntry
+
+log = logging.getLogger("montalaq.celery")
+
+ProviderFactory = Callable[[WatchlistEntry, int], PullProvider | None]
+"""``(entry, origin_ns) -> provider | None``: the application's provider for a watchlist
+entry (None: the entry's built-in ``source``). ``origin_ns`` is the virtual time at which a
+replay should place its first trade. Must be deterministic (see the module docstring)."""
+
+# Where the bundled samples' regular sessions begin (seconds into the file): the SPY day
+# starts with 5.5 hours of pre-market (the same offsets montalaq.Service uses).
+SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
+SIGNAL_TIMEFRAMES = ("1m", "5m", "15m")
+
+
+def builtin_provider(entry: WatchlistEntry, origin_ns: int) -> PullProvider | None:
+    """The provider of an entry's built-in ``source`` (None for ``none``)."""
+    from montalaq.sample import SAMPLES, sample_path
+
+    src = entry.source
+    kind = src.kind
+    if kind == "auto":
+        kind = "sample" if entry.symbol.lower() in SAMPLES else "simulated"
+    if kind in ("none",):
+        return None
+    if kind == "custom":
+        raise ValueError(
+            f"watchlist: pairs entry {entry.symbol!r} has source kind 'custom' but no provider_factory "
+            "returned a provider for it (pass provider_factory= to montalaq.celery.install)"
+        )
+    if kind == "sample":
+        name = src.name or entry.symbol.lower()
+        offset = (
+            src.start_offset_s if src.start_offset_s is not None else SAMPLE_SESSION_OFFSET_S.get(name, 0.0)
+        )
+        return ReplayProvider(
+            sample_path(name),
+            symbol=entry.symbol,
+            name=entry.provider,
+            loop=src.loop,
+            start_offset_s=offset,
+            start_ns=origin_ns,
+        )
+    if kind == "replay":
+        assert src.path is not None  # checked by the watchlist
+        return ReplayProvider(
+            src.path,
+            symbol=entry.symbol,
+            name=entry.provider,
+            loop=src.loop,
+            start_offset_s=src.start_offset_s or 0.0,
+            start_ns=origin_ns,
+        )
+    seed = src.seed if src.seed is not None else zlib.crc32(entry.symbol.encode())
+    return SimulatedProvider(
+        entry.symbol,
+        name=entry.provider,
+        seed=seed,
+        start_price=src.start_price if src.start_price is not None else 100.0,
+        rate_per_s=src.rate_per_s if src.rate_per_s is not None else 5.0,
+        vol_bps=src.vol_bps if src.vol_bps is not None else 2.0,
+        start_ns=origin_ns,
+    )
+
+
+@dataclass
+class StepResult:
+    """What one step closed: the bars, the features of their symbols right after the step
+    (``/signals_tf``), and provider errors ``(symbol list, exception)``."""
+
+    at_ns: int
+    bars: list[Bar] = field(default_factory=list)
+    errors: list[tuple[list[str], BaseException]] = field(default_factory=list)
+
+
+class FeedContext:
+    """One process's engine and providers for a watchlist (see the module docstring).
+
+    ``until_ns``: virtual time up to which this context has ingested (int ns).
+    """
+
+    def __init__(
+        self,
+        watchlist: Watchlist,
+        origin_ns: int,
+        factory: ProviderFactory | None = None,
+    ) -> None:
+        self.watchlist = watchlist
+        self.digest = watchlist.digest
+        self.origin_ns = int(origin_ns)
+        frames = list(dict.fromkeys([*watchlist.timeframes, *SIGNAL_TIMEFRAMES]))
+        frames.sort(key=parse_timeframe)
+        self.timeframes = frames
+        self.step_ns = parse_timeframe(frames[0])
+        self.engine = MarketEngine(frames, symbols=watchlist.symbols)
+        self.providers: list[tuple[list[str], PullProvider]] = []
+        for entry in watchlist.entries:
+            provider = factory(entry, self.origin_ns) if factory is not None else None
+            if provider is None:
+                provider = builtin_provider(entry, self.origin_ns)
+            if provider is None:
+                continue
+            if not callable(getattr(provider, "take_until", None)):
+                raise TypeError(
+                    f"provider of {entry.symbol!r}: expected a pull provider (take_until), "
+                    f"got {type(provider).__name__}"
+                )
+            self.providers.append(([entry.symbol], provider))
+        self.until_ns = self.origin_ns - 1
+        # The watchlist's pairs as arrays, for the tick's vectorised freshness.
+        self.pairs = watchlist.pairs()
+        self.symbols = watchlist.symbols
+        pos = {s: i for i, s in enumerate(self.symbols)}
+        self.pair_sym_idx = np.array([pos[s] for s, _ in self.pairs], dtype=np.int64)
+        self.pair_tf_ns = np.array([parse_timeframe(tf) for _, tf in self.pairs], dtype=np.int64)
+
+    def matches(self, digest: str, origin_ns: int) -> bool:
+        """Whether this context was built for that watchlist digest and feed origin."""
+        return self.digest == digest and self.origin_ns == origin_ns
+
+    def steps(self, now_ns: int) -> list[int]:
+        """The step ends from ``until_ns`` (exclusive) to ``now_ns``: bar boundaries of the
+        finest timeframe, then ``now_ns`` itself."""
+        out: list[int] = []
+        if now_ns <= self.until_ns:
+            return out
+        b = (self.until_ns // self.step_ns + 1) * self.step_ns
+        while b < now_ns:
+            out.append(b)
+            b += self.step_ns
+        out.append(now_ns)
+        return out
+
+    def step(self, at_ns: int) -> StepResult:
+        """Ingest every trade up to ``at_ns`` and close the bars that ended by then."""
+        res = StepResult(at_ns)
+        for symbols, provider in self.providers:
+            try:
+                for batch in provider.take_until(at_ns):
+                    _, closed = self.engine.on_trades(
+                        batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, batch.trade_id
+                    )
+                    res.bars.extend(closed)
+            except Exception as exc:  # a provider's failure is its pairs' error, never the tick's
+                res.errors.append((symbols, exc))
+        res.bars.extend(self.engine.advance_time(at_ns))
+        self.until_ns = at_ns
+        return res
+
+    def pair_last_trades(self) -> npt.NDArray[np.int64]:
+        """Per watchlist pair (``pairs`` order), its symbol's last trade time (0: never)."""
+        last = self.last_trades()
+        per_symbol = np.array([last.get(s, 0) for s in self.symbols], dtype=np.int64)
+        return per_symbol[self.pair_sym_idx]
+
+    def last_trades(self) -> dict[str, int]:
+        """Per symbol, its last accepted trade time (ns; symbols without one are left out)."""
+        symbols, last = self.engine.last_trades()
+        return {s: int(t) for s, t in zip(symbols, last, strict=True) if t}
+
+
+__all__ = [
+    "SAMPLE_SESSION_OFFSET_S",
+    "SIGNAL_TIMEFRAMES",
+    "FeedContext",
+    "ProviderFactory",
+    "StepResult",
+    "builtin_provider",
+]

@@ -1,0 +1,127 @@
+"""Guards whose state the workers share through Redis: the error-type throttle (SPEC §5.4)
+and the notification channels' circuit breakers (SPEC §4.4).
+
+Both wrap the native objects: each call loads the shared state (``to_json``/``load_json``
+documents of the core) under a short Redis lock, runs the native call, and stores the new
+state before the lock is released -- so every worker sees one throttle window per error
+type and one breaker per channel. Calls are a few Redis round trips: fine for
+notification traffic, which the rate limit keeps to tens a minute; not for a hot path.
+
+Only the methods the notifier calls are synchronised (``report``, ``flush``, ``resolve``,
+``summary``; ``allow``, ``record_success``, ``record_failure``, ``retry_after_ns``,
+``state``); the native ``call``/``with`` paths of the breaker are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from redis.lock import Lock
+
+from montalaq.celery.state import SharedState, text
+from montalaq.health import BreakerState, CircuitBreaker
+from montalaq.throttle import ErrorThrottle, ThrottleDecision
+
+T = TypeVar("T")
+_LOCK_TIMEOUT_S = 10.0
+
+
+class _JsonState(Protocol):
+    def load_json(self, text: str) -> None: ...
+
+    def to_json(self) -> str: ...
+
+
+def _synced(obj: _JsonState, state: SharedState, key: str, fn: Callable[[], T], *, write: bool = True) -> T:
+    """Load ``obj`` from the shared document, run ``fn``, store ``obj`` -- under a lock."""
+    client = state.client
+    lock = Lock(
+        client, key + ":lock", timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S, thread_local=False
+    )
+    if not lock.acquire():
+        raise TimeoutError(f"shared guard {key!r}: lock not acquired within {_LOCK_TIMEOUT_S} s")
+    try:
+        raw = client.get(key)
+        if raw is not None:
+            obj.load_json(text(raw))
+        out = fn()
+        if write:
+            client.set(key, obj.to_json())
+        return out
+    finally:
+        lock.release()
+
+
+class SharedErrorThrottle(ErrorThrottle):
+    """An :class:`~montalaq.throttle.ErrorThrottle` shared by every worker (module docstring).
+    ``windows``/``aggregation_s``/``default_window_s`` configure a throttle created fresh;
+    an existing shared one keeps the configuration it was created with."""
+
+    def __init__(
+        self,
+        state: SharedState,
+        windows: Mapping[str, float] | None = None,
+        aggregation_s: float = 60.0,
+        *,
+        default_window_s: float = 3600.0,
+        name: str = "throttle",
+    ) -> None:
+        ErrorThrottle.__init__(self, windows, aggregation_s, default_window_s=default_window_s)
+        self._shared = state
+        self._shared_key = state.key("guard", name)
+
+    def _synced(self, fn: Callable[[], T], *, write: bool = True) -> T:
+        return _synced(self, self._shared, self._shared_key, fn, write=write)
+
+    def report(self, error_type: Any, message: Any = "", now: Any = None) -> ThrottleDecision:
+        """``ErrorThrottle.report`` on the shared state."""
+        return self._synced(lambda: ErrorThrottle.report(self, error_type, message, now))
+
+    def flush(self, now: Any = None) -> list[list[dict[str, Any]]]:
+        """``ErrorThrottle.flush`` on the shared state (a digest is flushed by one worker)."""
+        return self._synced(lambda: ErrorThrottle.flush(self, now))
+
+    def resolve(self, error_type: Any, now: Any = None) -> dict[str, Any] | None:
+        """``ErrorThrottle.resolve`` on the shared state."""
+        return self._synced(lambda: ErrorThrottle.resolve(self, error_type, now))
+
+    def summary(self) -> list[dict[str, Any]]:
+        """``ErrorThrottle.summary`` of the shared state."""
+        return self._synced(lambda: ErrorThrottle.summary(self), write=False)
+
+
+class SharedCircuitBreaker(CircuitBreaker):
+    """A :class:`~montalaq.health.CircuitBreaker` shared by every worker (module docstring);
+    the keyword arguments are CircuitBreaker's and configure a breaker created fresh."""
+
+    def __init__(self, state: SharedState, name: str, **kwargs: Any) -> None:
+        CircuitBreaker.__init__(self, name, **kwargs)
+        self._shared = state
+        self._shared_key = state.key("guard", f"breaker:{name}")
+
+    def _synced(self, fn: Callable[[], T], *, write: bool = True) -> T:
+        return _synced(self, self._shared, self._shared_key, fn, write=write)
+
+    def allow(self, now_ns: Any = None) -> bool:
+        """``allow`` on the shared state (a half-open probe permit is taken once cluster-wide)."""
+        return self._synced(lambda: CircuitBreaker.allow(self, now_ns))
+
+    def record_success(self, now_ns: Any = None) -> None:
+        """``record_success`` on the shared state."""
+        self._synced(lambda: CircuitBreaker.record_success(self, now_ns))
+
+    def record_failure(self, now_ns: Any = None) -> None:
+        """``record_failure`` on the shared state."""
+        self._synced(lambda: CircuitBreaker.record_failure(self, now_ns))
+
+    def retry_after_ns(self, now_ns: Any = None) -> int | None:
+        """``retry_after_ns`` of the shared state."""
+        return self._synced(lambda: CircuitBreaker.retry_after_ns(self, now_ns), write=False)
+
+    def state(self, now_ns: Any = None) -> BreakerState:
+        """``state`` of the shared state."""
+        return self._synced(lambda: CircuitBreaker.state(self, now_ns), write=False)
+
+
+__all__ = ["SharedCircuitBreaker", "SharedErrorThrottle"]

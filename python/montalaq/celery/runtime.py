@@ -1,0 +1,246 @@
+"""Per-process resources of a worker: the shared state client, the store, the notifier with
+its shared guards, the analysis runner and its signal hook, the feed context of the tick
+and the board cache of the escalation task.
+
+Built lazily on the first task a process runs (after a prefork child has forked, so no
+connection is ever shared across a fork) and rebuilt when the process id changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from montalaq.analysis import AnalysisRunner, MLCallable, RuleAnalyzer, TrendRuleAnalyzer
+from montalaq.celery.guards import SharedCircuitBreaker, SharedErrorThrottle
+from montalaq.celery.options import CeleryOptions
+from montalaq.celery.state import FeedRecord, SharedState
+from montalaq.dedupe import RedisDedupe
+from montalaq.notify import SignalDecision, SignalHook, notifier_from_settings
+from montalaq.notify.notifier import Notifier
+from montalaq.ratelimit import RedisRateLimiter
+from montalaq.records import Analysis
+from montalaq.settings import Settings
+from montalaq.store import Store
+from montalaq.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from montalaq.agents import AgentRegistry
+    from montalaq.celery.escalation import BoardCache
+    from montalaq.celery.feed import FeedContext, ProviderFactory
+
+log = logging.getLogger("montalaq.celery")
+
+_CLOCK_REFRESH_NS = 2_000_000_000  # re-read the shared feed clock at most every 2 s
+
+AgentsFactory = Callable[[Settings, Store], "AgentRegistry | None"]
+"""``(settings, store) -> registry | None``: the agents the tick runs (None: no agents)."""
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """What the application plugs in: trade providers, the analyses' model and rule
+    analyzer, and the agents."""
+
+    provider_factory: ProviderFactory | None = None
+    ml: MLCallable | None = None
+    analyzer: RuleAnalyzer | None = None
+    agents: AgentsFactory | None = None
+
+
+class RecordingSignalHook(SignalHook):
+    """A :class:`~montalaq.notify.SignalHook` that remembers, per thread, what it decided
+    for the last analysis (the analysis task reports it and asks for a delivery)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last = threading.local()
+
+    def on_analysis(self, analysis: Analysis, now: Any = None) -> SignalDecision:
+        """``SignalHook.on_analysis``, remembered."""
+        decision = super().on_analysis(analysis, now)
+        self._last.decision = decision
+        return decision
+
+    def take_decision(self) -> SignalDecision | None:
+        """The decision of the last analysis on this thread (then forgotten)."""
+        decision: SignalDecision | None = getattr(self._last, "decision", None)
+        self._last.decision = None
+        return decision
+
+
+def _nothing() -> None:
+    return None
+
+
+class Runtime:
+    """One process's montalaq resources (module docstring). ``redis_url`` holds the shared
+    state and the Redis guards."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: CeleryOptions,
+        watchlist: Watchlist,
+        redis_url: str,
+        plugins: Plugins,
+    ) -> None:
+        self.pid = os.getpid()
+        self.settings = settings
+        self.options = options
+        self.watchlist = watchlist
+        self.redis_url = redis_url
+        self.plugins = plugins
+        self.state = SharedState(redis_url, options.prefix)
+        self.store = Store(settings.database_url_value)
+        self.feed_context: FeedContext | None = None
+        self.board_cache: BoardCache | None = None
+        self._lock = threading.Lock()
+        self._notifier: Notifier | None = None
+        self._hook: RecordingSignalHook | None = None
+        self._runner: AnalysisRunner | None = None
+        self._agents: AgentRegistry | None = None
+        self._agents_built = False
+        self._clock: FeedRecord | None = None
+        self._clock_read_ns = 0
+        # Set by install(): asks for a notification delivery now (queued notifications).
+        self.request_delivery: Callable[[], None] = _nothing
+
+    def close(self) -> None:
+        """Release connections (tests and benchmarks; a worker process just exits)."""
+        if self._notifier is not None:
+            for channel in self._notifier.channels.values():
+                try:
+                    channel.close()
+                except Exception:
+                    log.warning("closing channel %s failed", channel.name, exc_info=True)
+        self.store.close()
+        self.state.close()
+
+    # -- time ----------------------------------------------------------------------------
+    def now_ns(self) -> int:
+        """The feed's virtual time now (the wall clock before the first tick), int ns."""
+        wall = time.time_ns()
+        if self._clock is None or wall - self._clock_read_ns > _CLOCK_REFRESH_NS:
+            record = self.state.feed()
+            if record is not None:
+                self._clock, self._clock_read_ns = record, wall
+        return wall if self._clock is None else self._clock.now_ns(wall)
+
+    @property
+    def speed(self) -> float:
+        """Virtual seconds per wall second of the feed clock (1 before the first tick)."""
+        self.now_ns()
+        return 1.0 if self._clock is None else self._clock.speed
+
+    def set_clock(self, record: FeedRecord) -> None:
+        """Use ``record`` as the clock (the tick just wrote it)."""
+        self._clock, self._clock_read_ns = record, time.time_ns()
+
+    # -- notifications -------------------------------------------------------------------
+    @property
+    def notifier(self) -> Notifier:
+        """The notifier: the settings' channels, the Redis rate limit and dedupe, and the
+        shared error throttle and channel breakers. It has no background thread: the
+        delivery task calls ``deliver_once``."""
+        with self._lock:
+            if self._notifier is None:
+                s = self.settings
+                prefix = self.options.prefix
+                throttle = SharedErrorThrottle(
+                    self.state,
+                    {
+                        "STARTUP": s.throttle_window_startup_sec,
+                        "WEBSOCKET": s.throttle_window_websocket_sec,
+                        "BROKER": s.throttle_window_broker_sec,
+                        "DATABASE": s.throttle_window_database_sec,
+                    },
+                    s.throttle_aggregation_sec,
+                    default_window_s=s.throttle_window_default_sec,
+                )
+                notifier = notifier_from_settings(
+                    s,
+                    self.store,
+                    rate_limiter=RedisRateLimiter(
+                        self.redis_url,
+                        limit=s.notify_rate_limit_per_min,
+                        window_s=60.0,
+                        prefix=f"{prefix}notify-rate:",
+                    ),
+                    dedupe=RedisDedupe(
+                        self.redis_url, ttl_s=s.analysis_notify_dedupe_sec, prefix=f"{prefix}notify-dedupe:"
+                    ),
+                    throttle=throttle,
+                    lease_s=self.options.outbox_lease_s,
+                )
+                notifier.breakers = {
+                    name: SharedCircuitBreaker(
+                        self.state,
+                        f"notify.{name}",
+                        failure_threshold=s.notify_breaker_failures,
+                        window_s=s.notify_breaker_window_sec,
+                        cooldown_s=s.notify_breaker_cooldown_sec,
+                    )
+                    for name in notifier.channels
+                }
+                self._notifier = notifier
+            return self._notifier
+
+    @property
+    def signal_hook(self) -> RecordingSignalHook:
+        """The signal hook (``ANALYSIS_NOTIFY_THRESHOLD``, once per bar): the Redis dedupe
+        first, then the database claim (``ingestion_status.last_signal_bar_ts``)."""
+        notifier = self.notifier
+        with self._lock:
+            if self._hook is None:
+                s = self.settings
+                self._hook = RecordingSignalHook(
+                    notifier,
+                    threshold=s.analysis_notify_threshold,
+                    dedupe_window_s=s.analysis_notify_dedupe_sec,
+                    dedupe=RedisDedupe(
+                        self.redis_url,
+                        ttl_s=s.analysis_notify_dedupe_sec,
+                        prefix=f"{self.options.prefix}signal-dedupe:",
+                    ),
+                )
+            return self._hook
+
+    def analysis_runner(
+        self, *, signal_hook: SignalHook | None = None, with_hook: bool = True
+    ) -> AnalysisRunner:
+        """The runner of the analysis task (its clock is the feed's); ``with_hook=False``
+        or another ``signal_hook`` gives a runner for the redelivery path."""
+        s = self.settings
+        if with_hook and signal_hook is None:
+            hook = self.signal_hook
+            with self._lock:
+                if self._runner is None:
+                    self._runner = self._new_runner(s, hook)
+                return self._runner
+        return self._new_runner(s, signal_hook)
+
+    def _new_runner(self, s: Settings, hook: SignalHook | None) -> AnalysisRunner:
+        analyzer = self.plugins.analyzer or TrendRuleAnalyzer(s.ts_weights, entry=s.ts_entry)
+        return AnalysisRunner(
+            self.store, analyzer=analyzer, ml=self.plugins.ml, signal_hook=hook, clock=self.now_ns
+        )
+
+    # -- agents --------------------------------------------------------------------------
+    @property
+    def agents(self) -> AgentRegistry | None:
+        """The agents the tick runs (built once per process)."""
+        with self._lock:
+            if not self._agents_built:
+                factory = self.plugins.agents
+                self._agents = factory(self.settings, self.store) if factory is not None else None
+                self._agents_built = True
+            return self._agents
+
+
+__all__ = ["AgentsFactory", "Plugins", "RecordingSignalHook", "Runtime"]

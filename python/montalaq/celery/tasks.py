@@ -1,0 +1,475 @@
+"""The bodies of montalaq's Celery tasks, as plain functions of a :class:`Runtime`
+(``install`` wraps them in Celery tasks; tests and benchmarks may call them directly).
+
+- :func:`tick` -- the scheduler tick (SPEC §10.2): under the tick lock, ingest the
+  watchlist's feeds up to now (bar by bar, see :mod:`montalaq.celery.feed`), and for each
+  bar that closed on a watchlist pair: skip it when the pair's breaker is open, queue one
+  analysis when the pair is GREEN (a bar closing with a stale last trade -- a feed
+  delivering late -- is not analysed). Every pair whose freshness colour changed since the
+  previous tick gets its status row updated (freshness, last trade, provider) at once,
+  without waiting for the escalation. Then run the agents whose interval has passed.
+- :func:`analyse` -- one analysis of one closed bar, idempotent per (symbol, timeframe,
+  bar): claimed in Redis (see :mod:`montalaq.celery.state`), run by
+  :class:`~montalaq.analysis.AnalysisRunner` (one ``trade_analysis`` row per bar, upserted),
+  its signal notified at most once by the signal hook (Redis dedupe, then the database claim
+  ``claim_signal_bar``). A FAILED analysis is queued for the board. A bar whose pair's
+  breaker opened after the tick queued it is skipped when its task runs.
+- :func:`kpi_rollup` (in :mod:`montalaq.celery.kpi`) and :func:`deliver` -- the KPI window
+  and one notification delivery pass.
+
+Decisions:
+
+- **A redelivered analysis** (its worker died while running it) runs again, and its signal
+  is settled by the database alone: if the dead attempt had claimed the bar
+  (``ingestion_status.last_signal_bar_ts`` is that bar), the notification is queued again
+  with the same idempotency key -- the outbox keeps one row per key and channel, so a
+  notification the dead attempt had queued is not queued twice and one it had not is not
+  lost; otherwise the claim decides as usual.
+- **Analyses of a pair run in bar order**: a bar's task waits (retries after 0.25-2 s) while
+  the pair's previous bar is queued or running, for at most ``order_wait_s`` after it was
+  queued. A late analysis would otherwise meet the rule "a bar older than the last one
+  signalled never notifies" and its signal would be dropped.
+- **The store is down**: the analysis is given back and retried with backoff
+  (``store_retries`` times, 1 s doubling to 60 s); then it is recorded as a failure of the
+  pair (its error code) and dropped.
+- **Times**: analyses, findings and failures are stamped with the feed's clock (the wall
+  clock unless a replay is accelerated), like ``montalaq.Service`` with a replay clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from montalaq._time import datetime_utc
+from montalaq.agents import AgentContext
+from montalaq.celery.escalation import colour_codes, upsert_status
+from montalaq.celery.feed import FeedContext
+from montalaq.celery.runtime import Runtime
+from montalaq.celery.state import FeedRecord, pair_field, text
+from montalaq.dedupe import DedupeCache
+from montalaq.errors import ErrorCode, error_code_for
+from montalaq.health import Colour, Freshness
+from montalaq.notify import SignalDecision, SignalHook
+from montalaq.records import Analysis, AnalysisStatus
+from montalaq.store import Store
+
+log = logging.getLogger("montalaq.celery")
+
+_NS = 1_000_000_000
+_COLOUR_NAMES = ("GREEN", "AMBER", "RED")
+
+Enqueue = Callable[[dict[str, Any]], None]
+"""Sends one analysis request (a JSON-ready dict) to the analysis task."""
+
+
+def _finite(value: float) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _code_name(exc: BaseException) -> str:
+    code = error_code_for(exc)
+    return code.name if isinstance(code, ErrorCode) else str(code)
+
+
+# ------------------------------------------------------------------------------ the tick
+
+
+def _feed_record(rt: Runtime, wall_ns: int) -> FeedRecord:
+    state = rt.state
+    wl = rt.watchlist
+    record = state.feed()
+    if record is None:
+        warm_ns = round(wl.warmup_s * _NS)
+        record = FeedRecord(
+            origin_ns=wall_ns - warm_ns,
+            first_bar_ns=wall_ns,
+            anchor_wall_ns=wall_ns,
+            anchor_virtual_ns=wall_ns,
+            speed=wl.speed,
+            cursor_ns=wall_ns,
+            digest=wl.digest,
+        )
+        state.save_feed(record)
+        log.info(
+            "feed started: %d pairs, speed %s, warm-up %s s",
+            len(wl.pairs()),
+            wl.speed,
+            wl.warmup_s,
+            extra={"component": "celery"},
+        )
+    elif record.digest != wl.digest:
+        # Another watchlist (edited, or a worker of another deployment): keep the virtual
+        # time continuous, take this watchlist's speed; contexts rebuild for it.
+        record = replace(
+            record,
+            anchor_wall_ns=wall_ns,
+            anchor_virtual_ns=record.now_ns(wall_ns),
+            speed=wl.speed,
+            digest=wl.digest,
+        )
+        state.save_feed(record)
+        log.warning("the watchlist changed; the feed is rebuilt for it", extra={"component": "celery"})
+    return record
+
+
+def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
+    """One scheduler tick (module docstring); returns what it did."""
+    t0 = time.perf_counter()
+    state = rt.state
+    lock = state.lock("tick", rt.options.lock_timeout_s)
+    if not lock.acquire(blocking=False):
+        state.incr("tick_busy")
+        return {"ticked": False, "reason": "another tick holds the tick lock"}
+    status: list[dict[str, Any]] = []
+    report: dict[str, Any] = {
+        "ticked": True,
+        "queued": 0,
+        "skipped_breaker": 0,
+        "skipped_not_green": 0,
+        "not_green": [],
+    }
+    try:
+        wall = time.time_ns()
+        record = _feed_record(rt, wall)
+        rt.set_clock(record)
+        now = record.now_ns(wall)
+        ctx = rt.feed_context
+        rebuilt = False
+        if ctx is None or not ctx.matches(record.digest, record.origin_ns) or ctx.until_ns > record.cursor_ns:
+            ctx = FeedContext(rt.watchlist, record.origin_ns, rt.plugins.provider_factory)
+            rt.feed_context = ctx
+            rebuilt = True
+        pairs = set(rt.watchlist.pairs())
+        hw = state.high_water()
+        changed: dict[tuple[str, str], int] = {}
+        for p in pairs:
+            if p not in hw:  # a pair new to the feed: its bars from now on
+                hw[p] = changed[p] = record.cursor_ns - 1
+        breakers = state.open_breakers()
+        freshness = Freshness()
+        failing: dict[str, BaseException] = {}
+        steps = ctx.steps(now)
+        for at in steps:
+            res = ctx.step(at)
+            for symbols, exc in res.errors:
+                for sym in symbols:
+                    failing.setdefault(sym, exc)
+            bars = [
+                b
+                for b in res.bars
+                if (b.symbol, b.timeframe) in pairs
+                and b.start_ns >= record.first_bar_ns
+                and b.start_ns > hw[(b.symbol, b.timeframe)]
+            ]
+            if not bars:
+                continue
+            bars.sort(key=lambda b: (b.start_ns, b.timeframe))
+            last = ctx.last_trades()
+            features: dict[str, dict[str, float | None]] = {}
+            for bar in bars:
+                p = (bar.symbol, bar.timeframe)
+                prev = hw[p]
+                hw[p] = changed[p] = int(bar.start_ns)
+                if p in breakers:
+                    report["skipped_breaker"] += 1
+                    continue
+                colour = freshness.colour(bar.timeframe, at, last.get(bar.symbol))
+                if colour != Colour.GREEN:  # a feed delivering late: its bar is stale already
+                    report["skipped_not_green"] += 1
+                    continue
+                if bar.symbol not in features:
+                    features[bar.symbol] = dict(ctx.engine.signals_tf(bar.symbol))
+                enqueue(
+                    {
+                        "symbol": bar.symbol,
+                        "timeframe": bar.timeframe,
+                        "start_ns": int(bar.start_ns),
+                        "close": _finite(bar.close),
+                        "atr": _finite(bar.atr),
+                        "features": features[bar.symbol],
+                        "prev_start_ns": prev if prev >= record.first_bar_ns else None,
+                        "queued_wall_ns": time.time_ns(),
+                    }
+                )
+                state.mark_queued(bar.symbol, bar.timeframe, int(bar.start_ns), rt.options.claim_ttl_s)
+                report["queued"] += 1
+        # Never backwards (a wall clock stepped back): the cursor is what the feed ingested.
+        state.advance(
+            max(now, ctx.until_ns),
+            changed,
+            ctx.last_trades(),
+            order=rt.watchlist.symbols,
+            digest=rt.watchlist.digest,
+        )
+        status, report["not_green"] = _colour_changes(rt, ctx, now)
+        for sym, exc in failing.items():
+            _provider_error(rt, sym, exc, now)
+        findings = _run_agents(rt, ctx, now)
+        report.update(now_ns=now, steps=len(steps), rebuilt=rebuilt, findings=findings)
+    finally:
+        lock.release()
+    state.incr("ticks")
+    state.incr("bars_queued", report["queued"])
+    state.incr("bars_skipped_breaker", report["skipped_breaker"])
+    state.incr("bars_skipped_not_green", report["skipped_not_green"])
+    try:
+        upsert_status(rt.store, status)
+    except Exception:
+        log.exception("ingestion_status not written", extra={"component": "celery"})
+    report["seconds"] = time.perf_counter() - t0
+    return report
+
+
+def _colour_changes(rt: Runtime, ctx: FeedContext, now_ns: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Status values of the pairs whose freshness colour at ``now_ns`` differs from what the
+    previous tick saw (freshness, last trade, provider; vectorised over the watchlist), and
+    the pairs (``SYMBOL|TF``) that are not GREEN."""
+    ticks = ctx.pair_last_trades()
+    codes = colour_codes(Freshness(), ctx.pair_tf_ns, ticks, now_ns)
+    key = rt.state.key("tick_colours")
+    raw = rt.state.client.get(key)
+    prev = None if raw is None else np.frombuffer(raw if isinstance(raw, bytes) else raw.encode(), np.uint8)
+    changed = range(len(codes)) if prev is None or len(prev) != len(codes) else np.nonzero(prev != codes)[0]
+    rt.state.client.set(key, codes.tobytes())
+    at = datetime_utc(now_ns)
+    out: list[dict[str, Any]] = []
+    for i in changed:
+        sym, tf = ctx.pairs[int(i)]
+        last = int(ticks[int(i)])
+        out.append(
+            {
+                "symbol": sym,
+                "timeframe": tf,
+                "provider": rt.watchlist.provider_of(sym),
+                "freshness": _COLOUR_NAMES[int(codes[int(i)])],
+                "last_tick_at": datetime_utc(last) if last else None,
+                "updated_at": at,
+            }
+        )
+    not_green = [f"{ctx.pairs[int(i)][0]}|{ctx.pairs[int(i)][1]}" for i in np.nonzero(codes)[0]]
+    return out, not_green
+
+
+def _provider_error(rt: Runtime, symbol: str, exc: BaseException, now_ns: int) -> None:
+    name = _code_name(exc)
+    entry = rt.watchlist.entry(symbol)
+    rt.state.set_last_errors(entry.pairs(), now_ns, name)
+    rt.state.incr("provider_errors")
+    log.warning(
+        "provider %s of %s failed: %s: %s (%s)",
+        entry.provider,
+        symbol,
+        type(exc).__name__,
+        exc,
+        name,
+        extra={"component": "celery", "provider": entry.provider, "symbol": symbol, "error_code": name},
+    )
+    try:
+        rt.notifier.report_error(name, f"provider {entry.provider} ({symbol}): {type(exc).__name__}: {exc}")
+    except Exception:
+        log.exception("could not report the provider error", extra={"component": "celery"})
+
+
+def _run_agents(rt: Runtime, ctx: FeedContext, now_ns: int) -> int:
+    """Run the agents due at ``now_ns`` (their last runs are shared); returns the findings."""
+    registry = rt.agents
+    if registry is None or len(registry) == 0:
+        return 0
+    key = rt.state.key("agents")
+    last = {text(k): int(v) for k, v in rt.state.client.hgetall(key).items()}
+    due = [s for s in registry if s.name not in last or now_ns - last[s.name] >= int(s.interval_s * _NS)]
+    if not due:
+        return 0
+    n = 0
+    contexts = {s: AgentContext.from_engine(ctx.engine, s, now_ns, rt.settings) for s in rt.watchlist.symbols}
+    for spec in due:
+        for sym, agent_ctx in contexts.items():
+            finding = registry.run(spec.name, agent_ctx)
+            if finding is None:
+                continue
+            try:
+                rt.store.add_finding(finding)
+                n += 1
+            except Exception:
+                log.exception(
+                    "finding of %s not stored", spec.name, extra={"component": "celery", "symbol": sym}
+                )
+    rt.state.client.hset(key, mapping={s.name: str(now_ns) for s in due})
+    rt.state.incr("findings", n)
+    return n
+
+
+# ------------------------------------------------------------------------------ analysis
+
+
+@dataclass(frozen=True)
+class BarSnapshot:
+    """The closed bar an analysis reads: open time (int ns), close and ATR (NaN while
+    undefined), as the tick saw them."""
+
+    start_ns: int
+    close: float
+    atr: float
+
+
+class _ReplayClaimStore(Store):
+    """The store of a redelivered analysis whose bar the dead attempt had already claimed:
+    the claim is granted again (it is this bar's), decisions are recorded as REDELIVERED."""
+
+    def claim_signal_bar(
+        self, symbol: str, timeframe: str, bar_ts: Any, now: Any = None, window_s: float = 900.0
+    ) -> bool:
+        """Granted: the bar's claim is already this analysis'."""
+        return True
+
+    def record_dedup_event(self, key: str, action: str, **kwargs: Any) -> None:
+        """``Store.record_dedup_event`` with action REDELIVERED."""
+        super().record_dedup_event(key, "REDELIVERED" if action == "ALLOWED" else action, **kwargs)
+
+
+def _signal_after_redelivery(rt: Runtime, analysis: Analysis) -> SignalDecision:
+    s = rt.settings
+    hook = SignalHook(
+        rt.notifier,
+        threshold=s.analysis_notify_threshold,
+        dedupe_window_s=s.analysis_notify_dedupe_sec,
+        # The Redis dedupe already holds the dead attempt's record: the database decides.
+        dedupe=DedupeCache(ttl_s=s.analysis_notify_dedupe_sec),
+    )
+    if analysis.status is not AnalysisStatus.COMPLETE:
+        return SignalDecision.NOT_COMPLETE
+    if analysis.composite_score is None or analysis.composite_score < hook.threshold:
+        return SignalDecision.BELOW_THRESHOLD
+    row = next(
+        (r for r in rt.store.ingestion_status(analysis.symbol) if r["timeframe"] == analysis.timeframe), None
+    )
+    claimed_at: datetime | None = None
+    if row is not None and row["last_signal_bar_ts"] == analysis.bar_ts:
+        claimed_at = row["last_notify_at"]
+    if claimed_at is not None:
+        hook.store = _ReplayClaimStore(engine=rt.store.engine)
+        return hook.on_analysis(analysis, now=claimed_at)  # same time: same idempotency key
+    return hook.on_analysis(analysis, now=datetime_utc(rt.now_ns()))
+
+
+def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+    """Analyse one bar (module docstring). ``request``: what the tick queued. Returns
+    ``{status, ...}`` with status ``done``/``busy`` (a duplicate: nothing done), ``wait``
+    (retry later: the pair's previous bar is not finished), ``store_error`` (retry later),
+    ``skipped_breaker`` (the pair's breaker is open) or ``COMPLETE``/``FAILED``."""
+    state = rt.state
+    sym, tf, start = str(request["symbol"]), str(request["timeframe"]), int(request["start_ns"])
+    raw_prev = request.get("prev_start_ns")
+    queued = int(request.get("queued_wall_ns") or 0)
+    prev = None
+    if raw_prev is not None and time.time_ns() - queued < rt.options.order_wait_s * _NS:
+        prev = int(raw_prev)
+    verdict = state.claim(sym, tf, start, prev, task_id, rt.options.analysis_lease_s)
+    if verdict in ("done", "busy"):
+        state.incr("analyses_duplicate")
+        return {"status": verdict}
+    if verdict == "wait":
+        state.incr("analyses_order_waits")
+        return {"status": "wait"}
+    if state.client.sismember(state.key("breakers"), pair_field(sym, tf)):
+        # The breaker opened after the tick queued the bar: analyses of the pair stop now.
+        state.finish(sym, tf, start, rt.options.claim_ttl_s)
+        state.incr("bars_skipped_breaker")
+        return {"status": "skipped_breaker", "symbol": sym, "timeframe": tf}
+    redelivered = verdict == "again"
+    if redelivered:
+        state.incr("analyses_redelivered")
+        log.warning(
+            "analysis of %s %s @%d redelivered (its worker died): running it again",
+            sym,
+            tf,
+            start,
+            extra={"component": "celery", "symbol": sym, "timeframe": tf},
+        )
+    close, atr = request.get("close"), request.get("atr")
+    bar = BarSnapshot(
+        start, math.nan if close is None else float(close), math.nan if atr is None else float(atr)
+    )
+    features = dict(request.get("features") or {})
+    decision: SignalDecision | None
+    try:
+        if redelivered:
+            analysis = rt.analysis_runner(with_hook=False).run(sym, tf, bar, features)
+            decision = _signal_after_redelivery(rt, analysis)
+        else:
+            analysis = rt.analysis_runner().run(sym, tf, bar, features)
+            decision = rt.signal_hook.take_decision()
+    except Exception as exc:  # the store could not record it (the runner raises for nothing else)
+        state.release(sym, tf, start, rt.options.claim_ttl_s)
+        state.incr("analyses_store_errors")
+        log.warning(
+            "analysis of %s %s not stored: %s: %s",
+            sym,
+            tf,
+            type(exc).__name__,
+            exc,
+            extra={"component": "celery", "symbol": sym, "timeframe": tf},
+        )
+        return {
+            "status": "store_error",
+            "error_code": _code_name(exc),
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+    if analysis.status is AnalysisStatus.FAILED:
+        state.push_failure(sym, tf, rt.now_ns(), analysis.error_code or ErrorCode.UNKNOWN.name)
+        state.incr("analyses_failed")
+    else:
+        state.incr("analyses_complete")
+    state.finish(sym, tf, start, rt.options.claim_ttl_s)
+    if decision is SignalDecision.NOTIFIED:
+        state.incr("signals_notified")
+        rt.request_delivery()
+    return {
+        "status": analysis.status.value,
+        "symbol": sym,
+        "timeframe": tf,
+        "bar_ts": analysis.bar_ts.isoformat(),
+        "composite_score": analysis.composite_score,
+        "signal": None if decision is None else decision.value,
+        "redelivered": redelivered,
+    }
+
+
+def give_up(rt: Runtime, request: Mapping[str, Any], error_code: str) -> None:
+    """After the last store retry: record the analysis as a failure of its pair."""
+    sym, tf = str(request["symbol"]), str(request["timeframe"])
+    rt.state.push_failure(sym, tf, rt.now_ns(), error_code)
+    rt.state.incr("analyses_dropped")
+    log.error(
+        "analysis of %s %s @%s dropped after %d store retries (%s)",
+        sym,
+        tf,
+        request.get("start_ns"),
+        rt.options.store_retries,
+        error_code,
+        extra={"component": "celery", "symbol": sym, "timeframe": tf, "error_code": error_code},
+    )
+
+
+# ------------------------------------------------------------------------------ delivery
+
+
+def deliver(rt: Runtime) -> dict[str, Any]:
+    """One delivery pass of the outbox (leases + SKIP LOCKED on PostgreSQL: workers never
+    send the same row twice); returns how many rows went out."""
+    done = rt.notifier.deliver_once()
+    if done:
+        rt.state.incr("notifications_delivered", done)
+    return {"delivered": done}
+
+
+__all__ = ["BarSnapshot", "Enqueue", "analyse", "deliver", "give_up", "tick"]
