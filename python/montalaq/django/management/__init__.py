@@ -1,0 +1,1 @@
+"""Management commands of montalaq.django (``montalaq_db``, ``montalaq_health``, ``montalaq_run``)."""

@@ -1,0 +1,1 @@
+"""``manage.py montalaq_db``, ``montalaq_health`` and ``montalaq_run``."""

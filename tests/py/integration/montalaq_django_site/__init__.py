@@ -1,0 +1,1 @@
+"""A Django project for montalaq's Django tests (``montalaq_django_site.settings``)."""

@@ -1,0 +1,17 @@
+"""URLs of the Django test project: a view of its own and montalaq under ``/montalaq/``."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+
+
+def host_ping(_request: HttpRequest) -> JsonResponse:
+    """The host project's own view (montalaq's include must leave it alone)."""
+    return JsonResponse({"host": "yes"})
+
+
+urlpatterns = [
+    path("host-ping", host_ping),
+    path("montalaq/", include("montalaq.django.urls")),
+]
