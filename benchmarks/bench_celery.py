@@ -28,7 +28,7 @@ Escalation task (what a worker runs for ``montalaq.escalation``)
 Analyses per second (``montalaq.analyse`` on real workers)
     N = 2,000 analysis requests (``--quick``: 200) for 200 symbols, queued on a Redis broker
     before the workers start, then drained by 1, and in a second run by 2, ``celery worker
-    -P solo`` processes (one task at a time each); two rounds alternating 1 and 2 workers,
+    -P solo`` processes (one task at a time each); three rounds alternating 1 and 2 workers,
     the best of each kept (``--quick``: one round). Each analysis: its Redis claim, the
     analysis saved three times (PENDING, RUNNING, COMPLETE) on PostgreSQL, the signal hook,
     the claim marked done. The rate is N over the time from the first analysis created to
@@ -471,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             bench_escalation(n_symbols, cycles, f"sqlite:///{tmp}/status.db", "SQLite", rows, figures)
     try:
-        bench_workers(n_analyses, 1 if args.quick else 2, rows, figures)
+        bench_workers(n_analyses, 1 if args.quick else 3, rows, figures)
     except RuntimeError as exc:
         rows.append(Row("analyses/s with 1 and 2 workers", "n/a", status="SKIP"))
         figures["workers"] = {"skipped": str(exc)}
