@@ -54,6 +54,7 @@ from sqlalchemy.engine import make_url
 from store_fixtures import PG_ADMIN_URL, create_pg_database, drop_pg_database
 from test_service import ENV, HOLE_START, NS, T1330, drive, gap_run
 
+import montalaq
 from montalaq.django import conf, runtime
 from montalaq.service import Service
 from montalaq.settings import Settings
@@ -69,7 +70,9 @@ django.setup()
 
 PREFIX = "/montalaq"
 INTEGRATION_DIR = Path(__file__).resolve().parent
-PYTHON_DIR = INTEGRATION_DIR.parents[2] / "python"
+# The montalaq this test process imports (the installed package under `make test`, whose
+# native module the source tree does not hold), handed to the manage.py subprocesses.
+PYTHON_DIR = Path(montalaq.__file__).resolve().parent.parent
 # Headers the two stacks add on their own (Django's middleware adds more; those are ignored).
 _NOT_COMPARED = {"date", "server", "x-cache"}
 _PG = make_url(PG_ADMIN_URL)
