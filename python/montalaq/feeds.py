@@ -35,6 +35,7 @@ import asyncio
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,7 @@ class _VirtualClock:
         return max(0.0, (virtual_ns - self.now()) / self.speed / _NS)
 
 
-class _PacedProvider:
+class _PacedProvider(ABC):
     """Shared pacing: ``trades()`` over ``take_until`` on the virtual clock."""
 
     name: str
@@ -158,13 +159,13 @@ class _PacedProvider:
         """Virtual seconds per wall second."""
         return self._clock.speed
 
-    def take_until(self, until_ns: int) -> list[TradeBatch]:  # pragma: no cover - overridden
+    @abstractmethod
+    def take_until(self, until_ns: int) -> list[TradeBatch]:
         """Trades with timestamps <= ``until_ns`` not delivered yet."""
-        raise NotImplementedError
 
-    def next_ts(self) -> int | None:  # pragma: no cover - overridden
+    @abstractmethod
+    def next_ts(self) -> int | None:
         """Timestamp of the next trade to deliver (None when exhausted)."""
-        raise NotImplementedError
 
     async def trades(self) -> AsyncIterator[TradeBatch]:
         """Batches delivered as the virtual clock reaches them (sleeps in between)."""
