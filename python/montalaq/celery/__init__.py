@@ -54,11 +54,12 @@ Decisions:
 - **Redelivery, not loss.** Every montalaq task is ``acks_late`` with
   ``reject_on_worker_lost``, and ``install`` sets ``worker_prefetch_multiplier = 1``: a
   worker killed mid-task leaves its message unacknowledged and the broker delivers it again
-  (Redis: after the transport's ``visibility_timeout``, which must exceed the longest task
-  -- the default hour is safe; lower it for faster recovery). Each task is idempotent:
-  analyses by their bar claim, the tick and the board by locks and transactions, delivery
-  by the outbox leases. A redelivered tick or evaluation that finds its lock held is
-  acknowledged and does nothing.
+  (Redis: after the transport's ``visibility_timeout``, which must exceed the longest task;
+  keep it below ``ANALYSIS_NOTIFY_DEDUPE_SEC`` too, or a redelivered analysis falls outside
+  its bar's dedupe window and may notify it once more). Each task is idempotent: analyses
+  by their bar claim and the signal hook's database claim, the tick and the board by locks,
+  a version fence and transactions, delivery by the outbox leases. A redelivered tick or
+  evaluation that finds its lock held is acknowledged and does nothing.
 - **Where the market data comes from.** The tick owns the feed (one tick at a time, under a
   lock); see :mod:`montalaq.celery.feed`. Route it to one worker (``feed_queue``) to keep
   the engine in one process; any other worker takes over (rebuilding its engine) if that
@@ -88,7 +89,7 @@ from montalaq.celery import escalation, kpi, tasks
 from montalaq.celery.feed import ProviderFactory
 from montalaq.celery.options import CeleryOptions
 from montalaq.celery.runtime import AgentsFactory, Plugins, Runtime
-from montalaq.celery.state import SharedState
+from montalaq.celery.state import SharedState, release
 from montalaq.celery.state import text as text_of
 from montalaq.settings import Settings
 from montalaq.watchlist import Watchlist, load_watchlist, watchlist_from_settings
@@ -236,7 +237,7 @@ class MontalaqCelery:
             )
             rt.board_cache = None
         finally:
-            lock.release()
+            release(lock, "board")
 
 
 def _redis_url(settings: Settings, app: Any) -> str:

@@ -48,11 +48,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from redis.exceptions import WatchError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from montalaq._time import datetime_utc
-from montalaq.celery.state import pair_field
+from montalaq.celery.state import pair_field, release
 from montalaq.celery.state import text as text_of
 from montalaq.correlation import correlation_scope
 from montalaq.health import EscalationBoard, Freshness
@@ -240,10 +241,22 @@ def _save(
     eval_ns: int | None = None,
     last_errors: Mapping[tuple[str, str], tuple[int, str]] | None = None,
 ) -> None:
-    """Store the board and what goes with it in one transaction (module docstring, step 4)."""
+    """Store the board and what goes with it in one transaction (module docstring, step 4).
+
+    Fenced by the version: when the shared board moved since ``cache`` was loaded (another
+    evaluation ran because this one outlived its lock), nothing is written and
+    :class:`BoardConflictError` is raised -- the later writer must not overwrite a newer board or
+    trim failures it never applied."""
     state = rt.state
     text = cache.board.to_json()
+    version_key = state.key("board", "version")
     pipe: Pipeline = state.client.pipeline(transaction=True)
+    pipe.watch(version_key)  # type: ignore[no-untyped-call]
+    raw = pipe.get(version_key)
+    if (int(raw) if raw is not None else 0) != cache.version:
+        pipe.reset()
+        raise BoardConflictError(f"the shared board moved to version {raw!r} since {cache.version}")
+    pipe.multi()
     pipe.set(state.key("board"), text)
     pipe.incr(state.key("board", "version"))
     if consumed_failures:
@@ -265,8 +278,16 @@ def _save(
             state.key("last_error"),
             mapping={pair_field(*p): f"{at}|{code}" for p, (at, code) in last_errors.items()},
         )
-    results = pipe.execute()
+    try:
+        results = pipe.execute()
+    except WatchError:
+        raise BoardConflictError("the shared board moved while this evaluation saved it") from None
     cache.version = int(results[1])
+
+
+class BoardConflictError(RuntimeError):
+    """The shared board changed under an evaluation that outlived its lock (its result is
+    dropped; the next evaluation starts from the shared board)."""
 
 
 def notify_pending(rt: Runtime) -> int:
@@ -416,6 +437,7 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
         state.incr("escalation_busy")
         return {"evaluated": False, "reason": "another evaluation holds the board lock"}
     status: list[StatusRow] = []
+    saved = False
     try:
         notify_pending(rt)
         now = rt.now_ns()
@@ -467,15 +489,21 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
             if err is None or (err[0] < prev_eval and err[1] != FRESHNESS_CODE):
                 weak[p] = (now, FRESHNESS_CODE)
         errors = {**errors, **weak}
-        _save(
-            rt,
-            cache,
-            consumed_failures=len(failures),
-            events=events,
-            colour_codes=codes,
-            eval_ns=now,
-            last_errors=weak,
-        )
+        try:
+            _save(
+                rt,
+                cache,
+                consumed_failures=len(failures),
+                events=events,
+                colour_codes=codes,
+                eval_ns=now,
+                last_errors=weak,
+            )
+        except BoardConflictError as exc:
+            state.incr("escalation_conflicts")
+            log.warning("escalation result dropped: %s", exc, extra={"component": "celery"})
+            return {"evaluated": False, "reason": str(exc)}
+        saved = True
         state.incr("escalation_cycles")
         state.incr("escalation_events", len(events))
         notified = notify_pending(rt)
@@ -490,12 +518,19 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
             "breakers_open": sum(1 for e in events if e["kind"] == "breaker_open"),
         }
     finally:
-        lock.release()
+        if not saved:
+            # The cached board was changed in place (failures, evaluation) but not saved:
+            # reusing it would apply the same failures twice. Reload from Redis next time.
+            rt.board_cache = None
+        release(lock, "board")
     try:
         report["status_rows"] = write_status(rt.store, status, now)
     except Exception:
         log.exception("ingestion_status not written", extra={"component": "celery"})
         report["status_rows"] = 0
+        # Forget the colours these rows were computed against, so the next evaluation
+        # rewrites every row instead of only the ones that change again.
+        state.client.delete(state.key("colours"))
     report["seconds"] = time.perf_counter() - t0
     for e in events:
         log.log(
@@ -540,7 +575,7 @@ def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator"
             rows = _status_rows(rt, cache, [i], now, _ticks(rt, cache), state.last_errors())
         is_open = cache.board.breaker_open(symbol, tf)
     finally:
-        lock.release()
+        release(lock, "board")
     if event is not None:
         write_status(rt.store, rows, now)
         rt.request_delivery()
@@ -579,7 +614,7 @@ def breaker_tick(rt: Runtime) -> dict[str, Any]:
             pipe.srem(state.key("breakers"), *(in_set - open_now))
         pipe.execute()
     finally:
-        lock.release()
+        release(lock, "board")
     fixed = 0
     try:
         stored = {(r["symbol"], r["timeframe"]): bool(r["breaker_open"]) for r in rt.store.ingestion_status()}

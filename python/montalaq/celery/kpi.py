@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select
 
 from montalaq._time import datetime_utc
-from montalaq.celery.state import text
+from montalaq.celery.state import release, text
 from montalaq.store import schema
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def kpi_rollup(rt: Runtime) -> dict[str, Any]:
         )
         state.incr("kpi_rollups")
     finally:
-        lock.release()
+        release(lock, "kpi")
     log.info(
         "kpi %s..%s: %d analyses (%d failed), %d findings, %d notifications sent",
         doc["window_start"],

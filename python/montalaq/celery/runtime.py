@@ -14,17 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from montalaq.analysis import AnalysisRunner, MLCallable, RuleAnalyzer, TrendRuleAnalyzer
 from montalaq.celery.guards import SharedCircuitBreaker, SharedErrorThrottle
 from montalaq.celery.options import CeleryOptions
 from montalaq.celery.state import FeedRecord, SharedState
 from montalaq.dedupe import RedisDedupe
-from montalaq.notify import SignalDecision, SignalHook, notifier_from_settings
+from montalaq.notify import SignalHook, notifier_from_settings
 from montalaq.notify.notifier import Notifier
 from montalaq.ratelimit import RedisRateLimiter
-from montalaq.records import Analysis
 from montalaq.settings import Settings
 from montalaq.store import Store
 from montalaq.watchlist import Watchlist
@@ -51,27 +50,6 @@ class Plugins:
     ml: MLCallable | None = None
     analyzer: RuleAnalyzer | None = None
     agents: AgentsFactory | None = None
-
-
-class RecordingSignalHook(SignalHook):
-    """A :class:`~montalaq.notify.SignalHook` that remembers, per thread, what it decided
-    for the last analysis (the analysis task reports it and asks for a delivery)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._last = threading.local()
-
-    def on_analysis(self, analysis: Analysis, now: Any = None) -> SignalDecision:
-        """``SignalHook.on_analysis``, remembered."""
-        decision = super().on_analysis(analysis, now)
-        self._last.decision = decision
-        return decision
-
-    def take_decision(self) -> SignalDecision | None:
-        """The decision of the last analysis on this thread (then forgotten)."""
-        decision: SignalDecision | None = getattr(self._last, "decision", None)
-        self._last.decision = None
-        return decision
 
 
 def _nothing() -> None:
@@ -102,7 +80,7 @@ class Runtime:
         self.board_cache: BoardCache | None = None
         self._lock = threading.Lock()
         self._notifier: Notifier | None = None
-        self._hook: RecordingSignalHook | None = None
+        self._hook: SignalHook | None = None
         self._runner: AnalysisRunner | None = None
         self._agents: AgentRegistry | None = None
         self._agents_built = False
@@ -192,14 +170,14 @@ class Runtime:
             return self._notifier
 
     @property
-    def signal_hook(self) -> RecordingSignalHook:
+    def signal_hook(self) -> SignalHook:
         """The signal hook (``ANALYSIS_NOTIFY_THRESHOLD``, once per bar): the Redis dedupe
         first, then the database claim (``ingestion_status.last_signal_bar_ts``)."""
         notifier = self.notifier
         with self._lock:
             if self._hook is None:
                 s = self.settings
-                self._hook = RecordingSignalHook(
+                self._hook = SignalHook(
                     notifier,
                     threshold=s.analysis_notify_threshold,
                     dedupe_window_s=s.analysis_notify_dedupe_sec,
@@ -211,19 +189,16 @@ class Runtime:
                 )
             return self._hook
 
-    def analysis_runner(
-        self, *, signal_hook: SignalHook | None = None, with_hook: bool = True
-    ) -> AnalysisRunner:
-        """The runner of the analysis task (its clock is the feed's); ``with_hook=False``
-        or another ``signal_hook`` gives a runner for the redelivery path."""
-        s = self.settings
-        if with_hook and signal_hook is None:
-            hook = self.signal_hook
-            with self._lock:
-                if self._runner is None:
-                    self._runner = self._new_runner(s, hook)
-                return self._runner
-        return self._new_runner(s, signal_hook)
+    def analysis_runner(self, *, signal_hook: SignalHook | None = None) -> AnalysisRunner:
+        """The runner of the analysis task (its clock is the feed's). Without a hook by
+        default: the task calls :attr:`signal_hook` itself, so that a failing hook is
+        retried instead of logged and forgotten."""
+        if signal_hook is not None:
+            return self._new_runner(self.settings, signal_hook)
+        with self._lock:
+            if self._runner is None:
+                self._runner = self._new_runner(self.settings, None)
+            return self._runner
 
     def _new_runner(self, s: Settings, hook: SignalHook | None) -> AnalysisRunner:
         analyzer = self.plugins.analyzer or TrendRuleAnalyzer(s.ts_weights, entry=s.ts_entry)
@@ -243,4 +218,4 @@ class Runtime:
             return self._agents
 
 
-__all__ = ["AgentsFactory", "Plugins", "RecordingSignalHook", "Runtime"]
+__all__ = ["AgentsFactory", "Plugins", "Runtime"]

@@ -26,6 +26,7 @@ Decisions:
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import redis
+from redis.exceptions import LockError
 from redis.lock import Lock
 
 CLAIM_QUEUED = "q"
@@ -336,4 +338,28 @@ class SharedState:
         return [json.loads(r) for r in raw if isinstance(r, bytes | str)]
 
 
-__all__ = ["CLAIM_DONE", "CLAIM_QUEUED", "FeedRecord", "SharedState", "pair_field", "split_pair", "text"]
+def release(lock: Lock, name: str) -> None:
+    """Release a lock taken with :meth:`SharedState.lock`; one that expired while held (the
+    work outlived ``lock_timeout_s``) is logged, not raised: the work itself finished, and
+    raising here would skip what follows the critical section."""
+    try:
+        lock.release()
+    except LockError:
+        logging.getLogger("montalaq.celery").warning(
+            "the %s lock expired before it was released: raise CeleryOptions.lock_timeout_s above "
+            "the longest run",
+            name,
+            extra={"component": "celery"},
+        )
+
+
+__all__ = [
+    "CLAIM_DONE",
+    "CLAIM_QUEUED",
+    "FeedRecord",
+    "SharedState",
+    "pair_field",
+    "release",
+    "split_pair",
+    "text",
+]

@@ -19,12 +19,15 @@
 
 Decisions:
 
-- **A redelivered analysis** (its worker died while running it) runs again, and its signal
-  is settled by the database alone: if the dead attempt had claimed the bar
-  (``ingestion_status.last_signal_bar_ts`` is that bar), the notification is queued again
-  with the same idempotency key -- the outbox keeps one row per key and channel, so a
-  notification the dead attempt had queued is not queued twice and one it had not is not
-  lost; otherwise the claim decides as usual.
+- **A redelivered analysis** (its worker died while running it) runs again (its row is
+  upserted), and the signal hook settles its signal: when the database says the bar was
+  claimed already (by the dead attempt, which may have died before queueing), the
+  notification is queued again under the claim's own idempotency key -- the outbox keeps
+  one row per key and channel, so a notification the dead attempt had queued is not queued
+  twice and one it had not is not lost.
+- **A failing signal hook** (the database or Redis failed between the claim and the
+  outbox) is retried twice in the task, then the analysis is given back and retried like a
+  store failure; the hook is safe to call again (see :mod:`montalaq.notify.signals`).
 - **Analyses of a pair run in bar order**: a bar's task waits (retries after 0.25-2 s) while
   the pair's previous bar is queued or running, for at most ``order_wait_s`` after it was
   queued. A late analysis would otherwise meet the rule "a bar older than the last one
@@ -43,7 +46,6 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -53,13 +55,11 @@ from montalaq.agents import AgentContext
 from montalaq.celery.escalation import colour_codes, upsert_status
 from montalaq.celery.feed import FeedContext
 from montalaq.celery.runtime import Runtime
-from montalaq.celery.state import FeedRecord, pair_field, text
-from montalaq.dedupe import DedupeCache
+from montalaq.celery.state import FeedRecord, pair_field, release, text
 from montalaq.errors import ErrorCode, error_code_for
 from montalaq.health import Colour, Freshness
-from montalaq.notify import SignalDecision, SignalHook
+from montalaq.notify import SignalDecision
 from montalaq.records import Analysis, AnalysisStatus
-from montalaq.store import Store
 
 log = logging.getLogger("montalaq.celery")
 
@@ -117,7 +117,11 @@ def _feed_record(rt: Runtime, wall_ns: int) -> FeedRecord:
             digest=wl.digest,
         )
         state.save_feed(record)
-        log.warning("the watchlist changed; the feed is rebuilt for it", extra={"component": "celery"})
+        log.warning(
+            "this worker's watchlist differs from the one the feed last ran (an edit, or workers "
+            "loading different files): the feed follows this one now; every worker must load the same",
+            extra={"component": "celery"},
+        )
     return record
 
 
@@ -216,7 +220,7 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
         findings = _run_agents(rt, ctx, now)
         report.update(now_ns=now, steps=len(steps), rebuilt=rebuilt, findings=findings)
     finally:
-        lock.release()
+        release(lock, "tick")
     state.incr("ticks")
     state.incr("bars_queued", report["queued"])
     state.incr("bars_skipped_breaker", report["skipped_breaker"])
@@ -225,6 +229,8 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
         upsert_status(rt.store, status)
     except Exception:
         log.exception("ingestion_status not written", extra={"component": "celery"})
+        # Forget the colours these rows were computed against: the next tick rewrites them.
+        state.client.delete(state.key("tick_colours"))
     report["seconds"] = time.perf_counter() - t0
     return report
 
@@ -321,44 +327,19 @@ class BarSnapshot:
     atr: float
 
 
-class _ReplayClaimStore(Store):
-    """The store of a redelivered analysis whose bar the dead attempt had already claimed:
-    the claim is granted again (it is this bar's), decisions are recorded as REDELIVERED."""
-
-    def claim_signal_bar(
-        self, symbol: str, timeframe: str, bar_ts: Any, now: Any = None, window_s: float = 900.0
-    ) -> bool:
-        """Granted: the bar's claim is already this analysis'."""
-        return True
-
-    def record_dedup_event(self, key: str, action: str, **kwargs: Any) -> None:
-        """``Store.record_dedup_event`` with action REDELIVERED."""
-        super().record_dedup_event(key, "REDELIVERED" if action == "ALLOWED" else action, **kwargs)
-
-
-def _signal_after_redelivery(rt: Runtime, analysis: Analysis) -> SignalDecision:
-    s = rt.settings
-    hook = SignalHook(
-        rt.notifier,
-        threshold=s.analysis_notify_threshold,
-        dedupe_window_s=s.analysis_notify_dedupe_sec,
-        # The Redis dedupe already holds the dead attempt's record: the database decides.
-        dedupe=DedupeCache(ttl_s=s.analysis_notify_dedupe_sec),
-    )
+def _signal(rt: Runtime, analysis: Analysis) -> SignalDecision | None:
+    """The signal hook on a finished analysis, tried three times (0.2 s, 0.4 s apart);
+    raises the last error."""
     if analysis.status is not AnalysisStatus.COMPLETE:
-        return SignalDecision.NOT_COMPLETE
-    if analysis.composite_score is None or analysis.composite_score < hook.threshold:
-        return SignalDecision.BELOW_THRESHOLD
-    row = next(
-        (r for r in rt.store.ingestion_status(analysis.symbol) if r["timeframe"] == analysis.timeframe), None
-    )
-    claimed_at: datetime | None = None
-    if row is not None and row["last_signal_bar_ts"] == analysis.bar_ts:
-        claimed_at = row["last_notify_at"]
-    if claimed_at is not None:
-        hook.store = _ReplayClaimStore(engine=rt.store.engine)
-        return hook.on_analysis(analysis, now=claimed_at)  # same time: same idempotency key
-    return hook.on_analysis(analysis, now=datetime_utc(rt.now_ns()))
+        return None
+    for attempt in range(3):
+        try:
+            return rt.signal_hook.on_analysis(analysis, now=datetime_utc(rt.now_ns()))
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    return None  # pragma: no cover - the loop returns or raises
 
 
 def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, Any]:
@@ -402,13 +383,9 @@ def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, 
     features = dict(request.get("features") or {})
     decision: SignalDecision | None
     try:
-        if redelivered:
-            analysis = rt.analysis_runner(with_hook=False).run(sym, tf, bar, features)
-            decision = _signal_after_redelivery(rt, analysis)
-        else:
-            analysis = rt.analysis_runner().run(sym, tf, bar, features)
-            decision = rt.signal_hook.take_decision()
-    except Exception as exc:  # the store could not record it (the runner raises for nothing else)
+        analysis = rt.analysis_runner().run(sym, tf, bar, features)
+        decision = _signal(rt, analysis)
+    except Exception as exc:  # the store (or the hook's Redis) failed: the analysis is retried
         state.release(sym, tf, start, rt.options.claim_ttl_s)
         state.incr("analyses_store_errors")
         log.warning(
@@ -447,6 +424,8 @@ def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, 
 def give_up(rt: Runtime, request: Mapping[str, Any], error_code: str) -> None:
     """After the last store retry: record the analysis as a failure of its pair."""
     sym, tf = str(request["symbol"]), str(request["timeframe"])
+    # Settled: the pair's next bar must not wait order_wait_s for this one.
+    rt.state.finish(sym, tf, int(request["start_ns"]), rt.options.claim_ttl_s)
     rt.state.push_failure(sym, tf, rt.now_ns(), error_code)
     rt.state.incr("analyses_dropped")
     log.error(

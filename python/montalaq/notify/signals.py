@@ -6,6 +6,13 @@ fast and catches repeats; ``ingestion_status.last_signal_bar_ts`` in the databas
 atomically across every process that shares the store, and survives restarts. A bar older
 than the last one signalled for the pair never notifies (a late, stale signal). Every
 decision is appended to ``dedup_events``.
+
+Nothing is lost between the claim and the outbox: the cache records a bar only once its
+notification is in the outbox, and an analysis of a bar the database says is already
+claimed (by this process earlier, another worker, or a worker killed between its claim and
+its enqueue) queues the notification again under the claim's own idempotency key (derived
+from ``last_notify_at``), which the outbox drops when it is already there. So the hook can
+simply be called again after any failure, in any process.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from montalaq._time import to_ns
-from montalaq.dedupe import DedupeCache, DedupeResult, DedupeStore
+from montalaq.dedupe import DedupeCache, DedupeStore
 from montalaq.notify.message import Severity
 from montalaq.notify.notifier import Notifier
 from montalaq.records import Analysis, AnalysisStatus, as_utc
@@ -83,18 +90,23 @@ class SignalHook:
             "bar_ts": analysis.bar_ts.isoformat(),
         }
         cid = analysis.correlation_id
-        if self.dedupe.check_and_record(key, now_s=now_s, ttl_s=self.dedupe_window_s) is DedupeResult.DEDUPED:
+        if self.dedupe.contains(key, now_s=now_s):
             self.store.record_dedup_event(
                 key, "DEDUPED", symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
             )
             return SignalDecision.DEDUPED
-        if not self.store.claim_signal_bar(
+        granted = self.store.claim_signal_bar(
             analysis.symbol, analysis.timeframe, analysis.bar_ts, now=when, window_s=self.dedupe_window_s
-        ):
-            self.store.record_dedup_event(
-                key, "DEDUPED_DB", symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
-            )
-            return SignalDecision.DEDUPED_DB
+        )
+        claimed_at_s = now_s
+        if not granted:
+            claimed_at = self._claim_of(analysis)
+            if claimed_at is None:  # a later bar was signalled: this one is stale
+                self.store.record_dedup_event(
+                    key, "DEDUPED_DB", symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
+                )
+                return SignalDecision.DEDUPED_DB
+            claimed_at_s = to_ns(claimed_at, "last_notify_at") / 1e9
         decision = analysis.final_decision.value if analysis.final_decision is not None else "HOLD"
         fields: dict[str, Any] = {
             "symbol": analysis.symbol,
@@ -107,10 +119,10 @@ class SignalHook:
             value = getattr(analysis, name)
             if value is not None:
                 fields[name] = value
-        # One key per (bar, dedupe window): a producer retried within the window queues
-        # nothing new, a re-notification after the window is a new event.
-        window_no = int(now_s // self.dedupe_window_s)
-        self.notifier.notify(
+        # One key per (bar, dedupe window of its claim): queued again for the same claim, the
+        # outbox drops it; a re-notification after the window is a new event.
+        window_no = int(claimed_at_s // self.dedupe_window_s)
+        result = self.notifier.notify(
             "signal",
             f"{decision} {analysis.symbol} {analysis.timeframe} (score {analysis.composite_score:.0f})",
             severity=Severity.WARNING if decision in ("BUY", "SELL") else Severity.INFO,
@@ -119,10 +131,24 @@ class SignalHook:
             correlation_id=cid,
             idempotency_key=f"signal-{key[:40]}-{window_no}",
         )
+        self.dedupe.check_and_record(key, now_s=now_s, ttl_s=self.dedupe_window_s)
+        # NOTIFIED when this call put the notification in the outbox: the claim's owner, or a
+        # later call for a claim whose owner died before queueing (REQUEUED). Exactly one
+        # call per claim inserts the rows, so exactly one reports NOTIFIED.
+        inserted = result.queued > 0 if self.notifier.channels else granted
+        action = ("ALLOWED" if granted else "REQUEUED") if inserted else "DEDUPED_DB"
         self.store.record_dedup_event(
-            key, "ALLOWED", symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
+            key, action, symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
         )
-        return SignalDecision.NOTIFIED
+        return SignalDecision.NOTIFIED if inserted else SignalDecision.DEDUPED_DB
+
+    def _claim_of(self, analysis: Analysis) -> datetime | None:
+        """``last_notify_at`` of the pair when its claimed bar is this analysis' bar."""
+        for row in self.store.ingestion_status(analysis.symbol):
+            if row["timeframe"] == analysis.timeframe and row["last_signal_bar_ts"] == analysis.bar_ts:
+                at = row["last_notify_at"]
+                return at if isinstance(at, datetime) else None
+        return None
 
 
 __all__ = ["SignalDecision", "SignalHook", "signal_key"]

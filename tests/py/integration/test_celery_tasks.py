@@ -499,7 +499,7 @@ def _qualifying(d: Deployment) -> dict[str, Any]:
         for r in d.take():
             if (r["symbol"], r["timeframe"]) != ("SPY", "1m"):
                 continue
-            probe = d.rt.analysis_runner(with_hook=False).analyzer(r["features"])
+            probe = d.rt.analysis_runner().analyzer(r["features"])
             if probe.confidence is not None and probe.confidence >= THRESHOLD:
                 return r
             tasks.analyse(d.rt, r, uuid.uuid4().hex)  # keep the pair's order
@@ -650,6 +650,49 @@ def test_two_evaluations_never_run_at_once(deploy: Factory) -> None:
     finally:
         held.release()
     assert escalation.evaluate(d.rt)["evaluated"] is True
+
+
+def test_an_evaluation_that_outlived_its_lock_does_not_overwrite_a_newer_board(
+    deploy: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The board lock expired mid-evaluation and another evaluation saved meanwhile: the
+    late one writes nothing (the failures it applied stay queued for the next one), drops
+    its cached board, and releasing its expired lock is a warning, not an error."""
+    d = deploy()
+    state = d.rt.state
+    escalation.evaluate(d.rt)
+    state.push_failure("SIM", "1m", d.rt.now_ns(), "ANALYSIS_ERR")
+    board_before = state.client.get(state.key("board"))
+    real_load_board = escalation.load_board
+
+    def another_evaluation_saves_meanwhile(rt: Runtime) -> Any:
+        cache = real_load_board(rt)
+        state.client.incr(state.key("board", "version"))  # the other evaluation's save
+        state.client.delete(state.key("lock", "board"))  # this one's lock had expired
+        return cache
+
+    with pytest.MonkeyPatch.context() as mp, caplog.at_level("WARNING", logger="montalaq.celery"):
+        mp.setattr(escalation, "load_board", another_evaluation_saves_meanwhile)
+        out = escalation.evaluate(d.rt)
+    assert out["evaluated"] is False
+    assert "moved" in out["reason"]
+    assert state.client.get(state.key("board")) == board_before
+    assert len(state.failures()) == 1  # not consumed: the next evaluation applies it
+    assert d.rt.board_cache is None
+    assert "lock expired before it was released" in caplog.text
+    assert escalation.evaluate(d.rt)["evaluated"] is True
+    assert state.failures() == []
+    fails = {(r["symbol"], r["timeframe"]): r["fails_5m"] for r in d.handle.pairs()}
+    assert fails[("SIM", "1m")] == 1  # applied once
+
+
+def test_a_dropped_analysis_does_not_hold_up_its_pairs_next_bar(deploy: Factory) -> None:
+    d = deploy()
+    req = {"symbol": "SPY", "timeframe": "1m", "start_ns": d.rt.now_ns() // 60_000_000_000 * 60_000_000_000}
+    d.rt.state.mark_queued("SPY", "1m", req["start_ns"], 600)
+    tasks.give_up(d.rt, req, "DB_CONN_ERR")
+    assert d.rt.state.claim_state("SPY", "1m", req["start_ns"]) == "d"
+    assert d.rt.state.failures()[-1][3] == "DB_CONN_ERR"
 
 
 def test_failures_queued_after_an_evaluation_wait_for_the_next_one(deploy: Factory) -> None:

@@ -132,3 +132,36 @@ def test_hook_arguments_are_validated(store: Store) -> None:
         SignalHook(n, dedupe_window_s=0)
     with pytest.raises(TypeError, match="analysis"):
         SignalHook(n).on_analysis({"symbol": "SPY"})  # type: ignore[arg-type]
+
+
+def _signal_rows(store: Store) -> list[Any]:
+    return [r for r in store.outbox.rows() if r.kind == "signal"]
+
+
+def test_an_outbox_failure_after_the_claim_loses_nothing_when_called_again(
+    store: Store, http_receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database claim succeeds, then the outbox write fails (the database went away):
+    the hook raises, and the next call for that bar -- here, or in another process whose
+    cache never saw it -- queues the notification once, under the claim's key."""
+    hook = _hook(store, http_receiver.url + "/hook")
+    real_enqueue = store.enqueue
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(store, "enqueue", failing)
+    with pytest.raises(ConnectionError):
+        hook.on_analysis(_analysis(), now=NOW)
+    assert store.ingestion_status("SPY")[0]["last_signal_bar_ts"] == BAR  # the claim stands
+    assert _signal_rows(store) == []
+    monkeypatch.setattr(store, "enqueue", real_enqueue)
+    assert hook.on_analysis(_analysis(), now=NOW + timedelta(seconds=3)) is SignalDecision.NOTIFIED
+    other = _hook(store, http_receiver.url + "/hook")  # another worker, same database
+    assert other.on_analysis(_analysis(), now=NOW + timedelta(seconds=4)) is SignalDecision.DEDUPED_DB
+    [row] = _signal_rows(store)
+    assert row.idempotency_key.endswith(f"-{int(NOW.timestamp() // 900)}")  # the claim's window
+    key = signal_key("SPY", "1m", BAR)
+    assert [e["action"] for e in store.dedup_events(key)] == ["DEDUPED_DB", "REQUEUED"]
+    hook.notifier.deliver_once()
+    assert len(http_receiver.accepted()) == 1
