@@ -156,6 +156,17 @@ class Settings(BaseSettings):
         "notify_email_to", "symbol", "timeframes", "ts_weights", "notify_apprise_urls", mode="before"
     )(_split)
 
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, v: Any) -> Any:
+        # `API_TOKEN=` (or MONTALAQ={"API_TOKEN": os.environ.get("X", "")}) means "no token":
+        # every consumer then refuses POSTs (403) or, for `montalaq serve`, generates one.
+        if isinstance(v, str) and not v.strip():
+            return None
+        if isinstance(v, SecretStr) and not v.get_secret_value().strip():
+            return None
+        return v
+
     @field_validator("symbol")
     @classmethod
     def _symbols(cls, v: list[str]) -> list[str]:

@@ -78,7 +78,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -96,6 +95,7 @@ from montalaq.api.responses import (
     shown,
 )
 from montalaq.service import Service
+from montalaq.store import database_unavailable
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 log = logging.getLogger("montalaq.api")
@@ -220,20 +220,21 @@ def _route_class(
                     response = error_response(exc.status_code, exc.detail, exc.headers)
                 except StarletteHTTPException as exc:
                     response = error_response(exc.status_code, str(exc.detail), exc.headers)
-                except OperationalError as exc:  # the database is down or unreachable
-                    log.warning(
-                        "%s %s: database unavailable: %s",
-                        request.method,
-                        route,
-                        type(exc).__name__,
-                        extra={"component": "api", "route": route},
-                    )
-                    response = error_response(503, f"database unavailable ({type(exc).__name__})")
-                except Exception:
-                    log.exception(
-                        "%s %s failed", request.method, route, extra={"component": "api", "route": route}
-                    )
-                    response = error_response(500, "internal error (logged by the server)")
+                except Exception as exc:
+                    if database_unavailable(exc):  # down, unreachable, or no pooled connection
+                        log.warning(
+                            "%s %s: database unavailable: %s",
+                            request.method,
+                            route,
+                            type(exc).__name__,
+                            extra={"component": "api", "route": route},
+                        )
+                        response = error_response(503, f"database unavailable ({type(exc).__name__})")
+                    else:
+                        log.exception(
+                            "%s %s failed", request.method, route, extra={"component": "api", "route": route}
+                        )
+                        response = error_response(500, "internal error (logged by the server)")
                 metrics.count(route, request.method, response.status_code)
                 return response
 
@@ -392,7 +393,9 @@ def create_router(
                 "Authorization: missing bearer token; send 'Authorization: Bearer <API_TOKEN>'",
                 {"WWW-Authenticate": 'Bearer realm="montalaq"'},
             )
-        if not hmac.compare_digest(value.encode(), expected):
+        # Starlette decodes header bytes as latin-1: encode back the same way to compare the
+        # bytes the client sent (a UTF-8 token then matches its UTF-8 bytes).
+        if not hmac.compare_digest(value.encode("latin-1"), expected):
             raise ApiError(
                 401,
                 "Authorization: wrong bearer token",

@@ -77,7 +77,10 @@ async def run_scheduler(service: Service, stop: asyncio.Event, *, tick_s: float 
         await service.run(stop, tick_s=tick_s)
     finally:
         if notifier is not None:
-            await asyncio.to_thread(notifier.stop, SHUTDOWN_TIMEOUT_S)
+            # Called directly, not through asyncio.to_thread: at interpreter exit (the atexit
+            # stop of RUN_SCHEDULER) the default executor refuses new work, and nothing else
+            # runs on this loop once the scheduler has stopped.
+            notifier.stop(SHUTDOWN_TIMEOUT_S)
 
 
 class SchedulerThread:

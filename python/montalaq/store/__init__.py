@@ -27,6 +27,7 @@ from sqlalchemy import Engine, and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from montalaq.records import Analysis, AnalysisStatus, Decision, Finding, as_utc
 from montalaq.store import migrate, schema
@@ -68,11 +69,13 @@ def _now(now: Any) -> datetime:
     return datetime.now(UTC) if now is None else as_utc(now, "now")
 
 
-def _db_down(exc: BaseException) -> bool:
-    """Whether ``exc`` means "cannot reach the database" (not a bad statement or row)."""
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "cannot reach the database" (not a bad statement or row): a
+    connection error, a connection invalidated mid-statement, or no pooled connection
+    within the pool's timeout (the database hangs)."""
     if isinstance(exc, IntegrityError):
         return False
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | PoolTimeoutError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
@@ -231,7 +234,7 @@ class Store:
                 self.flush_findings()
             self._write_findings([finding])
         except Exception as exc:
-            if not _db_down(exc):
+            if not database_unavailable(exc):
                 raise
             self._buffer_finding(finding, exc)
         return finding
@@ -297,7 +300,7 @@ class Store:
             with self.engine.connect() as conn:
                 return [_finding(r) for r in conn.execute(stmt)]
         except Exception as exc:
-            if not _db_down(exc):
+            if not database_unavailable(exc):
                 raise
             with self._buffer_lock:
                 items = [f for f in self._buffer if symbol is None or f.symbol == symbol]
@@ -606,4 +609,12 @@ def _finding(r: Any) -> Finding:
     )
 
 
-__all__ = ["MAX_LIMIT", "NewOutboxRow", "Outbox", "OutboxRow", "SchemaOutOfDateError", "Store"]
+__all__ = [
+    "MAX_LIMIT",
+    "NewOutboxRow",
+    "Outbox",
+    "OutboxRow",
+    "SchemaOutOfDateError",
+    "Store",
+    "database_unavailable",
+]

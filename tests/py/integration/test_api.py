@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from montalaq.api import STATIC_DIR, ResponseCache, app_router, create_app, crea
 from montalaq.api.metrics import FRESHNESS_VALUE, LEVEL_VALUE
 from montalaq.feeds import ReplayProvider
 from montalaq.notify import notifier_from_settings
+from montalaq.records import Finding
 from montalaq.service import Service
 from montalaq.settings import Settings
 from montalaq.store import Store
@@ -109,6 +110,9 @@ def db_down() -> Iterator[TestClient]:
     """An API over a service whose database (PostgreSQL on port 1) never answers."""
     store = Store("postgresql+psycopg://montalaq:s3cret-pw@127.0.0.1:1/montalaq_nodb")
     service = Service(Settings.from_env(ENV), store=store, providers={})
+    # An agent's finding while the database is down: buffered in memory by the store.
+    store.add_finding(Finding(datetime(2026, 3, 2, 14, 31, tzinfo=UTC), "rvol_spike", "SPY", 3.5, "spike"))
+    assert store.buffered_findings == 1
     yield client_for(service)
     store.close()
 
@@ -131,7 +135,15 @@ def test_an_endpoint_that_needs_the_database_is_503_while_it_is_down(db_down: Te
 
 def test_findings_come_from_the_memory_buffer_while_the_database_is_down(db_down: TestClient) -> None:
     r = db_down.get("/findings")
-    assert (r.status_code, r.json()) == (200, [])
+    assert r.status_code == 200
+    [finding] = r.json()
+    assert (finding["agent"], finding["symbol"], finding["score"], finding["label"]) == (
+        "rvol_spike",
+        "SPY",
+        3.5,
+        "spike",
+    )
+    assert finding["ts_utc"] == "2026-03-02T14:31:00Z"
 
 
 def test_agents_lists_the_registry(api: TestClient) -> None:
@@ -482,6 +494,14 @@ def test_a_post_with_a_wrong_token_is_401(api: TestClient) -> None:
 def test_a_non_ascii_wrong_token_is_401_not_a_crash(api: TestClient) -> None:
     r = api.post("/agents/run-now", headers=[(b"authorization", "Bearer t\u00e9st".encode("latin-1"))])
     assert r.status_code == 401
+
+
+def test_a_utf8_token_matches_the_bytes_the_client_sends(warm: Service) -> None:
+    api = client_for(warm, token="p\u00e4sswort")
+    ok = [(b"authorization", "Bearer p\u00e4sswort".encode())]
+    assert api.post("/agents/run-now?insert=false", headers=ok).status_code == 200
+    wrong = [(b"authorization", "Bearer p\u00e4ssw\u00f6rt".encode())]
+    assert api.post("/agents/run-now?insert=false", headers=wrong).status_code == 401
 
 
 def test_another_scheme_is_401(api: TestClient) -> None:

@@ -796,3 +796,17 @@ def test_two_processes_writing_one_sqlite_file_at_once_both_succeed(tmp_path: Pa
 def test_store_rejects_a_findings_buffer_below_one() -> None:
     with pytest.raises(ValueError, match="findings_buffer"):
         Store("sqlite:///:memory:", findings_buffer=0)
+
+
+def test_database_unavailable_tells_an_unreachable_database_from_a_bad_statement() -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from montalaq.store import database_unavailable
+
+    assert database_unavailable(sa_exc.OperationalError("SELECT 1", {}, ConnectionError("refused")))
+    assert database_unavailable(sa_exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached"))
+    invalidated = sa_exc.DBAPIError("SELECT 1", {}, OSError("reset"), connection_invalidated=True)
+    assert database_unavailable(invalidated)
+    assert not database_unavailable(sa_exc.DBAPIError("SELECT 1", {}, ValueError("bad")))
+    assert not database_unavailable(sa_exc.IntegrityError("INSERT", {}, ValueError("duplicate key")))
+    assert not database_unavailable(ValueError("not a database error"))

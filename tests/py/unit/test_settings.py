@@ -444,3 +444,9 @@ def test_an_invalid_process_environment_does_not_show_the_secrets(monkeypatch: p
         Settings()
     assert "DATABASE_URL:" in str(caught.value)
     assert not [w for w in SECRET_WORDS if w in str(caught.value)]
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_api_token_means_no_token(blank: str) -> None:
+    assert Settings.from_env({"API_TOKEN": blank}).api_token is None
+    assert Settings.from_env({"API_TOKEN": "s3cret"}).api_token is not None
