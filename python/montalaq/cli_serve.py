@@ -148,8 +148,26 @@ def _serve(args: argparse.Namespace) -> int:
         close_service(service)
 
 
+def _database_problem(store: Any) -> str | None:
+    """None when the database answers and its schema is at head (an empty one is migrated),
+    else what is wrong, without secrets."""
+    health = store.health()
+    if not health["ok"]:
+        return f"the database does not answer: {health['error']}"
+    try:
+        store.ensure_schema()
+    except Exception as exc:
+        return f"the database schema: {type(exc).__name__}: {exc}"
+    return None
+
+
 def _run(service: Any, settings: Any, host: str, port: int) -> int:
     """Serve until SIGINT/SIGTERM (see the module docstring)."""
+    # The store connects lazily: ask now, so an unreachable database (or a schema behind the
+    # code) is exit 1 at start-up rather than a server logging an error every cycle.
+    problem = _database_problem(service.store)
+    if problem is not None:
+        return _fail(f"cannot start: {problem}", EXIT_FAILED)
     import uvicorn
 
     from montalaq.api import create_app

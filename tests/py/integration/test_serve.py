@@ -245,3 +245,19 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "API_PORT" in proc.stderr
+
+
+def test_an_unreachable_database_exits_1_at_start_without_the_password(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "montalaq", "serve", "--port", "0"],
+        check=False,
+        cwd=tmp_path,
+        env=serve_env(tmp_path, DATABASE_URL="postgresql+psycopg://montalaq:s3cret-pw@127.0.0.1:1/nodb"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "the database does not answer: OperationalError" in proc.stderr
+    assert "s3cret-pw" not in proc.stderr
+    assert proc.stdout == ""  # no URL line: it never served
