@@ -49,6 +49,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from montalaq._time import datetime_utc
 from montalaq.agents import AgentContext
@@ -125,6 +127,15 @@ def _feed_record(rt: Runtime, wall_ns: int) -> FeedRecord:
     return record
 
 
+def _keep(lock: Lock) -> bool:
+    """Extend ``lock`` to its full timeout again; False when it is no longer held."""
+    try:
+        lock.reacquire()
+    except LockError:
+        return False
+    return True
+
+
 def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
     """One scheduler tick (module docstring); returns what it did."""
     t0 = time.perf_counter()
@@ -163,6 +174,18 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
         failing: dict[str, BaseException] = {}
         steps = ctx.steps(now)
         for at in steps:
+            # A long catch-up (many steps, slow providers) keeps the lock alive; one that lost
+            # it (a single step outlived lock_timeout_s) stops: another tick may run, and this
+            # one's bars are queued again by whichever tick advances the feed (the analyses'
+            # claims drop the repeats).
+            if not _keep(lock):
+                state.incr("tick_lock_lost")
+                log.warning(
+                    "the tick lock expired mid-tick: this tick stops without advancing the feed; "
+                    "raise CeleryOptions.lock_timeout_s above the longest provider call",
+                    extra={"component": "celery"},
+                )
+                return {**report, "ticked": False, "reason": "the tick lock expired mid-tick"}
             res = ctx.step(at)
             for symbols, exc in res.errors:
                 for sym in symbols:

@@ -143,6 +143,7 @@ def deploy(pg_migrated_template: str, redis_target: Any, http_receiver: HttpRece
         ml: Any = failing_model,
         provider_factory: Any = None,
         agents: Any = None,
+        lock_timeout_s: float = 30.0,
         **env: str,
     ) -> Deployment:
         name = create_pg_database(template=pg_migrated_template)
@@ -164,7 +165,7 @@ def deploy(pg_migrated_template: str, redis_target: Any, http_receiver: HttpRece
             Celery("test"),
             settings,
             watchlist=wl,
-            options=mc.CeleryOptions(prefix=redis_target.prefix, lock_timeout_s=30.0),
+            options=mc.CeleryOptions(prefix=redis_target.prefix, lock_timeout_s=lock_timeout_s),
             ml=ml,
             provider_factory=provider_factory,
             agents=agents,
@@ -406,6 +407,46 @@ def test_a_pair_whose_feed_went_silent_gets_its_status_updated_and_no_analysis(d
     [row] = d.rt.store.ingestion_status("QUIET")
     assert row["freshness"] == "RED"
     assert d.tick()["queued"] == 0
+
+
+class _SlowFeed(_StoppingFeed):
+    """``_StoppingFeed`` whose every call takes ``delay_s`` (a slow REST provider)."""
+
+    delay_s = 0.0
+
+    def take_until(self, until_ns: int) -> list[TradeBatch]:
+        time.sleep(type(self).delay_s)
+        return super().take_until(until_ns)
+
+
+SLOW_WATCHLIST = (
+    "feed: {warmup_s: 600}\npairs:\n  - {symbol: SLOW, provider: TwelveData, timeframes: [1m],"
+    " source: custom}\n"
+)
+
+
+def test_a_long_tick_keeps_its_lock_and_one_that_lost_it_stops(
+    deploy: Factory, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = deploy(SLOW_WATCHLIST, provider_factory=_SlowFeed, lock_timeout_s=0.5)
+    d.tick()
+    # Four bars to catch up, 0.3 s per provider call: 1.2 s in all, over the 0.5 s lock.
+    monkeypatch.setattr(_SlowFeed, "delay_s", 0.3)
+    d.jump(4 * 60)
+    with caplog.at_level("WARNING", logger="montalaq.celery"):
+        report = d.tick()
+    assert (report["ticked"], report["queued"]) == (True, 4)
+    assert "lock expired" not in caplog.text
+    # One call slower than the lock: the tick stops at its next step, feed not advanced.
+    monkeypatch.setattr(_SlowFeed, "delay_s", 0.7)
+    cursor = d.rt.state.feed().cursor_ns
+    d.jump(60)
+    with caplog.at_level("WARNING", logger="montalaq.celery"):
+        report = d.tick()
+    assert report["ticked"] is False
+    assert report["reason"] == "the tick lock expired mid-tick"
+    assert d.rt.state.feed().cursor_ns == cursor
+    assert d.handle.counters()["tick_lock_lost"] == 1
 
 
 class _DeadFeed:
