@@ -1,8 +1,10 @@
 """Operator commands of ``montalaq``: ``tail``, ``status``, ``metrics`` (and ``health``,
-wired by :mod:`montalaq.cli`). Tables and colours with rich; ``--json`` for scripts.
+wired by :mod:`montalaq.cli`). Tables and colours with rich; ``--json`` for scripts. They
+read the same places as ``montalaq serve`` by default: ``ALERTS_DIR``, ``METRICS_DIR`` and
+the database of ``DATABASE_URL``/``MONTALAQ_DB_PATH``.
 
-Exit codes: 0 ok, 1 failed check (``status``: the process is in ERROR or an unacknowledged
-CRITICAL alert is firing), 2 usage or bad input.
+Exit codes: 0 ok, 1 failed check (``status``: the process is in ERROR, an unacknowledged
+CRITICAL alert is firing, or the database does not answer), 2 usage or bad input.
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def _when(text: str | None, name: str) -> datetime | None:
     return ts.astimezone(UTC)
 
 
+def _dirs(args: argparse.Namespace) -> None:
+    """Fill ``--alerts-dir``/``--metrics-dir`` not given from ``ALERTS_DIR``/``METRICS_DIR``."""
+    from montalaq.settings import Settings
+
+    if getattr(args, "alerts_dir", "") is None or getattr(args, "metrics_dir", "") is None:
+        settings = Settings.from_env()
+        if getattr(args, "alerts_dir", "") is None:
+            args.alerts_dir = settings.alerts_dir
+        if getattr(args, "metrics_dir", "") is None:
+            args.metrics_dir = settings.metrics_dir
+
+
 def _alert_row(a: Any) -> dict[str, Any]:
     d: dict[str, Any] = a.to_dict()
     return d
@@ -60,6 +74,7 @@ def _tail(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     order = {s: i for i, s in enumerate(SEVERITIES)}
     out = Console(highlight=False)
+    _dirs(args)
     log = AlertLog(args.alerts_dir)
 
     def keep(a: Any) -> bool:
@@ -101,22 +116,29 @@ def _status(args: argparse.Namespace) -> int:
 
     from montalaq.monitoring.alerts import AlertLog
 
+    _dirs(args)
     active = AlertLog(args.alerts_dir).active()
     state: dict[str, Any] | None = None
     pairs: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    outbox: dict[str, Any] | None = None
     db_error: str | None = None
     try:
-        state, pairs = _read_store(args.url)
-    except Exception as exc:  # the store is optional for status: say so, keep going
+        state, pairs, errors, outbox = _read_store(args.url)
+    except Exception as exc:  # say so, show the alerts anyway, and fail the probe
         db_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    failing = (state is not None and state.get("state") == "ERROR") or any(
-        a.severity == "CRITICAL" and not a.acknowledged for a in active
+    failing = (
+        db_error is not None
+        or (state is not None and state.get("state") == "ERROR")
+        or any(a.severity == "CRITICAL" and not a.acknowledged for a in active)
     )
     if args.json:
         doc = {
             "operational_state": _jsonable(state),
             "active_alerts": [_alert_row(a) for a in active],
             "pairs": _jsonable(pairs),
+            "errors": _jsonable(errors),
+            "outbox": _jsonable(outbox),
             "database_error": db_error,
         }
         print(json.dumps(doc, indent=2))
@@ -159,10 +181,31 @@ def _status(args: argparse.Namespace) -> int:
             "-" if row.get("last_signal_bar_ts") is None else f"{row['last_signal_bar_ts']:%Y-%m-%d %H:%M}Z",
         )
     out.print(p)
+    if outbox is not None:
+        oldest = outbox["oldest_waiting_at"]
+        out.print(
+            f"notifications: {outbox['pending']} pending, {outbox['folded']} folded, {outbox['dead']} dead"
+            + ("" if oldest is None else f", oldest waiting since {oldest:%Y-%m-%d %H:%M:%S}Z")
+        )
+    open_errors = [e for e in errors if not e["is_resolved"]]
+    e = Table(title=f"open errors ({len(open_errors)} of {len(errors)} types)")
+    for col in ("type", "since", "count", "message"):
+        e.add_column(col)
+    for row in open_errors:
+        e.add_row(
+            escape(str(row["error_type"])),
+            f"{row['open_since']:%Y-%m-%d %H:%M:%S}Z" if row.get("open_since") else "-",
+            str(row["occurrence_count"]),
+            escape(str(row["error_message"])[:60]),
+        )
+    out.print(e)
     return EXIT_FAILED if failing else EXIT_OK
 
 
-def _read_store(url: str | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def _read_store(
+    url: str | None,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """``(operational state, status rows, error summary, outbox backlog)`` of the database."""
     from sqlalchemy.engine import make_url
 
     from montalaq.store import Store
@@ -171,10 +214,15 @@ def _read_store(url: str | None) -> tuple[dict[str, Any] | None, list[dict[str, 
     resolved = resolve_url(url)
     parsed = make_url(resolved)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
-        return None, []  # a read-only question: never create the database by asking
+        return None, [], [], None  # a read-only question: never create the database by asking
     store = Store(resolved, auto_migrate=False)
     try:
-        return store.load_operational_state(), store.ingestion_status()
+        return (
+            store.load_operational_state(),
+            store.ingestion_status(),
+            store.error_summary(),
+            store.outbox.backlog(),
+        )
     finally:
         store.close()
 
@@ -203,6 +251,7 @@ def _metrics(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"montalaq metrics: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    _dirs(args)
     samples = MetricsHistory(args.metrics_dir).read(since, until)
     wanted = args.metric or None
     rows = aggregate(samples, window_s, wanted)
@@ -305,7 +354,7 @@ def _health(args: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     """Register ``tail``, ``status`` and ``metrics`` on the ``montalaq`` sub-parsers."""
     tp = sub.add_parser("tail", help="follow alerts as they are written (logs/alerts/*.jsonl)")
-    tp.add_argument("--alerts-dir", default="logs/alerts", help="alert log folder (default logs/alerts)")
+    tp.add_argument("--alerts-dir", help="alert log folder (default ALERTS_DIR, logs/alerts)")
     tp.add_argument("--severity", help="only this severity and above: INFO, WARNING, CRITICAL")
     tp.add_argument("--rule", help="only this rule")
     tp.add_argument("-n", "--lines", type=int, default=10, help="show the last N alerts first (default 10)")
@@ -315,15 +364,13 @@ def add_parsers(sub: Any) -> None:
     tp.set_defaults(func=_tail)
 
     sp = sub.add_parser("status", help="operational state, active alerts, pairs and breakers")
-    sp.add_argument("--alerts-dir", default="logs/alerts", help="alert log folder (default logs/alerts)")
-    sp.add_argument("--url", help="database URL (default: DATABASE_URL, else sqlite:///data/montalaq.db)")
+    sp.add_argument("--alerts-dir", help="alert log folder (default ALERTS_DIR, logs/alerts)")
+    sp.add_argument("--url", help="database URL (default: DATABASE_URL, else MONTALAQ_DB_PATH's SQLite file)")
     sp.add_argument("--json", action="store_true", help="print as JSON")
     sp.set_defaults(func=_status)
 
     mp = sub.add_parser("metrics", help="metrics history: min/mean/max per window")
-    mp.add_argument(
-        "--metrics-dir", default="data/monitoring", help="snapshot folder (default data/monitoring)"
-    )
+    mp.add_argument("--metrics-dir", help="snapshot folder (default METRICS_DIR, data/monitoring)")
     mp.add_argument(
         "--since", default="24h", help="a duration back from now (2h, 7d) or an ISO time (default 24h)"
     )

@@ -31,12 +31,15 @@ Decisions:
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import os
 import secrets
 import signal
 import sys
 import time
 import zlib
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -59,7 +62,7 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     from montalaq import read_trades
     from montalaq.feeds import ReplayProvider, SimulatedProvider
     from montalaq.sample import SAMPLES, sample_path
-    from montalaq.service import _SAMPLE_SESSION_OFFSET_S
+    from montalaq.service import SAMPLE_BACKFILL_S, SAMPLE_SESSION_OFFSET_S
 
     speed = float(args.speed)
     loop = not args.no_loop
@@ -85,7 +88,9 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
         if not symbol:
             raise ValueError(f"--symbol: {args.replay} names no symbol; give one with --symbol")
         settings = settings.model_copy(update={"symbol": [symbol]})
-        providers[symbol] = ReplayProvider(part, symbol=symbol, speed=speed, loop=loop)
+        providers[symbol] = ReplayProvider(
+            part, symbol=symbol, speed=speed, loop=loop, source_label=Path(args.replay).name
+        )
     else:
         for symbol in dict.fromkeys(settings.symbol):
             key = symbol.lower()
@@ -95,7 +100,8 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
                     symbol=symbol,
                     speed=speed,
                     loop=loop,
-                    start_offset_s=_SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+                    start_offset_s=SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+                    backfill_s=SAMPLE_BACKFILL_S.get(key, 0.0),
                 )
             else:
                 providers[symbol] = SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), speed=speed)
@@ -118,9 +124,29 @@ def _options_problem(args: argparse.Namespace, host: str, port: int) -> str | No
     return None
 
 
+class _UTCFormatter(logging.Formatter):
+    """``2026-12-07T15:20:01.123Z LEVEL logger: message`` (UTC, milliseconds)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+def _configure_logging() -> None:
+    """serve is an application: its log lines go to stderr with UTC timestamps, at
+    ``LOG_LEVEL`` (default INFO) for montalaq's loggers, WARNING for the others."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.getLogger("montalaq").setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from montalaq.settings import Settings, SettingsError
 
+    _configure_logging()
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -148,26 +174,11 @@ def _serve(args: argparse.Namespace) -> int:
         close_service(service)
 
 
-def _database_problem(store: Any) -> str | None:
-    """None when the database answers and its schema is at head (an empty one is migrated),
-    else what is wrong, without secrets."""
-    health = store.health()
-    if not health["ok"]:
-        return f"the database does not answer: {health['error']}"
-    try:
-        store.ensure_schema()
-    except Exception as exc:
-        return f"the database schema: {type(exc).__name__}: {exc}"
-    return None
-
-
 def _run(service: Any, settings: Any, host: str, port: int) -> int:
     """Serve until SIGINT/SIGTERM (see the module docstring)."""
-    # The store connects lazily: ask now, so an unreachable database (or a schema behind the
-    # code) is exit 1 at start-up rather than a server logging an error every cycle.
-    problem = _database_problem(service.store)
-    if problem is not None:
-        return _fail(f"cannot start: {problem}", EXIT_FAILED)
+    # An unreachable database is not a reason to exit (a restart policy would make that a
+    # crash loop): the server answers at once, /health says WAITING until the lifecycle's
+    # re-checks find the database (docs/semantics.md, "Lifecycle at run time").
     import uvicorn
 
     from montalaq.api import create_app
@@ -182,6 +193,7 @@ def _run(service: Any, settings: Any, host: str, port: int) -> int:
         port=port,
         workers=1,
         log_level="warning",
+        log_config=None,  # uvicorn's records go through our handler (timestamps)
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=3,

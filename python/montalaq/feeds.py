@@ -38,6 +38,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -188,7 +189,11 @@ class ReplayProvider(_PacedProvider):
     ``speed``: virtual seconds per wall second. ``loop``: start again at the end (times and
     ids shifted, see the module docstring), ``loop_gap_s`` seconds after the last trade.
     ``start_ns``: virtual time of the first replayed trade (default: wall clock at start).
-    ``start_offset_s``: skip the first seconds of the file. ``chunk``: rows per batch.
+    ``start_offset_s``: skip the first seconds of the file. ``backfill_s``: the first
+    seconds of the tape (after the offset) lie before the start, so the first pull delivers
+    them at once -- a warm start, as a live feed's history backfill would give. ``chunk``:
+    rows per batch. ``source_label``: what :meth:`describe` calls the source (default the
+    file's name).
     ``clock``: the wall clock, int ns (tests pass their own).
     """
 
@@ -203,20 +208,30 @@ class ReplayProvider(_PacedProvider):
         loop_gap_s: float = 1.0,
         start_ns: int | None = None,
         start_offset_s: float = 0.0,
+        backfill_s: float = 0.0,
         chunk: int = 5_000,
         clock: Callable[[], int] = time.time_ns,
+        source_label: str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or len(name) > 32:
             raise ValueError(f"name: expected a provider name of 1-32 characters, got {name!r}")
         if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
             raise ValueError(f"chunk: expected an integer >= 1, got {chunk!r}")
-        for label, value in (("loop_gap_s", loop_gap_s), ("start_offset_s", start_offset_s)):
+        for label, value in (
+            ("loop_gap_s", loop_gap_s),
+            ("start_offset_s", start_offset_s),
+            ("backfill_s", backfill_s),
+        ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ValueError(f"{label}: expected seconds >= 0, got {value!r}")
         if source is None:
             from montalaq.sample import sample_path
 
             source = sample_path("spy")
+        if source_label is not None:
+            self.source_label = str(source_label)
+        else:
+            self.source_label = "trades" if isinstance(source, Trades) else Path(source).name
         trades = source if isinstance(source, Trades) else read_trades(source)
         if trades.symbols is not None:
             raise ValueError(
@@ -249,6 +264,8 @@ class ReplayProvider(_PacedProvider):
             0 if self._ids is None or not self._ids.size else int(self._ids.max()) - int(self._ids.min()) + 1
         )
         self._t0 = int(self._ts[0])
+        self.backfill_ns = round(backfill_s * _NS)
+        self.recorded_at = datetime.fromtimestamp(self._t0 / _NS, UTC)
         self._period_ns = int(self._ts[-1]) - self._t0 + max(1, round(loop_gap_s * _NS))
         self.loop = bool(loop)
         self.chunk = chunk
@@ -256,6 +273,10 @@ class ReplayProvider(_PacedProvider):
         self._pass = 0  # completed loops
         self._pos = 0  # next row in the current pass
         self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """``SYMBOL from FILE recorded YYYY-MM-DD`` (what a dashboard says it replays)."""
+        return f"{self.symbol} from {self.source_label} recorded {self.recorded_at:%Y-%m-%d}"
 
     @property
     def symbols(self) -> list[str]:
@@ -277,7 +298,7 @@ class ReplayProvider(_PacedProvider):
         return not self.loop and self._pos >= len(self)
 
     def _shift(self, pass_no: int) -> int:
-        return self._clock.start_ns - self._t0 + pass_no * self._period_ns
+        return self._clock.start_ns - self.backfill_ns - self._t0 + pass_no * self._period_ns
 
     def next_ts(self) -> int | None:
         """Virtual timestamp of the next trade (None when exhausted)."""

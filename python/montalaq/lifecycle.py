@@ -136,6 +136,10 @@ EXIT_CODES: Mapping[int, int] = MappingProxyType({int(signal.SIGTERM): 0, int(si
 
 StepOutcome = Literal["ok", "failed", "timed_out", "skipped"]
 
+# The taxonomy's catch-alls (anything unmapped, any RuntimeError): at run time they say
+# nothing about whether waiting helps.
+_CATCH_ALL_CODES = frozenset({"UNKNOWN", "ANALYSIS_ERR"})
+
 
 # ----------------------------------------------------------------------------- checks
 
@@ -410,13 +414,16 @@ def lifecycle_from_settings(
 ) -> Lifecycle:
     """A :class:`Lifecycle` with the timings of ``STARTUP_CHECK_RETRIES``,
     ``STARTUP_BACKOFF_BASE_SEC``, ``WAITING_RECHECK_SEC``, ``WAITING_STATUS_SEC`` and
-    ``SHUTDOWN_BUDGET_SEC``; other arguments (store, notifier, steps) as for Lifecycle."""
+    ``SHUTDOWN_BUDGET_SEC``, ``RUNTIME_FAILURE_CYCLES`` and ``RUNTIME_FAILURE_MIN_SEC``;
+    other arguments (store, notifier, steps) as for Lifecycle."""
     options: dict[str, Any] = {
         "retries": settings.startup_check_retries,
         "backoff_base_s": settings.startup_backoff_base_sec,
         "recheck_interval_s": settings.waiting_recheck_sec,
         "status_interval_s": settings.waiting_status_sec,
         "shutdown_budget_s": settings.shutdown_budget_sec,
+        "runtime_failure_cycles": settings.runtime_failure_cycles,
+        "runtime_failure_min_s": settings.runtime_failure_min_sec,
     }
     options.update(kwargs)
     return Lifecycle(checks, **options)
@@ -428,6 +435,7 @@ def builtin_checks(
     *,
     base_dir: str | os.PathLike[str] = ".",
     redis_timeout_s: float = 2.0,
+    alerts_dir: bool = True,
 ) -> list[StartupCheck]:
     """montalaq's own start-up checks.
 
@@ -439,7 +447,8 @@ def builtin_checks(
       credentials or an error reply: PERMANENT).
     - ``alerts_dir``: ``settings.alerts_dir`` (``ALERTS_DIR``, default ``logs/alerts``;
       relative paths resolve under ``base_dir``) can be created and written (no permission,
-      read-only file system, not a directory: PERMANENT; disk full: TRANSIENT).
+      read-only file system, not a directory: PERMANENT; disk full: TRANSIENT); left out
+      with ``alerts_dir=False`` (a process that writes no alerts).
     """
     timeout_s = _positive("redis_timeout_s", redis_timeout_s)
     checks: list[StartupCheck] = []
@@ -449,7 +458,8 @@ def builtin_checks(
         if not settings.redis_url:
             raise ValueError("REDIS_URL: required when GUARD_BACKEND=redis")
         checks.append(StartupCheck("redis", _redis_check(settings.redis_url, timeout_s)))
-    checks.append(StartupCheck("alerts_dir", _alerts_dir_check(Path(base_dir) / settings.alerts_dir)))
+    if alerts_dir:
+        checks.append(StartupCheck("alerts_dir", _alerts_dir_check(Path(base_dir) / settings.alerts_dir)))
     return checks
 
 
@@ -685,6 +695,8 @@ class Lifecycle:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], object] | None = None,
         name: str = "montalaq",
+        runtime_failure_cycles: int = 3,
+        runtime_failure_min_s: float = 10.0,
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
             raise ValueError(f"retries: expected an integer in [0, 100], got {retries!r}")
@@ -698,7 +710,28 @@ class Lifecycle:
             )
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"name: expected a non-empty string, got {name!r}")
+        if (
+            isinstance(runtime_failure_cycles, bool)
+            or not isinstance(runtime_failure_cycles, int)
+            or runtime_failure_cycles < 1
+        ):
+            raise ValueError(
+                f"runtime_failure_cycles: expected an integer >= 1, got {runtime_failure_cycles!r}"
+            )
+        if (
+            isinstance(runtime_failure_min_s, bool)
+            or not isinstance(runtime_failure_min_s, int | float)
+            or not (math.isfinite(runtime_failure_min_s) and runtime_failure_min_s >= 0)
+        ):
+            raise ValueError(
+                "runtime_failure_min_s: expected a finite number of seconds >= 0, "
+                f"got {runtime_failure_min_s!r}"
+            )
         self.name = name
+        self.runtime_failure_cycles = runtime_failure_cycles
+        self.runtime_failure_min_s = float(runtime_failure_min_s)
+        # Run-time dependency streaks: name -> (consecutive failures, first failure at, last result).
+        self._runtime: dict[str, tuple[int, float, CheckResult]] = {}
         self.checks = _checks(checks)
         self.retries = retries
         self.backoff_base_s = float(backoff_base_s)
@@ -937,7 +970,103 @@ class Lifecycle:
                 raise ValueError(f"restart: only from ERROR, the state is {self._op.state.name}")
         if self._transition(OpState.STARTING, reason, {}) is None:
             return self.state
+        with self._lock:
+            self._runtime.clear()
         return self._startup()
+
+    def assume_active(self, reason: str = "driven by its host, no start-up checks") -> OpState:
+        """Mark a lifecycle that nobody started as ACTIVE without running checks (a service
+        its host steps itself); a started one is left alone. Returns the state."""
+        with self._start_lock:
+            if self._started:
+                return self.state
+            self._started = True
+            self._background = False
+        self._transition(OpState.ACTIVE, reason, {})
+        return self.state
+
+    # -- run time --------------------------------------------------------------------------
+    def report(self, name: str, outcome: CheckResult | BaseException | None = None) -> OpState:
+        """A run-time observation of dependency ``name`` (``database``, ``provider:<name>``,
+        ``channel:<name>``) by the process's own cycle: None or a passing result means it
+        worked; an exception (classified as a check's would be) or a failing result means
+        it failed. ACTIVE moves to ERROR at once on a PERMANENT failure, and to WAITING when
+        the dependency failed in ``runtime_failure_cycles`` consecutive reports spanning at
+        least ``runtime_failure_min_s`` seconds (one notification). In WAITING, a pass that
+        leaves nothing failing moves back to ACTIVE (one recovery notification). Reports in
+        other states only keep the streaks. Never raises for an observation; returns the
+        state after it."""
+        if isinstance(outcome, CheckResult):
+            result = outcome
+        elif isinstance(outcome, BaseException):
+            result = classify_exception(outcome, self._runner.taxonomy)
+            if result.error_code in _CATCH_ALL_CODES:
+                # Something that worked before raised an unclassified error: waiting may
+                # help, so it counts as transient. Only a code registered PERMANENT (rejected
+                # credentials, say) stops the process at run time.
+                result = CheckResult.transient(result.detail, result.error_code)
+        elif outcome is None:
+            result = CheckResult.passed()
+        else:
+            raise TypeError(
+                f"outcome: expected None, a CheckResult or an exception, got {type(outcome).__name__}"
+            )
+        now = self._clock()
+        action: Callable[[], object] | None = None
+        with self._lock:
+            state = self._op.state
+            if result.ok:
+                if self._runtime.pop(name, None) is None and name not in self._failing:
+                    return state
+                if state == OpState.WAITING and name in self._failing:
+                    left = {n: r for n, r in self._failing.items() if n != name}
+                    if not left:
+                        action = lambda: self._recovered(f"{name} works again")  # noqa: E731
+                    else:
+                        self._failing = left
+                        snap = self._snapshot_locked(
+                            {"previous": "WAITING", "failing": _failing_details(left)}
+                        )
+                        action = lambda: self._persist(snap)  # noqa: E731
+            else:
+                count, first, _ = self._runtime.get(name, (0, now, result))
+                count += 1
+                self._runtime[name] = (count, first, result)
+                failing = {n: r for n, (_, _, r) in self._runtime.items()}
+                if state in (OpState.ACTIVE, OpState.WAITING) and result.kind is ErrorKind.PERMANENT:
+                    action = lambda: self._enter_error({name: result}, "run time")  # noqa: E731
+                elif state == OpState.ACTIVE:
+                    if count >= self.runtime_failure_cycles and now - first >= self.runtime_failure_min_s:
+                        reason = (
+                            f"{name} failing for {count} cycles ({_duration(now - first)}): {result.detail}"
+                        )
+                        action = lambda: self._enter_waiting(failing, reason)  # noqa: E731
+                elif state == OpState.WAITING and name not in self._failing:
+                    merged = {**self._failing, name: result}
+                    self._failing = merged
+                    snap = self._snapshot_locked({"previous": "WAITING", "failing": _failing_details(merged)})
+                    action = lambda: self._persist(snap)  # noqa: E731
+        if action is not None:
+            action()
+        return self.state
+
+    def runtime_failing(self) -> dict[str, CheckResult]:
+        """Dependencies whose latest run-time report was a failure (last result each)."""
+        with self._lock:
+            return {n: r for n, (_, _, r) in self._runtime.items()}
+
+    def _recovered(self, detail: str) -> None:
+        waited_s = self._clock() - self._waiting_since
+        previous = self._transition(OpState.ACTIVE, f"{detail} after {_duration(waited_s)}", {})
+        if previous is not None:
+            self._notify(
+                "state",
+                f"{self.name} ACTIVE: recovered after {_duration(waited_s)}",
+                f"{detail}.",
+                "INFO",
+                {"state": "ACTIVE", "previous": previous.name, "waited_s": round(waited_s, 3)},
+                None,
+            )
 
     def _run_checks(self, checks: Iterable[StartupCheck]) -> dict[str, CheckResult]:
         results: dict[str, CheckResult] = {}
@@ -1009,8 +1138,9 @@ class Lifecycle:
             _first_code(permanent),
         )
 
-    def _enter_waiting(self, failing: Mapping[str, CheckResult]) -> None:
-        reason = f"transient failure persisting after {self.retries} retries: {_summary(failing)}"
+    def _enter_waiting(self, failing: Mapping[str, CheckResult], reason: str | None = None) -> None:
+        if reason is None:
+            reason = f"transient failure persisting after {self.retries} retries: {_summary(failing)}"
         previous = self._transition(OpState.WAITING, reason, failing)
         if previous is None:
             return
@@ -1026,10 +1156,15 @@ class Lifecycle:
             _first_code(failing),
         )
         if self._background:
-            thread = threading.Thread(target=self._background_loop, name="montalaq-lifecycle", daemon=True)
             with self._lock:
-                self._thread = thread
-            thread.start()
+                running = self._thread is not None and self._thread.is_alive()
+                if not running:
+                    thread = threading.Thread(
+                        target=self._background_loop, name="montalaq-lifecycle", daemon=True
+                    )
+                    self._thread = thread
+            if not running:
+                thread.start()
 
     # -- WAITING: re-checks and status ----------------------------------------------------
     def tick(self) -> float | None:
@@ -1070,18 +1205,16 @@ class Lifecycle:
             self._enter_error(permanent, "WAITING re-check")
             return
         failing = {n: r for n, r in results.items() if not r.ok}
+        with self._lock:
+            # A passing check clears what the cycle saw of the same dependency ("database");
+            # a dependency no check covers (a provider) stays failing until the cycle sees
+            # it work.
+            for n, r in results.items():
+                if r.ok:
+                    self._runtime.pop(n, None)
+        failing.update(self.runtime_failing())
         if not failing:
-            waited_s = self._clock() - self._waiting_since
-            previous = self._transition(OpState.ACTIVE, f"checks pass again after {_duration(waited_s)}", {})
-            if previous is not None:
-                self._notify(
-                    "state",
-                    f"{self.name} ACTIVE: recovered after {_duration(waited_s)}",
-                    "Every start-up check passes again.",
-                    "INFO",
-                    {"state": "ACTIVE", "previous": previous.name, "waited_s": round(waited_s, 3)},
-                    None,
-                )
+            self._recovered("every start-up check passes again")
             return
         with self._lock:
             if self._op.state != OpState.WAITING or set(failing) == set(self._failing):

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import threading
@@ -85,7 +86,9 @@ from montalaq.correlation import correlation_scope
 from montalaq.engine import Bar, MarketEngine
 from montalaq.errors import ErrorCode, error_code_for
 from montalaq.feeds import Provider, PullProvider, ReplayProvider, SimulatedProvider, TradeBatch
-from montalaq.health import EscalationBoard, Freshness
+from montalaq.health import EscalationBoard, Freshness, OpState
+from montalaq.lifecycle import Lifecycle, builtin_checks, lifecycle_from_settings
+from montalaq.monitoring import MonitoringService
 from montalaq.notify.message import Severity
 from montalaq.notify.notifier import Notifier
 from montalaq.notify.signals import SignalHook
@@ -104,7 +107,14 @@ _LEVEL_SEVERITY = {
     "ERROR": Severity.CRITICAL,
     "CRITICAL": Severity.CRITICAL,
 }
-_SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
+SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
+"""Where each bundled sample's replay starts: SPY's first 5.5 hours are pre-market."""
+SAMPLE_BACKFILL_S = {"spy": 3600.0, "btcusdt": 0.0}
+"""How much of each bundled sample is delivered at once on start (the demo's warm start:
+bars, features, findings and analyses at once instead of after an hour; BTCUSDT's file
+lasts 5 minutes)."""
+_BOARD_STATE = "board"
+_STATE_FORMAT = 1
 NO_PROVIDER = "none"
 
 
@@ -227,7 +237,8 @@ def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
             sample_path(key),
             symbol=symbol,
             loop=True,
-            start_offset_s=_SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+            start_offset_s=SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
+            backfill_s=SAMPLE_BACKFILL_S.get(key, 0.0),
             clock=clock,
         )
     return SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), clock=clock)
@@ -249,7 +260,11 @@ class Service:
     provider. ``clock``: int ns since the epoch. ``agents``: a registry (default: the
     built-ins over this store). ``ml``: the analyses' model. ``close_grace_s``: seconds
     after a bar's end before the clock closes it (trades of a push feed arriving later
-    than that are LATE).
+    than that are LATE). ``lifecycle``: the operational state machine (default: from the
+    settings, checking the database, Redis when the guards use it, and the alerts folder
+    when monitoring). ``monitoring``: records each cycle's metrics (None: none).
+    ``restore_state``: restore the board saved by :meth:`save_state` before the scheduler's
+    first ACTIVE cycle.
     """
 
     def __init__(
@@ -263,6 +278,9 @@ class Service:
         agents: AgentRegistry | None = None,
         ml: MLCallable | None = None,
         close_grace_s: float = 2.0,
+        lifecycle: Lifecycle | None = None,
+        monitoring: MonitoringService | None = None,
+        restore_state: bool = False,
     ) -> None:
         if not isinstance(settings, Settings):
             raise TypeError(f"settings: expected montalaq.settings.Settings, got {type(settings).__name__}")
@@ -324,8 +342,30 @@ class Service:
         self._last_error: dict[tuple[str, str], tuple[int, str]] = {}
         self._last_eval_ns: int | None = None
         self._pushed: set[int] = set()  # ids of providers consumed by run() tasks
-        self._failing: set[int] = set()  # ids of providers whose last call failed
+        self._failing: dict[int, str] = {}  # provider id -> error code of its failing call
         self._running = False
+        self._store_ok = 0  # store writes that worked (the database is observed through them)
+        self._last_store_exc: BaseException | None = None
+        self._open_errors: set[str] = set()
+        self._errors_by_code: dict[str, int] = {}
+        self._metric_sources: list[Callable[[], Mapping[str, Any]]] = []
+        self._started_mono_s = time.monotonic()  # uptime (the clock may be a replay's)
+        self._last_cycle_s = 0.0
+        self._last_snapshot_ns = 0
+        self.snapshot_interval_ns = int(settings.state_snapshot_interval_sec * _NS)
+        self.monitoring = monitoring
+        self.lifecycle = (
+            lifecycle
+            if lifecycle is not None
+            else lifecycle_from_settings(
+                settings,
+                builtin_checks(settings, self.store, alerts_dir=monitoring is not None),
+                store=self.store,
+                notifier=notifier,
+            )
+        )
+        # Restored before the first cycle the scheduler runs ACTIVE (the database answers).
+        self._restore_pending = bool(restore_state)
 
     # -- plumbing ---------------------------------------------------------------------
     def now(self) -> int:
@@ -382,16 +422,36 @@ class Service:
 
     # -- queries (the API) -------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """Liveness: ``{status: "ok", symbols[], trades_cached{sym: n}, agents{name:
-        {status, last_run}}}`` (``last_run`` an aware UTC datetime or None)."""
+        """Readiness: ``{status, state, reason, symbols[], trades_cached{sym: n}, agents{name:
+        {status, last_run}}, replay}`` -- ``status`` "ok" while ACTIVE, else the state in
+        lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what is
+        replayed instead of a live feed (None for live feeds)."""
+        state = self.state.name
         return {
-            "status": "ok",
+            "status": "ok" if state == "ACTIVE" else state.lower(),
+            "state": state,
+            "reason": self.lifecycle.reason,
             "symbols": list(self.symbols),
             "trades_cached": {s: int(self.engine.trades_cached(s)) for s in self.symbols},
             "agents": {
                 n: {"status": st["status"], "last_run": st["last_run"]}
                 for n, st in self.agents.status().items()
             },
+            "replay": self.replay_info(),
+        }
+
+    def replay_info(self) -> dict[str, Any] | None:
+        """``{source, speed, loop, shifted_to_today}`` when every feed is a replay (the
+        demo, ``montalaq serve --replay``), else None."""
+        feeds = self._unique_providers()
+        if not feeds or not all(isinstance(p, ReplayProvider) for p in feeds):
+            return None
+        replays = [p for p in feeds if isinstance(p, ReplayProvider)]
+        return {
+            "source": "; ".join(p.describe() for p in replays),
+            "speed": replays[0].speed,
+            "loop": all(p.loop for p in replays),
+            "shifted_to_today": True,
         }
 
     def agent_specs(self) -> list[dict[str, Any]]:
@@ -649,7 +709,11 @@ class Service:
         if isinstance(now_ns, bool) or not isinstance(now_ns, int) or now_ns <= 0:
             raise ValueError(f"now_ns: expected int ns since the epoch > 0, got {now_ns!r}")
         with self._step_lock:
+            # A service its host steps itself (no run()): ACTIVE without start-up checks.
+            self.lifecycle.assume_active()
             self._step_now = now_ns
+            t0 = time.perf_counter()
+            store_before = (self._store_ok, self.stats.store_errors)
             try:
                 report = StepReport(now_ns)
                 before = (self.stats.trades_ingested, self.stats.trades_rejected, self.stats.bars_closed)
@@ -667,9 +731,170 @@ class Service:
                     report.events = self._evaluate(now_ns)
                     report.evaluated = True
                 self.stats.cycles += 1
+                self._observe_database(store_before)
+                self._observe_channels()
+                self._last_cycle_s = time.perf_counter() - t0
+                self._record_metrics(now_ns)
+                if now_ns - self._last_snapshot_ns >= self.snapshot_interval_ns:
+                    self._last_snapshot_ns = now_ns
+                    self.save_state()
                 return report
             finally:
                 self._step_now = None
+
+    # -- dependencies at run time (docs/semantics.md, "Lifecycle at run time") -------------
+    def _observe_database(self, before: tuple[int, int]) -> None:
+        """The database as this cycle saw it: failed when a store write failed, worked when
+        one succeeded and none failed; no write, no observation."""
+        ok, errors = self._store_ok - before[0], self.stats.store_errors - before[1]
+        if errors:
+            exc = self._last_store_exc
+            self.lifecycle.report(
+                "database", exc if exc is not None else ConnectionError("store write failed")
+            )
+            if "database" not in self._open_errors:
+                self._open_errors.add("database")
+                self._report_error("DATABASE", f"store writes failing: {exc}")
+        elif ok:
+            self.lifecycle.report("database", None)
+            if "database" in self._open_errors:
+                self._open_errors.discard("database")
+                self._resolve_error("DATABASE")
+
+    def _observe_channels(self) -> None:
+        """Each notification channel's breaker: open (or probing) is an error of type
+        ``CHANNEL_<NAME>`` reported once per episode, closed again resolves it (one recovery
+        message). Channels do not move the operational state (docs/semantics.md)."""
+        if self.notifier is None:
+            return
+        for name, breaker in self.notifier.breakers.items():
+            key = f"channel:{name}"
+            failing = breaker.state(self.notifier.clock()).name != "CLOSED"
+            if failing and key not in self._open_errors:
+                self._open_errors.add(key)
+                self._report_error(f"CHANNEL_{name.upper()}", f"channel {name}: its breaker opened")
+            elif not failing and key in self._open_errors:
+                self._open_errors.discard(key)
+                self._resolve_error(f"CHANNEL_{name.upper()}")
+
+    def _report_error(self, error_type: str, message: str) -> None:
+        self._errors_by_code[error_type] = self._errors_by_code.get(error_type, 0) + 1
+        if self.notifier is None:
+            return
+        try:
+            self.notifier.report_error(error_type, message)
+        except Exception:
+            self.stats.notify_errors += 1
+            log.exception("could not report error %s", error_type, extra={"component": "service"})
+
+    def _resolve_error(self, error_type: str) -> None:
+        if self.notifier is None:
+            return
+        try:
+            if self.notifier.resolve_error(error_type):
+                log.info("%s resolved: recovery notified", error_type, extra={"component": "service"})
+        except Exception:
+            self.stats.notify_errors += 1
+            log.exception("could not resolve error %s", error_type, extra={"component": "service"})
+
+    @property
+    def state(self) -> OpState:
+        """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""
+        return self.lifecycle.state
+
+    # -- monitoring (docs/operations.md, "Monitoring") -----------------------------------
+    def add_metrics_source(self, source: Callable[[], Mapping[str, Any]]) -> None:
+        """Host metrics for every cycle's tick: ``source()`` returns sections of the metrics
+        snapshot (``{"positions": {...}, "pnl": {...}, "connectivity": {...}}``), merged over
+        montalaq's own; called in the cycle, so keep it cheap. A source that raises is
+        logged and skipped for that cycle."""
+        if not callable(source):
+            raise TypeError(f"source: expected a callable returning a mapping, got {type(source).__name__}")
+        self._metric_sources.append(source)
+
+    def cycle_metrics(self, now_ns: int | None = None) -> dict[str, Any]:
+        """The metrics this service records each cycle (montalaq's own sections plus the
+        host's sources); see :func:`montalaq.ops.cycle_metrics`."""
+        from montalaq.ops import cycle_metrics
+
+        out = cycle_metrics(self, self.now() if now_ns is None else now_ns)
+        for source in list(self._metric_sources):
+            try:
+                extra = source()
+            except Exception:
+                log.exception("metrics source failed", extra={"component": "service"})
+                continue
+            for section, body in dict(extra).items():
+                if isinstance(body, Mapping) and isinstance(out.get(section), dict):
+                    out[section].update(body)
+                else:
+                    out[section] = body
+        return out
+
+    def _record_metrics(self, now_ns: int) -> None:
+        if self.monitoring is None:
+            return
+        try:
+            self.monitoring.record_tick(self.cycle_metrics(now_ns))
+        except Exception:  # monitoring never breaks the cycle
+            log.exception("cycle metrics not recorded", extra={"component": "service"})
+
+    # -- state that survives a restart ---------------------------------------------------
+    def save_state(self) -> bool:
+        """Snapshot the board (levels, streaks, open breakers, failures) and the pairs' last
+        error codes into the store (``service_state``); False when the store failed (logged).
+        ``run`` calls it every ``STATE_SNAPSHOT_INTERVAL_SEC`` and at shutdown."""
+        with self._lock:
+            errors = [[s, t, at, code] for (s, t), (at, code) in self._last_error.items()]
+        doc = {"format": _STATE_FORMAT, "board": self.board.to_json(), "last_errors": errors}
+        try:
+            self.store.save_service_state(_BOARD_STATE, json.dumps(doc), now=datetime_utc(self.now()))
+            self._store_ok += 1
+        except Exception as exc:
+            self.stats.store_errors += 1
+            self._last_store_exc = exc
+            log.warning("board snapshot not saved: %s", exc, extra={"component": "service"})
+            return False
+        return True
+
+    def restore_state(self) -> bool:
+        """Restore the board and the last error codes saved by :meth:`save_state`: pairs
+        still configured keep their level, streaks and breaker; the thresholds are today's
+        settings. False when there was nothing to restore or it could not be read (logged;
+        the fresh board stays)."""
+        try:
+            saved = self.store.load_service_state(_BOARD_STATE)
+        except Exception as exc:
+            log.warning("board snapshot not read: %s", exc, extra={"component": "service"})
+            return False
+        if saved is None:
+            return False
+        try:
+            doc = json.loads(saved[0])
+            if not isinstance(doc, dict) or doc.get("format") != _STATE_FORMAT:
+                raise ValueError(f"not a montalaq service state (format {_STATE_FORMAT})")
+            board_doc = json.loads(doc["board"])
+            board_doc["config"]["auto_close_cycles"] = self.settings.breaker_auto_close_cycles
+            tf_ns = {parse_timeframe(t) for t in self.timeframes}
+            board_doc["pairs"] = [
+                p for p in board_doc["pairs"] if p["symbol"] in self.symbols and p["tf_ns"] in tf_ns
+            ]
+            board = EscalationBoard.from_json(json.dumps(board_doc))
+            board.add_pairs(self.symbols, self.timeframes)
+            errors = {(str(s), str(t)): (int(at), str(code)) for s, t, at, code in doc["last_errors"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("board snapshot not restored: %s", exc, extra={"component": "service"})
+            return False
+        with self._step_lock, self._lock:
+            self.board = board
+            self._last_error.update({k: v for k, v in errors.items() if k[0] in self.symbols})
+        log.info(
+            "board restored from the snapshot of %s (%d breaker(s) open)",
+            saved[1].isoformat(),
+            sum(1 for r in board.pairs(self.now()) if r["breaker_open"]),
+            extra={"component": "service"},
+        )
+        return True
 
     def _pull(self, now_ns: int) -> None:
         for p in self._unique_providers():
@@ -684,21 +909,25 @@ class Service:
                 self._provider_ok(p)
 
     def _provider_ok(self, provider: Provider) -> None:
-        if id(provider) in self._failing:
-            self._failing.discard(id(provider))
+        self.lifecycle.report(f"provider:{provider.name}", None)
+        code = self._failing.pop(id(provider), None)
+        if code is not None:
             log.info(
                 "provider %s recovered",
                 provider.name,
                 extra={"component": "service", "provider": provider.name},
             )
+            if code not in self._failing.values():  # no other provider failing with that code
+                self._resolve_error(code)
 
     def _provider_error(self, provider: Provider, exc: BaseException, now_ns: int) -> None:
         code = error_code_for(exc)
         name = code.name if isinstance(code, ErrorCode) else str(code)
         self.stats.provider_errors += 1
+        self.lifecycle.report(f"provider:{provider.name}", exc)
         # WARNING once per outage (the first failure), DEBUG while it goes on.
         first = id(provider) not in self._failing
-        self._failing.add(id(provider))
+        self._failing[id(provider)] = name
         log.log(
             logging.WARNING if first else logging.DEBUG,
             "provider %s failed: %s: %s (%s)",
@@ -711,12 +940,7 @@ class Service:
         for sym, p in self.providers.items():
             if p is provider:
                 self._set_error(sym, None, name, now_ns)
-        if self.notifier is not None:
-            try:
-                self.notifier.report_error(name, f"provider {provider.name}: {type(exc).__name__}: {exc}")
-            except Exception:
-                self.stats.notify_errors += 1
-                log.exception("could not report provider error", extra={"component": "service"})
+        self._report_error(name, f"provider {provider.name}: {type(exc).__name__}: {exc}")
 
     def _analyse(self, now_ns: int, report: StepReport) -> None:
         with self._lock:
@@ -730,8 +954,10 @@ class Service:
                 continue
             try:
                 analysis = self.runner.run(sym, tf, bar, self.engine.signals_tf(sym))
+                self._store_ok += 1
             except Exception as exc:  # the store could not record it
                 self.stats.store_errors += 1
+                self._last_store_exc = exc
                 code = error_code_for(exc)
                 name = code.name if isinstance(code, ErrorCode) else str(code)
                 log.exception("analysis %s %s could not be stored", sym, tf, extra={"component": "service"})
@@ -763,8 +989,9 @@ class Service:
             try:
                 self.store.add_finding(f)
                 self.stats.findings += 1
-            except Exception:
+            except Exception as exc:
                 self.stats.store_errors += 1
+                self._last_store_exc = exc
                 log.exception("finding of %s could not be stored", f.agent, extra={"component": "service"})
 
     def _evaluate(self, now_ns: int) -> list[dict[str, Any]]:
@@ -832,8 +1059,10 @@ class Service:
                     breaker_open=bool(row["breaker_open"]),
                     last_error_code=self.last_error_code(sym, tf),
                 )
-            except Exception:
+                self._store_ok += 1
+            except Exception as exc:
                 self.stats.store_errors += 1
+                self._last_store_exc = exc
                 log.exception(
                     "ingestion_status of %s %s not written", sym, tf, extra={"component": "service"}
                 )
@@ -846,47 +1075,73 @@ class Service:
         return self._running
 
     async def run(self, stop: asyncio.Event, *, tick_s: float = 0.25) -> None:
-        """The scheduler: a cycle (:meth:`step` at ``clock()``, in a worker thread so the
-        event loop stays responsive) every ``tick_s`` wall seconds until ``stop`` is set;
-        push providers are consumed by tasks meanwhile. Never raises for a failing cycle
-        or provider (logged and counted); returns once ``stop`` is set."""
+        """The scheduler under the lifecycle (docs/semantics.md, "Lifecycle at run time"):
+        the start-up checks run in a worker thread (the state is STARTING meanwhile, then
+        ACTIVE, WAITING or ERROR); in ACTIVE and WAITING a cycle (:meth:`step` at
+        ``clock()``, in a worker thread so the event loop stays responsive) runs every
+        ``tick_s`` wall seconds until ``stop`` is set, push providers consumed by tasks
+        meanwhile; in ERROR nothing runs until an operator restarts the lifecycle. The
+        monitoring worker runs alongside; the board is saved every
+        ``STATE_SNAPSHOT_INTERVAL_SEC`` and once more on the way out. Never raises for a
+        failing cycle, check or provider (logged and counted); returns once ``stop`` is set."""
         if isinstance(tick_s, bool) or not isinstance(tick_s, int | float) or not tick_s > 0:
             raise ValueError(f"tick_s: expected seconds > 0, got {tick_s!r}")
         if self._running:
             raise RuntimeError("Service.run is already running")
         self._running = True
         tasks: list[asyncio.Task[None]] = []
+        starting = asyncio.create_task(asyncio.to_thread(self.lifecycle.start), name="montalaq-startup")
+        if self.monitoring is not None:
+            self.monitoring.start()
         try:
-            for p in self._unique_providers():
-                start = getattr(p, "start", None)
-                if callable(start):
-                    start()  # virtual clocks start with the scheduler
-                speed = getattr(p, "speed", 1.0)
-                if speed != 1.0 and getattr(p, "clock", None) != self.clock:
-                    log.warning(
-                        "provider %s runs at speed %s but the service runs on another clock: it is pulled "
-                        "in real time (pass clock=provider.clock to the Service)",
-                        p.name,
-                        speed,
-                        extra={"component": "service", "provider": p.name},
-                    )
-                if not isinstance(p, PullProvider):
-                    self._pushed.add(id(p))
-                    tasks.append(asyncio.create_task(self._consume(p, stop), name=f"montalaq-feed-{p.name}"))
+            while not stop.is_set() and not starting.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(starting), tick_s)
+            if not stop.is_set():
+                self._start_feeds(stop, tasks)
             while not stop.is_set():
-                try:
-                    await asyncio.to_thread(self.step, int(self.clock()))
-                except Exception:
-                    self.stats.step_errors += 1
-                    log.exception("scheduler cycle failed", extra={"component": "service"})
+                if self._restore_pending and self.state == OpState.ACTIVE:
+                    self._restore_pending = False
+                    await asyncio.to_thread(self.restore_state)
+                if self.state in (OpState.ACTIVE, OpState.WAITING):
+                    try:
+                        await asyncio.to_thread(self.step, int(self.clock()))
+                    except Exception:
+                        self.stats.step_errors += 1
+                        log.exception("scheduler cycle failed", extra={"component": "service"})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick_s)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if not starting.done():
+                # Start-up checks still retrying: the shutdown below cuts their waits short.
+                starting.cancel()
             self._pushed.clear()
+            if self.stats.cycles:
+                await asyncio.to_thread(self.save_state)
+            if self.monitoring is not None:
+                await asyncio.to_thread(self.monitoring.stop)
             self._running = False
+
+    def _start_feeds(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+        for p in self._unique_providers():
+            start = getattr(p, "start", None)
+            if callable(start):
+                start()  # virtual clocks start with the scheduler
+            speed = getattr(p, "speed", 1.0)
+            if speed != 1.0 and getattr(p, "clock", None) != self.clock:
+                log.warning(
+                    "provider %s runs at speed %s but the service runs on another clock: it is pulled "
+                    "in real time (pass clock=provider.clock to the Service)",
+                    p.name,
+                    speed,
+                    extra={"component": "service", "provider": p.name},
+                )
+            if not isinstance(p, PullProvider):
+                self._pushed.add(id(p))
+                tasks.append(asyncio.create_task(self._consume(p, stop), name=f"montalaq-feed-{p.name}"))
 
     async def _consume(self, provider: Provider, stop: asyncio.Event) -> None:
         """Ingest a push provider's batches; reconnect with backoff when it fails."""

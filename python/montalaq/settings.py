@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
 
     # -- monitoring (SPEC §7): built-in rule thresholds, files, retention -----------------
+    # MONITOR_ENABLED: montalaq's own processes record each cycle's metrics (docs/operations.md).
+    monitor_enabled: bool = True
     monitor_sentiment_errors_per_hour: float = Field(default=10.0, ge=0)
     monitor_teacher_model_max_age_hours: float = Field(default=24.0, ge=0)
     monitor_student_model_max_age_hours: float = Field(default=24.0, ge=0)
@@ -151,6 +153,14 @@ class Settings(BaseSettings):
     waiting_recheck_sec: float = Field(default=300.0, gt=0)
     waiting_status_sec: float = Field(default=3600.0, gt=0)
     shutdown_budget_sec: float = Field(default=9.0, gt=0, le=300)
+    # Run time (docs/semantics.md, "Lifecycle at run time"): a dependency failing in this
+    # many consecutive cycles that observed it, for at least this long, moves ACTIVE ->
+    # WAITING (ERROR at once when the failure is permanent).
+    runtime_failure_cycles: int = Field(default=3, ge=1, le=1_000_000)
+    runtime_failure_min_sec: float = Field(default=10.0, ge=0)
+    # How often the one-process service saves the board and the error throttle (and at
+    # shutdown), so a restart keeps open breakers, streaks and throttle windows.
+    state_snapshot_interval_sec: float = Field(default=30.0, gt=0)
 
     _split_lists = field_validator(
         "notify_email_to", "symbol", "timeframes", "ts_weights", "notify_apprise_urls", mode="before"

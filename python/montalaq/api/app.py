@@ -36,6 +36,8 @@ from pydantic import SecretStr
 
 from montalaq.api.router import MontalaqRouter, create_router
 from montalaq.feeds import Provider
+from montalaq.monitoring import MonitoringService
+from montalaq.ops import SERVICE_RULES
 from montalaq.service import Service
 from montalaq.settings import Settings
 from montalaq.store import Store
@@ -58,7 +60,20 @@ def build_service(
     store = Store(settings.database_url_value)
     try:
         notifier = notifier_from_settings(settings, store) if channels_from_settings(settings) else None
-        kwargs: dict[str, Any] = {"store": store, "notifier": notifier, "providers": providers}
+        # Monitoring runs on the wall clock even for a replay at speed: the heartbeat (is
+        # the process cycling?) and the alert times are about the process, not the tape.
+        monitoring = (
+            MonitoringService.from_settings(settings, notifier=notifier, extra_rules=SERVICE_RULES)
+            if settings.monitor_enabled
+            else None
+        )
+        kwargs: dict[str, Any] = {
+            "store": store,
+            "notifier": notifier,
+            "providers": providers,
+            "monitoring": monitoring,
+            "restore_state": True,
+        }
         if clock is not None:
             kwargs["clock"] = clock
         return Service(settings, **kwargs)
@@ -142,6 +157,8 @@ def create_app(
                     )
                 except Exception:
                     pass  # already logged by _report_failure
+            # SHUTDOWN: start-up retries still waiting are cut short, the state is recorded.
+            await asyncio.to_thread(the_service.lifecycle.shutdown, "the server stops")
             if notifier is not None:
                 await asyncio.to_thread(notifier.stop, shutdown_timeout_s)
             if owns:

@@ -17,9 +17,13 @@ pays nothing for them:
 - with a notifier: ``montalaq_notify_outbox_rows{status}`` (a count query per scrape) and
   ``montalaq_notify_<counter>_total`` of its delivery stats.
 - ``montalaq_api_cache_hits_total`` / ``_misses_total`` of the analysis cache.
-- ``montalaq_http_requests_total{route, method, status}``: answers of this router's routes
-  (``route`` is the path template, so the label set stays small; paths no route matched
-  are the host app's and not counted).
+- ``montalaq_http_requests_total{route, method, status}`` and the latency histogram
+  ``montalaq_http_request_duration_seconds{route, method}``: answers of this router's
+  routes (``route`` is the path template, so the label set stays small; paths no route
+  matched are the host app's and not counted).
+- ``montalaq_operational_state{state}`` (1 for the current state), states as labels, never
+  as numbers; ``montalaq_build_info{version, python}``; ``process_*`` of this process.
+- No ``_created`` series: montalaq's families are built at scrape time.
 
 A section that fails (the database is down for the outbox counts) is left out of that
 scrape and logged at DEBUG; ``montalaq_scrape_errors_total`` counts such failures.
@@ -27,12 +31,15 @@ scrape and logged at DEBUG; ``montalaq_scrape_errors_total`` counts such failure
 
 from __future__ import annotations
 
+import bisect
 import logging
+import platform
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 if TYPE_CHECKING:
     from montalaq.api.cache import ResponseCache
@@ -62,6 +69,9 @@ class ServiceCollector:
             self._agents,
             self._notifier,
             self._cache,
+            self._state,
+            self._channels,
+            self._monitoring,
         ]
         for section in sections:
             try:
@@ -153,33 +163,164 @@ class ServiceCollector:
             CounterMetricFamily("montalaq_api_cache_misses", "analysis API cache misses", self.cache.misses),
         ]
 
+    def _state(self) -> list[Metric]:
+        state = GaugeMetricFamily(
+            "montalaq_operational_state",
+            "1 for the current operational state, 0 for the others",
+            labels=["state"],
+        )
+        current = self.service.state.name
+        for name in ("STARTING", "ACTIVE", "WAITING", "ERROR", "SHUTDOWN"):
+            state.add_metric([name], 1 if name == current else 0)
+        failing = GaugeMetricFamily(
+            "montalaq_dependency_failing",
+            "1 while a dependency fails (check or run time)",
+            labels=["dependency"],
+        )
+        lc = self.service.lifecycle
+        for name in sorted({*lc.failing(), *lc.runtime_failing()}):
+            failing.add_metric([name], 1)
+        return [state, failing]
+
+    def _channels(self) -> list[Metric]:
+        notifier = self.service.notifier
+        if notifier is None:
+            return []
+        states = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED")
+        breaker = GaugeMetricFamily(
+            "montalaq_channel_breaker_state",
+            "1 for the notification channel breaker's current state, 0 for the others",
+            labels=["channel", "state"],
+        )
+        for name, b in notifier.breakers.items():
+            current = b.state(notifier.clock()).name
+            for st in states:
+                breaker.add_metric([name, st], 1 if st == current else 0)
+        backlog = notifier.store.outbox.backlog()
+        oldest = backlog["oldest_waiting_at"]
+        age = GaugeMetricFamily(
+            "montalaq_notify_outbox_oldest_waiting_age_seconds",
+            "age of the oldest PENDING or FOLDED outbox row (0 when nothing waits)",
+            0.0 if oldest is None else max(0.0, self.service.now() / _NS - oldest.timestamp()),
+        )
+        return [breaker, age]
+
+    def _monitoring(self) -> list[Metric]:
+        mon = self.service.monitoring
+        if mon is None:
+            return []
+        out: list[Metric] = []
+        for name, value in vars(mon.stats).items():
+            out.append(
+                CounterMetricFamily(f"montalaq_monitoring_{name}", f"monitoring counter {name}", value)
+            )
+        firing = GaugeMetricFamily(
+            "montalaq_alerts_firing", "alert rules firing now", labels=["rule", "severity"]
+        )
+        for a in mon.active_alerts():  # the log, not the worker's rule engine (not thread-safe)
+            firing.add_metric([a.rule, a.severity], 1)
+        out.append(firing)
+        return out
+
+
+# Request latency buckets, seconds: the cached routes answer in well under a millisecond,
+# the database-backed ones in milliseconds; 5 s is a hung database.
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class RequestCollector:
+    """Answers and their latency per route template, kept as plain counts and exposed at
+    scrape time: ``montalaq_http_requests_total{route, method, status}`` and the histogram
+    ``montalaq_http_request_duration_seconds{route, method}`` (no ``_created`` series)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+        # (route, method) -> [count per bucket (cumulative at scrape), +Inf count, sum]
+        self._latency: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answer and its duration."""
+        key = (route, method, str(status))
+        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            row = self._latency.get((route, method))
+            if row is None:
+                row = self._latency[(route, method)] = [0.0] * (len(LATENCY_BUCKETS_S) + 2)
+            row[i] += 1  # i == len(buckets): only +Inf
+            row[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        """The two families of one scrape."""
+        with self._lock:
+            counts = dict(self._counts)
+            latency = {k: list(v) for k, v in self._latency.items()}
+        answers = CounterMetricFamily(
+            "montalaq_http_requests",
+            "HTTP answers of the montalaq API by route template, method and status",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), n in sorted(counts.items()):
+            answers.add_metric([route, method, status], n)
+        yield answers
+        hist = HistogramMetricFamily(
+            "montalaq_http_request_duration_seconds",
+            "time to answer, by route template and method",
+            labels=["route", "method"],
+        )
+        for (route, method), row in sorted(latency.items()):
+            buckets: list[tuple[str, float]] = []
+            running = 0.0
+            for bound, count in zip(LATENCY_BUCKETS_S, row, strict=False):
+                running += count
+                buckets.append((repr(bound), running))
+            running += row[len(LATENCY_BUCKETS_S)]
+            buckets.append(("+Inf", running))
+            hist.add_metric([route, method], buckets, row[-1])
+        yield hist
+
+
+class BuildInfoCollector:
+    """``montalaq_build_info{version, python}`` = 1."""
+
+    def collect(self) -> Iterator[Metric]:
+        """The one family."""
+        from montalaq import __version__
+
+        info = GaugeMetricFamily(
+            "montalaq_build_info", "montalaq's version (the value is always 1)", labels=["version", "python"]
+        )
+        info.add_metric([__version__, platform.python_version()], 1)
+        yield info
+
 
 class ApiMetrics:
-    """The registry of one router: the service collector and the request counter."""
+    """The registry of one router: the service, the requests, the build info and this
+    process (``process_*``). A host with its own ``/metrics`` merges montalaq's into its
+    registry with :meth:`register_into` (docs/operations.md, "Metrics in your app")."""
 
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self, service: Service, cache: ResponseCache | None = None) -> None:
         self.registry = CollectorRegistry()
         self.collector = ServiceCollector(service, cache)
-        self.registry.register(self.collector)
-        self.requests = Counter(
-            "montalaq_http_requests",
-            "HTTP answers of the montalaq API by route template, method and status",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self._children: dict[tuple[str, str, int], Callable[[], None]] = {}
+        self.requests = RequestCollector()
+        self.build_info = BuildInfoCollector()
+        for c in (self.collector, self.requests, self.build_info):
+            self.registry.register(c)
+        ProcessCollector(registry=self.registry)
 
-    def count(self, route: str, method: str, status: int) -> None:
-        """Count one answer (the labelled child is looked up once per label set)."""
-        key = (route, method, status)
-        inc = self._children.get(key)
-        if inc is None:
-            child = self.requests.labels(route=route, method=method, status=str(status))
-            inc = child.inc
-            self._children[key] = inc
-        inc()
+    def count(self, route: str, method: str, status: int, seconds: float = 0.0) -> None:
+        """Count one answer and how long it took (seconds)."""
+        self.requests.observe(route, method, status, seconds)
+
+    def register_into(self, registry: CollectorRegistry) -> None:
+        """Add montalaq's families (service, requests, build info; not ``process_*``, which
+        the host's registry has already) to ``registry``, e.g. prometheus_client's default
+        ``REGISTRY`` that the host's own ``/metrics`` serves."""
+        for c in (self.collector, self.requests, self.build_info):
+            registry.register(c)
 
     def render(self) -> bytes:
         """The text exposition of every metric."""

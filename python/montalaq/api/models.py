@@ -31,13 +31,100 @@ class AgentHealth(BaseModel):
     last_run: datetime | None
 
 
-class Health(BaseModel):
-    """``GET /health``."""
+class ReplayInfo(BaseModel):
+    """What the service replays instead of a live feed: the file or sample, its speed
+    (virtual seconds per wall second), and whether it loops."""
 
-    status: Literal["ok"]
+    source: str
+    speed: float
+    loop: bool
+    shifted_to_today: bool
+
+
+class Health(BaseModel):
+    """``GET /health`` (readiness: 200 only while ``state`` is ACTIVE, else 503 with the
+    same body). ``status`` is "ok" when ACTIVE, else the state in lower case."""
+
+    status: Literal["ok", "starting", "waiting", "error", "shutdown"]
+    state: Literal["STARTING", "ACTIVE", "WAITING", "ERROR", "SHUTDOWN"]
+    reason: str
     symbols: list[str]
     trades_cached: dict[str, int]
     agents: dict[str, AgentHealth]
+    replay: ReplayInfo | None = None
+
+
+class Livez(BaseModel):
+    """``GET /livez``: the process runs (whatever its operational state)."""
+
+    alive: Literal[True]
+    state: str
+
+
+class AlertItem(BaseModel):
+    """One alert line (docs/operations.md, "Alerts")."""
+
+    id: str
+    timestamp: datetime
+    severity: str
+    rule: str
+    message: str
+    context: dict[str, Any]
+    acknowledged: bool
+
+
+class Alerts(BaseModel):
+    """``GET /api/alerts``: firing now, and the newest alert lines (FIRING and RESOLVED)."""
+
+    enabled: bool
+    active: list[AlertItem]
+    recent: list[AlertItem]
+
+
+class AlertAck(BaseModel):
+    """``POST /api/alerts/{id}/ack``."""
+
+    id: str
+    acknowledged: bool
+
+
+class ErrorTypeSummary(BaseModel):
+    """One error type of the error summary (counts over every episode; the rest of the
+    newest episode)."""
+
+    error_type: str
+    error_message: str
+    first_occurrence: datetime
+    last_occurrence: datetime
+    occurrence_count: int
+    last_notification_sent: datetime | None
+    notification_count: int
+    is_resolved: bool
+    resolved_at: datetime | None
+    episodes: int
+    open_since: datetime | None
+
+
+class ErrorSummary(BaseModel):
+    """``GET /api/errors/summary``."""
+
+    errors: list[ErrorTypeSummary]
+    open: int
+
+
+class HealthSnapshot(BaseModel):
+    """``GET /api/health/snapshot`` (docs/operations.md, "Operator views")."""
+
+    state: str
+    reason: str
+    entered_at: datetime
+    failing: dict[str, Any]
+    last_decisions: list[dict[str, Any]] | None
+    dedup_events_last_60min: int | None
+    circuits: dict[str, Any]
+    outbox: dict[str, Any]
+    alerts_active: int
+    monitoring: dict[str, Any] | None
 
 
 class DbHealth(BaseModel):

@@ -82,6 +82,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from montalaq import ops
 from montalaq.api import models
 from montalaq.api.cache import ResponseCache
 from montalaq.api.metrics import ApiMetrics
@@ -203,6 +204,7 @@ def _route_class(
             protected = any(getattr(d, "dependency", None) is require_token for d in self.dependencies)
 
             async def answer(request: Request) -> Response:
+                t0 = time.perf_counter()
                 try:
                     unknown = (
                         next((k for k in request.query_params if k not in allowed), None) if strict else None
@@ -235,7 +237,7 @@ def _route_class(
                             "%s %s failed", request.method, route, extra={"component": "api", "route": route}
                         )
                         response = error_response(500, "internal error (logged by the server)")
-                metrics.count(route, request.method, response.status_code)
+                metrics.count(route, request.method, response.status_code, time.perf_counter() - t0)
                 return response
 
             return answer
@@ -448,10 +450,66 @@ def create_router(
     }
     protected = [Security(require_token)]
 
-    # -- liveness -------------------------------------------------------------------
-    @router.get("/health", response_model=models.Health, operation_id="health", summary="Liveness")
+    # -- liveness and readiness -------------------------------------------------------
+    @router.get(
+        "/health",
+        response_model=models.Health,
+        operation_id="health",
+        summary="Readiness: 200 while ACTIVE, 503 otherwise (same body)",
+        responses={503: {"model": models.Health, "description": "not ACTIVE (STARTING, WAITING, ERROR)"}},
+    )
     def health() -> Response:
-        return json_response(service.health())
+        body = service.health()
+        return json_response(body, 200 if body["state"] == "ACTIVE" else 503)
+
+    @router.get("/livez", response_model=models.Livez, operation_id="livez", summary="Liveness")
+    def livez() -> Response:
+        # Never touches the database or the engine: answers while the process runs.
+        return json_response({"alive": True, "state": service.state.name})
+
+    # -- operator views (docs/operations.md, "Operator views") ------------------------
+    @router.get(
+        "/api/alerts", response_model=models.Alerts, operation_id="alerts", summary="Alerts", responses=bad
+    )
+    def alerts(limit: Annotated[int, limit_q()] = 50) -> Response:
+        return json_response(ops.alerts_view(service, limit))
+
+    @router.post(
+        "/api/alerts/{alert_id}/ack",
+        response_model=models.AlertAck,
+        operation_id="ack_alert",
+        summary="Acknowledge a firing alert (token)",
+        dependencies=protected,
+        responses={**bad, **auth, 404: {**_ERR, "description": "no firing alert has this id or rule"}},
+    )
+    def ack_alert(
+        alert_id: Annotated[
+            str, PathParam(description="an alert id, or a firing rule's name", max_length=128)
+        ],
+    ) -> Response:
+        mon = service.monitoring
+        if mon is None or not mon.acknowledge(alert_id):
+            raise ApiError(404, f"alert_id: no firing alert has the id or rule {shown(alert_id)}")
+        return json_response({"id": alert_id, "acknowledged": True})
+
+    @router.get(
+        "/api/errors/summary",
+        response_model=models.ErrorSummary,
+        operation_id="errors_summary",
+        summary="Error summary: per error type, counts, first/last, resolved",
+        responses={503: {**_ERR, "description": "the database does not answer"}},
+    )
+    def errors_summary() -> Response:
+        return json_response(ops.error_summary(service))
+
+    @router.get(
+        "/api/health/snapshot",
+        response_model=models.HealthSnapshot,
+        operation_id="health_snapshot",
+        summary="State, last decisions, dedupe count, every breaker, outbox, alerts",
+    )
+    def health_snapshot() -> Response:
+        return json_response(ops.health_snapshot(service))
 
     @router.get(
         "/db-health",

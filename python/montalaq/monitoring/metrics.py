@@ -157,6 +157,7 @@ def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[
             num = _number(section, body) if not isinstance(body, datetime) else None
             if num is not None:
                 out[section] = num
+    _seed_forms(out)
     last_tick = out.get("heartbeat.last_tick")
     if last_tick is not None:
         out["heartbeat.age_seconds"] = max(0.0, now_s - last_tick)
@@ -164,6 +165,59 @@ def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[
     if last_call is not None:
         out["connectivity.last_api_call_age_seconds"] = max(0.0, now_s - last_call)
     return out
+
+
+def _seed_forms(out: dict[str, float]) -> None:
+    """The seed's own forms, read as the schema's (docs/operations.md, "Metrics"):
+
+    - a daily loss given as a negative percentage: ``risk.daily_loss_pct = -6`` is a 6 %
+      loss, and ``pnl.daily_loss_pct`` (the seed's place for it) is today's result in
+      percent, negative for a loss; either fills ``risk.daily_loss_pct`` as the loss's size;
+    - ``connectivity.<broker>_authenticated`` (``breeze_authenticated``, ...): the broker
+      session is authenticated only while every such field is (their minimum), unless
+      ``connectivity.broker_authenticated`` is given itself.
+    """
+    loss = out.get("risk.daily_loss_pct")
+    if loss is not None and loss < 0:
+        out["risk.daily_loss_pct"] = -loss
+    elif loss is None and "pnl.daily_loss_pct" in out:
+        out["risk.daily_loss_pct"] = max(0.0, -out["pnl.daily_loss_pct"])
+    if "connectivity.broker_authenticated" not in out:
+        sessions = [
+            v for k, v in out.items() if k.startswith("connectivity.") and k.endswith("_authenticated")
+        ]
+        if sessions:
+            out["connectivity.broker_authenticated"] = min(sessions)
+
+
+def known_path(path: str) -> bool:
+    """Whether ``path`` is a field of the metrics schema, a seed form of one, a derived
+    age, or one of montalaq's own sections (``montalaq``, ``pairs``, ``channels``,
+    ``errors``)."""
+    section, _, key = path.partition(".")
+    if section in OWN_SECTIONS:
+        return True
+    if path in _DERIVED or path == "pnl.daily_loss_pct":
+        return True
+    if section == "connectivity" and key.endswith("_authenticated"):
+        return True
+    return key in _FIELDS.get(section, ())
+
+
+_FIELDS: dict[str, frozenset[str]] = {
+    name: frozenset(f.name for f in fields(cls))
+    for name, cls in (
+        ("heartbeat", Heartbeat),
+        ("positions", Positions),
+        ("pnl", Pnl),
+        ("risk", Risk),
+        ("sentiment", Sentiment),
+        ("connectivity", Connectivity),
+        ("artifacts", Artifacts),
+    )
+}
+OWN_SECTIONS = frozenset({"montalaq", "pairs", "channels", "errors"})
+_DERIVED = frozenset({"heartbeat.age_seconds", "connectivity.last_api_call_age_seconds"})
 
 
 def snapshot_dict(metrics: MetricsSnapshot | Mapping[str, Any]) -> dict[str, Any]:
@@ -185,5 +239,6 @@ __all__ = [
     "Risk",
     "Sentiment",
     "flatten",
+    "known_path",
     "snapshot_dict",
 ]

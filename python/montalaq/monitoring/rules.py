@@ -121,6 +121,8 @@ class RuleSet:
     def _refresh(self) -> None:
         self.paths: list[str] = list(self._engine.paths())
         self._slots = {p: i for i, p in enumerate(self.paths)}
+        self.metric_paths: frozenset[str] = frozenset(self.paths)
+        """Every metric path some rule reads."""
 
     @property
     def rule_count(self) -> int:

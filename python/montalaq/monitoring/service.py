@@ -32,7 +32,7 @@ from montalaq import correlation
 from montalaq._time import datetime_utc
 from montalaq.monitoring.alerts import Alert, AlertLog
 from montalaq.monitoring.history import MetricsHistory, aggregate
-from montalaq.monitoring.metrics import MetricsSnapshot, flatten, snapshot_dict
+from montalaq.monitoring.metrics import MetricsSnapshot, flatten, known_path, snapshot_dict
 from montalaq.monitoring.rules import RuleSet
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class MonitoringStats:
     alerts: int = 0
     snapshots: int = 0
     worker_errors: int = 0
+    unknown_metrics: int = 0  # ticks carrying a metric name no schema field nor rule reads
 
 
 class MonitoringService:
@@ -66,7 +67,8 @@ class MonitoringService:
     ``rules``: user rules (a YAML/JSON path, a list of mappings, or ``{"rules": [...]}``);
     ``thresholds``: the built-in rules' thresholds (:data:`montalaq.monitoring.rules.
     DEFAULT_THRESHOLDS`); ``notifier``: forward every alert (kind ``alert``, the alert id as
-    idempotency key); ``clock``: int ns (tests pass a fake one).
+    idempotency key); ``clock``: int ns (tests pass a fake one); ``extra_rules``: rules a
+    process adds to the user's (montalaq's own service rules, see :mod:`montalaq.ops`).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class MonitoringService:
         rules: str | Path | Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
         thresholds: Mapping[str, float] | None = None,
         builtin_rules: bool = True,
+        extra_rules: Sequence[Mapping[str, Any]] = (),
         notifier: Notifier | None = None,
         snapshot_interval_s: float = 60.0,
         eval_interval_s: float = 1.0,
@@ -98,6 +101,8 @@ class MonitoringService:
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
             raise ValueError(f"max_queue: expected an integer >= 1, got {max_queue!r}")
         self.rules = RuleSet(rules, builtin=builtin_rules, thresholds=thresholds)
+        if extra_rules:
+            self.rules.add(list(extra_rules))
         self.alert_log = AlertLog(alerts_dir)
         self.history = MetricsHistory(metrics_dir)
         self.notifier = notifier
@@ -123,6 +128,7 @@ class MonitoringService:
         self._state_path = Path(metrics_dir) / "rules_state.json"
         self._ack_lock = threading.Lock()
         self._pending_acks: deque[str] = deque()
+        self.unknown_metrics: set[str] = set()  # names seen that nothing reads (bounded)
         self._restore_state()
 
     @classmethod
@@ -262,6 +268,7 @@ class MonitoringService:
             self.stats.bad_ticks += 1
             log.warning("bad metrics ignored: %s", exc, extra={"component": "monitoring"})
             return
+        self._note_unknown(flat)
         if "heartbeat.last_tick" not in flat:
             # The tick itself is the heartbeat when the metrics do not say otherwise.
             flat["heartbeat.last_tick"] = ts_ns / _NS
@@ -271,6 +278,24 @@ class MonitoringService:
         self._last_tick_ns = ts_ns
         self.stats.processed += 1
         self._evaluate(ts_ns, flat)
+
+    def _note_unknown(self, flat: Mapping[str, float]) -> None:
+        """Count metric names that neither the schema nor a rule reads (a typo, or a field
+        of another schema), and warn once per name: they are never silently ignored."""
+        read = self.rules.metric_paths
+        unknown = [p for p in flat if p not in read and not known_path(p)]
+        if not unknown:
+            return
+        self.stats.unknown_metrics += 1
+        for path in unknown:
+            if path not in self.unknown_metrics and len(self.unknown_metrics) < 1000:
+                self.unknown_metrics.add(path)
+                log.warning(
+                    "metric %r is not in the metrics schema and no rule reads it (kept in the "
+                    "snapshots; see docs/operations.md, Metrics)",
+                    path,
+                    extra={"component": "monitoring", "metric": path},
+                )
 
     def _with_ages(self, now_ns: int) -> dict[str, float]:
         flat = dict(self._last_flat)
@@ -394,6 +419,7 @@ class MonitoringService:
             "rules": self.rules.rule_count,
             "firing": self.rules.active(),
             "last_tick": None if self._last_tick_ns is None else datetime_utc(self._last_tick_ns),
+            "unknown_metrics": sorted(self.unknown_metrics),
             "started": datetime_utc(self._started_ns),
         }
 

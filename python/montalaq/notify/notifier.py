@@ -110,6 +110,7 @@ class Notifier:
         dedupe: DedupeStore | None = None,
         dedupe_ttl_s: float = 900.0,
         throttle: ErrorThrottle | None = None,
+        throttle_state_name: str | None = "error_throttle",
         batch_size: int = 200,
         mark_every: int = 20,
         lease_s: float = 60.0,
@@ -149,6 +150,10 @@ class Notifier:
         }
         self.dedupe: DedupeStore = dedupe if dedupe is not None else DedupeCache(ttl_s=dedupe_ttl_s)
         self.throttle = throttle if throttle is not None else ErrorThrottle()
+        # A throttle of its own is saved in the store after each change and read back on
+        # first use (None: not kept; a shared Redis throttle keeps its own state).
+        self.throttle_state_name = throttle_state_name if type(self.throttle) is ErrorThrottle else None
+        self._throttle_restored_done = False
         self.batch_size = batch_size
         self.mark_every = mark_every
         self.lease_s = float(lease_s)
@@ -245,23 +250,49 @@ class Notifier:
             self._wake.set()
         return NotifyResult(key, queued)
 
-    # -- error-type throttle (SPEC §5.4) ---------------------------------------------------
+    # -- error-type throttle (docs/semantics.md, "Error throttle" and "Error episodes") ---------
+    def _throttle_restored(self) -> None:
+        """Read the throttle's saved state back once (call with the throttle lock held), so a
+        restart inside a window does not notify the same error again."""
+        if self._throttle_restored_done or self.throttle_state_name is None:
+            return
+        self._throttle_restored_done = True
+        try:
+            saved = self.store.load_service_state(self.throttle_state_name)
+            if saved is not None:
+                self.throttle.load_json(saved[0])
+                log.info("error throttle restored (saved %s)", saved[1], extra={"component": "notify"})
+        except Exception as exc:  # a damaged or unreadable snapshot: start clean, say so
+            log.warning("error throttle not restored: %s", exc, extra={"component": "notify"})
+
+    def _save_throttle(self, now: datetime) -> None:
+        if self.throttle_state_name is not None:
+            self.store.save_service_state(self.throttle_state_name, self.throttle.to_json(), now=now)
+
     def report_error(self, error_type: Any, message: Any = "") -> ThrottleDecision:
         """Count one occurrence of ``error_type``; the first in its throttle window goes out
-        in the next aggregated error digest, later ones are only counted."""
+        in the next aggregated error digest, later ones are only counted. The occurrence is
+        recorded on the type's open episode in ``error_notifications_log``."""
         now_ns, now = self._now()
         with self._throttle_lock:
+            self._throttle_restored()
             decision = self.throttle.report(error_type, message, now_ns)
-            self.store.save_error_summary(self.throttle.summary(), now=now)
+            name = getattr(error_type, "name", error_type)
+            self.store.record_error(str(name), message if isinstance(message, str) else str(message), now=now)
+            self._save_throttle(now)
         self._wake.set()
         return decision
 
     def resolve_error(self, error_type: Any) -> bool:
-        """End an error type's episode: one recovery message when its error was sent."""
+        """End an error type's episode: one recovery message when its error was sent; its
+        open episode is closed either way. Returns whether a recovery message was queued."""
         now_ns, now = self._now()
         with self._throttle_lock:
+            self._throttle_restored()
             recovery = self.throttle.resolve(error_type, now_ns)
-            self.store.save_error_summary(self.throttle.summary(), now=now)
+            name = str(getattr(error_type, "name", error_type))
+            self.store.resolve_error_episode(name, now=now, notified=recovery is not None)
+            self._save_throttle(now)
         if recovery is None:
             return False
         self.notify(
@@ -270,14 +301,18 @@ class Notifier:
             f"{recovery['count']} occurrence(s) since {recovery['since']:%Y-%m-%dT%H:%M:%SZ}",
             severity=Severity.INFO,
             fields={"error_type": recovery["error_type"], "count": recovery["count"]},
+            idempotency_key=f"recovery-{recovery['error_type']}-{now_ns}"[:128],
         )
         return True
 
     def _flush_throttle(self, now_ns: int) -> None:
         with self._throttle_lock:
+            self._throttle_restored()
             digests = self.throttle.flush(now_ns)
             if digests:
-                self.store.save_error_summary(self.throttle.summary(), now=datetime_utc(now_ns))
+                now = datetime_utc(now_ns)
+                self.store.record_error_notification([e["error_type"] for d in digests for e in d], now=now)
+                self._save_throttle(now)
         for digest in digests:
             self.notify(
                 "error",

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, or_, select, text, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -67,6 +67,19 @@ def _tf(timeframe: object) -> str:
 
 def _now(now: Any) -> datetime:
     return datetime.now(UTC) if now is None else as_utc(now, "now")
+
+
+def _error_type(error_type: object) -> str:
+    name = getattr(error_type, "name", error_type)
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        raise ValueError(f"error_type: expected a name of 1-64 characters, got {error_type!r}")
+    return name
+
+
+def _error_message(message: object) -> str:
+    text_ = message if isinstance(message, str) else f"{type(message).__name__}: {message}"
+    # Kept short and storable: one line's worth, lone surrogates replaced.
+    return text_[:2000].encode("utf-8", "replace").decode("utf-8")
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -219,6 +232,14 @@ class Store:
             .order_by(t.c.bar_ts.desc())
             .limit(_limit(limit))
         )
+        with self.engine.connect() as conn:
+            return [_analysis(r) for r in conn.execute(stmt)]
+
+    def recent_analyses(self, limit: int = 20) -> list[Analysis]:
+        """The newest analyses across every pair (the last ones recorded first)."""
+        self._ensure()
+        t = schema.trade_analysis
+        stmt = select(t).order_by(t.c.id.desc()).limit(_limit(limit))
         with self.engine.connect() as conn:
             return [_analysis(r) for r in conn.execute(stmt)]
 
@@ -426,6 +447,17 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
+    def count_dedup_events(self, since: Any, action: str | None = None) -> int:
+        """How many dedupe decisions were recorded at or after ``since`` (of ``action``
+        ALLOWED/DEDUPED, or all)."""
+        self._ensure()
+        t = schema.dedup_events
+        stmt = select(func.count()).select_from(t).where(t.c.created_at >= as_utc(since, "since"))
+        if action is not None:
+            stmt = stmt.where(t.c.action == action)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
     def prune_dedup_events(self, older_than: Any) -> int:
         """Delete dedupe decisions created before ``older_than``; returns how many."""
         self._ensure()
@@ -435,38 +467,144 @@ class Store:
                 conn.execute(delete(t).where(t.c.created_at < as_utc(older_than, "older_than"))).rowcount
             )
 
-    # -- error notifications log ----------------------------------------------------------
-    def save_error_summary(self, rows: Iterable[Mapping[str, Any]], now: Any = None) -> None:
-        """Upsert rows of :meth:`montalaq.ErrorThrottle.summary` into ``error_notifications_log``."""
+    # -- error notifications log (docs/semantics.md, "Error episodes") --------------------
+    def record_error(self, error_type: str, message: str = "", now: Any = None) -> None:
+        """One occurrence of ``error_type``: counted on its open episode, or opening a new
+        one (first occurrence ``now``). ``message`` becomes the episode's latest message."""
         self._ensure()
         ts = _now(now)
         t = schema.error_notifications_log
+        ins = self._insert(t).values(
+            error_type=_error_type(error_type),
+            error_message=_error_message(message),
+            first_occurrence=ts,
+            last_occurrence=ts,
+            occurrence_count=1,
+            notification_count=0,
+            is_resolved=False,
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=["error_type"],
+            index_where=text("NOT is_resolved"),  # the partial unique index, word for word
+            set_={
+                "error_message": ins.excluded.error_message,
+                "last_occurrence": ins.excluded.last_occurrence,
+                "occurrence_count": t.c.occurrence_count + 1,
+            },
+        )
         with self.engine.begin() as conn:
-            for r in rows:
-                values = {
-                    "first_occurrence": as_utc(r["first_occurrence"], "first_occurrence"),
-                    "last_occurrence": as_utc(r["last_occurrence"], "last_occurrence"),
-                    "count": int(r["count"]),
-                    "notifications_sent": int(r["notifications_sent"]),
-                    "resolved": bool(r["resolved"]),
-                    "resolved_at": None
-                    if r.get("resolved_at") is None
-                    else as_utc(r["resolved_at"], "resolved_at"),
-                    "updated_at": ts,
-                }
-                ins = self._insert(t).values(error_type=str(r["error_type"]), **values)
-                conn.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=["error_type"], set_={k: ins.excluded[k] for k in values}
-                    )
-                )
+            conn.execute(stmt)
+
+    def record_error_notification(self, error_types: Iterable[str], now: Any = None) -> int:
+        """A notification naming ``error_types`` went out: their open episodes count it.
+        Returns how many episodes were updated."""
+        self._ensure()
+        names = sorted({_error_type(e) for e in error_types})
+        if not names:
+            return 0
+        t = schema.error_notifications_log
+        stmt = (
+            update(t)
+            .where(t.c.error_type.in_(names), t.c.is_resolved.is_(False))
+            .values(last_notification_sent=_now(now), notification_count=t.c.notification_count + 1)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def resolve_error_episode(self, error_type: str, now: Any = None, *, notified: bool = False) -> bool:
+        """Close the open episode of ``error_type`` at ``now`` (``notified``: a recovery
+        message went out, counted). False when none was open."""
+        self._ensure()
+        ts = _now(now)
+        t = schema.error_notifications_log
+        values: dict[str, Any] = {"is_resolved": True, "resolved_at": ts}
+        if notified:
+            values.update(last_notification_sent=ts, notification_count=t.c.notification_count + 1)
+        stmt = (
+            update(t)
+            .where(t.c.error_type == _error_type(error_type), t.c.is_resolved.is_(False))
+            .values(values)
+        )
+        with self.engine.begin() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def error_episodes(self, limit: int = 100, error_type: str | None = None) -> list[dict[str, Any]]:
+        """``error_notifications_log`` rows (one per episode), newest occurrence first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError(f"limit: expected an integer in [1, 10000], got {limit!r}")
+        self._ensure()
+        t = schema.error_notifications_log
+        q = select(t).order_by(t.c.last_occurrence.desc(), t.c.id.desc()).limit(limit)
+        if error_type is not None:
+            q = q.where(t.c.error_type == _error_type(error_type))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     def error_summary(self) -> list[dict[str, Any]]:
-        """``error_notifications_log`` rows, by error type."""
+        """The error summary, one row per error type (sorted by type): ``{error_type,
+        error_message, first_occurrence, last_occurrence, occurrence_count,
+        last_notification_sent, notification_count, is_resolved, resolved_at, episodes,
+        open_since}``. Counts add up every episode; the message, ``is_resolved`` and
+        ``resolved_at`` are the newest episode's; ``open_since`` is its first occurrence
+        while it is open (else None)."""
         self._ensure()
         t = schema.error_notifications_log
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.error_type))]
+            rows = [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.error_type, t.c.id))]
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            s = out.get(r["error_type"])
+            if s is None:
+                s = out[r["error_type"]] = {
+                    "error_type": r["error_type"],
+                    "first_occurrence": r["first_occurrence"],
+                    "occurrence_count": 0,
+                    "notification_count": 0,
+                    "last_notification_sent": None,
+                    "episodes": 0,
+                }
+            s["episodes"] += 1
+            s["occurrence_count"] += int(r["occurrence_count"])
+            s["notification_count"] += int(r["notification_count"])
+            s["first_occurrence"] = min(s["first_occurrence"], r["first_occurrence"])
+            sent = r["last_notification_sent"]
+            if sent is not None and (
+                s["last_notification_sent"] is None or sent > s["last_notification_sent"]
+            ):
+                s["last_notification_sent"] = sent
+            # Rows come in id order: the last one seen is the newest episode.
+            s.update(
+                error_message=r["error_message"],
+                last_occurrence=r["last_occurrence"],
+                is_resolved=bool(r["is_resolved"]),
+                resolved_at=r["resolved_at"],
+                open_since=None if r["is_resolved"] else r["first_occurrence"],
+            )
+        return list(out.values())
+
+    # -- service state snapshots ------------------------------------------------------------
+    def save_service_state(self, name: str, payload: str, now: Any = None) -> None:
+        """Keep the snapshot ``name`` (board, throttle: a JSON text), replacing the previous one."""
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise ValueError(f"name: expected 1-64 characters, got {name!r}")
+        if not isinstance(payload, str):
+            raise TypeError(f"payload: expected a str, got {type(payload).__name__}")
+        self._ensure()
+        t = schema.service_state
+        ins = self._insert(t).values(name=name, payload=payload, saved_at=_now(now))
+        stmt = ins.on_conflict_do_update(
+            index_elements=["name"], set_={"payload": ins.excluded.payload, "saved_at": ins.excluded.saved_at}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def load_service_state(self, name: str) -> tuple[str, datetime] | None:
+        """``(payload, saved_at)`` of the snapshot ``name``, or None when none was saved."""
+        self._ensure()
+        t = schema.service_state
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.c.payload, t.c.saved_at).where(t.c.name == name)).first()
+        return None if row is None else (str(row.payload), row.saved_at)
 
     # -- operational state ----------------------------------------------------------------
     def save_operational_state(

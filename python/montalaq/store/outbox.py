@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
@@ -198,6 +198,30 @@ class Outbox:
         with self._engine.connect() as conn:
             for status, n in conn.execute(stmt):
                 out[status] = int(n)
+        return out
+
+    def backlog(self) -> dict[str, Any]:
+        """What waits and what gave up, in one query: ``{pending, folded, dead,
+        oldest_waiting_at}`` -- PENDING rows (to send), FOLDED rows (waiting for a digest),
+        DEAD rows (given up), and when the oldest PENDING or FOLDED row was created (aware
+        UTC datetime, None when nothing waits)."""
+        stmt = (
+            select(t.c.status, func.count(), func.min(t.c.created_at))
+            .where(t.c.status.in_(("PENDING", "FOLDED", "DEAD")))
+            .group_by(t.c.status)
+        )
+        out: dict[str, Any] = {"pending": 0, "folded": 0, "dead": 0, "oldest_waiting_at": None}
+        with self._engine.connect() as conn:
+            for status, n, raw in conn.execute(stmt):
+                out[str(status).lower()] = int(n)
+                if status == "DEAD" or raw is None:
+                    continue
+                # SQLite: MIN() over the stored text may come back untyped and naive.
+                oldest = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+                if oldest.tzinfo is None:
+                    oldest = oldest.replace(tzinfo=UTC)
+                if out["oldest_waiting_at"] is None or oldest < out["oldest_waiting_at"]:
+                    out["oldest_waiting_at"] = oldest
         return out
 
     def rows(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -153,14 +154,37 @@ dedup_events = Table(
 error_notifications_log = Table(
     "error_notifications_log",
     metadata,
-    Column("error_type", String(64), primary_key=True),
+    # One row per episode of an error type: opened by its first occurrence, closed when the
+    # condition clears (docs/semantics.md, "Error episodes").
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("error_type", String(64), nullable=False),
+    Column("error_message", Text, nullable=False, default=""),
     Column("first_occurrence", UTCDateTime(), nullable=False),
     Column("last_occurrence", UTCDateTime(), nullable=False),
-    Column("count", BigInteger, nullable=False),
-    Column("notifications_sent", BigInteger, nullable=False),
-    Column("resolved", Boolean, nullable=False),
+    Column("occurrence_count", BigInteger, nullable=False),
+    Column("last_notification_sent", UTCDateTime()),
+    Column("notification_count", BigInteger, nullable=False),
+    Column("is_resolved", Boolean, nullable=False),
     Column("resolved_at", UTCDateTime()),
-    Column("updated_at", UTCDateTime(), nullable=False),
+    # At most one open episode per type, so two processes reporting at once share it.
+    Index(
+        "uq_error_notifications_log_open",
+        "error_type",
+        unique=True,
+        sqlite_where=text("NOT is_resolved"),
+        postgresql_where=text("NOT is_resolved"),
+    ),
+    Index(None, "last_occurrence"),
+)
+
+service_state = Table(
+    "service_state",
+    metadata,
+    # Snapshots a process restores on start (the board, the error throttle): JSON text of
+    # the native state, with the format it was written in.
+    Column("name", String(64), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("saved_at", UTCDateTime(), nullable=False),
 )
 
 operational_state = Table(
@@ -211,5 +235,6 @@ __all__ = [
     "notification_outbox",
     "operational_state",
     "position_state",
+    "service_state",
     "trade_analysis",
 ]

@@ -13,7 +13,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from dashboard_support import CHROMIUM, Dashboard, GapFile, Hosted, Served, ThreadedServer, wait_until
+from dashboard_support import (
+    CHROMIUM,
+    REPLAY_SPEED,
+    Dashboard,
+    GapFile,
+    Hosted,
+    Served,
+    ThreadedServer,
+    wait_until,
+)
 from playwright.sync_api import Locator, expect
 
 from montalaq.records import Finding
@@ -189,6 +198,36 @@ def test_the_timeframe_selector_switches_the_chart(served: Served, open_dashboar
     shown = page.locator("#chart").get_attribute("data-last-start")
     starts = {b["start"] for b in served.get("api/bars?symbol=SPY&tf=5m&limit=1000")["bars"]}
     assert shown in starts
+
+
+def test_the_operations_panels_show_the_state_alerts_channels_and_errors(
+    served: Served, open_dashboard: OpenDashboard
+) -> None:
+    dash = open_dashboard(served.page_url(refresh_s=1))
+    page = dash.page
+    expect(page.locator("#opstate")).to_have_attribute("data-state", "ACTIVE", timeout=30_000)
+    expect(page.locator("#opstate-badge")).to_have_text("ACTIVE")
+    label = page.locator("#replay-label")
+    expect(label).to_be_visible()
+    expect(label).to_contain_text("Replay, not a live feed: SPY from spy_gap.csv")
+    expect(label).to_contain_text(f"at {REPLAY_SPEED:g}x")
+    # The hole makes the 1m pair RED and opens its breaker: both alerts fire (and show).
+    firing = page.locator('#alerts tr[data-rule="pair_breaker_open"][data-active="1"]')
+    expect(firing).to_be_visible(timeout=30_000)
+    api_alerts = served.get("api/alerts")
+    assert "pair_breaker_open" in {a["rule"] for a in api_alerts["active"]}
+    expect(page.locator("#channels tbody")).to_contain_text("no channel enabled")
+    expect(page.locator("#outbox")).to_contain_text("pending")
+    expect(page.locator("#errors tbody tr")).not_to_have_count(0)
+    dash.screenshot("operations")
+
+    firing.get_by_role("button", name="Ack").click()
+
+    expect(page.locator("#message")).to_have_text("Alert acknowledged.")
+    expect(firing).to_contain_text("FIRING, acked")
+    assert any(
+        a["acknowledged"] for a in served.get("api/alerts")["active"] if a["rule"] == "pair_breaker_open"
+    )
 
 
 def test_the_hole_opens_the_1m_breaker_and_the_operator_closes_it_from_the_page(

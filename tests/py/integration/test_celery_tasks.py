@@ -491,7 +491,7 @@ def test_a_failing_provider_is_its_pairs_error_and_the_others_go_on(deploy: Fact
     assert (rows["DOWN"]["freshness"], rows["DOWN"]["last_error_code"]) == ("RED", "PROVIDER_DISCONNECTED")
     assert (rows["SPY"]["freshness"], rows["SPY"]["last_error_code"]) == ("GREEN", None)
     [summary] = d.rt.store.error_summary()  # one report per tick to the shared error throttle
-    assert (summary["error_type"], summary["count"]) == ("PROVIDER_DISCONNECTED", 2)
+    assert (summary["error_type"], summary["occurrence_count"]) == ("PROVIDER_DISCONNECTED", 2)
 
 
 # ------------------------------------------------------------------------------ analyses

@@ -120,6 +120,46 @@ def test_status_reports_state_alerts_and_pairs_and_fails_on_error_state(tmp_path
     assert "OPEN" in table.stdout
 
 
+def test_status_fails_when_the_database_does_not_answer(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://montalaq:s3cret-pw@127.0.0.1:1/nodb"
+    proc = _run("status", "--alerts-dir", str(tmp_path / "alerts"), "--url", url)
+    assert proc.returncode == 1, proc.stdout
+    assert "state: unknown (database: OperationalError" in proc.stdout
+    assert "s3cret-pw" not in proc.stdout + proc.stderr
+
+
+def test_status_lists_open_errors_and_the_outbox(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    with Store(url) as store:
+        store.save_operational_state("ACTIVE", "all start-up checks passed")
+        store.record_error("PROVIDER_DISCONNECTED", "feed reset by peer")
+        store.record_error("DATABASE", "gone")
+        store.resolve_error_episode("DATABASE")
+    proc = _run("status", "--alerts-dir", str(tmp_path / "alerts"), "--url", url, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {e["error_type"]: e["is_resolved"] for e in doc["errors"]} == {
+        "DATABASE": True,
+        "PROVIDER_DISCONNECTED": False,
+    }
+    assert doc["outbox"]["pending"] == 0
+    table = _run("status", "--alerts-dir", str(tmp_path / "alerts"), "--url", url).stdout
+    assert "open errors (1 of 2 types)" in table
+    assert "feed reset by peer" in table
+
+
+def test_the_folders_come_from_the_settings_when_not_given(tmp_path: Path) -> None:
+    AlertLog(tmp_path / "elsewhere").append(
+        Alert(datetime.now(UTC), "WARNING", "from_settings", "found through ALERTS_DIR", {"state": "FIRING"})
+    )
+    env = dict(os.environ, COLUMNS="200", ALERTS_DIR=str(tmp_path / "elsewhere"))
+    proc = subprocess.run(
+        [*PY_M, "tail", "--once", "--json"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["rule"] for line in proc.stdout.splitlines()] == ["from_settings"]
+
+
 def test_status_without_a_database_says_unknown_and_creates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "none.db"
     proc = _run("status", "--alerts-dir", str(tmp_path / "alerts"), "--url", f"sqlite:///{db}")

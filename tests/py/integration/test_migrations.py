@@ -296,3 +296,42 @@ def test_cli_db_without_an_action_exits_2() -> None:
     assert res.returncode == 2
     assert "upgrade" in res.stderr
     assert "current" in res.stderr
+
+
+def test_0002_turns_each_error_type_row_into_one_episode_and_back(db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    t1, t2 = datetime(2026, 1, 1, 9, tzinfo=UTC), datetime(2026, 1, 1, 10, tzinfo=UTC)
+    with Store(db_url, auto_migrate=False) as s:
+        migrate.upgrade(s.engine, "0001")
+        with s.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO error_notifications_log (error_type, first_occurrence, last_occurrence, "
+                    "count, notifications_sent, resolved, resolved_at, updated_at) "
+                    "VALUES ('BROKER', :t1, :t2, 7, 2, :res, NULL, :t2)"
+                ),
+                {"t1": t1, "t2": t2, "res": False},
+            )
+        assert s.upgrade() == HEAD
+        [episode] = s.error_episodes()
+        assert (episode["error_type"], episode["occurrence_count"], episode["notification_count"]) == (
+            "BROKER",
+            7,
+            2,
+        )
+        assert (episode["first_occurrence"], episode["last_occurrence"], episode["is_resolved"]) == (
+            t1,
+            t2,
+            False,
+        )
+        assert episode["last_notification_sent"] == t2
+        s.record_error("BROKER", "again", now=t2)  # counted on the migrated open episode
+        assert s.error_episodes()[0]["occurrence_count"] == 8
+        with s.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0001")
+        with s.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT error_type, count, notifications_sent FROM error_notifications_log")
+            ).one()
+        assert tuple(row) == ("BROKER", 8, 2)

@@ -295,3 +295,68 @@ def test_a_full_queue_drops_the_oldest_ticks_and_counts_them(tmp_path: Path, clo
     assert svc.stats.dropped == 15
     svc.flush()
     assert svc.stats.processed == 10
+
+
+# ------------------------------------------------------------------------------ the seed's forms
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [("risk", "daily_loss_pct", -6.0), ("pnl", "daily_loss_pct", -6.0)],
+)
+def test_a_daily_loss_given_as_a_negative_percentage_fires_the_loss_rule(
+    tmp_path: Path, clock: Clock, section: str, field: str, value: float
+) -> None:
+    svc = _svc(tmp_path, clock)
+    metrics = {k: dict(v) for k, v in HEALTHY.items()}
+    if section == "pnl":
+        del metrics["risk"]["daily_loss_pct"]
+    metrics.setdefault(section, {})[field] = value
+    svc.record_tick(metrics)
+    svc.flush()
+    [alert] = _alerts(tmp_path)
+    assert (alert.rule, alert.state, alert.context["value"]) == ("daily_loss_exceeded", "FIRING", 6.0)
+    assert svc.stats.unknown_metrics == 0
+
+
+def test_a_gain_in_the_seed_pnl_form_fires_nothing(tmp_path: Path, clock: Clock) -> None:
+    svc = _svc(tmp_path, clock)
+    metrics = {k: dict(v) for k, v in HEALTHY.items()}
+    del metrics["risk"]["daily_loss_pct"]
+    metrics["pnl"] = {"daily_loss_pct": 7.5}
+    svc.record_tick(metrics)
+    svc.flush()
+    assert _alerts(tmp_path) == []
+
+
+def test_a_named_broker_session_field_is_the_broker_connectivity(tmp_path: Path, clock: Clock) -> None:
+    svc = _svc(tmp_path, clock)
+    metrics = {k: dict(v) for k, v in HEALTHY.items()}
+    metrics["connectivity"] = {"breeze_authenticated": True, "kite_authenticated": True}
+    svc.record_tick(metrics)
+    clock.tick(1)
+    metrics["connectivity"] = {"breeze_authenticated": False, "kite_authenticated": True}
+    svc.record_tick(metrics)
+    svc.flush()
+    [alert] = _alerts(tmp_path)
+    assert (alert.rule, alert.state) == ("connectivity_lost", "FIRING")
+    assert svc.unknown_metrics == set()
+
+
+def test_unknown_metric_names_are_counted_and_listed_never_ignored_silently(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = _svc(tmp_path, clock, rules=[{"name": "lag", "metric": "feed.lag_s", "op": ">", "threshold": 5}])
+    metrics = {k: dict(v) for k, v in HEALTHY.items()}
+    metrics["risk"]["dialy_loss_pct"] = 9.0  # a typo
+    metrics["feed"] = {"lag_s": 1.0}  # read by a user rule: known
+    metrics["montalaq"] = {"cycle_seconds": 0.01}  # montalaq's own section: known
+    for _ in range(3):
+        svc.record_tick(metrics)
+        clock.tick(1)
+    svc.flush()
+    assert svc.unknown_metrics == {"risk.dialy_loss_pct"}
+    assert svc.stats.unknown_metrics == 3
+    assert svc.status()["unknown_metrics"] == ["risk.dialy_loss_pct"]
+    warned = [r for r in caplog.records if "dialy_loss_pct" in r.getMessage()]
+    assert len(warned) == 1  # once per name

@@ -233,9 +233,11 @@ def test_error_types_are_throttled_aggregated_and_resolved(
     recovery = http_receiver.accepted()[-1].json
     assert (recovery["kind"], recovery["fields"]["count"]) == ("recovery", 6)
     log_rows = {r["error_type"]: r for r in store.error_summary()}
-    assert log_rows["BROKER"]["count"] == 6
-    assert log_rows["BROKER"]["resolved"] is True
-    assert log_rows["WEBSOCKET"]["resolved"] is False
+    assert log_rows["BROKER"]["occurrence_count"] == 6
+    assert log_rows["BROKER"]["is_resolved"] is True
+    # The digest and the recovery message were both counted on the episode.
+    assert log_rows["BROKER"]["notification_count"] == 2
+    assert log_rows["WEBSOCKET"]["is_resolved"] is False
 
 
 def test_transient_failures_are_retried_with_backoff_then_delivered_once(

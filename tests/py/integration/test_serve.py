@@ -4,6 +4,7 @@ POSTs, a clean exit 0 on SIGTERM and SIGINT, exit 2 on bad options."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -103,6 +105,7 @@ def test_serve_prints_one_url_line_with_the_real_port_and_a_token(served: Served
 
 
 def test_serve_answers_health_and_ingestion_status_over_http(served: Served) -> None:
+    wait_for_state(served.base, "ACTIVE")
     with httpx.Client(base_url=served.base, timeout=10) as http:
         health = http.get("health")
         status = http.get("api/ingestion/status")
@@ -133,10 +136,26 @@ def test_serve_serves_the_dashboard_and_offline_docs(served: Served) -> None:
     assert "https://" not in docs.text
 
 
+def wait_for_state(base: str, state: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Poll ``/health`` until it reports ``state``; its last body."""
+    deadline = time.monotonic() + timeout_s
+    body: dict[str, Any] = {}
+    with httpx.Client(base_url=base, timeout=10) as http:
+        while time.monotonic() < deadline:
+            r = http.get("health")
+            body = r.json()
+            assert r.status_code == (200 if body["state"] == "ACTIVE" else 503), body
+            if body["state"] == state:
+                return body
+            time.sleep(0.1)
+    raise AssertionError(f"/health never said {state}; last: {body}")
+
+
 def test_sigterm_stops_serve_cleanly_with_exit_0(tmp_path: Path) -> None:
     s = start(tmp_path)
+    assert wait_for_state(s.base, "ACTIVE")["status"] == "ok"
     with httpx.Client(base_url=s.base, timeout=10) as http:
-        assert http.get("health").status_code == 200
+        assert http.get("livez").json() == {"alive": True, "state": "ACTIVE"}
     code, seconds, err = stop(s, signal.SIGTERM)
     assert code == 0, err
     assert seconds < 10
@@ -181,6 +200,8 @@ def test_serve_replays_a_file_faster_on_its_clock(tmp_path: Path) -> None:
     finally:
         code, _, err = stop(s)
     assert health["symbols"] == ["BTCUSDT"]
+    assert health["replay"]["speed"] == 30.0
+    assert "BTCUSDT" in health["replay"]["source"]
     assert bars, "no 1m bar closed within 30 s at 30x (2 s of wall time per bar)"
     assert code == 0, err
 
@@ -247,17 +268,194 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert "API_PORT" in proc.stderr
 
 
-def test_an_unreachable_database_exits_1_at_start_without_the_password(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "montalaq", "serve", "--port", "0"],
-        check=False,
-        cwd=tmp_path,
-        env=serve_env(tmp_path, DATABASE_URL="postgresql+psycopg://montalaq:s3cret-pw@127.0.0.1:1/nodb"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_a_database_that_does_not_exist_yet_is_waited_for_never_exited(tmp_path: Path) -> None:
+    """Under a restart policy an exit would be a crash loop: serve answers at once, says
+    WAITING (503) while the database is missing, and becomes ACTIVE once it exists."""
+    import psycopg
+
+    name = f"mtq_wait_{os.getpid()}_{int(time.time())}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    s = start(
+        tmp_path,
+        DATABASE_URL=f"postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:5432/{name}",
+        STARTUP_CHECK_RETRIES="0",
+        WAITING_RECHECK_SEC="0.5",
     )
-    assert proc.returncode == 1, proc.stderr
-    assert "the database does not answer: OperationalError" in proc.stderr
-    assert "s3cret-pw" not in proc.stderr
-    assert proc.stdout == ""  # no URL line: it never served
+    try:
+        body = wait_for_state(s.base, "WAITING")
+        assert "database" in body["reason"]
+        assert "s3cret-pw" not in body["reason"]
+        with httpx.Client(base_url=s.base, timeout=10) as http:
+            assert http.get("livez").status_code == 200  # alive: an orchestrator must not restart it
+            snap = http.get("api/health/snapshot").json()
+            assert snap["state"] == "WAITING"
+            assert "database" in snap["failing"]
+        time.sleep(1.5)
+        assert s.proc.poll() is None, "serve exited while the database was missing"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        wait_for_state(s.base, "ACTIVE", timeout_s=20)
+    finally:
+        code, _, err = stop(s)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert code == 0, err
+    assert "s3cret-pw" not in err
+
+
+def test_the_cli_sees_what_a_running_serve_records(tmp_path: Path) -> None:
+    """status, metrics and tail, run beside serve in the same folder with the same
+    environment, read the state, snapshots and alerts that serve writes."""
+    s = start(
+        tmp_path,
+        "--replay",
+        str(montalaq.sample_path("btcusdt")),
+        "--speed",
+        "60",
+        "--no-loop",
+        MONITOR_SNAPSHOT_INTERVAL_SEC="1",
+    )
+    env = serve_env(tmp_path, MONITOR_SNAPSHOT_INTERVAL_SEC="1")
+    try:
+        wait_for_state(s.base, "ACTIVE")
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "montalaq", *args],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        status = cli("status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        doc = json.loads(status.stdout)
+        assert doc["operational_state"]["state"] == "ACTIVE"
+        assert {p["symbol"] for p in doc["pairs"]} == {"BTCUSDT"}
+        deadline = time.monotonic() + 30
+        windows: list[Any] = []
+        while not windows and time.monotonic() < deadline:
+            metrics = cli("metrics", "--since", "1h", "--window", "1m", "--json")
+            windows = json.loads(metrics.stdout)["windows"]
+            time.sleep(0.5)
+        assert windows, "montalaq metrics found no snapshot of the running serve"
+        assert "montalaq.cycle_seconds" in windows[-1]["metrics"]
+        # The 5-minute file played once at 60x goes stale: feed_stale fires and tail shows it.
+        deadline = time.monotonic() + 40
+        rules: list[str] = []
+        while "feed_stale" not in rules and time.monotonic() < deadline:
+            tail = cli("tail", "--once", "--json", "--lines", "50")
+            rules = [json.loads(line)["rule"] for line in tail.stdout.splitlines()]
+            time.sleep(0.5)
+        assert "feed_stale" in rules
+    finally:
+        code, _, err = stop(s)
+    assert code == 0, err
+    # serve's log lines carry UTC timestamps.
+    records = [
+        line for line in err.splitlines() if re.search(r" (INFO|WARNING|ERROR|CRITICAL) montalaq", line)
+    ]
+    assert records, err
+    stamped = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (INFO|WARNING|ERROR|CRITICAL) ")
+    assert all(stamped.match(line) for line in records), records[:5]
+
+
+def _gap_file(path: Path) -> Path:
+    """13:30-17:30 of the bundled SPY day with 13:35-13:45 cut out (the 1m pair goes RED)."""
+    import pandas as pd
+
+    spy = montalaq.read_trades(montalaq.sample_path("spy"))
+    t1330 = 1_381_152_600 * 10**9
+    ts = spy.ts_ns
+    keep = (ts >= t1330) & (ts < t1330 + 4 * 3600 * 10**9)
+    keep &= ~((ts >= t1330 + 300 * 10**9) & (ts < t1330 + 900 * 10**9))
+    pd.DataFrame({"ts_ns": ts[keep], "price": spy.price[keep], "size": spy.size[keep]}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_kill_9_and_a_restart_keep_open_breakers_and_the_throttle(tmp_path: Path) -> None:
+    """A serve whose webhook answers 500 (its breaker opens: an error notified once on
+    Slack) and whose 1m pair's breaker opens in a feed gap is killed with SIGKILL; the
+    restarted serve still has the pair's breaker open with its level, and the webhook's
+    error, seen again inside its throttle window, is not notified a second time."""
+    from receivers import HttpReceiver
+
+    gap = _gap_file(tmp_path / "gap.csv")
+    with HttpReceiver() as bad, HttpReceiver() as slack:
+        bad.set_response(500)
+        env = {
+            "NOTIFY_WEBHOOK_ENABLED": "true",
+            "NOTIFY_WEBHOOK_URL": bad.url + "/hook",
+            "NOTIFY_SLACK_ENABLED": "true",
+            "NOTIFY_SLACK_WEBHOOK_URL": slack.url + "/slack",
+            "NOTIFY_BREAKER_FAILURES": "1",
+            "THROTTLE_AGGREGATION_SEC": "0",
+            "ESCALATION_EVAL_INTERVAL_SEC": "1",
+            "STATE_SNAPSHOT_INTERVAL_SEC": "1",
+        }
+        args = ("--replay", str(gap), "--symbol", "SPY", "--speed", "300", "--no-loop")
+
+        def webhook_errors() -> int:
+            return sum(1 for r in slack.accepted() if "CHANNEL_WEBHOOK" in r.body.decode())
+
+        first = start(tmp_path, *args, **env)
+        try:
+            deadline = time.monotonic() + 30
+            pair: dict[str, Any] = {}
+            with httpx.Client(base_url=first.base, timeout=10) as http:
+                while time.monotonic() < deadline:
+                    rows = http.get("api/ingestion/status").json()["pairs"]
+                    pair = next(p for p in rows if p["timeframe"] == "1m")
+                    if pair["breaker_open"] and webhook_errors() == 1:
+                        break
+                    time.sleep(0.2)
+            assert pair["breaker_open"], pair
+            assert webhook_errors() == 1
+            time.sleep(2.5)  # a board snapshot after the breaker opened (every 1 s)
+        finally:
+            first.proc.kill()
+            first.proc.wait(timeout=10)
+
+        second = start(tmp_path, *args, **env)
+        try:
+            wait_for_state(second.base, "ACTIVE")
+            with httpx.Client(base_url=second.base, timeout=10) as http:
+                deadline = time.monotonic() + 10
+                rows: list[dict[str, Any]] = []
+                while time.monotonic() < deadline:
+                    rows = http.get("api/ingestion/status").json()["pairs"]
+                    if next(p for p in rows if p["timeframe"] == "1m")["breaker_open"]:
+                        break
+                    time.sleep(0.1)
+                restored = next(p for p in rows if p["timeframe"] == "1m")
+                assert restored["breaker_open"] is True
+                order = ["INFO", "WARN", "ERROR", "CRITICAL"]  # the level went on rising before the kill
+                assert order.index(restored["escalation_level"]) >= order.index(pair["escalation_level"]) >= 2
+                snap = http.get("api/health/snapshot").json()
+                # The webhook fails again in the new process: its breaker opens again ...
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    snap = http.get("api/health/snapshot").json()
+                    if any(
+                        c["state"] != "CLOSED"
+                        for c in snap["circuits"]["channels"]
+                        if c["channel"] == "webhook"
+                    ):
+                        break
+                    time.sleep(0.2)
+                assert any(
+                    c["state"] != "CLOSED" for c in snap["circuits"]["channels"] if c["channel"] == "webhook"
+                )
+                time.sleep(2.0)
+                summary = {e["error_type"]: e for e in http.get("api/errors/summary").json()["errors"]}
+            # ... counted on the same episode, but not notified again inside the window.
+            assert summary["CHANNEL_WEBHOOK"]["occurrence_count"] >= 2
+            assert webhook_errors() == 1
+        finally:
+            code, _, err = stop(second)
+        assert code == 0, err

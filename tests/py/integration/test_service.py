@@ -419,7 +419,11 @@ def test_a_provider_error_goes_to_the_notifier_error_throttle(tmp_path: Path) ->
         )
         run_for(service, 0.3)
         [summary] = store.error_summary()
-    assert (summary["error_type"], summary["count"]) == ("INGESTION_TIMEOUT", 1)
+    assert (summary["error_type"], summary["occurrence_count"], summary["is_resolved"]) == (
+        "INGESTION_TIMEOUT",
+        1,
+        False,
+    )
 
 
 # ------------------------------------------------------------------------------ end to end: a gap

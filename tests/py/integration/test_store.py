@@ -379,35 +379,62 @@ def test_dedup_event_key_must_be_1_to_128_characters(shared_store: Store, key: s
 # ------------------------------------------------------------------------------ error summary
 
 
-def _throttle() -> montalaq.ErrorThrottle:
-    throttle = montalaq.ErrorThrottle()
-    throttle.report("BROKER", "order rejected", now=T0)
-    throttle.report("broker", "order rejected", now=T0 + MIN)
-    throttle.report("DATABASE", "connection refused", now=T0 + 2 * MIN)
-    return throttle
+def test_each_error_episode_is_one_row_with_the_seed_columns(store: Store) -> None:
+    store.record_error("BROKER", "order rejected", now=T0)
+    store.record_error("BROKER", "order rejected again", now=T0 + MIN)
+    store.record_error_notification(["BROKER"], now=T0 + MIN)
+    assert store.resolve_error_episode("BROKER", now=T0 + 2 * MIN, notified=True) is True
+    store.record_error("BROKER", "back", now=T0 + 3 * MIN)  # a new episode
+    first, second = sorted(store.error_episodes(), key=lambda r: r["id"])
+    assert set(first) == {
+        "id",
+        "error_type",
+        "error_message",
+        "first_occurrence",
+        "last_occurrence",
+        "occurrence_count",
+        "last_notification_sent",
+        "notification_count",
+        "is_resolved",
+        "resolved_at",
+    }
+    assert (first["occurrence_count"], first["notification_count"], first["is_resolved"]) == (2, 2, True)
+    assert (first["first_occurrence"], first["last_occurrence"], first["resolved_at"]) == (
+        T0,
+        T0 + MIN,
+        T0 + 2 * MIN,
+    )
+    assert first["error_message"] == "order rejected again"
+    assert (second["occurrence_count"], second["is_resolved"], second["notification_count"]) == (1, False, 0)
 
 
-def test_error_summary_is_stored_as_the_throttle_reports_it(store: Store) -> None:
-    summary = _throttle().summary()
-    store.save_error_summary(summary, now=T0 + 3 * MIN)
-    stored = store.error_summary()
-    assert [{k: r[k] for k in summary[0]} for r in stored] == summary
-    assert [(r["error_type"], r["count"], r["first_occurrence"], r["last_occurrence"]) for r in stored] == [
-        ("BROKER", 2, T0, T0 + MIN),
-        ("DATABASE", 1, T0 + 2 * MIN, T0 + 2 * MIN),
-    ]
+def test_the_error_summary_adds_up_episodes_per_type(store: Store) -> None:
+    store.record_error("BROKER", "a", now=T0)
+    store.resolve_error_episode("BROKER", now=T0 + MIN)
+    store.record_error("BROKER", "b", now=T0 + 2 * MIN)
+    store.record_error("DATABASE", "down", now=T0 + 2 * MIN)
+    assert store.resolve_error_episode("WEBSOCKET", now=T0) is False  # nothing open
+    summary = {r["error_type"]: r for r in store.error_summary()}
+    assert set(summary) == {"BROKER", "DATABASE"}
+    broker = summary["BROKER"]
+    assert (broker["episodes"], broker["occurrence_count"], broker["is_resolved"]) == (2, 2, False)
+    assert (broker["first_occurrence"], broker["open_since"], broker["error_message"]) == (
+        T0,
+        T0 + 2 * MIN,
+        "b",
+    )
 
 
-def test_saving_the_error_summary_again_updates_each_type_in_place(store: Store) -> None:
-    throttle = _throttle()
-    store.save_error_summary(throttle.summary(), now=T0 + 3 * MIN)
-    throttle.report("BROKER", "again", now=T0 + 4 * MIN)
-    throttle.resolve("DATABASE", now=T0 + 5 * MIN)
-    store.save_error_summary(throttle.summary(), now=T0 + 6 * MIN)
-    stored = {r["error_type"]: r for r in store.error_summary()}
-    assert len(stored) == 2
-    assert (stored["BROKER"]["count"], stored["BROKER"]["last_occurrence"]) == (3, T0 + 4 * MIN)
-    assert (stored["DATABASE"]["resolved"], stored["DATABASE"]["resolved_at"]) == (True, T0 + 5 * MIN)
+def test_a_lone_surrogate_in_an_error_message_is_stored_replaced(store: Store) -> None:
+    store.record_error("BROKER", "bad \udc80 text", now=T0)
+    assert store.error_episodes()[0]["error_message"] == "bad ? text"
+
+
+def test_service_state_snapshots_replace_each_other(store: Store) -> None:
+    assert store.load_service_state("board") is None
+    store.save_service_state("board", '{"a": 1}', now=T0)
+    store.save_service_state("board", '{"a": 2}', now=T0 + MIN)
+    assert store.load_service_state("board") == ('{"a": 2}', T0 + MIN)
 
 
 # ------------------------------------------------------------------------------ operational state

@@ -496,3 +496,124 @@ def test_signal_after_the_first_is_ignored() -> None:
     finally:
         lc.restore_signal_handlers()
     assert exits == [0]
+
+
+# ------------------------------------------------------------------------------ run time
+
+
+def active(clock: Clock, notifier: Recorder, **kw: Any) -> Lifecycle:
+    lc = make({"database": lambda: True}, clock, notifier, **kw)
+    assert lc.start(background=False) == OpState.ACTIVE
+    return lc
+
+
+def test_a_dependency_failing_for_n_cycles_moves_active_to_waiting_once(clock: Clock) -> None:
+    rec = Recorder()
+    lc = active(clock, rec, runtime_failure_cycles=3, runtime_failure_min_s=10)
+    for _ in range(2):
+        clock.t += 6
+        assert lc.report("provider:feed", ConnectionError("reset")) == OpState.ACTIVE
+    clock.t += 6
+    assert lc.report("provider:feed", ConnectionError("reset")) == OpState.WAITING
+    assert "provider:feed failing for 3 cycles" in lc.reason
+    lc.report("provider:feed", ConnectionError("reset"))  # still failing: no second message
+    assert rec.states() == ["WAITING"]
+    assert set(lc.failing()) == {"provider:feed"}
+
+
+def test_n_cycles_inside_the_minimum_time_do_not_move_the_state(clock: Clock) -> None:
+    lc = active(clock, Recorder(), runtime_failure_cycles=2, runtime_failure_min_s=10)
+    for _ in range(5):
+        clock.t += 1
+        lc.report("database", TimeoutError("slow"))
+    assert lc.state == OpState.ACTIVE
+    clock.t += 10
+    assert lc.report("database", TimeoutError("slow")) == OpState.WAITING
+
+
+def test_a_pass_resets_the_streak(clock: Clock) -> None:
+    lc = active(clock, Recorder(), runtime_failure_cycles=2, runtime_failure_min_s=0)
+    lc.report("database", TimeoutError("slow"))
+    lc.report("database", None)
+    lc.report("database", TimeoutError("slow"))
+    assert lc.state == OpState.ACTIVE
+    assert lc.report("database", TimeoutError("slow")) == OpState.WAITING
+
+
+def test_recovery_moves_back_to_active_with_one_recovery_message(clock: Clock) -> None:
+    rec = Recorder()
+    lc = active(clock, rec, runtime_failure_cycles=1, runtime_failure_min_s=0)
+    lc.report("provider:a", ConnectionError("down"))
+    lc.report("provider:b", ConnectionError("down"))
+    assert lc.state == OpState.WAITING
+    assert lc.report("provider:a", None) == OpState.WAITING  # b still fails
+    clock.t += 30
+    assert lc.report("provider:b", None) == OpState.ACTIVE
+    assert lc.report("provider:b", None) == OpState.ACTIVE
+    assert rec.states() == ["WAITING", "ACTIVE"]
+    assert "recovered" in rec.sent[-1]["title"]
+
+
+def test_a_permanent_failure_at_run_time_is_error_at_once(clock: Clock) -> None:
+    rec = Recorder()
+    lc = active(clock, rec, runtime_failure_cycles=5)
+    result = CheckResult.permanent("credentials rejected", "UNKNOWN")
+    assert lc.report("provider:broker", result) == OpState.ERROR
+    assert rec.states() == ["ERROR"]
+
+
+def test_an_unclassified_exception_at_run_time_counts_as_transient(clock: Clock) -> None:
+    lc = active(clock, Recorder(), runtime_failure_cycles=1, runtime_failure_min_s=0)
+    # ValueError and RuntimeError map to UNKNOWN / ANALYSIS_ERR (PERMANENT at start-up), but
+    # something that worked and then raised may work again: WAITING, not ERROR.
+    assert lc.report("provider:x", ValueError("bad frame")) == OpState.WAITING
+    assert lc.failing()["provider:x"].kind is ErrorKind.TRANSIENT
+
+
+def test_a_recheck_that_passes_clears_the_same_dependency_seen_by_the_cycle(clock: Clock) -> None:
+    rec = Recorder()
+    db = Scripted(True, False, True)
+    lc = make(
+        {"database": db}, clock, rec, recheck_interval_s=5, runtime_failure_cycles=1, runtime_failure_min_s=0
+    )
+    assert lc.start(background=False) == OpState.ACTIVE
+    assert lc.report("database", ConnectionError("gone")) == OpState.WAITING
+    clock.t += 5
+    lc.tick()  # the check still fails
+    assert lc.state == OpState.WAITING
+    clock.t += 5
+    lc.tick()  # it passes: the cycle's failure of the same dependency is cleared with it
+    assert lc.state == OpState.ACTIVE
+    assert rec.states() == ["WAITING", "ACTIVE"]
+
+
+def test_a_recheck_does_not_clear_a_dependency_no_check_covers(clock: Clock) -> None:
+    lc = make(
+        {"database": lambda: True},
+        clock,
+        Recorder(),
+        recheck_interval_s=5,
+        runtime_failure_cycles=1,
+        runtime_failure_min_s=0,
+    )
+    lc.start(background=False)
+    lc.report("provider:feed", ConnectionError("down"))
+    clock.t += 5
+    lc.tick()
+    assert lc.state == OpState.WAITING
+    assert lc.report("provider:feed", None) == OpState.ACTIVE
+
+
+def test_assume_active_marks_an_unstarted_lifecycle_active_without_checks(clock: Clock) -> None:
+    calls = Scripted(False)
+    lc = make({"database": calls}, clock, Recorder())
+    assert lc.assume_active() == OpState.ACTIVE
+    assert calls.calls == 0
+    assert lc.start() == OpState.ACTIVE  # started already: nothing runs
+    assert calls.calls == 0
+
+
+def test_report_refuses_what_is_not_an_outcome(clock: Clock) -> None:
+    lc = active(clock, Recorder())
+    with pytest.raises(TypeError, match="outcome"):
+        lc.report("database", "broken")  # type: ignore[arg-type]

@@ -78,6 +78,10 @@ SPEC_DEFAULTS = {
     "waiting_recheck_sec": 300.0,
     "waiting_status_sec": 3600.0,
     "shutdown_budget_sec": 9.0,
+    "monitor_enabled": True,
+    "runtime_failure_cycles": 3,
+    "runtime_failure_min_sec": 10.0,
+    "state_snapshot_interval_sec": 30.0,
 }
 
 
@@ -195,6 +199,10 @@ READS: list[tuple[dict[str, str], str, Any]] = [
     ({"WAITING_RECHECK_SEC": "60"}, "waiting_recheck_sec", 60.0),
     ({"WAITING_STATUS_SEC": "600"}, "waiting_status_sec", 600.0),
     ({"SHUTDOWN_BUDGET_SEC": "8"}, "shutdown_budget_sec", 8.0),
+    ({"MONITOR_ENABLED": "false"}, "monitor_enabled", False),
+    ({"RUNTIME_FAILURE_CYCLES": "5"}, "runtime_failure_cycles", 5),
+    ({"RUNTIME_FAILURE_MIN_SEC": "0"}, "runtime_failure_min_sec", 0.0),
+    ({"STATE_SNAPSHOT_INTERVAL_SEC": "5"}, "state_snapshot_interval_sec", 5.0),
 ]
 
 

@@ -255,7 +255,7 @@
   }
 
   /** JSON of a relative URL; ApiError(status 0) when unreachable, (status) on HTTP errors. */
-  async function api(path, method) {
+  async function api(path, method, acceptStatus) {
     const headers = { Accept: "application/json" };
     const token = getToken();
     if (token) headers.Authorization = "Bearer " + token;
@@ -275,7 +275,7 @@
         body = text;
       }
     }
-    if (!resp.ok) {
+    if (!resp.ok && !(acceptStatus && acceptStatus.includes(resp.status))) {
       const detail = detailOf(body);
       throw new ApiError(resp.status, "HTTP " + resp.status + (detail ? ": " + detail : ""), path);
     }
@@ -730,13 +730,7 @@
       return tr;
     });
     tbody.replaceChildren(...rows);
-    if (!rows.length) {
-      const tr = el("tr");
-      const td = cell("no pairs yet", "empty");
-      td.colSpan = 12;
-      tr.appendChild(td);
-      tbody.appendChild(tr);
-    }
+    if (!rows.length) tbody.appendChild(emptyRow("no pairs yet", 12));
 
     const summary = status.providers_summary && typeof status.providers_summary === "object"
       ? status.providers_summary
@@ -939,6 +933,139 @@
     $("agents").tBodies[0].replaceChildren(...rows);
   }
 
+  // ------------------------------------------------------------------ operations
+  const STATE_KIND = { ACTIVE: "ok", STARTING: "warn", WAITING: "warn", ERROR: "bad", SHUTDOWN: "warn" };
+
+  /** One row saying there is nothing to show, across ``span`` columns. */
+  function emptyRow(text, span) {
+    const tr = el("tr");
+    const td = cell(text, "empty");
+    td.colSpan = span;
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function renderState(health) {
+    const box = $("opstate");
+    const state = String(health.state || "");
+    box.dataset.state = state;
+    const b = $("opstate-badge");
+    b.textContent = state || DASH;
+    b.className = "badge badge-" + (STATE_KIND[state] || "warn");
+    setText($("opstate-reason"), state === "ACTIVE" ? "" : String(health.reason || ""));
+    const replay = health.replay;
+    const label = $("replay-label");
+    if (replay && typeof replay === "object") {
+      label.hidden = false;
+      setText(
+        label,
+        "Replay, not a live feed: " + String(replay.source) + ", shifted to today, at " +
+          fmtValue(replay.speed) + "x" + (replay.loop ? ", looping" : ""),
+      );
+    } else {
+      label.hidden = true;
+    }
+  }
+
+  function renderAlerts(body) {
+    const active = Array.isArray(body.active) ? body.active : [];
+    const recent = Array.isArray(body.recent) ? body.recent : [];
+    const activeIds = new Set(active.map((a) => String(a.id)));
+    const rows = [];
+    for (const a of active.concat(recent.filter((r) => !activeIds.has(String(r.id)))).slice(0, 20)) {
+      const tr = el("tr");
+      const firing = activeIds.has(String(a.id));
+      tr.dataset.rule = String(a.rule);
+      tr.dataset.active = firing ? "1" : "0";
+      tr.appendChild(timeCell(a.timestamp));
+      tr.appendChild(el("td")).appendChild(badge(a.severity, "sev-" + String(a.severity).toLowerCase()));
+      tr.appendChild(cell(a.rule));
+      const st = a.context && a.context.state ? String(a.context.state) : DASH;
+      tr.appendChild(cell(firing ? (a.acknowledged ? "FIRING, acked" : "FIRING") : st));
+      tr.appendChild(cell(a.message, "description"));
+      const td = el("td");
+      if (firing && !a.acknowledged) {
+        const btn = el("button", "ack", "Ack");
+        btn.type = "button";
+        btn.dataset.id = String(a.id);
+        td.appendChild(btn);
+      }
+      tr.appendChild(td);
+      rows.push(tr);
+    }
+    if (!rows.length) {
+      rows.push(emptyRow(body.enabled === false ? "monitoring is off (MONITOR_ENABLED)" : "no alerts", 6));
+    }
+    const table = $("alerts");
+    table.dataset.active = String(active.length);
+    table.tBodies[0].replaceChildren(...rows);
+  }
+
+  async function ackAlert(button) {
+    const id = button.dataset.id;
+    if (!id) return;
+    button.disabled = true;
+    const res = await post("api/alerts/" + encodeURIComponent(id) + "/ack", "Acknowledge");
+    if (res) showMessage("Alert acknowledged.", "ok");
+    await refresh(true);
+  }
+
+  function renderSnapshot(snap) {
+    const outbox = snap.outbox || {};
+    kvList($("outbox"), [
+      ["pending", fmtValue(outbox.pending)],
+      ["oldest waiting", isNum(outbox.oldest_age_s) ? fmt(outbox.oldest_age_s, 1) + " s" : DASH],
+      ["dead", fmtValue(outbox.dead)],
+      ["dedupe events 60 min", fmtValue(snap.dedup_events_last_60min)],
+    ]);
+    const channels = (snap.circuits && Array.isArray(snap.circuits.channels)) ? snap.circuits.channels : [];
+    const rows = channels.map((c) => {
+      const tr = el("tr");
+      tr.dataset.channel = String(c.channel);
+      tr.appendChild(cell(c.channel));
+      tr.appendChild(el("td")).appendChild(badge(c.state, c.state === "CLOSED" ? "ok" : "bad"));
+      return tr;
+    });
+    if (!rows.length) rows.push(emptyRow("no channel enabled (NOTIFY_*_ENABLED)", 2));
+    $("channels").tBodies[0].replaceChildren(...rows);
+  }
+
+  function renderErrors(body) {
+    const list = Array.isArray(body.errors) ? body.errors : [];
+    const rows = list.map((e) => {
+      const tr = el("tr");
+      tr.dataset.type = String(e.error_type);
+      tr.appendChild(cell(e.error_type));
+      tr.appendChild(cell(fmtValue(e.occurrence_count), "num"));
+      tr.appendChild(timeCell(e.last_occurrence));
+      tr.appendChild(el("td")).appendChild(
+        badge(e.is_resolved ? "resolved" : "open", e.is_resolved ? "ok" : "bad"),
+      );
+      tr.appendChild(cell(e.error_message || DASH, "description"));
+      return tr;
+    });
+    if (!rows.length) rows.push(emptyRow("no errors reported", 5));
+    const table = $("errors");
+    table.dataset.open = String(body.open || 0);
+    table.tBodies[0].replaceChildren(...rows);
+  }
+
+  async function loadOps(failures) {
+    const take = (p) =>
+      p.catch((e) => {
+        failures.push(e);
+        return null;
+      });
+    const [alerts, snap, errors] = await Promise.all([
+      take(api("api/alerts?limit=20")),
+      take(api("api/health/snapshot")),
+      take(api("api/errors/summary")),
+    ]);
+    if (alerts) renderAlerts(alerts);
+    if (snap) renderSnapshot(snap);
+    if (errors) renderErrors(errors);
+  }
+
   // ------------------------------------------------------------------ refresh cycle
   async function doRefresh() {
     const failures = [];
@@ -948,11 +1075,12 @@
         return null;
       });
     const [health, status, agents] = await Promise.all([
-      take(api("health")),
+      take(api("health", "GET", [503])), // readiness: 503 with the same body when not ACTIVE
       take(api("api/ingestion/status")),
       take(api("agents")),
     ]);
     if (health && Array.isArray(health.symbols)) state.symbols = health.symbols.map(String);
+    if (health) renderState(health);
     if (status && Array.isArray(status.pairs)) {
       state.pairs = status.pairs;
       const tfs = Array.from(new Set(status.pairs.map((p) => String(p.timeframe))));
@@ -972,6 +1100,7 @@
       Promise.all(signals),
       loadChart(failures),
       loadFindings(failures),
+      loadOps(failures),
       status ? loadAnalyses(failures) : Promise.resolve(),
     ]);
     if (health || sigs.some((s) => !(s instanceof ApiError))) renderTiles(state.symbols, sigs, health);
@@ -1060,6 +1189,10 @@
     $("pairs").addEventListener("click", (ev) => {
       const button = ev.target instanceof Element ? ev.target.closest("button[data-action='close-breaker']") : null;
       if (button && !button.disabled) closeBreaker(button);
+    });
+    $("alerts").addEventListener("click", (ev) => {
+      const button = ev.target instanceof Element ? ev.target.closest("button.ack") : null;
+      if (button && !button.disabled) ackAlert(button);
     });
     $("chart-symbol").addEventListener("change", (ev) => {
       state.chartSymbol = ev.target.value;
