@@ -61,8 +61,7 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     FileNotFoundError for bad ones."""
     from montalaq import read_trades
     from montalaq.feeds import ReplayProvider, SimulatedProvider
-    from montalaq.sample import SAMPLES, sample_path
-    from montalaq.service import SAMPLE_BACKFILL_S, SAMPLE_SESSION_OFFSET_S
+    from montalaq.sample import BACKFILL_S, SAMPLES, SESSION_OFFSET_S, sample_path
 
     speed = float(args.speed)
     loop = not args.no_loop
@@ -100,8 +99,8 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
                     symbol=symbol,
                     speed=speed,
                     loop=loop,
-                    start_offset_s=SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
-                    backfill_s=SAMPLE_BACKFILL_S.get(key, 0.0),
+                    start_offset_s=SESSION_OFFSET_S.get(key, 0.0),
+                    backfill_s=BACKFILL_S.get(key, 0.0),
                 )
             else:
                 providers[symbol] = SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), speed=speed)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from montalaq._time import datetime_utc
 
 if TYPE_CHECKING:
+    from montalaq.notify.notifier import Notifier
     from montalaq.service import Service
 
 log = logging.getLogger("montalaq.ops")
@@ -61,25 +64,31 @@ SERVICE_RULES: tuple[dict[str, Any], ...] = (
 :func:`cycle_metrics` (docs/operations.md, "Alerts of the service")."""
 
 
-def outbox_backlog(service: Service, now_ns: int, *, fresh: bool = False) -> dict[str, Any]:
-    """``{pending, folded, dead, oldest_age_s}`` of the service's outbox (None values when
-    the store cannot be read); read from the database at most every 5 s unless ``fresh``."""
-    cached = getattr(service, "_ops_outbox", None)
-    if not fresh and cached is not None and now_ns - cached[0] < _OUTBOX_EVERY_NS:
-        return dict(cached[1])
+def read_backlog(store: Any, now_ns: int) -> dict[str, Any]:
+    """``{pending, folded, dead, oldest_age_s}`` of a store's outbox (None values when the
+    store cannot be read)."""
     try:
-        raw = service.store.outbox.backlog()
+        raw = store.outbox.backlog()
     except Exception as exc:
         log.debug("outbox backlog not read: %s", exc, extra={"component": "ops"})
         return {"pending": None, "folded": None, "dead": None, "oldest_age_s": None}
     oldest = raw["oldest_waiting_at"]
-    out = {
+    return {
         "pending": raw["pending"],
         "folded": raw["folded"],
         "dead": raw["dead"],
         "oldest_age_s": None if oldest is None else max(0.0, now_ns / _NS - oldest.timestamp()),
     }
-    service._ops_outbox = (now_ns, out)  # type: ignore[attr-defined]
+
+
+def outbox_backlog(service: Service, now_ns: int, *, fresh: bool = False) -> dict[str, Any]:
+    """:func:`read_backlog` of the service's store, read at most every 5 s unless ``fresh``."""
+    cached = getattr(service, "_ops_outbox", None)
+    if not fresh and cached is not None and now_ns - cached[0] < _OUTBOX_EVERY_NS:
+        return dict(cached[1])
+    out = read_backlog(service.store, now_ns)
+    if out["pending"] is not None:
+        service._ops_outbox = (now_ns, out)  # type: ignore[attr-defined]
     return dict(out)
 
 
@@ -117,45 +126,64 @@ def _counts(breaker: Any) -> dict[str, int] | None:
         return None
 
 
-def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
-    """The metrics one cycle records through ``record_tick``: the uptime (the tick itself is
-    the heartbeat), and
-    montalaq's own sections -- ``montalaq`` (cycle duration, operational state, pair and
-    breaker counts, outbox backlog, delivery failures, trade counts), ``pairs`` (per pair
+@dataclass
+class PairView:
+    """One pair as a cycle saw it (the inputs of the per-pair metrics)."""
+
+    symbol: str
+    timeframe: str
+    freshness: str
+    breaker_open: bool
+    last_tick_ns: int | None
+
+
+def metrics_of(
+    now_ns: int,
+    pairs: Iterable[PairView],
+    *,
+    state: str,
+    cycle_s: float,
+    uptime_s: float,
+    notifier: Notifier | None,
+    backlog: Mapping[str, Any],
+    counters: Mapping[str, Any],
+    errors: Mapping[str, int],
+    per_pair: bool = True,
+) -> dict[str, Any]:
+    """The metrics one cycle records through ``record_tick`` (docs/operations.md, "Metrics
+    each cycle records"), from what any process has at hand: the uptime (the tick itself is
+    the heartbeat), ``montalaq`` (cycle duration, operational state, pair and breaker
+    counts, outbox backlog, delivery failures, ``counters``), ``pairs`` (per pair
     ``SYMBOL:TF.lag_s``, ``.freshness`` 0/1/2 and ``.breaker_open``), ``channels`` (per
-    channel ``NAME.breaker_open``) and ``errors`` (error reports by code since start)."""
-    symbols, last = service.engine.last_trades()
-    last_tick = dict(zip(symbols, last, strict=True))
-    pairs: dict[str, float] = {}
+    channel ``NAME.breaker_open``) and ``errors`` (error reports by type). ``per_pair=False``
+    keeps the counts and leaves the per-pair entries out (a board of 100,000 pairs)."""
+    pair_metrics: dict[str, float] = {}
     colours = {"GREEN": 0, "AMBER": 0, "RED": 0}
     open_breakers = 0
-    for r in service.board.pairs(now_ns):
-        key = f"{r['symbol']}:{r['timeframe']}"
-        tick = int(last_tick.get(r["symbol"], 0) or 0)
-        if tick > 0:
-            pairs[f"{key}.lag_s"] = max(0.0, (now_ns - tick) / _NS)
-        colour = str(r["freshness"])
-        pairs[f"{key}.freshness"] = _COLOUR_CODE.get(colour, 2)
-        colours[colour] = colours.get(colour, 0) + 1
-        pairs[f"{key}.breaker_open"] = 1.0 if r["breaker_open"] else 0.0
-        open_breakers += int(bool(r["breaker_open"]))
+    for p in pairs:
+        colours[p.freshness] = colours.get(p.freshness, 0) + 1
+        open_breakers += int(p.breaker_open)
+        if not per_pair:
+            continue
+        key = f"{p.symbol}:{p.timeframe}"
+        if p.last_tick_ns:
+            pair_metrics[f"{key}.lag_s"] = max(0.0, (now_ns - p.last_tick_ns) / _NS)
+        pair_metrics[f"{key}.freshness"] = _COLOUR_CODE.get(p.freshness, 2)
+        pair_metrics[f"{key}.breaker_open"] = 1.0 if p.breaker_open else 0.0
     channels: dict[str, float] = {}
     delivery_failures = None
-    if service.notifier is not None:
-        for name, breaker in service.notifier.breakers.items():
-            closed = breaker.state(service.notifier.clock()).name == "CLOSED"
+    if notifier is not None:
+        for name, breaker in notifier.breakers.items():
+            closed = breaker.state(notifier.clock()).name == "CLOSED"
             channels[f"{name}.breaker_open"] = 0.0 if closed else 1.0
-        st = service.notifier.stats
+        st = notifier.stats
         delivery_failures = st.transient_failures + st.dead
-    backlog = outbox_backlog(service, now_ns)
-    state = service.state.name
-    uptime_s = max(0.0, time.monotonic() - service._started_mono_s)
     return {
         # No heartbeat.last_tick: the monitoring stamps each tick with its own (wall) clock,
         # which is the heartbeat also when the cycle runs on a replay's faster clock.
         "heartbeat": {"uptime_seconds": uptime_s},
         "montalaq": {
-            "cycle_seconds": service._last_cycle_s,
+            "cycle_seconds": cycle_s,
             "state": STATE_CODES.get(state, -1),
             "pairs": sum(colours.values()),
             "pairs_green": colours["GREEN"],
@@ -163,20 +191,69 @@ def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
             "pairs_red": colours["RED"],
             "pair_breakers_open": open_breakers,
             "channel_breakers_open": sum(channels.values()),
-            "outbox_pending": backlog["pending"],
-            "outbox_folded": backlog["folded"],
-            "outbox_dead": backlog["dead"],
-            "outbox_oldest_age_s": backlog["oldest_age_s"],
+            "outbox_pending": backlog.get("pending"),
+            "outbox_folded": backlog.get("folded"),
+            "outbox_dead": backlog.get("dead"),
+            "outbox_oldest_age_s": backlog.get("oldest_age_s"),
             "delivery_failures": delivery_failures,
-            "trades_ingested": service.stats.trades_ingested,
-            "trades_rejected": service.stats.trades_rejected,
-            "store_errors": service.stats.store_errors,
-            "provider_errors": service.stats.provider_errors,
+            **counters,
         },
-        "pairs": pairs,
+        "pairs": pair_metrics,
         "channels": channels,
-        "errors": dict(service._errors_by_code),
+        "errors": dict(errors),
     }
+
+
+def merge_sources(
+    metrics: dict[str, Any], sources: Iterable[Callable[[], Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """Merge the host's metric sources over ``metrics`` (a section's fields over montalaq's,
+    a new section added); a source that raises is logged and skipped."""
+    for source in list(sources):
+        try:
+            extra = source()
+        except Exception:
+            log.exception("metrics source failed", extra={"component": "ops"})
+            continue
+        for section, body in dict(extra).items():
+            if isinstance(body, Mapping) and isinstance(metrics.get(section), dict):
+                metrics[section].update(body)
+            else:
+                metrics[section] = body
+    return metrics
+
+
+def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
+    """:func:`metrics_of` for the one-process service at ``now_ns``."""
+    symbols, last = service.engine.last_trades()
+    last_tick = dict(zip(symbols, last, strict=True))
+    pairs = [
+        PairView(
+            str(r["symbol"]),
+            str(r["timeframe"]),
+            str(r["freshness"]),
+            bool(r["breaker_open"]),
+            int(last_tick.get(r["symbol"], 0) or 0) or None,
+        )
+        for r in service.board.pairs(now_ns)
+    ]
+    st = service.stats
+    return metrics_of(
+        now_ns,
+        pairs,
+        state=service.state.name,
+        cycle_s=service._last_cycle_s,
+        uptime_s=max(0.0, time.monotonic() - service._started_mono_s),
+        notifier=service.notifier,
+        backlog=outbox_backlog(service, now_ns),
+        counters={
+            "trades_ingested": st.trades_ingested,
+            "trades_rejected": st.trades_rejected,
+            "store_errors": st.store_errors,
+            "provider_errors": st.provider_errors,
+        },
+        errors=service._errors_by_code,
+    )
 
 
 def _analysis_row(a: Any) -> dict[str, Any]:
@@ -264,11 +341,15 @@ def error_summary(service: Service) -> dict[str, Any]:
 __all__ = [
     "SERVICE_RULES",
     "STATE_CODES",
+    "PairView",
     "alerts_view",
     "circuits",
     "cycle_metrics",
     "error_summary",
     "health_snapshot",
+    "merge_sources",
+    "metrics_of",
     "monitoring_status",
     "outbox_backlog",
+    "read_backlog",
 ]

@@ -79,17 +79,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from montalaq import cycle
 from montalaq._time import datetime_utc
-from montalaq.agents import AgentContext, AgentRegistry, TrendScore, default_registry, trend_features
+from montalaq.agents import AgentRegistry, TrendScore, default_registry, trend_features
 from montalaq.analysis import AnalysisRunner, MLCallable
-from montalaq.correlation import correlation_scope
 from montalaq.engine import Bar, MarketEngine
-from montalaq.errors import ErrorCode, error_code_for
+from montalaq.errors import ErrorCode
 from montalaq.feeds import Provider, PullProvider, ReplayProvider, SimulatedProvider, TradeBatch
 from montalaq.health import EscalationBoard, Freshness, OpState
 from montalaq.lifecycle import Lifecycle, builtin_checks, lifecycle_from_settings
 from montalaq.monitoring import MonitoringService
-from montalaq.notify.message import Severity
 from montalaq.notify.notifier import Notifier
 from montalaq.notify.signals import SignalHook
 from montalaq.records import Analysis, AnalysisStatus, Finding
@@ -100,90 +99,9 @@ from montalaq.timeframes import parse_timeframe, timeframe_label
 log = logging.getLogger("montalaq.service")
 
 _NS = 1_000_000_000
-_FRESHNESS_CODE = "FRESHNESS_THRESHOLD_EXCEEDED"
-_LEVEL_SEVERITY = {
-    "INFO": Severity.INFO,
-    "WARN": Severity.WARNING,
-    "ERROR": Severity.CRITICAL,
-    "CRITICAL": Severity.CRITICAL,
-}
-SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
-"""Where each bundled sample's replay starts: SPY's first 5.5 hours are pre-market."""
-SAMPLE_BACKFILL_S = {"spy": 3600.0, "btcusdt": 0.0}
-"""How much of each bundled sample is delivered at once on start (the demo's warm start:
-bars, features, findings and analyses at once instead of after an hour; BTCUSDT's file
-lasts 5 minutes)."""
 _BOARD_STATE = "board"
 _STATE_FORMAT = 1
 NO_PROVIDER = "none"
-
-
-@dataclass(frozen=True)
-class EventNotification:
-    """How a board event (level change, breaker open/close) is worded as a notification:
-    the arguments of :meth:`montalaq.notify.Notifier.notify`. Shared by the one-process
-    service and the Celery escalation task so both send the same messages and keys."""
-
-    kind: str
-    title: str
-    body: str
-    severity: Severity
-    fields: dict[str, Any]
-    error_code: str | None
-    idempotency_key: str
-
-    def send(self, notifier: Notifier) -> None:
-        """Queue it in ``notifier``'s outbox (raises what ``notify`` raises)."""
-        notifier.notify(
-            self.kind,
-            self.title,
-            self.body,
-            severity=self.severity,
-            fields=self.fields,
-            error_code=self.error_code,
-            idempotency_key=self.idempotency_key,
-        )
-
-
-def event_notification(
-    event: Mapping[str, Any], error_code: str | None, provider: str | None
-) -> EventNotification:
-    """``event``: one of ``EscalationBoard.evaluate``'s events; ``error_code``: the pair's
-    last error (dropped on a return to INFO and on a breaker close, which report recovery).
-    The idempotency key is the event itself, so a notification queued again after a crash
-    is dropped by the outbox."""
-    sym, tf, kind = event["symbol"], event["timeframe"], event["kind"]
-    code = error_code
-    if kind == "level":
-        title = f"{sym} {tf}: escalation {event['old']} -> {event['new']}"
-        severity = _LEVEL_SEVERITY.get(str(event["new"]), Severity.WARNING)
-        notify_kind = "escalation"
-        if event["new"] == "INFO":
-            code = None
-    elif kind == "breaker_open":
-        title, severity, notify_kind = f"{sym} {tf}: breaker opened", Severity.CRITICAL, "breaker"
-    else:
-        title, severity, notify_kind = f"{sym} {tf}: breaker closed", Severity.INFO, "breaker"
-        code = None
-    at_ns = int(event["at_ns"])
-    fields = {
-        "symbol": sym,
-        "timeframe": tf,
-        "event": kind,
-        "old": event["old"],
-        "new": event["new"],
-        "at": datetime_utc(at_ns).isoformat().replace("+00:00", "Z"),
-        "provider": provider,
-    }
-    return EventNotification(
-        kind=notify_kind,
-        title=title,
-        body=str(event["reason"]),
-        severity=severity,
-        fields=fields,
-        error_code=code,
-        idempotency_key=f"{notify_kind}-{sym}-{tf}-{kind}-{event['new']}-{at_ns}"[:128],
-    )
 
 
 @dataclass
@@ -229,7 +147,7 @@ class StepReport:
 
 
 def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
-    from montalaq.sample import SAMPLES, sample_path
+    from montalaq.sample import BACKFILL_S, SAMPLES, SESSION_OFFSET_S, sample_path
 
     key = symbol.lower()
     if key in SAMPLES:
@@ -237,8 +155,8 @@ def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
             sample_path(key),
             symbol=symbol,
             loop=True,
-            start_offset_s=SAMPLE_SESSION_OFFSET_S.get(key, 0.0),
-            backfill_s=SAMPLE_BACKFILL_S.get(key, 0.0),
+            start_offset_s=SESSION_OFFSET_S.get(key, 0.0),
+            backfill_s=BACKFILL_S.get(key, 0.0),
             clock=clock,
         )
     return SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), clock=clock)
@@ -402,16 +320,10 @@ class Service:
             seen.setdefault(id(p), p)
         return list(seen.values())
 
-    def _set_error(
-        self, symbol: str, timeframe: str | None, code: str, now_ns: int, *, weak: bool = False
-    ) -> None:
-        """Record the pair's last error; a ``weak`` one (freshness) does not replace an error
-        recorded in the same cycle (a provider or analysis error says more)."""
+    def _set_error(self, symbol: str, timeframe: str | None, code: str, now_ns: int) -> None:
+        """Record the last error of the pair (or of every timeframe of the symbol)."""
         with self._lock:
             for tf in [timeframe] if timeframe is not None else self.timeframes:
-                prev = self._last_error.get((symbol, tf))
-                if weak and prev is not None and prev[0] >= now_ns:
-                    continue
                 self._last_error[(symbol, tf)] = (now_ns, code)
 
     def last_error_code(self, symbol: str, timeframe: str) -> str | None:
@@ -667,8 +579,7 @@ class Service:
             log.info(
                 "breaker %s %s closed by operator", sym, tf, extra={"component": "service", "symbol": sym}
             )
-            with correlation_scope():
-                self._notify_event(event)
+            self._notify_event(event, self._last_error.get((sym, tf)))
             self._persist_pairs(now, only=(sym, tf))
         return {
             "symbol": sym,
@@ -762,20 +673,17 @@ class Service:
                 self._resolve_error("DATABASE")
 
     def _observe_channels(self) -> None:
-        """Each notification channel's breaker: open (or probing) is an error of type
-        ``CHANNEL_<NAME>`` reported once per episode, closed again resolves it (one recovery
-        message). Channels do not move the operational state (docs/semantics.md)."""
+        """Each notification channel's breaker (:func:`montalaq.cycle.channel_changes`)."""
         if self.notifier is None:
             return
-        for name, breaker in self.notifier.breakers.items():
-            key = f"channel:{name}"
-            failing = breaker.state(self.notifier.clock()).name != "CLOSED"
-            if failing and key not in self._open_errors:
-                self._open_errors.add(key)
-                self._report_error(f"CHANNEL_{name.upper()}", f"channel {name}: its breaker opened")
-            elif not failing and key in self._open_errors:
-                self._open_errors.discard(key)
-                self._resolve_error(f"CHANNEL_{name.upper()}")
+        before = {k.removeprefix("channel:") for k in self._open_errors if k.startswith("channel:")}
+        opened, closed = cycle.channel_changes(self.notifier, before)
+        for name in opened:
+            self._open_errors.add(f"channel:{name}")
+            self._report_error(cycle.channel_error_type(name), f"channel {name}: its breaker opened")
+        for name in closed:
+            self._open_errors.discard(f"channel:{name}")
+            self._resolve_error(cycle.channel_error_type(name))
 
     def _report_error(self, error_type: str, message: str) -> None:
         self._errors_by_code[error_type] = self._errors_by_code.get(error_type, 0) + 1
@@ -815,21 +723,11 @@ class Service:
     def cycle_metrics(self, now_ns: int | None = None) -> dict[str, Any]:
         """The metrics this service records each cycle (montalaq's own sections plus the
         host's sources); see :func:`montalaq.ops.cycle_metrics`."""
-        from montalaq.ops import cycle_metrics
+        from montalaq.ops import cycle_metrics, merge_sources
 
-        out = cycle_metrics(self, self.now() if now_ns is None else now_ns)
-        for source in list(self._metric_sources):
-            try:
-                extra = source()
-            except Exception:
-                log.exception("metrics source failed", extra={"component": "service"})
-                continue
-            for section, body in dict(extra).items():
-                if isinstance(body, Mapping) and isinstance(out.get(section), dict):
-                    out[section].update(body)
-                else:
-                    out[section] = body
-        return out
+        return merge_sources(
+            cycle_metrics(self, self.now() if now_ns is None else now_ns), self._metric_sources
+        )
 
     def _record_metrics(self, now_ns: int) -> None:
         if self.monitoring is None:
@@ -921,26 +819,17 @@ class Service:
                 self._resolve_error(code)
 
     def _provider_error(self, provider: Provider, exc: BaseException, now_ns: int) -> None:
-        code = error_code_for(exc)
-        name = code.name if isinstance(code, ErrorCode) else str(code)
         self.stats.provider_errors += 1
         self.lifecycle.report(f"provider:{provider.name}", exc)
-        # WARNING once per outage (the first failure), DEBUG while it goes on.
-        first = id(provider) not in self._failing
-        self._failing[id(provider)] = name
-        log.log(
-            logging.WARNING if first else logging.DEBUG,
-            "provider %s failed: %s: %s (%s)",
-            provider.name,
-            type(exc).__name__,
-            exc,
-            name,
-            extra={"component": "service", "provider": provider.name, "error_code": name},
+        first = id(provider) not in self._failing  # WARNING once per outage, DEBUG while it goes on
+        symbols = [sym for sym, p in self.providers.items() if p is provider]
+        name = cycle.provider_failed(
+            self.notifier, provider.name, symbols, exc, first=first, component="service"
         )
-        for sym, p in self.providers.items():
-            if p is provider:
-                self._set_error(sym, None, name, now_ns)
-        self._report_error(name, f"provider {provider.name}: {type(exc).__name__}: {exc}")
+        self._failing[id(provider)] = name
+        self._errors_by_code[name] = self._errors_by_code.get(name, 0) + 1
+        for sym in symbols:
+            self._set_error(sym, None, name, now_ns)
 
     def _analyse(self, now_ns: int, report: StepReport) -> None:
         with self._lock:
@@ -958,8 +847,7 @@ class Service:
             except Exception as exc:  # the store could not record it
                 self.stats.store_errors += 1
                 self._last_store_exc = exc
-                code = error_code_for(exc)
-                name = code.name if isinstance(code, ErrorCode) else str(code)
+                name = cycle.code_name(exc)
                 log.exception("analysis %s %s could not be stored", sym, tf, extra={"component": "service"})
                 self.board.record_failure(sym, tf, now_ns, name)
                 self._set_error(sym, tf, name, now_ns)
@@ -974,99 +862,64 @@ class Service:
                 self.stats.analyses_complete += 1
 
     def _run_agents(self, names: Sequence[str], symbols: Sequence[str], now_ns: int) -> list[Finding]:
-        findings: list[Finding] = []
-        contexts = {s: AgentContext.from_engine(self.engine, s, now_ns, self.settings) for s in symbols}
-        for name in names:
-            for sym in symbols:
-                finding = self.agents.run(name, contexts[sym])
-                self.stats.agent_runs += 1
-                if finding is not None:
-                    findings.append(finding)
+        findings = cycle.run_agents(self.agents, names, self.engine, symbols, now_ns, self.settings)
+        self.stats.agent_runs += len(names) * len(symbols)
         return findings
 
     def _store_findings(self, findings: Sequence[Finding]) -> None:
-        for f in findings:
-            try:
-                self.store.add_finding(f)
-                self.stats.findings += 1
-            except Exception as exc:
-                self.stats.store_errors += 1
-                self._last_store_exc = exc
-                log.exception("finding of %s could not be stored", f.agent, extra={"component": "service"})
+        stored, exc = cycle.store_findings(self.store, findings, "service")
+        self.stats.findings += stored
+        if stored:
+            self._store_ok += 1
+        if exc is not None:
+            self.stats.store_errors += len(findings) - stored
+            self._last_store_exc = exc
 
     def _evaluate(self, now_ns: int) -> list[dict[str, Any]]:
-        with correlation_scope():
-            events = self.board.evaluate(now_ns, self.engine)
-            self._last_eval_ns = now_ns
-            self.stats.escalation_cycles += 1
-            self.stats.escalation_events += len(events)
-            for row in self.board.pairs(now_ns):
-                if row["freshness"] != "GREEN":
-                    self._set_error(row["symbol"], row["timeframe"], _FRESHNESS_CODE, now_ns, weak=True)
-            for event in events:
-                log.log(
-                    logging.WARNING
-                    if event["kind"] == "breaker_open" or event["new"] != "INFO"
-                    else logging.INFO,
-                    "%s %s: %s %s -> %s (%s)",
-                    event["symbol"],
-                    event["timeframe"],
-                    event["kind"],
-                    event["old"],
-                    event["new"],
-                    event["reason"],
-                    extra={
-                        "component": "service",
-                        "symbol": event["symbol"],
-                        "timeframe": event["timeframe"],
-                    },
-                )
-                self._notify_event(event)
-            self._persist_pairs(now_ns)
-        return events
+        esc = cycle.escalate(self.board, _MemoryBoardHost(self), now_ns)
+        self.stats.escalation_cycles += 1
+        self.stats.escalation_events += len(esc.events)
+        self._persist_pairs(now_ns)
+        return esc.events
 
-    def _notify_event(self, event: Mapping[str, Any]) -> None:
+    def _notify_event(self, event: Mapping[str, Any], last_error: tuple[int, str] | None) -> bool:
         if self.notifier is None:
-            return
-        sym, tf, kind = event["symbol"], event["timeframe"], event["kind"]
-        code = self.last_error_code(sym, tf) or event.get("last_error_code")
+            return False
         try:
-            event_notification(event, code, self.provider_name(sym)).send(self.notifier)
-            self.stats.notifications += 1
+            cycle.notify_event(self.notifier, event, last_error, self.provider_name(event["symbol"]))
         except Exception:
             self.stats.notify_errors += 1
             log.exception(
-                "could not queue the %s notification of %s %s", kind, sym, tf, extra={"component": "service"}
+                "could not queue the %s notification of %s %s",
+                event["kind"],
+                event["symbol"],
+                event["timeframe"],
+                extra={"component": "service"},
             )
+            return False
+        self.stats.notifications += 1
+        return True
 
     def _persist_pairs(self, now_ns: int, only: tuple[str, str] | None = None) -> None:
-        now = datetime_utc(now_ns)
         symbols, last = self.engine.last_trades()
         last_tick = dict(zip(symbols, last, strict=True))
-        for row in self.board.pairs(now_ns):
-            sym, tf = row["symbol"], row["timeframe"]
-            if only is not None and (sym, tf) != only:
-                continue
-            try:
-                self.store.upsert_ingestion_status(
-                    sym,
-                    tf,
-                    now=now,
-                    provider=self.provider_name(sym),
-                    freshness=row["freshness"],
-                    last_tick_at=_ns_or_none(last_tick.get(sym)),
-                    escalation_level=row["escalation_level"],
-                    breaker_open=bool(row["breaker_open"]),
-                    last_error_code=self.last_error_code(sym, tf),
-                )
-                self._store_ok += 1
-            except Exception as exc:
-                self.stats.store_errors += 1
-                self._last_store_exc = exc
-                log.exception(
-                    "ingestion_status of %s %s not written", sym, tf, extra={"component": "service"}
-                )
-                return  # the store is down: the next cycle writes every row again
+        with self._lock:
+            errors = dict(self._last_error)
+        rows = cycle.status_rows(
+            self.board,
+            now_ns,
+            None if only is None else [only],
+            last_tick=lambda s: last_tick.get(s) or None,
+            errors=errors,
+            provider_of=self.provider_name,
+        )
+        try:
+            cycle.write_status(self.store, rows, now_ns)
+            self._store_ok += 1
+        except Exception as exc:  # the store is down: the next evaluation writes every row again
+            self.stats.store_errors += 1
+            self._last_store_exc = exc
+            log.exception("ingestion_status not written", extra={"component": "service"})
 
     # -- the scheduler -----------------------------------------------------------------
     @property
@@ -1160,6 +1013,48 @@ class Service:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff_s)
                 backoff_s = min(30.0, backoff_s * 2)
+
+
+class _MemoryBoardHost:
+    """The one-process service's side of :func:`montalaq.cycle.escalate`: the engine's last
+    trades, the last errors and events in memory, notifications straight to the outbox."""
+
+    component = "service"
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.events: list[dict[str, Any]] = []
+
+    def ticks(self) -> MarketEngine:
+        return self.service.engine
+
+    def last_errors(self) -> dict[tuple[str, str], tuple[int, str]]:
+        with self.service._lock:
+            return dict(self.service._last_error)
+
+    def previous_eval_ns(self) -> int:
+        return self.service._last_eval_ns or 0
+
+    def not_green(
+        self, now_ns: int, ticks: Any, events: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[str, str]]:
+        return [
+            (str(r["symbol"]), str(r["timeframe"]))
+            for r in self.service.board.pairs(now_ns)
+            if r["freshness"] != "GREEN"
+        ]
+
+    def commit(self, events: Sequence[Mapping[str, Any]], new_errors: cycle.ErrorMap, now_ns: int) -> None:
+        svc = self.service
+        with svc._lock:
+            svc._last_error.update(new_errors)
+        svc._last_eval_ns = now_ns
+        self.events = [dict(e) for e in events]
+
+    def notify(self, errors: cycle.ErrorMap) -> int:
+        return sum(
+            self.service._notify_event(e, errors.get((e["symbol"], e["timeframe"]))) for e in self.events
+        )
 
 
 async def _batches(provider: Provider) -> AsyncIterator[TradeBatch]:

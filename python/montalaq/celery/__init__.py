@@ -66,6 +66,12 @@ Decisions:
   one dies.
 - **REDIS_URL is required** (or a ``redis://`` broker): there is no shared state without it.
   The guards use Redis whatever ``GUARD_BACKEND`` says.
+- **Lifecycle and monitoring.** Each worker process runs montalaq's lifecycle (checks on its
+  first task, WAITING instead of a crash, run-time reports; state per worker in Redis,
+  :meth:`MontalaqCelery.workers`); the escalation task feeds the cycle's metrics to the
+  monitoring with the rule state shared in Redis (docs/semantics.md, "Lifecycle at run
+  time"; docs/operations.md, "Metrics each cycle records"). The cycle itself is
+  :mod:`montalaq.cycle`, shared with the one-process service.
 - **KPIs** are kept in Redis (the last ``kpi_keep`` windows, :meth:`MontalaqCelery.kpis`)
   and logged; counts come from the database, worker-only facts from shared counters.
 - The escalation board is persisted as the core's JSON document; at 100,000 pairs that is
@@ -80,7 +86,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +208,24 @@ class MontalaqCelery:
     def counters(self) -> dict[str, int]:
         """The workers' shared counters (cumulative)."""
         return self.runtime().state.counters()
+
+    def add_metrics_source(self, source: Callable[[], Mapping[str, Any]]) -> None:
+        """Host metrics for every escalation cycle's tick (positions, PnL, broker
+        connectivity), as :meth:`montalaq.service.Service.add_metrics_source`: called in the
+        worker that evaluates, merged over montalaq's own sections."""
+        if not callable(source):
+            raise TypeError(f"source: expected a callable returning a mapping, got {type(source).__name__}")
+        self.plugins.metric_sources.append(source)
+
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Each worker process's operational state as its lifecycle last wrote it:
+        ``{"host:pid": {state, reason, entered_at, updated_at, details}}`` (a worker that
+        died keeps its last entry; ``updated_at`` tells how old it is)."""
+        import json
+
+        rt = self.runtime()
+        raw = rt.state.client.hgetall(rt.state.key("workers"))
+        return {text_of(k): json.loads(text_of(v)) for k, v in raw.items()}
 
     def pairs(self) -> list[dict[str, Any]]:
         """Every pair of the shared board as a status row (as ``EscalationBoard.pairs``)."""

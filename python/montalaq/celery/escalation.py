@@ -49,27 +49,36 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from redis.exceptions import WatchError
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from montalaq._time import datetime_utc
 from montalaq.celery.state import pair_field, release
 from montalaq.celery.state import text as text_of
-from montalaq.correlation import correlation_scope
-from montalaq.health import EscalationBoard, Freshness
-from montalaq.service import event_notification
-from montalaq.store import schema
+from montalaq.cycle import (
+    FRESHNESS_CODE,
+    ErrorMap,
+    StatusRow,
+    channel_changes,
+    channel_error_type,
+    escalate,
+    event_doc,
+    status_rows,
+    upsert_status,
+    write_status,
+)
+from montalaq.cycle import (
+    notify_event as queue_event,
+)
+from montalaq.health import EscalationBoard, Freshness, OpState
+from montalaq.ops import PairView, merge_sources, metrics_of, read_backlog
 from montalaq.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
     from montalaq.celery.runtime import Runtime
-    from montalaq.store import Store
 
 log = logging.getLogger("montalaq.celery")
 
-FRESHNESS_CODE = "FRESHNESS_THRESHOLD_EXCEEDED"
 _COLOURS = ("GREEN", "AMBER", "RED")
 
 
@@ -216,19 +225,7 @@ def _ticks(rt: Runtime, cache: BoardCache) -> npt.NDArray[np.int64]:
 
 
 def _event_doc(event: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {
-            "kind": event["kind"],
-            "symbol": event["symbol"],
-            "timeframe": event["timeframe"],
-            "old": event["old"],
-            "new": event["new"],
-            "reason": event["reason"],
-            "at_ns": int(event["at_ns"]),
-            "last_error_code": event.get("last_error_code"),
-        },
-        default=str,
-    )
+    return json.dumps(event_doc(event), default=str)
 
 
 def _save(
@@ -322,68 +319,15 @@ def notify_pending(rt: Runtime) -> int:
 
 
 def notify_event(rt: Runtime, event: Mapping[str, Any], last_error: tuple[int, str] | None) -> None:
-    """Queue one level/breaker event, worded as ``montalaq.Service`` words it."""
-    sym = event["symbol"]
-    code = (last_error[1] if last_error is not None else None) or event.get("last_error_code")
+    """Queue one level/breaker event, worded as every montalaq process words it."""
+    queue_event(rt.notifier, event, last_error, _provider_of(rt, event["symbol"]))
+
+
+def _provider_of(rt: Runtime, symbol: str) -> str | None:
     try:
-        provider: str | None = rt.watchlist.provider_of(sym)
+        return rt.watchlist.provider_of(symbol)
     except ValueError:
-        provider = None
-    with correlation_scope():
-        event_notification(event, code, provider).send(rt.notifier)
-
-
-@dataclass
-class StatusRow:
-    """One ``ingestion_status`` row to upsert (times int ns; None where unknown)."""
-
-    symbol: str
-    timeframe: str
-    provider: str | None
-    freshness: str
-    last_tick_ns: int | None
-    escalation_level: str
-    breaker_open: bool
-    last_error_code: str | None
-
-
-def upsert_status(store: Store, values: Sequence[Mapping[str, Any]]) -> int:
-    """Upsert ``ingestion_status`` rows in one statement (executemany); every row has the
-    same columns (symbol, timeframe and any of the others); columns not given keep their
-    values. Returns how many rows."""
-    if not values:
-        return 0
-    store.ensure_schema()
-    t = schema.ingestion_status
-    ins = pg_insert(t) if store.dialect == "postgresql" else sqlite_insert(t)
-    cols = [k for k in values[0] if k not in ("symbol", "timeframe")]
-    stmt = ins.on_conflict_do_update(
-        index_elements=["symbol", "timeframe"], set_={k: ins.excluded[k] for k in cols}
-    )
-    with store.engine.begin() as conn:
-        conn.execute(stmt, [dict(v) for v in values])
-    return len(values)
-
-
-def write_status(store: Store, rows: Iterable[StatusRow], now_ns: int) -> int:
-    """Upsert full status rows (see :func:`upsert_status`); returns how many."""
-    return upsert_status(
-        store,
-        [
-            {
-                "symbol": r.symbol,
-                "timeframe": r.timeframe,
-                "provider": r.provider,
-                "freshness": r.freshness,
-                "last_tick_at": None if not r.last_tick_ns else datetime_utc(r.last_tick_ns),
-                "escalation_level": r.escalation_level,
-                "breaker_open": bool(r.breaker_open),
-                "last_error_code": r.last_error_code,
-                "updated_at": datetime_utc(now_ns),
-            }
-            for r in rows
-        ],
-    )
+        return None
 
 
 def _status_rows(
@@ -392,45 +336,95 @@ def _status_rows(
     which: Iterable[int] | None,
     now_ns: int,
     ticks: npt.NDArray[np.int64],
-    errors: Mapping[tuple[str, str], tuple[int, str]],
+    errors: ErrorMap,
 ) -> list[StatusRow]:
-    board = cache.board
-    out: list[StatusRow] = []
-    if which is None:
-        rows = [(i, r) for i, r in enumerate(board.pairs(now_ns))]
-    else:
-        rows = []
-        for i in sorted(set(which)):
-            p = cache.pairs[i]
-            if p is not None:
-                rows.append((i, board.pair(p[0], p[1], now_ns)))
-    for i, r in rows:
-        p = cache.pairs[i] if i < len(cache.pairs) else None
-        if p is None:
-            continue
-        err = errors.get(p)
-        try:
-            provider: str | None = rt.watchlist.provider_of(p[0])
-        except ValueError:
-            provider = None
-        out.append(
-            StatusRow(
-                p[0],
-                p[1],
-                provider,
-                str(r["freshness"]),
-                int(ticks[i]) or None,
-                str(r["escalation_level"]),
-                bool(r["breaker_open"]),
-                err[1] if err is not None else r.get("last_error_code"),
+    """The status rows of the board indices ``which`` (None: every watched pair)."""
+    indices = range(len(cache.pairs)) if which is None else sorted(set(which))
+    pairs = [p for i in indices if i < len(cache.pairs) and (p := cache.pairs[i]) is not None]
+    tick_of = {p: int(ticks[cache.index[p]]) for p in pairs}
+    rows = status_rows(
+        cache.board,
+        now_ns,
+        pairs,
+        last_tick=lambda s: None,
+        errors=errors,
+        provider_of=lambda s: _provider_of(rt, s),
+    )
+    for r in rows:
+        r.last_tick_ns = tick_of.get((r.symbol, r.timeframe)) or None
+    return rows
+
+
+class _RedisBoardHost:
+    """The Celery side of :func:`montalaq.cycle.escalate`: last trades from the tick's
+    packed array, last errors in Redis, the result saved in one fenced transaction with
+    the events kept in the pending list until they are queued."""
+
+    component = "celery"
+
+    def __init__(self, rt: Runtime, cache: BoardCache, failures: int, ticks: npt.NDArray[np.int64]) -> None:
+        self.rt = rt
+        self.cache = cache
+        self.failures = failures
+        self._ticks = ticks
+        self.codes: npt.NDArray[np.uint8] | None = None
+        self.which: set[int] | None = None
+        self.failed_pairs: set[int] = set()
+        prev = rt.state.client.get(rt.state.key("eval_ns"))
+        self._prev_eval = int(prev) if prev is not None else 0
+
+    def ticks(self) -> npt.NDArray[np.int64]:
+        return self._ticks
+
+    def last_errors(self) -> dict[tuple[str, str], tuple[int, str]]:
+        return self.rt.state.last_errors()
+
+    def previous_eval_ns(self) -> int:
+        return self._prev_eval
+
+    def not_green(
+        self, now_ns: int, ticks: Any, events: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[str, str]]:
+        """The pairs not GREEN among those whose rows this evaluation writes: every pair up
+        to ``status_all_pairs_max`` (or without a previous colour array), else the pairs
+        whose colour changed, that had an event, or that got a failure."""
+        cache, state = self.cache, self.rt.state
+        codes = colours(cache, self._ticks, now_ns)
+        self.codes = codes
+        prev_raw = state.client.get(state.key("colours"))
+        which: set[int] | None = None
+        if len(cache.pairs) > self.rt.options.status_all_pairs_max and prev_raw is not None:
+            prev = np.frombuffer(
+                prev_raw if isinstance(prev_raw, bytes) else prev_raw.encode(), dtype=np.uint8
             )
+            if len(prev) == len(codes):
+                which = set(self.failed_pairs) | {int(i) for i in np.nonzero(prev != codes)[0]}
+        self.which = which
+        candidates = range(len(codes)) if which is None else which
+        return [p for i in candidates if codes[i] != 0 and (p := cache.pairs[i]) is not None]
+
+    def commit(self, events: Sequence[Mapping[str, Any]], new_errors: ErrorMap, now_ns: int) -> None:
+        _save(
+            self.rt,
+            self.cache,
+            consumed_failures=self.failures,
+            events=events,
+            colour_codes=self.codes,
+            eval_ns=now_ns,
+            last_errors=new_errors,
         )
-    return out
+
+    def notify(self, errors: ErrorMap) -> int:
+        return notify_pending(self.rt)
 
 
 def evaluate(rt: Runtime) -> dict[str, Any]:
-    """One escalation cycle (module docstring); returns what it did."""
+    """One escalation cycle (module docstring) through :func:`montalaq.cycle.escalate`;
+    returns what it did."""
     t0 = time.perf_counter()
+    st = rt.operational_state()
+    if st in (OpState.ERROR, OpState.SHUTDOWN):
+        return {"evaluated": False, "reason": f"worker {st.name}: {rt.lifecycle.reason}"}
     state = rt.state
     lock = state.lock("board", rt.options.lock_timeout_s)
     if not lock.acquire(blocking=False):
@@ -455,67 +449,28 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
             cache = _index(board, cache.version, rt.watchlist.pairs(), cache.freshness)
             rt.board_cache = cache
             ticks = _ticks(rt, cache)
-        events = board.evaluate(now, ticks)
-        codes = colours(cache, ticks, now)
-        prev_raw = state.client.get(state.key("colours"))
-        prev_eval_raw = state.client.get(state.key("eval_ns"))
-        prev_eval = int(prev_eval_raw) if prev_eval_raw is not None else 0
-        errors = state.last_errors()
-        which: set[int] | None
-        if len(cache.pairs) <= rt.options.status_all_pairs_max or prev_raw is None:
-            which = None
-        else:
-            prev = np.frombuffer(
-                prev_raw if isinstance(prev_raw, bytes) else prev_raw.encode(), dtype=np.uint8
-            )
-            which = set(failed_pairs) | {
-                cache.index[(e["symbol"], e["timeframe"])]
-                for e in events
-                if (e["symbol"], e["timeframe"]) in cache.index
-            }
-            if len(prev) == len(codes):
-                which |= {int(i) for i in np.nonzero(prev != codes)[0]}
-            else:
-                which = None
-        # FRESHNESS_THRESHOLD_EXCEEDED for the pairs written that are not GREEN, unless a
-        # failure or provider error was recorded since the previous evaluation.
-        weak: dict[tuple[str, str], tuple[int, str]] = {}
-        candidates = range(len(codes)) if which is None else which
-        for i in candidates:
-            p = cache.pairs[i] if i < len(cache.pairs) else None
-            if p is None or codes[i] == 0:
-                continue
-            err = errors.get(p)
-            if err is None or (err[0] < prev_eval and err[1] != FRESHNESS_CODE):
-                weak[p] = (now, FRESHNESS_CODE)
-        errors = {**errors, **weak}
+        host = _RedisBoardHost(rt, cache, len(failures), ticks)
+        host.failed_pairs = failed_pairs
         try:
-            _save(
-                rt,
-                cache,
-                consumed_failures=len(failures),
-                events=events,
-                colour_codes=codes,
-                eval_ns=now,
-                last_errors=weak,
-            )
+            esc = escalate(board, host, now)
         except BoardConflictError as exc:
             state.incr("escalation_conflicts")
             log.warning("escalation result dropped: %s", exc, extra={"component": "celery"})
             return {"evaluated": False, "reason": str(exc)}
         saved = True
         state.incr("escalation_cycles")
-        state.incr("escalation_events", len(events))
-        notified = notify_pending(rt)
-        status = _status_rows(rt, cache, which, now, ticks, errors)
+        state.incr("escalation_events", len(esc.events))
+        status = _status_rows(rt, cache, host.which, now, ticks, esc.errors)
+        _observe_channels(rt)
+        _record_metrics(rt, cache, ticks, host.codes, now, time.perf_counter() - t0)
         report: dict[str, Any] = {
             "evaluated": True,
             "now_ns": now,
             "pairs": len(board),
             "failures": len(failures),
-            "events": len(events),
-            "notified": notified,
-            "breakers_open": sum(1 for e in events if e["kind"] == "breaker_open"),
+            "events": len(esc.events),
+            "notified": esc.notified,
+            "breakers_open": sum(1 for e in esc.events if e["kind"] == "breaker_open"),
         }
     finally:
         if not saved:
@@ -525,28 +480,89 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
         release(lock, "board")
     try:
         report["status_rows"] = write_status(rt.store, status, now)
-    except Exception:
+        if status:
+            rt.lifecycle.report("database", None)
+    except Exception as exc:
+        rt.lifecycle.report("database", exc)
         log.exception("ingestion_status not written", extra={"component": "celery"})
         report["status_rows"] = 0
         # Forget the colours these rows were computed against, so the next evaluation
         # rewrites every row instead of only the ones that change again.
         state.client.delete(state.key("colours"))
     report["seconds"] = time.perf_counter() - t0
-    for e in events:
-        log.log(
-            logging.WARNING if e["kind"] == "breaker_open" or e["new"] != "INFO" else logging.INFO,
-            "%s %s: %s %s -> %s (%s)",
-            e["symbol"],
-            e["timeframe"],
-            e["kind"],
-            e["old"],
-            e["new"],
-            e["reason"],
-            extra={"component": "celery", "symbol": e["symbol"], "timeframe": e["timeframe"]},
-        )
     if report["notified"]:
         rt.request_delivery()
     return report
+
+
+def _observe_channels(rt: Runtime) -> None:
+    """The shared channel breakers (call with the board lock held): an outage is reported
+    once per episode, a recovery resolved once, cluster-wide."""
+    state = rt.state
+    key = state.key("failing_channels")
+    before = {text_of(m) for m in state.client.smembers(key)}
+    opened, closed = channel_changes(rt.notifier, before)
+    for name in opened:
+        state.client.sadd(key, name)
+        state.client.hincrby(state.key("errors_by_code"), channel_error_type(name), 1)
+        try:
+            rt.notifier.report_error(channel_error_type(name), f"channel {name}: its breaker opened")
+        except Exception:
+            log.exception("could not report channel %s", name, extra={"component": "celery"})
+    for name in closed:
+        state.client.srem(key, name)
+        try:
+            rt.notifier.resolve_error(channel_error_type(name))
+        except Exception:
+            log.exception("could not resolve channel %s", name, extra={"component": "celery"})
+
+
+def _record_metrics(
+    rt: Runtime,
+    cache: BoardCache,
+    ticks: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.uint8] | None,
+    now_ns: int,
+    cycle_s: float,
+) -> None:
+    """The cycle's metrics to this worker's monitoring (call with the board lock held: the
+    rule state is shared in Redis, so an alert fires once whichever worker evaluates).
+    Per-pair metrics up to ``status_all_pairs_max`` pairs; above, the counts only."""
+    mon = rt.monitoring
+    if mon is None or codes is None:
+        return
+    state = rt.state
+    try:
+        raw = state.client.get(state.key("monitoring", "rules"))
+        if raw is not None:
+            mon.rules.load_state_json(text_of(raw))
+        breakers = state.open_breakers()
+        views = [
+            PairView(p[0], p[1], _COLOURS[int(codes[i])], p in breakers, int(ticks[i]) or None)
+            for i, p in enumerate(cache.pairs)
+            if p is not None
+        ]
+        counters = state.counters()
+        errors = {text_of(k): int(v) for k, v in state.client.hgetall(state.key("errors_by_code")).items()}
+        metrics = metrics_of(
+            now_ns,
+            views,
+            state=rt.lifecycle.state.name,
+            cycle_s=cycle_s,
+            uptime_s=max(0.0, time.monotonic() - rt.started_mono_s),
+            notifier=rt.notifier,
+            backlog=read_backlog(rt.store, now_ns),
+            counters={
+                k: counters.get(k, 0) for k in ("ticks", "bars_queued", "provider_errors", "analyses_failed")
+            },
+            errors=errors,
+            per_pair=len(views) <= rt.options.status_all_pairs_max,
+        )
+        mon.record_tick(merge_sources(metrics, rt.plugins.metric_sources))
+        mon.flush()
+        state.client.set(state.key("monitoring", "rules"), mon.rules.state_json())
+    except Exception:  # monitoring never breaks the escalation
+        log.exception("cycle metrics not recorded", extra={"component": "celery"})
 
 
 def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator") -> dict[str, Any]:

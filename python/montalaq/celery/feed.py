@@ -56,15 +56,12 @@ ProviderFactory = Callable[[WatchlistEntry, int], PullProvider | None]
 entry (None: the entry's built-in ``source``). ``origin_ns`` is the virtual time at which a
 replay should place its first trade. Must be deterministic (see the module docstring)."""
 
-# Where the bundled samples' regular sessions begin (seconds into the file): the SPY day
-# starts with 5.5 hours of pre-market (the same offsets montalaq.Service uses).
-SAMPLE_SESSION_OFFSET_S = {"spy": 5.5 * 3600.0, "btcusdt": 0.0}
 SIGNAL_TIMEFRAMES = ("1m", "5m", "15m")
 
 
 def builtin_provider(entry: WatchlistEntry, origin_ns: int) -> PullProvider | None:
     """The provider of an entry's built-in ``source`` (None for ``none``)."""
-    from montalaq.sample import SAMPLES, sample_path
+    from montalaq.sample import SAMPLES, SESSION_OFFSET_S, sample_path
 
     src = entry.source
     kind = src.kind
@@ -79,9 +76,7 @@ def builtin_provider(entry: WatchlistEntry, origin_ns: int) -> PullProvider | No
         )
     if kind == "sample":
         name = src.name or entry.symbol.lower()
-        offset = (
-            src.start_offset_s if src.start_offset_s is not None else SAMPLE_SESSION_OFFSET_S.get(name, 0.0)
-        )
+        offset = src.start_offset_s if src.start_offset_s is not None else SESSION_OFFSET_S.get(name, 0.0)
         return ReplayProvider(
             sample_path(name),
             symbol=entry.symbol,
@@ -209,7 +204,6 @@ class FeedContext:
 
 
 __all__ = [
-    "SAMPLE_SESSION_OFFSET_S",
     "SIGNAL_TIMEFRAMES",
     "FeedContext",
     "ProviderFactory",

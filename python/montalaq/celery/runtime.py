@@ -8,19 +8,24 @@ connection is ever shared across a fork) and rebuilt when the process id changes
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from montalaq.analysis import AnalysisRunner, MLCallable, RuleAnalyzer, TrendRuleAnalyzer
 from montalaq.celery.guards import SharedCircuitBreaker, SharedErrorThrottle
 from montalaq.celery.options import CeleryOptions
 from montalaq.celery.state import FeedRecord, SharedState
 from montalaq.dedupe import RedisDedupe
+from montalaq.health import OpState
+from montalaq.lifecycle import Lifecycle, builtin_checks, lifecycle_from_settings
+from montalaq.monitoring import MonitoringService
 from montalaq.notify import SignalHook, notifier_from_settings
 from montalaq.notify.notifier import Notifier
 from montalaq.ratelimit import RedisRateLimiter
@@ -50,10 +55,39 @@ class Plugins:
     ml: MLCallable | None = None
     analyzer: RuleAnalyzer | None = None
     agents: AgentsFactory | None = None
+    metric_sources: list[Callable[[], Mapping[str, Any]]] = field(default_factory=list)
 
 
 def _nothing() -> None:
     return None
+
+
+class WorkerStateStore:
+    """Where a worker's lifecycle keeps its state: one field per worker in the Redis hash
+    ``<prefix>workers`` (the database's single ``operational_state`` row belongs to the
+    one-process server)."""
+
+    def __init__(self, state: SharedState, worker_id: str) -> None:
+        self.state = state
+        self.worker_id = worker_id
+
+    def save_operational_state(
+        self,
+        state: Any,
+        reason: str = "",
+        entered_at: Any = None,
+        details: Mapping[str, Any] | None = None,
+        now: Any = None,
+    ) -> None:
+        """Write this worker's field."""
+        doc = {
+            "state": getattr(state, "name", str(state)),
+            "reason": reason,
+            "entered_at": None if entered_at is None else entered_at.isoformat(),
+            "updated_at": None if now is None else now.isoformat(),
+            "details": dict(details or {}),
+        }
+        self.state.client.hset(self.state.key("workers"), self.worker_id, json.dumps(doc, default=str))
 
 
 class Runtime:
@@ -88,6 +122,10 @@ class Runtime:
         self._clock_read_ns = 0
         # Set by install(): asks for a notification delivery now (queued notifications).
         self.request_delivery: Callable[[], None] = _nothing
+        self._lifecycle: Lifecycle | None = None
+        self._monitoring: MonitoringService | None = None
+        self._monitoring_built = False
+        self.started_mono_s = time.monotonic()
 
     def close(self) -> None:
         """Release connections (tests and benchmarks; a worker process just exits)."""
@@ -206,6 +244,55 @@ class Runtime:
             self.store, analyzer=analyzer, ml=self.plugins.ml, signal_hook=hook, clock=self.now_ns
         )
 
+    # -- lifecycle and monitoring (docs/semantics.md, "Lifecycle at run time") -----------
+    @property
+    def worker_id(self) -> str:
+        """``host:pid`` of this worker process."""
+        return f"{socket.gethostname()}:{self.pid}"
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """This worker process's lifecycle: the database and Redis checks, no start-up
+        retries (the WAITING re-checks are the retries: a task never blocks on them), its
+        state kept in Redis per worker (:meth:`montalaq.celery.MontalaqCelery.workers`),
+        state changes notified through the shared notifier."""
+        notifier = self.notifier
+        with self._lock:
+            if self._lifecycle is None:
+                s = self.settings.model_copy(update={"guard_backend": "redis", "redis_url": self.redis_url})
+                self._lifecycle = lifecycle_from_settings(
+                    s,
+                    builtin_checks(s, self.store, alerts_dir=False),
+                    store=WorkerStateStore(self.state, self.worker_id),
+                    notifier=notifier,
+                    retries=0,
+                    check_timeout_s=10.0,
+                    name=f"montalaq worker {self.worker_id}",
+                )
+            return self._lifecycle
+
+    def operational_state(self) -> OpState:
+        """The worker's state, running the start-up checks on first use (once)."""
+        lc = self.lifecycle
+        lc.start()
+        return lc.state
+
+    @property
+    def monitoring(self) -> MonitoringService | None:
+        """The monitoring the escalation task feeds (``MONITOR_ENABLED``): no thread of its
+        own; its rule state is shared in Redis (the escalation runs one at a time)."""
+        notifier = self.notifier
+        with self._lock:
+            if not self._monitoring_built:
+                self._monitoring_built = True
+                if self.settings.monitor_enabled:
+                    from montalaq.ops import SERVICE_RULES
+
+                    self._monitoring = MonitoringService.from_settings(
+                        self.settings, notifier=notifier, extra_rules=SERVICE_RULES
+                    )
+            return self._monitoring
+
     # -- agents --------------------------------------------------------------------------
     @property
     def agents(self) -> AgentRegistry | None:
@@ -218,4 +305,4 @@ class Runtime:
             return self._agents
 
 
-__all__ = ["AgentsFactory", "Plugins", "Runtime"]
+__all__ = ["AgentsFactory", "Plugins", "Runtime", "WorkerStateStore"]

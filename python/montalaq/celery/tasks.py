@@ -53,13 +53,14 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from montalaq._time import datetime_utc
-from montalaq.agents import AgentContext
-from montalaq.celery.escalation import colour_codes, upsert_status
+from montalaq.celery.escalation import colour_codes
 from montalaq.celery.feed import FeedContext
 from montalaq.celery.runtime import Runtime
 from montalaq.celery.state import FeedRecord, pair_field, release, text
-from montalaq.errors import ErrorCode, error_code_for
-from montalaq.health import Colour, Freshness
+from montalaq.cycle import code_name as _code_name
+from montalaq.cycle import provider_failed, run_agents, store_findings, upsert_status
+from montalaq.errors import ErrorCode
+from montalaq.health import Colour, Freshness, OpState
 from montalaq.notify import SignalDecision
 from montalaq.records import Analysis, AnalysisStatus
 
@@ -75,11 +76,6 @@ Enqueue = Callable[[dict[str, Any]], None]
 def _finite(value: float) -> float | None:
     v = float(value)
     return v if math.isfinite(v) else None
-
-
-def _code_name(exc: BaseException) -> str:
-    code = error_code_for(exc)
-    return code.name if isinstance(code, ErrorCode) else str(code)
 
 
 # ------------------------------------------------------------------------------ the tick
@@ -139,6 +135,9 @@ def _keep(lock: Lock) -> bool:
 def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
     """One scheduler tick (module docstring); returns what it did."""
     t0 = time.perf_counter()
+    idle = _idle(rt)
+    if idle is not None:
+        return {"ticked": False, "reason": idle}
     state = rt.state
     lock = state.lock("tick", rt.options.lock_timeout_s)
     if not lock.acquire(blocking=False):
@@ -240,6 +239,7 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
         status, report["not_green"] = _colour_changes(rt, ctx, now)
         for sym, exc in failing.items():
             _provider_error(rt, sym, exc, now)
+        _provider_outcomes(rt, failing)
         findings = _run_agents(rt, ctx, now)
         report.update(now_ns=now, steps=len(steps), rebuilt=rebuilt, findings=findings)
     finally:
@@ -249,13 +249,56 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
     state.incr("bars_skipped_breaker", report["skipped_breaker"])
     state.incr("bars_skipped_not_green", report["skipped_not_green"])
     try:
-        upsert_status(rt.store, status)
-    except Exception:
+        if upsert_status(rt.store, status):
+            rt.lifecycle.report("database", None)
+    except Exception as exc:
+        rt.lifecycle.report("database", exc)
         log.exception("ingestion_status not written", extra={"component": "celery"})
         # Forget the colours these rows were computed against: the next tick rewrites them.
         state.client.delete(state.key("tick_colours"))
     report["seconds"] = time.perf_counter() - t0
     return report
+
+
+def _idle(rt: Runtime) -> str | None:
+    """Why this worker runs no cycle work now (ERROR or SHUTDOWN), else None. The first
+    call runs the worker's start-up checks."""
+    st = rt.operational_state()
+    if st in (OpState.ERROR, OpState.SHUTDOWN):
+        return f"worker {st.name}: {rt.lifecycle.reason}"
+    return None
+
+
+def _provider_outcomes(rt: Runtime, failing: Mapping[str, BaseException]) -> None:
+    """Report each provider to the lifecycle (failed when any of its symbols failed this
+    tick), and resolve an error code once no provider fails with it any more (one
+    recovery message, cluster-wide: the failing providers are kept in Redis)."""
+    state = rt.state
+    key = state.key("failing_providers")
+    failed: dict[str, BaseException] = {}
+    for sym, exc in failing.items():
+        failed.setdefault(rt.watchlist.entry(sym).provider, exc)
+    before = {text(k): text(v) for k, v in state.client.hgetall(key).items()}
+    now_failing = dict(before)
+    for name in sorted({rt.watchlist.entry(s).provider for s in rt.watchlist.symbols}):
+        err = failed.get(name)
+        rt.lifecycle.report(f"provider:{name}", err)
+        if err is not None:
+            now_failing[name] = _code_name(err)
+        else:
+            now_failing.pop(name, None)
+    if now_failing != before:
+        pipe = state.client.pipeline(transaction=True)
+        pipe.delete(key)
+        if now_failing:
+            pipe.hset(key, mapping=dict(now_failing))  # type: ignore[arg-type]
+        pipe.execute()
+    for code in set(before.values()) - set(now_failing.values()):
+        try:
+            if rt.notifier.resolve_error(code):
+                rt.request_delivery()
+        except Exception:
+            log.exception("could not resolve %s", code, extra={"component": "celery"})
 
 
 def _colour_changes(rt: Runtime, ctx: FeedContext, now_ns: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -289,23 +332,11 @@ def _colour_changes(rt: Runtime, ctx: FeedContext, now_ns: int) -> tuple[list[di
 
 
 def _provider_error(rt: Runtime, symbol: str, exc: BaseException, now_ns: int) -> None:
-    name = _code_name(exc)
     entry = rt.watchlist.entry(symbol)
+    name = provider_failed(rt.notifier, entry.provider, [symbol], exc, first=True, component="celery")
     rt.state.set_last_errors(entry.pairs(), now_ns, name)
     rt.state.incr("provider_errors")
-    log.warning(
-        "provider %s of %s failed: %s: %s (%s)",
-        entry.provider,
-        symbol,
-        type(exc).__name__,
-        exc,
-        name,
-        extra={"component": "celery", "provider": entry.provider, "symbol": symbol, "error_code": name},
-    )
-    try:
-        rt.notifier.report_error(name, f"provider {entry.provider} ({symbol}): {type(exc).__name__}: {exc}")
-    except Exception:
-        log.exception("could not report the provider error", extra={"component": "celery"})
+    rt.state.client.hincrby(rt.state.key("errors_by_code"), name, 1)
 
 
 def _run_agents(rt: Runtime, ctx: FeedContext, now_ns: int) -> int:
@@ -315,24 +346,12 @@ def _run_agents(rt: Runtime, ctx: FeedContext, now_ns: int) -> int:
         return 0
     key = rt.state.key("agents")
     last = {text(k): int(v) for k, v in rt.state.client.hgetall(key).items()}
-    due = [s for s in registry if s.name not in last or now_ns - last[s.name] >= int(s.interval_s * _NS)]
+    due = [s.name for s in registry if s.name not in last or now_ns - last[s.name] >= int(s.interval_s * _NS)]
     if not due:
         return 0
-    n = 0
-    contexts = {s: AgentContext.from_engine(ctx.engine, s, now_ns, rt.settings) for s in rt.watchlist.symbols}
-    for spec in due:
-        for sym, agent_ctx in contexts.items():
-            finding = registry.run(spec.name, agent_ctx)
-            if finding is None:
-                continue
-            try:
-                rt.store.add_finding(finding)
-                n += 1
-            except Exception:
-                log.exception(
-                    "finding of %s not stored", spec.name, extra={"component": "celery", "symbol": sym}
-                )
-    rt.state.client.hset(key, mapping={s.name: str(now_ns) for s in due})
+    findings = run_agents(registry, due, ctx.engine, rt.watchlist.symbols, now_ns, rt.settings)
+    n, _ = store_findings(rt.store, findings, "celery")
+    rt.state.client.hset(key, mapping=dict.fromkeys(due, str(now_ns)))
     rt.state.incr("findings", n)
     return n
 
@@ -405,10 +424,12 @@ def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, 
     )
     features = dict(request.get("features") or {})
     decision: SignalDecision | None
+    rt.operational_state()
     try:
         analysis = rt.analysis_runner().run(sym, tf, bar, features)
         decision = _signal(rt, analysis)
     except Exception as exc:  # the store (or the hook's Redis) failed: the analysis is retried
+        rt.lifecycle.report("database", exc)
         state.release(sym, tf, start, rt.options.claim_ttl_s)
         state.incr("analyses_store_errors")
         log.warning(
@@ -424,6 +445,7 @@ def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, 
             "error_code": _code_name(exc),
             "error": f"{type(exc).__name__}: {exc}",
         }
+    rt.lifecycle.report("database", None)
     if analysis.status is AnalysisStatus.FAILED:
         state.push_failure(sym, tf, rt.now_ns(), analysis.error_code or ErrorCode.UNKNOWN.name)
         state.incr("analyses_failed")

@@ -883,7 +883,15 @@ def test_create_app_runs_the_scheduler_and_stops_it_on_shutdown(tmp_path: Path) 
 
 def test_create_app_builds_its_service_from_settings(tmp_path: Path) -> None:
     db = tmp_path / "new-folder" / "montalaq.db"
-    settings = Settings.from_env({"SYMBOL": "SPY", "MONTALAQ_DB_PATH": str(db), "API_TOKEN": "abc"})
+    settings = Settings.from_env(
+        {
+            "SYMBOL": "SPY",
+            "MONTALAQ_DB_PATH": str(db),
+            "API_TOKEN": "abc",
+            "ALERTS_DIR": str(tmp_path / "alerts"),
+            "METRICS_DIR": str(tmp_path / "monitoring"),
+        }
+    )
     app = create_app(settings)
     with client(app) as api:
         assert api.get("/health").json()["symbols"] == ["SPY"]

@@ -8,6 +8,7 @@ Real worker processes and the beat are in ``test_celery_workers.py``."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from store_fixtures import (
     pg_database_url,
 )
 
+import montalaq
 import montalaq.celery as mc
 from montalaq._time import datetime_utc
 from montalaq.celery import escalation, kpi, tasks
@@ -36,7 +38,7 @@ from montalaq.celery.guards import SharedCircuitBreaker, SharedErrorThrottle
 from montalaq.celery.runtime import Runtime
 from montalaq.celery.state import FeedRecord
 from montalaq.feeds import TradeBatch
-from montalaq.health import BreakerState
+from montalaq.health import BreakerState, OpState
 from montalaq.notify import signal_key
 from montalaq.settings import Settings
 from montalaq.store import Store
@@ -130,7 +132,9 @@ Factory = Callable[..., Deployment]
 
 
 @pytest.fixture
-def deploy(pg_migrated_template: str, redis_target: Any, http_receiver: HttpReceiver) -> Iterator[Factory]:
+def deploy(
+    pg_migrated_template: str, redis_target: Any, http_receiver: HttpReceiver, tmp_path: Path
+) -> Iterator[Factory]:
     """``deploy(**env)``: montalaq installed on a Celery app over a fresh database, the
     test's Redis prefix and a webhook receiver, with the feed started at a minute boundary
     and pinned (virtual time moves only when the test says)."""
@@ -157,6 +161,9 @@ def deploy(pg_migrated_template: str, redis_target: Any, http_receiver: HttpRece
                 "NOTIFY_RATE_LIMIT_PER_MIN": "100000",
                 "ANALYSIS_NOTIFY_THRESHOLD": str(THRESHOLD),
                 "ANALYSIS_NOTIFY_DEDUPE_SEC": "86400",
+                # The escalation's monitoring writes here (not the working directory).
+                "ALERTS_DIR": str(tmp_path / "alerts"),
+                "METRICS_DIR": str(tmp_path / "monitoring"),
                 **env,
             }
         )
@@ -644,9 +651,16 @@ def test_failures_open_only_the_failing_pairs_breaker_and_the_tick_skips_only_it
     assert rows[("BROKEN", "1m")]["last_error_code"] == "ANALYSIS_ERR"
     assert rows[("SPY", "1m")]["breaker_open"] is False
     kinds = [
-        (r["kind"], r["payload"]["fields"]["event"]) for r in _outbox(d.rt.store) if r["kind"] != "signal"
+        (r["kind"], r["payload"]["fields"]["event"])
+        for r in _outbox(d.rt.store)
+        if r["kind"] in ("escalation", "breaker")
     ]
     assert ("breaker", "breaker_open") in kinds
+    # The monitoring of the escalation saw it too: its alert went to the outbox as well.
+    assert any(
+        r["kind"] == "alert" and r["payload"]["title"] == "FIRING pair_breaker_open"
+        for r in _outbox(d.rt.store)
+    )
 
 
 def test_a_bar_queued_before_its_pairs_breaker_opened_is_skipped_when_it_runs(deploy: Factory) -> None:
@@ -894,3 +908,198 @@ def test_a_channels_breaker_opens_for_every_worker(deploy: Factory) -> None:
     b.record_failure()
     assert a.state() == BreakerState.OPEN
     assert b.allow() is False
+
+
+# ------------------------------------------------------------------------------ one cycle, two adapters
+
+
+def _gap_trades() -> montalaq.Trades:
+    """The SPY day with 14:10-14:17 cut out (the 1m pair goes RED, its breaker opens)."""
+    spy = montalaq.read_trades(montalaq.sample_path("spy"))
+    t1330 = 1_381_152_600 * NS
+    hole = (spy.ts_ns >= t1330 + 40 * MIN) & (spy.ts_ns < t1330 + 47 * MIN)
+    return replace(spy, ts_ns=spy.ts_ns[~hole], price=spy.price[~hole], size=spy.size[~hole])
+
+
+GAP_WATCHLIST = (
+    "feed: {warmup_s: 1800}\npairs:\n  - {symbol: SPY, provider: AllTick, timeframes: [1m, 5m, 15m], "
+    "source: custom}\n"
+)
+
+
+def _gap_deploy(deploy: Factory, **env: str) -> tuple[Deployment, Callable[[int], Any], FeedRecord]:
+    """A deployment replaying :func:`_gap_trades` from its origin, its clock pinned (virtual
+    time moves only with ``jump``); the provider factory and the pinned record."""
+    from montalaq.feeds import ReplayProvider
+
+    gap = _gap_trades()
+
+    def feed(origin_ns: int) -> ReplayProvider:
+        return ReplayProvider(
+            gap, symbol="SPY", name="AllTick", start_offset_s=5.5 * 3600, start_ns=origin_ns
+        )
+
+    d = deploy(GAP_WATCHLIST, ml=None, provider_factory=lambda entry, origin_ns: feed(origin_ns), **env)
+    record = d.rt.state.feed()
+    assert record is not None
+    pinned = replace(record, speed=1e-15)
+    d.rt.state.save_feed(pinned)
+    d.rt.set_clock(pinned)
+    return d, feed, pinned
+
+
+def test_the_one_process_and_the_celery_paths_give_identical_events_and_status(
+    deploy: Factory, tmp_path: Path
+) -> None:
+    """The same SPY replay with a 7-minute hole, cycled minute by minute at the same virtual
+    times through montalaq.Service and through the Celery tick/analyse/escalation tasks: the
+    same escalation and breaker notifications (titles, fields, error codes, idempotency
+    keys) and the same status rows."""
+    from montalaq.feeds import ReplayProvider
+    from montalaq.notify import notifier_from_settings
+    from montalaq.service import Service
+
+    spy = montalaq.read_trades(montalaq.sample_path("spy"))
+    t1330 = 1_381_152_600 * NS
+    hole = (spy.ts_ns >= t1330 + 40 * MIN) & (spy.ts_ns < t1330 + 47 * MIN)
+    gap = replace(spy, ts_ns=spy.ts_ns[~hole], price=spy.price[~hole], size=spy.size[~hole])
+
+    def feed(origin_ns: int) -> ReplayProvider:
+        return ReplayProvider(
+            gap, symbol="SPY", name="AllTick", start_offset_s=5.5 * 3600, start_ns=origin_ns
+        )
+
+    env = {"ESCALATION_EVAL_INTERVAL_SEC": "1", "BREAKER_AUTO_CLOSE_CYCLES": "3"}
+    d = deploy(
+        "feed: {warmup_s: 1800}\npairs:\n  - {symbol: SPY, provider: AllTick, timeframes: [1m, 5m, 15m], "
+        "source: custom}\n",
+        ml=None,
+        provider_factory=lambda entry, origin_ns: feed(origin_ns),
+        **env,
+    )
+    record = d.rt.state.feed()
+    assert record is not None
+    pinned = replace(record, speed=1e-15)  # virtual time moves only with d.jump()
+    d.rt.state.save_feed(pinned)
+    d.rt.set_clock(pinned)
+
+    settings = Settings.from_env(
+        {
+            **env,
+            "SYMBOL": "SPY",
+            "NOTIFY_WEBHOOK_ENABLED": "true",
+            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        }
+    )
+    with Store(f"sqlite:///{tmp_path / 'one.db'}") as store:
+        service = Service(
+            settings,
+            store=store,
+            notifier=notifier_from_settings(settings, store),
+            providers={"SPY": feed(pinned.origin_ns)},
+            close_grace_s=0.0,
+        )
+        now = pinned.anchor_virtual_ns
+        d.tick()
+        d.analyse_all()
+        escalation.evaluate(d.rt)
+        service.step(now)
+        for _ in range(40):
+            now += MIN
+            d.cycle(1)
+            service.step(now)
+
+        def notifications(s: Store) -> list[tuple[Any, ...]]:
+            rows = [r for r in s.outbox.rows(limit=10_000) if r.kind in ("escalation", "breaker")]
+            return sorted(
+                (
+                    r.idempotency_key,
+                    r.kind,
+                    r.payload["title"],
+                    json.dumps(r.payload["fields"], sort_keys=True),
+                    r.error_code,
+                )
+                for r in rows
+            )
+
+        one, celery = notifications(store), notifications(d.rt.store)
+        assert one == celery
+        kinds = {(k[1], json.loads(k[3])["new"]) for k in one}
+        assert ("escalation", "CRITICAL") in kinds
+        assert ("breaker", "OPEN") in kinds
+        assert ("breaker", "CLOSED") in kinds  # and auto-closed after the feed came back
+
+        def status(s: Store) -> dict[tuple[str, str], tuple[Any, ...]]:
+            return {
+                (r["symbol"], r["timeframe"]): (
+                    r["freshness"],
+                    r["escalation_level"],
+                    r["breaker_open"],
+                    r["last_error_code"],
+                    r["provider"],
+                )
+                for r in s.ingestion_status()
+            }
+
+        assert status(store) == status(d.rt.store)
+
+
+# ------------------------------------------------------------------------------ lifecycle and monitoring
+
+
+def test_a_worker_starts_under_the_lifecycle_and_says_so_in_redis(deploy: Factory) -> None:
+    d = deploy()
+    d.tick()
+    [(worker, doc)] = d.handle.workers().items()
+    assert worker == d.rt.worker_id
+    assert doc["state"] == "ACTIVE"
+    assert doc["details"]["previous"] == "STARTING"
+
+
+def test_a_worker_whose_database_does_not_exist_yet_waits_and_recovers(
+    deploy: Factory, pg_migrated_template: str
+) -> None:
+    from store_fixtures import pg_connect
+
+    name = f"montalaq_test_wait_{os.getpid()}"
+    d = deploy(DATABASE_URL=pg_database_url(name), WAITING_RECHECK_SEC="0.2", STARTUP_CHECK_RETRIES="0")
+    try:
+        out = d.tick()  # WAITING runs the tick (its status write fails and is counted)
+        assert out["ticked"] is True
+        assert d.rt.lifecycle.state == OpState.WAITING
+        assert d.handle.workers()[d.rt.worker_id]["state"] == "WAITING"
+        assert escalation.evaluate(d.rt)["evaluated"] is True  # the board lives in Redis
+        with pg_connect() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_migrated_template}"')
+        assert wait_until(lambda: d.rt.lifecycle.state == OpState.ACTIVE, 10)
+        assert wait_until(lambda: d.handle.workers()[d.rt.worker_id]["state"] == "ACTIVE", 5)
+    finally:
+        d.rt.lifecycle.shutdown("test over")
+        drop_pg_database(name)
+
+
+def test_the_escalation_records_metrics_and_alerts_once_whichever_worker_evaluates(
+    deploy: Factory, tmp_path: Path
+) -> None:
+    d, _feed, _pinned = _gap_deploy(
+        deploy,
+        ESCALATION_EVAL_INTERVAL_SEC="1",
+        ALERTS_DIR=str(tmp_path / "alerts"),
+        METRICS_DIR=str(tmp_path / "monitoring"),
+    )
+    other = d.worker()
+    d.tick()
+    escalation.evaluate(d.rt)
+    for k in range(25):
+        d.jump(60)
+        d.tick()
+        escalation.evaluate(other if k % 2 else d.rt)  # two processes take turns
+    from montalaq.monitoring.alerts import AlertLog
+
+    stale = [(a.rule, a.state) for a in AlertLog(tmp_path / "alerts").read() if a.rule == "feed_stale"]
+    assert stale == [("feed_stale", "FIRING"), ("feed_stale", "RESOLVED")]
+    mon = d.rt.monitoring
+    assert mon is not None
+    assert mon.stats.processed + other.monitoring.stats.processed == 26  # type: ignore[union-attr]
+    assert mon.unknown_metrics == set()
+    assert "pairs.SPY:1m.freshness" in mon._last_flat

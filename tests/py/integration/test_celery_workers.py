@@ -125,6 +125,9 @@ def _config(
             "ESCALATION_EVAL_INTERVAL_SEC": "1",
             "CIRCUIT_BREAKER_INTERVAL_SEC": "1",
             "KPI_ROLLUP_INTERVAL_SEC": "2",
+            # The escalation's monitoring writes beside the watchlist (the test's folder).
+            "ALERTS_DIR": str(watchlist.parent / "alerts"),
+            "METRICS_DIR": str(watchlist.parent / "monitoring"),
         },
         **extra,
     }

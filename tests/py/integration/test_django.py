@@ -127,7 +127,13 @@ def _hermetic_environment() -> Iterator[None]:
 def montalaq_settings(tmp: Path, **extra: Any) -> dict[str, Any]:
     """settings.MONTALAQ of a test: the SPY settings of test_service, the token, alerts
     under ``tmp``."""
-    return {**ENV, "API_TOKEN": TOKEN, "ALERTS_DIR": str(tmp / "alerts"), **extra}
+    return {
+        **ENV,
+        "API_TOKEN": TOKEN,
+        "ALERTS_DIR": str(tmp / "alerts"),
+        "METRICS_DIR": str(tmp / "monitoring"),
+        **extra,
+    }
 
 
 # ------------------------------------------------------------------------------ the site

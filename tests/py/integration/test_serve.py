@@ -459,3 +459,40 @@ def test_kill_9_and_a_restart_keep_open_breakers_and_the_throttle(tmp_path: Path
         finally:
             code, _, err = stop(second)
         assert code == 0, err
+
+
+def test_the_demo_fills_bars_features_findings_and_analyses_within_a_minute(tmp_path: Path) -> None:
+    """`make run`'s first minutes: the bundled SPY session is replayed from a warm start (its
+    first hour at once, then in real time), so the page is full at once, and the replay
+    says what it is."""
+    s = start(tmp_path)
+    try:
+        health = wait_for_state(s.base, "ACTIVE")
+        assert health["replay"]["source"].startswith(
+            "SPY from 20131007_spy_Trade_Tick.csv.gz recorded 2013-10-07"
+        )
+        assert (health["replay"]["speed"], health["replay"]["loop"]) == (1.0, True)
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=s.base, timeout=10) as http:
+            while time.monotonic() < deadline:
+                bars15 = http.get("api/bars?symbol=SPY&tf=15m").json()["bars"]
+                features = http.get("debug/features?symbol=SPY").json()
+                findings = http.get("findings?symbol=SPY").json()
+                latest = http.get("api/analysis/latest?pair=SPY&tf=1m")
+                if (
+                    bars15
+                    and findings
+                    and latest.status_code == 200
+                    and features["trend"]["p_up"] is not None
+                ):
+                    break
+                time.sleep(0.5)
+        assert len(bars15) >= 3, "an hour of 15m bars from the warm start"
+        assert features["timeframes"]["15m"]["mom_bps"] is not None
+        assert features["trend"]["p_up"] is not None
+        assert findings, "the agents found nothing in the first minute"
+        assert latest.status_code == 200
+        assert time.monotonic() < deadline
+    finally:
+        code, _, err = stop(s)
+    assert code == 0, err
