@@ -10,6 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TS_NS = 2**62
+"""The latest trade time the core accepts (2116-02-20T23:53:38Z; ``max_ts_ns`` in
+cpp/include/montalaq/market/trade.hpp): later times are REJECT_TS, so no bar boundary or gap
+fill can overflow int64."""
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
@@ -43,11 +47,48 @@ def to_ns(value: object, name: str = "ts_ns") -> int:
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ValueError(f"{name}: NaT is not a time")
-        return int(value.astype("datetime64[ns]").astype(np.int64))
+        return int(datetime64_to_ns(np.asarray([value]), name)[0])
     raise TypeError(
         f"{name}: expected int nanoseconds, an aware datetime, numpy.datetime64 or pandas.Timestamp; "
         f"got {type(value).__name__}"
     )
+
+
+_UNIT_NS = {
+    "W": 7 * 86_400 * 10**9,
+    "D": 86_400 * 10**9,
+    "h": 3_600 * 10**9,
+    "m": 60 * 10**9,
+    "s": 10**9,
+    "ms": 10**6,
+    "us": 10**3,
+    "ns": 1,
+}
+
+
+def datetime64_to_ns(arr: npt.NDArray[Any], name: str) -> npt.NDArray[np.int64]:
+    """datetime64 values of any unit as int64 ns, checking the range: numpy's own cast
+    wraps silently (regression: 20213969674 s, year 2610, became 2026-01-01T00:00:00.29Z).
+    ValueError naming the first value out of range (before 1677-09-21 or after 2262-04-11)."""
+    unit, count = np.datetime_data(arr.dtype)
+    if unit in ("Y", "M"):  # calendar units: through days, which hold any year numpy can
+        arr = arr.astype("datetime64[D]")
+        unit, count = "D", 1
+    if unit in ("ps", "fs", "as"):  # finer than ns: the cast truncates, the range only shrinks
+        return np.ascontiguousarray(arr.astype("datetime64[ns]").view(np.int64))
+    factor = _UNIT_NS[unit] * int(count)
+    raw = arr.view(np.int64)
+    if factor > 1:
+        limit = _INT64_MAX // factor
+        bad = np.flatnonzero(np.abs(raw) > limit)
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{name}: value at index {i} ({arr[i]}) is outside the int64 nanosecond range "
+                "(1677-09-21 .. 2262-04-11)"
+            )
+        return np.ascontiguousarray(raw * np.int64(factor))
+    return np.ascontiguousarray(raw)
 
 
 def duration_ns(value: object, name: str) -> int:
@@ -101,7 +142,7 @@ def ts_array(values: object, name: str = "ts_ns") -> npt.NDArray[np.int64]:
     if arr.dtype.kind == "M":
         if np.isnat(arr).any():
             raise ValueError(f"{name}: contains NaT at index {int(np.flatnonzero(np.isnat(arr))[0])}")
-        return np.ascontiguousarray(arr.astype("datetime64[ns]").view(np.int64))
+        return datetime64_to_ns(arr, name)
     if arr.dtype.kind in "iu":
         if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
             raise ValueError(f"{name}: values exceed int64 nanoseconds")

@@ -20,29 +20,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _replay(args: argparse.Namespace) -> int:
-    import numpy as np
-    from rich.console import Console
-    from rich.markup import escape
+def _ingest(engine: Any, trades: Any, args: argparse.Namespace, err: Any) -> tuple[int, float]:
+    """Feed ``trades`` to ``engine`` chunk by chunk with a progress bar; ``(bars closed,
+    seconds)``."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
 
-    from montalaq import MarketEngine, read_trades, sample_path
-    from montalaq._time import iso_utc
-
-    err = Console(stderr=True)
-    path = args.file or str(sample_path(args.sample))
-    try:
-        timeframes = [t.strip() for t in args.timeframes.split(",") if t.strip()]
-        engine = MarketEngine(timeframes, fill_gaps=args.fill_gaps)
-        trades = read_trades(path)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        err.print(f"[red]montalaq replay: {escape(str(exc))}[/red]")
-        return EXIT_USAGE
-    if args.chunk < 1:
-        err.print("[red]montalaq replay: --chunk must be >= 1[/red]")
-        return EXIT_USAGE
-
+    path = args.file or args.sample
     total = len(trades)
     closed_total = 0
     started = time.perf_counter()
@@ -73,9 +56,44 @@ def _replay(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     if not args.keep_open and total:
         # End of file: close what is still open, as a live feed's clock would eventually.
-        valid = trades.ts_ns[trades.ts_ns > 0]
+        from montalaq._time import MAX_TS_NS
+
+        valid = trades.ts_ns[(trades.ts_ns > 0) & (trades.ts_ns <= MAX_TS_NS)]
         if valid.size:
             closed_total += len(engine.advance_time(int(valid.max()) + max(engine.timeframes_ns)))
+    return closed_total, elapsed
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from montalaq import MarketEngine, read_trades, sample_path
+    from montalaq._time import iso_utc
+
+    err = Console(stderr=True)
+    path = args.file or str(sample_path(args.sample))
+    try:
+        timeframes = [t.strip() for t in args.timeframes.split(",") if t.strip()]
+        engine = MarketEngine(timeframes, fill_gaps=args.fill_gaps)
+        trades = read_trades(path)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        err.print(f"[red]montalaq replay: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
+    if args.chunk < 1:
+        err.print("[red]montalaq replay: --chunk must be >= 1[/red]")
+        return EXIT_USAGE
+
+    total = len(trades)
+    try:
+        closed_total, elapsed = _ingest(engine, trades, args, err)
+    except (ValueError, OverflowError, TypeError) as exc:
+        # The file's content is unusable (times out of range, say): a usage error naming
+        # it, never a traceback (regression: exit 1 with a traceback).
+        err.print(f"[red]montalaq replay: {escape(path)}: {escape(f'{type(exc).__name__}: {exc}')}[/red]")
+        return EXIT_USAGE
 
     report: dict[str, Any] = {
         "file": str(path),

@@ -280,6 +280,78 @@ def _metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    """``montalaq outbox``: the outbox's rows of one status (DEAD by default: the dead
+    letters an operator looks at), and ``--requeue`` to send the DEAD ones again."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from montalaq.store import Store
+    from montalaq.store.engine import resolve_url
+    from montalaq.store.outbox import STATUSES
+
+    status = args.status.upper()
+    if status not in STATUSES:
+        print(
+            f"montalaq outbox: --status: expected one of {', '.join(STATUSES)}, got {args.status!r}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not 1 <= args.limit <= 10_000:
+        print(f"montalaq outbox: --limit: expected 1..10000, got {args.limit}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = Store(resolve_url(args.url), auto_migrate=False)
+        try:
+            if args.requeue:
+                n = store.outbox.requeue_dead(datetime.now(UTC), channel=args.channel)
+                print(f"montalaq outbox: {n} DEAD row(s) queued again")
+                return EXIT_OK
+            counts = store.outbox.counts()
+            rows = store.outbox.rows(channel=args.channel, status=status, limit=args.limit)
+        finally:
+            store.close()
+    except Exception as exc:
+        print(
+            f"montalaq outbox: the database: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    docs = [
+        {
+            "id": r.id,
+            "channel": r.channel,
+            "kind": r.kind,
+            "created_at": r.created_at,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+            "title": r.payload.get("title"),
+        }
+        for r in rows
+    ]
+    if args.json:
+        print(json.dumps({"counts": counts, "rows": _jsonable(docs)}, indent=2))
+        return EXIT_OK
+    out = Console(highlight=False)
+    out.print("outbox: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    t = Table(title=f"{status} rows ({len(docs)} shown)")
+    for col in ("id", "channel", "kind", "created", "attempts", "title", "last error"):
+        t.add_column(col)
+    for d in docs:
+        t.add_row(
+            str(d["id"]),
+            escape(str(d["channel"])),
+            escape(str(d["kind"])),
+            f"{d['created_at']:%Y-%m-%d %H:%M:%S}Z",
+            str(d["attempts"]),
+            escape(str(d["title"] or "-")[:40]),
+            escape(str(d["last_error"] or "-")[:60]),
+        )
+    out.print(t)
+    return EXIT_OK
+
+
 def _load_checks(spec: str) -> list[Any]:
     """``package.module:NAME`` -> the user's checks (a list of StartupCheck, or a mapping
     name -> callable, or a callable returning either)."""
@@ -352,7 +424,8 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``tail``, ``status`` and ``metrics`` on the ``montalaq`` sub-parsers."""
+    """Register ``tail``, ``status``, ``metrics``, ``outbox`` and ``health`` on the ``montalaq``
+    sub-parsers."""
     tp = sub.add_parser("tail", help="follow alerts as they are written (logs/alerts/*.jsonl)")
     tp.add_argument("--alerts-dir", help="alert log folder (default ALERTS_DIR, logs/alerts)")
     tp.add_argument("--severity", help="only this severity and above: INFO, WARNING, CRITICAL")
@@ -379,6 +452,15 @@ def add_parsers(sub: Any) -> None:
     mp.add_argument("--metric", action="append", help="a metric path to show (repeatable; default all)")
     mp.add_argument("--json", action="store_true", help="print as JSON")
     mp.set_defaults(func=_metrics)
+
+    op = sub.add_parser("outbox", help="notification outbox rows (DEAD letters by default); --requeue")
+    op.add_argument("--status", default="DEAD", help="rows of this status (default DEAD)")
+    op.add_argument("--channel", help="only this channel")
+    op.add_argument("--limit", type=int, default=50, help="how many rows (default 50)")
+    op.add_argument("--requeue", action="store_true", help="queue the DEAD rows (of --channel) again")
+    op.add_argument("--url", help="database URL (default: DATABASE_URL, else MONTALAQ_DB_PATH's SQLite file)")
+    op.add_argument("--json", action="store_true", help="print as JSON")
+    op.set_defaults(func=_outbox)
 
     hp = sub.add_parser("health", help="run the start-up checks once; exit 1 if any fails")
     hp.add_argument("--url", help="database URL (default: DATABASE_URL, else sqlite:///data/montalaq.db)")

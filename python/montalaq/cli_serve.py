@@ -142,7 +142,40 @@ def _configure_logging() -> None:
     logging.getLogger("montalaq").setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _sqlite_lock(settings: Any) -> Any:
+    """On SQLite, an exclusive lock beside the database file for this process's lifetime
+    (the open file, kept by the caller), or a message when another ``montalaq serve``
+    holds it: two schedulers on one board and one outbox would double every notification
+    (regression: the second one started without a word). None on PostgreSQL."""
+    import fcntl
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url_value)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".serve.lock")
+    handle = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        return (
+            f"another montalaq serve (pid {holder}) is using {path}; stop it, or give this one "
+            "its own database (MONTALAQ_DB_PATH or DATABASE_URL)"
+        )
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _serve(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per failure, each its own code
     from montalaq.settings import Settings, SettingsError
 
     _configure_logging()
@@ -163,6 +196,9 @@ def _serve(args: argparse.Namespace) -> int:
         settings, providers, clock = _feeds(args, settings)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _fail(str(exc), EXIT_USAGE)
+    lock = _sqlite_lock(settings)
+    if isinstance(lock, str):
+        return _fail(lock, EXIT_FAILED)
     try:
         service = build_service(settings, providers=providers, clock=clock)
     except Exception as exc:
@@ -180,12 +216,16 @@ def _run(service: Any, settings: Any, host: str, port: int) -> int:
     # re-checks find the database (docs/semantics.md, "Lifecycle at run time").
     import uvicorn
 
-    from montalaq.api import create_app
+    from montalaq.api.app import LOOPBACK_HOSTS, create_app
 
     configured = settings.api_token.get_secret_value() if settings.api_token is not None else ""
     token = configured or secrets.token_urlsafe(24)
     fragment = "" if configured else f"#token={token}"
-    app = create_app(settings, service=service, token=token)
+    # Bound to loopback: only loopback Host names (a DNS-rebinding page cannot read the API).
+    loopback = host in ("127.0.0.1", "localhost", "::1", "[::1]") or host.startswith("127.")
+    app = create_app(
+        settings, service=service, token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None
+    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -222,11 +262,9 @@ def _run(service: Any, settings: Any, host: str, port: int) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run()
-    except SystemExit as exc:  # uvicorn exits 1 when it cannot listen or start the app
-        return _fail(
-            f"could not serve on {host}:{port} (see the error above)",
-            exc.code if isinstance(exc.code, int) and exc.code else 1,
-        )
+    except SystemExit:  # uvicorn exits (3) when it cannot listen or start the app
+        # Exit 1 as documented (regression: a taken port exited 3).
+        return _fail(f"could not serve on {host}:{port} (see the error above)", EXIT_FAILED)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 # collector clock can be seconds off (see the Binance capture's SOURCE.md).
 TIME_STEMS = ("ts", "timestamp", "time", "trade_time", "transact_time", "datetime", "date_time")
 TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_INT64_MAX = 2**63 - 1
 PRICE_NAMES = ("price", "px", "trade_price")
 SIZE_NAMES = ("size", "qty", "quantity", "amount", "volume", "trade_size")
 SIDE_NAMES = ("side", "taker_side", "aggressor_side")
@@ -109,10 +110,17 @@ def _numeric_time_to_ns(
         mag = float(np.median(np.abs(finite)))
         unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
     scale = TIME_UNITS[unit]
+    # A time beyond int64 nanoseconds (year 2262) becomes 0, an invalid time the engine
+    # rejects and counts -- never a value wrapped into another date (regression: 20213969674 s,
+    # year 2610, became 2026-01-01T00:00:00.29Z).
+    limit = _INT64_MAX // scale
     if values.dtype.kind == "f":
-        out = np.where(np.isfinite(values), np.round(values * scale), 0).astype(np.int64)
+        ok = np.isfinite(values) & (np.abs(values) <= limit)
+        out = np.where(ok, np.round(np.where(ok, values, 0) * scale), 0).astype(np.int64)
     else:
-        out = values.astype(np.int64) * scale
+        wide = values.astype(np.int64) if values.dtype != np.uint64 else values
+        ok = (wide <= limit) & ((wide >= -limit) if values.dtype.kind == "i" else True)
+        out = np.where(ok, wide, 0).astype(np.int64) * scale
     return out, unit
 
 

@@ -1304,7 +1304,10 @@ class Lifecycle:
                 {"previous": previous.name, "failing": {}, "shutdown": report.to_dict()}
             )
         left_s = deadline - time.monotonic()
-        if self._store is not None and left_s > 0:
+        # The SHUTDOWN write failed already (the database is down): the report would fail
+        # too, and trying again would only spend the budget an orchestrator is counting.
+        write_failed = not persisted and not persist_thread.is_alive()
+        if self._store is not None and left_s > 0 and not write_failed:
             outcome, value, _ = _run_timeboxed(
                 lambda: self._persist(final, left_s), left_s, "montalaq-persist"
             )

@@ -148,23 +148,26 @@ def metrics_of(
     backlog: Mapping[str, Any],
     counters: Mapping[str, Any],
     errors: Mapping[str, int],
-    per_pair: bool = True,
+    totals: tuple[int, int, int, int] | None = None,
 ) -> dict[str, Any]:
     """The metrics one cycle records through ``record_tick`` (docs/operations.md, "Metrics
     each cycle records"), from what any process has at hand: the uptime (the tick itself is
     the heartbeat), ``montalaq`` (cycle duration, operational state, pair and breaker
     counts, outbox backlog, delivery failures, ``counters``), ``pairs`` (per pair
     ``SYMBOL:TF.lag_s``, ``.freshness`` 0/1/2 and ``.breaker_open``), ``channels`` (per
-    channel ``NAME.breaker_open``) and ``errors`` (error reports by type). ``per_pair=False``
-    keeps the counts and leaves the per-pair entries out (a board of 100,000 pairs)."""
+    channel ``NAME.breaker_open``) and ``errors`` (error reports by type). ``totals``
+    ``(green, amber, red, open breakers)`` replaces the per-pair entries with counts only
+    (a board of 100,000 pairs; ``pairs`` is then ignored)."""
     pair_metrics: dict[str, float] = {}
     colours = {"GREEN": 0, "AMBER": 0, "RED": 0}
     open_breakers = 0
+    if totals is not None:
+        colours = {"GREEN": totals[0], "AMBER": totals[1], "RED": totals[2]}
+        open_breakers = totals[3]
+        pairs = ()
     for p in pairs:
         colours[p.freshness] = colours.get(p.freshness, 0) + 1
         open_breakers += int(p.breaker_open)
-        if not per_pair:
-            continue
         key = f"{p.symbol}:{p.timeframe}"
         if p.last_tick_ns:
             pair_metrics[f"{key}.lag_s"] = max(0.0, (now_ns - p.last_tick_ns) / _NS)

@@ -47,11 +47,12 @@ Decisions:
   changes (severity WARNING for WARN, CRITICAL for ERROR and CRITICAL, INFO back to INFO),
   breaker open (CRITICAL) and close (INFO), and provider errors through the notifier's
   error throttle. Each carries the pair's last error code.
-- **Last error code of a pair** (``ingestion_status.last_error_code``, notifications): the
-  most recent of a failed analysis' code, a provider error's code (PROVIDER_DISCONNECTED,
-  INGESTION_TIMEOUT, ...) and FRESHNESS_THRESHOLD_EXCEEDED when a cycle found the pair
-  AMBER or RED -- unless a provider or analysis error was recorded in that same cycle,
-  which says more. It is never cleared (it is the *last* error).
+- **The cycle is :mod:`montalaq.cycle`**, shared with the Celery tasks: this class is its
+  one-process adapter (state in memory and the store). The last error code of a pair is
+  the most recent of a failed analysis' code, a provider error's code and
+  FRESHNESS_THRESHOLD_EXCEEDED when an evaluation found the pair AMBER or RED -- unless a
+  provider or analysis error was recorded since the previous evaluation, which says more
+  (``cycle.freshness_codes``). It is never cleared (it is the *last* error).
 - **Status rows.** ``ingestion_status()`` shows the board as of its last evaluation
   (freshness, level, streaks, breaker), the live last trade time from the engine, and
   ``last_signal_bar_ts``/``last_notify_at`` from the store (None when it cannot be read).
@@ -60,8 +61,11 @@ Decisions:
   provider outage is logged at WARNING once (then DEBUG until it recovers) and reported to
   the notifier's error throttle under its error code; a store error in a cycle is logged
   and counted; an exception in an agent or analyzer is its status / a FAILED analysis.
-- **Not persisted across restarts**: the board (levels, streaks, open breakers) lives in
-  memory and starts fresh; trend postures are restored from ``position_state``.
+- **Run time** (docs/semantics.md, "Lifecycle at run time"): :meth:`run` starts the
+  lifecycle; each cycle reports the database and the providers to it and records its
+  metrics to ``monitoring``; recoveries are resolved once. The board is saved in the store
+  every ``STATE_SNAPSHOT_INTERVAL_SEC`` and restored on start (``restore_state``); trend
+  postures are restored from ``position_state``.
 """
 
 from __future__ import annotations
@@ -173,7 +177,7 @@ class Service:
 
     ``settings``: symbols (``SYMBOL``), timeframes (``TIMEFRAMES``), ``TS_*``,
     ``ESCALATION_EVAL_INTERVAL_SEC``, ``BREAKER_AUTO_CLOSE_CYCLES``, the analysis notify
-    threshold and dedupe window. ``store``: default ``Store(settings.database_url_value)``
+    threshold and dedupe window. ``store``: default ``Store.from_settings(settings)``
     (closed by :meth:`close`). ``notifier``: None sends nothing. ``providers``: symbol ->
     provider. ``clock``: int ns since the epoch. ``agents``: a registry (default: the
     built-ins over this store). ``ml``: the analyses' model. ``close_grace_s``: seconds
@@ -222,7 +226,7 @@ class Service:
         self.board = EscalationBoard(Freshness(), auto_close_cycles=settings.breaker_auto_close_cycles)
         self.board.add_pairs(self.symbols, self.timeframes)
         self._owns_store = store is None
-        self.store = store if store is not None else Store(settings.database_url_value)
+        self.store = store if store is not None else Store.from_settings(settings)
         self.notifier = notifier
         self.signal_hook = (
             SignalHook(
@@ -271,6 +275,8 @@ class Service:
         self._last_cycle_s = 0.0
         self._last_snapshot_ns = 0
         self.snapshot_interval_ns = int(settings.state_snapshot_interval_sec * _NS)
+        # A cycle longer than this is stalled (twice the longest a statement may take).
+        self.cycle_stall_s = 2.0 * float(settings.db_statement_timeout_sec)
         self.monitoring = monitoring
         self.lifecycle = (
             lifecycle
@@ -958,7 +964,7 @@ class Service:
                     await asyncio.to_thread(self.restore_state)
                 if self.state in (OpState.ACTIVE, OpState.WAITING):
                     try:
-                        await asyncio.to_thread(self.step, int(self.clock()))
+                        await self._watched_step(stop)
                     except Exception:
                         self.stats.step_errors += 1
                         log.exception("scheduler cycle failed", extra={"component": "service"})
@@ -972,11 +978,43 @@ class Service:
                 # Start-up checks still retrying: the shutdown below cuts their waits short.
                 starting.cancel()
             self._pushed.clear()
-            if self.stats.cycles:
-                await asyncio.to_thread(self.save_state)
+            if self.stats.cycles and "database" not in self.lifecycle.failing():
+                await _in_daemon_thread(self.save_state)
             if self.monitoring is not None:
                 await asyncio.to_thread(self.monitoring.stop)
             self._running = False
+
+    async def _watched_step(self, stop: asyncio.Event) -> None:
+        """One cycle in a daemon thread, watched: a cycle still running after
+        ``cycle_stall_s`` (a database that accepts and never answers, say) is reported to
+        the lifecycle as the dependency ``cycle`` every 5 s until it ends, so the process
+        goes WAITING instead of looking healthy while frozen; the report clears when it
+        ends. ``stop`` abandons a cycle in flight: a daemon thread stuck on a hung database
+        never holds up the process's exit (an executor thread would)."""
+        step = _in_daemon_thread(self.step, int(self.clock()))
+        stopping = asyncio.ensure_future(stop.wait())
+        waited_s = 0.0
+        limit_s = self.cycle_stall_s
+        stalled = False
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {step, stopping}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if step in done:
+                    break
+                if stopping in done:
+                    return  # leave the thread; shutdown goes on
+                waited_s += limit_s
+                limit_s = 5.0
+                stalled = True
+                log.warning("a cycle has run for %.0f s", waited_s, extra={"component": "service"})
+                self.lifecycle.report("cycle", TimeoutError(f"a cycle has run for {waited_s:.0f} s"))
+        finally:
+            stopping.cancel()
+        if stalled:
+            self.lifecycle.report("cycle", None)
+        step.result()
 
     def _start_feeds(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
         for p in self._unique_providers():
@@ -1013,6 +1051,36 @@ class Service:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff_s)
                 backoff_s = min(30.0, backoff_s * 2)
+
+
+def _in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """``fn(*args)`` in a new daemon thread, as an awaitable future of this loop (the
+    interpreter does not wait for it at exit, unlike ``asyncio.to_thread``'s executor)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def hand_over(result: Any, exc: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    def target() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting task
+            hand_over(None, exc)
+            return
+        hand_over(result, None)
+
+    threading.Thread(target=target, name="montalaq-cycle", daemon=True).start()
+    return fut
 
 
 class _MemoryBoardHost:

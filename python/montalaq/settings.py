@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     alert_retention_days: float = Field(default=90.0, gt=0)
     metrics_retention_days: float = Field(default=30.0, gt=0)
 
+    # -- database timeouts: a stalled database is a failure, never a hang -----------------
+    db_connect_timeout_sec: float = Field(default=5.0, gt=0, le=86_400)
+    db_statement_timeout_sec: float = Field(default=30.0, gt=0, le=86_400)
+
     # -- lifecycle (SPEC §8) --------------------------------------------------------------
     startup_check_retries: int = Field(default=3, ge=0, le=100)
     startup_backoff_base_sec: float = Field(default=30.0, ge=0)

@@ -60,11 +60,13 @@ def _type_name(error_type: object) -> str:
 def _message(message: object) -> str:
     if message is None:
         return ""
-    if isinstance(message, str):
-        return message
     if isinstance(message, BaseException):
-        return f"{type(message).__name__}: {message}"
-    raise TypeError(f"message: expected a str or an exception, got {type(message).__name__}")
+        message = f"{type(message).__name__}: {message}"
+    if not isinstance(message, str):
+        raise TypeError(f"message: expected a str or an exception, got {type(message).__name__}")
+    # A lone surrogate (text decoded with surrogateescape, say) cannot cross into the core
+    # as UTF-8: it is replaced, never an error (regression: it raised pybind's TypeError).
+    return message.encode("utf-8", "replace").decode("utf-8")
 
 
 def _time(ns: int | None) -> Any:

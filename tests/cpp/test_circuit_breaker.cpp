@@ -123,6 +123,13 @@ TEST_CASE("breaker JSON round trip and refusal of bad documents", "[breaker][jso
   bad = b.to_json();
   bad["config"]["min_calls"] = 1000;
   CHECK_THROWS_WITH(circuit_breaker::from_json(bad), Catch::Contains("min_calls"));
+  // Regression: failure times out of order were accepted (an old one would count forever).
+  circuit_breaker c;
+  c.record_failure(t0);
+  c.record_failure(t0 + sec);
+  bad = c.to_json();
+  bad["fail_times_ns"] = nlohmann::json::array({t0 + sec, t0});
+  CHECK_THROWS_WITH(circuit_breaker::from_json(bad), Catch::Contains("time order"));
 }
 
 TEST_CASE("breaker config is validated", "[breaker]") {

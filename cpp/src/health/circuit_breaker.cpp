@@ -243,7 +243,13 @@ circuit_breaker circuit_breaker::from_json(const nlohmann::json& doc) {
   if (!ft.is_array() || static_cast<int>(ft.size()) > cfg.failure_threshold) {
     rd.fail("fail_times_ns must be an array of at most failure_threshold times");
   }
-  for (const auto& t : ft) b.fail_times_.push_back(rd.as_int(t, "fail_times_ns[]"));
+  for (const auto& t : ft) {
+    const std::int64_t at = rd.as_int(t, "fail_times_ns[]");
+    // The window drops failures from the front: times out of order would keep an old
+    // failure counting forever (regression: the loader accepted them).
+    if (!b.fail_times_.empty() && at < b.fail_times_.back()) rd.fail("fail_times_ns must be in time order");
+    b.fail_times_.push_back(at);
+  }
   const auto& oc = rd.field(doc, "outcomes", "document");
   if (!oc.is_array() || static_cast<int>(oc.size()) > cfg.rate_window_calls) {
     rd.fail("outcomes must be an array of at most rate_window_calls booleans");

@@ -103,7 +103,8 @@ void build_loop(std::span<const std::int64_t> ts_ns, std::span<const double> pri
     const double q = size[i];
     // One branch for validity and order together (non-short-circuit &); sort it out
     // only when something is wrong.
-    const bool ok = positive_finite(p) & positive_finite(q) & (ts >= last_ts);
+    const bool ok =
+        positive_finite(p) & positive_finite(q) & positive_finite(p * q) & (ts >= last_ts) & (ts <= max_ts_ns);
     if (!ok) [[unlikely]] {
       const trade_status v = validate(ts, p, q);
       if (v == trade_status::reject_ts) {
@@ -193,7 +194,8 @@ std::vector<std::size_t> split_points(std::span<const std::int64_t> ts, std::spa
 
 batch_result build_bars(std::span<const std::int64_t> ts_ns, std::span<const double> price,
                         std::span<const double> size, std::span<const std::int8_t> side, const batch_options& opt) {
-  if (opt.tf_ns <= 0) throw std::invalid_argument("build_bars: timeframe must be > 0");
+  if (opt.tf_ns <= 0 || opt.tf_ns > max_ts_ns)
+    throw std::invalid_argument("build_bars: timeframe must be > 0 and at most 2^62 ns");
   if (opt.max_fill_bars < 0) throw std::invalid_argument("build_bars: max_fill_bars must be >= 0");
   check_lengths(ts_ns.size(), price, size, side);
   const std::size_t n = ts_ns.size();

@@ -33,6 +33,8 @@ void engine_config::validate() const {
   if (timeframes_ns.empty()) throw std::invalid_argument("timeframes: at least one timeframe is required");
   const std::int64_t finest = *std::min_element(timeframes_ns.begin(), timeframes_ns.end());
   if (finest <= 0) throw std::invalid_argument("timeframes: every timeframe must be > 0");
+  if (*std::max_element(timeframes_ns.begin(), timeframes_ns.end()) > max_ts_ns)
+    throw std::invalid_argument("timeframes: every timeframe must be at most 2^62 ns");
   for (std::size_t i = 0; i < timeframes_ns.size(); ++i) {
     for (std::size_t j = 0; j < i; ++j) {
       if (timeframes_ns[i] == timeframes_ns[j]) {
@@ -47,8 +49,10 @@ void engine_config::validate() const {
   }
   if (max_trades < 1) throw std::invalid_argument("max_trades must be >= 1");
   if (max_bars < 1) throw std::invalid_argument("max_bars must be >= 1");
-  if (late_window_ns < 0) throw std::invalid_argument("late_window must be >= 0");
-  if (close_grace_ns < 0) throw std::invalid_argument("close_grace must be >= 0");
+  if (late_window_ns < 0 || late_window_ns > max_ts_ns)
+    throw std::invalid_argument("late_window must be >= 0 and at most 2^62 ns");
+  if (close_grace_ns < 0 || close_grace_ns > max_ts_ns)
+    throw std::invalid_argument("close_grace must be >= 0 and at most 2^62 ns");
   if (max_fill_bars < 0) throw std::invalid_argument("max_fill_bars must be >= 0");
   features.validate();
   for (const auto& s : symbols) {
@@ -201,7 +205,8 @@ std::size_t market_engine::ingest_run(symbol_state& s, std::span<const std::int6
     const std::int64_t ts = ts_ns[j];
     const double p = price[j];
     const double q = size[j];
-    if (!((ts > 0) & positive_finite(p) & positive_finite(q))) [[unlikely]] {
+    if (!((ts > 0) & (ts <= max_ts_ns) & positive_finite(p) & positive_finite(q) & positive_finite(p * q)))
+        [[unlikely]] {
       const trade_status v = validate(ts, p, q);
       rej_ts += v == trade_status::reject_ts;
       rej_px += v == trade_status::reject_price;
@@ -404,6 +409,9 @@ void market_engine::fill_until(symbol_state& s, std::uint32_t sym, std::uint32_t
 
 std::size_t market_engine::advance_time(std::int64_t now_ns) {
   closed_.clear();
+  // No trade is later than max_ts_ns: a clock beyond it closes what that one would, and a
+  // clamped clock keeps (now - grace) and every bar boundary inside int64.
+  now_ns = std::clamp<std::int64_t>(now_ns, 0, max_ts_ns);
   for (std::uint32_t sym = 0; sym < syms_.size(); ++sym) {
     symbol_state& s = syms_[sym];
     for (std::uint32_t tf = 0; tf < s.tfs.size(); ++tf) {
@@ -433,7 +441,10 @@ bool market_engine::amendable(const tf_state& f, std::int64_t start) const {
   if (first_index == 0) return true;
   const auto& p = f.features.params();
   const std::int64_t need = std::max<std::int64_t>({p.mom_k, p.vwap_n - 1, p.rvol_n});
-  return j >= need && first_index + j - 1 >= p.atr_n;
+  // One bar to spare: a trade that creates a missing bar inserts it, and a full history
+  // then drops its oldest bar, so `need` bars must still precede it afterwards
+  // (regression: "feature state could not be restored" escaped on_trade at the boundary).
+  return j > need && first_index + j - 1 >= p.atr_n;
 }
 
 bool market_engine::amend(symbol_state& s, std::uint32_t sym, const trade& t) {
@@ -501,7 +512,7 @@ void market_engine::refeature_from(tf_state& f, std::size_t j) {
 
 quote_status market_engine::on_quote(std::uint32_t sym, std::int64_t ts_ns, double bid, double ask) {
   symbol_state& s = syms_.at(sym);
-  if (ts_ns <= 0 || !positive_finite(bid) || !positive_finite(ask)) {
+  if (!valid_ts(ts_ns) || !positive_finite(bid) || !positive_finite(ask)) {
     ++s.counts.quotes_rejected;
     return quote_status::rejected;
   }

@@ -16,8 +16,12 @@ Decisions:
   (the service and its store; a service passed in is closed by its owner).
 - **Built on the embedded defaults** when no service is given: the store is
   ``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (its folder is created); a notifier
-  only when at least one channel is enabled (``NOTIFY_*_ENABLED``); feeds as
-  :class:`~montalaq.service.Service` chooses them (the bundled samples, looping).
+  only when at least one channel is enabled (``NOTIFY_*_ENABLED``); the monitoring with
+  montalaq's service rules unless ``MONITOR_ENABLED=false``; the board restored from its
+  last snapshot; feeds as :class:`~montalaq.service.Service` chooses them (the bundled
+  samples, looping, from a warm start).
+- **Shutdown** also moves the lifecycle to SHUTDOWN (start-up retries still waiting are
+  cut short; the state is recorded).
 - **Docs URLs.** FastAPI's own ``/openapi.json`` and ``/docs`` are off: the router serves
   ``/api/schema`` and an offline ``/api/docs``.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +61,7 @@ def build_service(
 
     if settings.database_url is None:
         Path(settings.montalaq_db_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url_value)
+    store = Store.from_settings(settings)
     try:
         notifier = notifier_from_settings(settings, store) if channels_from_settings(settings) else None
         # Monitoring runs on the wall clock even for a replay at speed: the heartbeat (is
@@ -106,6 +110,7 @@ def create_app(
     run_scheduler: bool = True,
     tick_s: float = 0.25,
     shutdown_timeout_s: float = 5.0,
+    allowed_hosts: Sequence[str] | None = None,
     **router_options: Any,
 ) -> FastAPI:
     """The standalone app: :func:`~montalaq.api.router.create_router` over ``service``
@@ -113,7 +118,9 @@ def create_app(
     the lifespan of the module docstring. ``token`` defaults to ``settings.api_token``.
     ``tick_s``: the scheduler's cycle period, wall seconds. ``router_options`` go to
     ``create_router`` (``cache_ttl_s``, ``static_dir``, ...). The router is
-    ``app.state.montalaq``."""
+    ``app.state.montalaq``. ``allowed_hosts``: answer only requests whose ``Host`` header
+    names one of these (any port; 400 otherwise): what a server bound to loopback needs
+    against DNS rebinding (``montalaq serve`` passes the loopback names then)."""
     owns = service is None
     if settings is None:
         settings = service.settings if service is not None else Settings.from_env()
@@ -177,7 +184,44 @@ def create_app(
     )
     app.include_router(router)
     app.state.montalaq = router
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, hosts=allowed_hosts)
     return app
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""The ``Host`` names a server bound to loopback answers (any port)."""
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header without its port, lower case (``[::1]:8000`` ->
+    ``::1``)."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+class HostCheck:
+    """ASGI middleware: a request whose ``Host`` is not one of ``hosts`` gets 400 (a page
+    of another origin reaching a loopback server through a DNS name it controls)."""
+
+    def __init__(self, app: Any, hosts: Sequence[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(host_name(h) for h in hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            raw = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if host_name(raw) not in self.hosts:
+                from montalaq.api.responses import error_response
+
+                response = error_response(
+                    400, f"Host: {raw[:64]!r} is not served here; expected one of {sorted(self.hosts)}"
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def app_router(app: FastAPI) -> MontalaqRouter:
@@ -188,4 +232,12 @@ def app_router(app: FastAPI) -> MontalaqRouter:
     return router
 
 
-__all__ = ["app_router", "build_service", "close_service", "create_app"]
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "HostCheck",
+    "app_router",
+    "build_service",
+    "close_service",
+    "create_app",
+    "host_name",
+]

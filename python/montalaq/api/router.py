@@ -53,11 +53,16 @@ by :mod:`montalaq.api.models`. Decisions:
   The page is sent with a Content-Security-Policy allowing only same-origin scripts.
 - **Metrics.** ``GET /metrics`` (see :mod:`montalaq.api.metrics`) from the router's own
   registry; each answer of a route of this router is counted by route template, method
-  and status.
+  and status, and timed.
+- **Probes and operator views** (docs/operations.md): ``/health`` is readiness (503 with
+  the same body unless ACTIVE), ``/livez`` liveness (never touches the database);
+  ``/api/alerts``, ``/api/errors/summary`` and ``/api/health/snapshot`` are computed by
+  :mod:`montalaq.ops`.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints' parameter
 # annotations at runtime, and they name aliases local to create_router.
+import asyncio
 import hmac
 import html
 import importlib.util
@@ -65,6 +70,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from enum import Enum
 from pathlib import Path
@@ -193,6 +199,14 @@ def _route_class(
     register exception handlers or middleware on its host app)."""
 
     class MontalaqRoute(APIRoute):
+        def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+            super().__init__(path, endpoint, **kwargs)
+            # HEAD answers like GET without the body (regression: 405 on every route, so a
+            # `curl -I` or a load balancer's HEAD probe of /health failed). The schema
+            # leaves HEAD out (_finish_schema).
+            if self.methods is not None and "GET" in self.methods:
+                self.methods.add("HEAD")
+
         def get_route_handler(self) -> Handler:
             handler = super().get_route_handler()
             route = self.path
@@ -248,7 +262,8 @@ def _route_class(
 def _finish_schema(doc: dict[str, Any], prefix: str, root_path: str) -> dict[str, Any]:
     """Prefix the paths, drop FastAPI's 422 (never answered: parameter errors are 400)."""
     paths: dict[str, Any] = {}
-    for path, item in doc.get("paths", {}).items():
+    for path, raw_item in doc.get("paths", {}).items():
+        item = {m: op for m, op in raw_item.items() if m != "head"}
         for operation in item.values():
             if isinstance(operation, dict):
                 operation.get("responses", {}).pop("422", None)
@@ -450,6 +465,9 @@ def create_router(
     }
     protected = [Security(require_token)]
 
+    db_probe: asyncio.Future[dict[str, Any]] | None = None
+    db_probe_timeout_s = float(service.settings.db_connect_timeout_sec) + 1.0
+
     # -- liveness and readiness -------------------------------------------------------
     @router.get(
         "/health",
@@ -458,12 +476,14 @@ def create_router(
         summary="Readiness: 200 while ACTIVE, 503 otherwise (same body)",
         responses={503: {"model": models.Health, "description": "not ACTIVE (STARTING, WAITING, ERROR)"}},
     )
-    def health() -> Response:
+    async def health() -> Response:
+        # In the event loop, never the thread pool: probes must answer while every pool
+        # thread waits on a stalled database (regression: /health hung behind /db-health).
         body = service.health()
         return json_response(body, 200 if body["state"] == "ACTIVE" else 503)
 
     @router.get("/livez", response_model=models.Livez, operation_id="livez", summary="Liveness")
-    def livez() -> Response:
+    async def livez() -> Response:
         # Never touches the database or the engine: answers while the process runs.
         return json_response({"alive": True, "state": service.state.name})
 
@@ -518,8 +538,17 @@ def create_router(
         summary="Database reachability",
         responses={503: {"model": models.DbHealth, "description": "the database does not answer"}},
     )
-    def db_health() -> Response:
-        result = service.store.health()
+    async def db_health() -> Response:
+        # One probe at a time, shared by every caller and bounded by DB_CONNECT_TIMEOUT_SEC:
+        # a stalled database is a 503, never a hang, and concurrent callers never fill the
+        # thread pool with stuck probes (regression: 60 calls starved every other route).
+        nonlocal db_probe
+        if db_probe is None or db_probe.done():
+            db_probe = asyncio.ensure_future(asyncio.to_thread(service.store.health))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(db_probe), db_probe_timeout_s)
+        except TimeoutError:
+            result = {"ok": False, "error": f"no answer within {db_probe_timeout_s:g} s"}
         return json_response(result, 200 if result.get("ok") else 503)
 
     # -- agents ---------------------------------------------------------------------
@@ -722,12 +751,16 @@ def create_router(
         if key not in schemas:
             from montalaq import __version__
 
-            doc = get_openapi(
-                title="montalaq",
-                version=__version__,
-                description="montalaq HTTP API: market signals, analyses, feed health, breakers.",
-                routes=router.routes,
-            )
+            with warnings.catch_warnings():
+                # GET routes answer HEAD too: FastAPI sees each operation id twice (the HEAD
+                # operations are dropped from the document by _finish_schema).
+                warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+                doc = get_openapi(
+                    title="montalaq",
+                    version=__version__,
+                    description="montalaq HTTP API: market signals, analyses, feed health, breakers.",
+                    routes=router.routes,
+                )
             schemas[key] = json.dumps(_finish_schema(doc, base, root_path)).encode()
         return schemas[key]
 
@@ -771,6 +804,8 @@ def create_router(
 
     @router.get("/static/{path:path}", include_in_schema=False)
     def static(path: str) -> Response:
+        if "\x00" in path:  # regression: Path.resolve raised on the NUL byte (a 500 with a traceback)
+            raise ApiError(404, f"path: no such file {shown(path)}")
         target = (static_root / path).resolve()
         if (
             not target.is_relative_to(static_root)

@@ -1,5 +1,6 @@
 """The escalation board shared by the workers (SPEC §4.2-4.3, §10.2): evaluated by one
-worker at a time under a Redis lock, its state kept in Redis between beats.
+worker at a time under a Redis lock, its state kept in Redis between beats. The evaluation
+itself is :func:`montalaq.cycle.escalate`; this module is its Redis adapter.
 
 One evaluation (:func:`evaluate`):
 
@@ -537,11 +538,18 @@ def _record_metrics(
         if raw is not None:
             mon.rules.load_state_json(text_of(raw))
         breakers = state.open_breakers()
-        views = [
-            PairView(p[0], p[1], _COLOURS[int(codes[i])], p in breakers, int(ticks[i]) or None)
-            for i, p in enumerate(cache.pairs)
-            if p is not None
-        ]
+        n = sum(1 for p in cache.pairs if p is not None)
+        views: list[PairView] = []
+        totals: tuple[int, int, int, int] | None = None
+        if n <= rt.options.status_all_pairs_max:
+            views = [
+                PairView(p[0], p[1], _COLOURS[int(codes[i])], p in breakers, int(ticks[i]) or None)
+                for i, p in enumerate(cache.pairs)
+                if p is not None
+            ]
+        else:  # counts only: no per-pair Python objects at 100,000 pairs
+            counts = np.bincount(codes, minlength=3)
+            totals = (int(counts[0]), int(counts[1]), int(counts[2]), len(breakers))
         counters = state.counters()
         errors = {text_of(k): int(v) for k, v in state.client.hgetall(state.key("errors_by_code")).items()}
         metrics = metrics_of(
@@ -556,7 +564,7 @@ def _record_metrics(
                 k: counters.get(k, 0) for k in ("ticks", "bars_queued", "provider_errors", "analyses_failed")
             },
             errors=errors,
-            per_pair=len(views) <= rt.options.status_all_pairs_max,
+            totals=totals,
         )
         mon.record_tick(merge_sources(metrics, rt.plugins.metric_sources))
         mon.flush()

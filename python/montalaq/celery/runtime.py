@@ -109,7 +109,7 @@ class Runtime:
         self.redis_url = redis_url
         self.plugins = plugins
         self.state = SharedState(redis_url, options.prefix)
-        self.store = Store(settings.database_url_value)
+        self.store = Store.from_settings(settings)
         self.feed_context: FeedContext | None = None
         self.board_cache: BoardCache | None = None
         self._lock = threading.Lock()

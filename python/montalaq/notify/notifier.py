@@ -27,7 +27,9 @@ channels scrub them from their errors.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -77,6 +79,54 @@ class DeliveryStats:
     dry_run: int = 0
     deduped: int = 0
     per_channel_sent: dict[str, int] = field(default_factory=dict)
+
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""The largest notification payload ``notify`` accepts (its JSON, UTF-8)."""
+MAX_PAYLOAD_DEPTH = 32
+"""The deepest nesting of ``fields`` ``notify`` accepts."""
+
+
+def check_payload(payload: Mapping[str, Any]) -> None:
+    """Refuse, before it is stored, a payload no channel could ever send (regression: such
+    rows were retried forever and each retry counted against the channel's breaker):
+    nesting deeper than ``MAX_PAYLOAD_DEPTH``, text that is not encodable as UTF-8 (a lone
+    surrogate), values that are not JSON, more than ``MAX_PAYLOAD_BYTES``. ValueError naming
+    the field."""
+
+    def walk(value: Any, where: str, depth: int) -> None:
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise ValueError(f"{where}: nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{where}: text that is not valid UTF-8 (a lone surrogate)") from None
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(k, f"{where} key", depth + 1)
+                walk(v, f"{where}.{k}" if isinstance(k, str) else where, depth + 1)
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]", depth + 1)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}: {value!r} is not a JSON number")
+        elif value is not None and not isinstance(value, bool | int | float):
+            raise ValueError(f"{where}: {type(value).__name__} is not JSON")
+
+    for key, value in payload.items():
+        walk(value, key, 1)
+    size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"payload: {size} bytes, more than {MAX_PAYLOAD_BYTES}; send less in fields or text")
+
+
+def _unsendable(exc: BaseException) -> bool:
+    """An error the same payload raises on every try: the row goes DEAD at once and the
+    channel's breaker hears nothing (the channel was never reached)."""
+    if isinstance(exc, DeliveryError):
+        return bool(exc.permanent)
+    return isinstance(exc, ValueError | TypeError | RecursionError | KeyError | UnicodeError)
 
 
 def _severity(value: Severity | str) -> Severity:
@@ -234,6 +284,7 @@ class Notifier:
             created_at=now,
         )
         payload = message.to_payload()
+        check_payload(payload)
         status = "DRY_RUN" if self.dry_run else "PENDING"
         rows = [NewOutboxRow(c, key, kind, sev.value, payload, cid, code, status) for c in targets]
         queued = self.store.enqueue(rows, now)
@@ -420,10 +471,12 @@ class Notifier:
         breaker = self.breakers[channel.name]
         _, now = self._now()
         reason = _describe(exc)
-        if isinstance(exc, DeliveryError) and exc.permanent:
+        if _unsendable(exc):
             # A configuration problem (bad address, 4xx): the channel is up, so the breaker
-            # hears a success; the row is kept as DEAD for an operator to look at.
-            breaker.record_success(now_ns)
+            # hears a success; a payload no retry can send never reached it: nothing. The
+            # row is kept as DEAD for an operator to look at (`montalaq outbox`).
+            if isinstance(exc, DeliveryError):
+                breaker.record_success(now_ns)
             self.store.outbox.mark_dead([row.id], reason)
             self.stats.dead += 1
             log.error(
@@ -469,8 +522,9 @@ class Notifier:
         reason = _describe(exc)
         ids = [r.id for r in rows]
         _, now = self._now()
-        if isinstance(exc, DeliveryError) and exc.permanent:
-            breaker.record_success(now_ns)
+        if _unsendable(exc):
+            if isinstance(exc, DeliveryError):
+                breaker.record_success(now_ns)
             self.store.outbox.mark_dead(ids, reason)
             self.stats.dead += len(ids)
         else:

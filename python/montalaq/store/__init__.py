@@ -31,7 +31,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from montalaq.records import Analysis, AnalysisStatus, Decision, Finding, as_utc
 from montalaq.store import migrate, schema
-from montalaq.store.engine import make_engine, mask_url, resolve_url
+from montalaq.store.engine import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    make_engine,
+    mask_url,
+    resolve_url,
+)
 from montalaq.store.migrate import SchemaOutOfDateError
 from montalaq.store.outbox import NewOutboxRow, Outbox, OutboxRow
 from montalaq.timeframes import parse_timeframe, timeframe_label
@@ -100,6 +106,8 @@ class Store:
     ``DATABASE_URL`` or the SQLite file. ``auto_migrate``: migrate an empty database on
     first use. ``findings_buffer``: how many findings are kept in memory while the
     database is down (oldest dropped first, counted in ``findings_dropped``).
+    ``connect_timeout_s`` / ``statement_timeout_s``: see :func:`~montalaq.store.engine.make_engine`
+    (``Store.from_settings`` takes ``DB_CONNECT_TIMEOUT_SEC`` / ``DB_STATEMENT_TIMEOUT_SEC``).
     """
 
     def __init__(
@@ -110,12 +118,21 @@ class Store:
         findings_buffer: int = 10_000,
         sqlite_synchronous: str = "NORMAL",
         engine: Engine | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
     ) -> None:
         if isinstance(findings_buffer, bool) or not isinstance(findings_buffer, int) or findings_buffer < 1:
             raise ValueError(f"findings_buffer: expected an integer >= 1, got {findings_buffer!r}")
         self.url = resolve_url(url) if engine is None else engine.url.render_as_string(hide_password=False)
         self.engine = (
-            engine if engine is not None else make_engine(self.url, sqlite_synchronous=sqlite_synchronous)
+            engine
+            if engine is not None
+            else make_engine(
+                self.url,
+                sqlite_synchronous=sqlite_synchronous,
+                connect_timeout_s=connect_timeout_s,
+                statement_timeout_s=statement_timeout_s,
+            )
         )
         self.dialect = self.engine.dialect.name
         self._auto_migrate = auto_migrate
@@ -125,6 +142,13 @@ class Store:
         self._buffer_lock = threading.Lock()
         self.findings_dropped = 0
         self._outbox = Outbox(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> Store:
+        """A store on ``DATABASE_URL`` (else the SQLite file) with the settings' timeouts."""
+        kwargs.setdefault("connect_timeout_s", settings.db_connect_timeout_sec)
+        kwargs.setdefault("statement_timeout_s", settings.db_statement_timeout_sec)
+        return cls(settings.database_url_value, **kwargs)
 
     def __repr__(self) -> str:
         return f"Store({mask_url(self.url)!r})"

@@ -75,14 +75,33 @@ def _set_wal(cur: Any, wait_s: float = 10.0) -> None:
             time.sleep(0.01)
 
 
-def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", echo: bool = False) -> Engine:
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_STATEMENT_TIMEOUT_S = 30.0
+
+
+def make_engine(
+    url: str | None = None,
+    *,
+    sqlite_synchronous: str = "NORMAL",
+    echo: bool = False,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S,
+) -> Engine:
     """An engine for ``resolve_url(url)``.
 
     SQLite: the parent directory is created; every connection runs in WAL mode with
-    ``busy_timeout`` 10 s (writers queue instead of failing), foreign keys on and
-    ``synchronous`` = ``sqlite_synchronous`` (NORMAL survives a killed process; FULL also
-    survives power loss). PostgreSQL: a pre-pinged pool so a restarted server is noticed.
-    """
+    ``busy_timeout`` = ``statement_timeout_s`` (writers queue instead of failing), foreign
+    keys on and ``synchronous`` = ``sqlite_synchronous`` (NORMAL survives a killed process;
+    FULL also survives power loss). PostgreSQL: a pre-pinged pool so a restarted server is
+    noticed; ``connect_timeout`` (a server that accepts and never answers is a failure after
+    ``connect_timeout_s``, never a hang), ``statement_timeout`` and a pool wait of
+    ``connect_timeout_s`` (docs/operations.md, "Database")."""
+    for label, value in (
+        ("connect_timeout_s", connect_timeout_s),
+        ("statement_timeout_s", statement_timeout_s),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
+            raise ValueError(f"{label}: expected seconds in (0, 86400], got {value!r}")
     resolved = resolve_url(url)
     parsed = make_url(resolved)
     if parsed.get_backend_name() == "sqlite":
@@ -94,7 +113,9 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", e
         if db and db != ":memory:" and not db.startswith("file:"):
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            resolved, echo=echo, connect_args={"check_same_thread": False, "timeout": 10.0}
+            resolved,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": float(statement_timeout_s)},
         )
 
         @event.listens_for(engine, "connect")
@@ -107,7 +128,7 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", e
             cur = dbapi_conn.cursor()
             _set_wal(cur)
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute(f"PRAGMA busy_timeout={round(statement_timeout_s * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -116,7 +137,25 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "NORMAL", e
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(resolved, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        resolved,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=float(connect_timeout_s),
+        connect_args={
+            "connect_timeout": max(1, round(connect_timeout_s)),  # libpq: whole seconds
+            "options": f"-c statement_timeout={round(statement_timeout_s * 1000)}",
+        },
+    )
 
 
-__all__ = ["DEFAULT_SQLITE_PATH", "make_engine", "mask_url", "resolve_url"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_SQLITE_PATH",
+    "DEFAULT_STATEMENT_TIMEOUT_S",
+    "make_engine",
+    "mask_url",
+    "resolve_url",
+]

@@ -1088,6 +1088,7 @@ def test_the_escalation_records_metrics_and_alerts_once_whichever_worker_evaluat
         METRICS_DIR=str(tmp_path / "monitoring"),
     )
     other = d.worker()
+    d.handle.add_metrics_source(lambda: {"positions": {"count": 2}, "pnl": {"daily_loss_pct": -1.0}})
     d.tick()
     escalation.evaluate(d.rt)
     for k in range(25):
@@ -1102,4 +1103,6 @@ def test_the_escalation_records_metrics_and_alerts_once_whichever_worker_evaluat
     assert mon is not None
     assert mon.stats.processed + other.monitoring.stats.processed == 26  # type: ignore[union-attr]
     assert mon.unknown_metrics == set()
-    assert "pairs.SPY:1m.freshness" in mon._last_flat
+    flat = mon._last_flat
+    assert "pairs.SPY:1m.freshness" in flat
+    assert (flat["positions.count"], flat["risk.daily_loss_pct"]) == (2.0, 1.0)  # the host's source

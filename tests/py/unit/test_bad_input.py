@@ -57,7 +57,7 @@ BAD_ROWS = [
     (None, 9_700.0, -INF, "REJECT_SIZE"),
     (None, 9_700.0, 0.0, "REJECT_SIZE"),
     (None, 9_700.0, -0.5, "REJECT_SIZE"),
-    (10**18 * 9, NAN, 1.0, "REJECT_PRICE"),  # far-future ts on an invalid row: ignored, no gap
+    (10**18 * 9, NAN, 1.0, "REJECT_TS"),  # past 2^62 ns (year 2116): the time is checked first
     (T0, 9_700.0, -1.0, "REJECT_SIZE"),  # an out-of-order ts on an invalid row: not "unsorted"
 ]
 
@@ -202,14 +202,14 @@ def test_bug_on_trades_rejected_symbol_is_not_counted_in_stats() -> None:
 
 def test_bug_huge_finite_price_times_size_gives_infinite_vwap() -> None:
     """Regression pin. SPEC §2: every float that leaves the package is finite (NaN when
-    undefined, never Infinity). A trade with price 1e200 and size 1e200 is valid (finite,
-    > 0), and its bar's VWAP is exactly 1e200, but price*size overflows and vwap comes out
-    as inf (build_bars and the engine alike)."""
-    ts = np.array([T0 + 1, T0 + 2], np.int64)
-    bars = montalaq.build_bars(ts, np.array([1e200, 1e200]), np.array([1e200, 1e200]), "1m")
-    assert bars.stats["accepted"] == 2
+    undefined, never Infinity). A trade with price 1e200 and size 1e200 has a notional that
+    overflows: it gave vwap inf, then (issue 20) NaN features for good. Such a trade is now
+    REJECT_SIZE, in build_bars and the engine alike."""
+    ts = np.array([T0 + 1, T0 + 2, T0 + 3], np.int64)
+    bars = montalaq.build_bars(ts, np.array([1e200, 1e200, 100.0]), np.array([1e200, 1e200, 1.0]), "1m")
+    assert (bars.stats["accepted"], bars.stats["REJECT_SIZE"]) == (1, 2)
     assert np.isfinite(bars.volume).all()
-    assert not np.isinf(bars.vwap).any(), f"vwap = {bars.vwap}"
+    assert np.isfinite(bars.vwap).all(), f"vwap = {bars.vwap}"
 
 
 # --------------------------------------------------------------------------- timeframes

@@ -82,6 +82,8 @@ SPEC_DEFAULTS = {
     "runtime_failure_cycles": 3,
     "runtime_failure_min_sec": 10.0,
     "state_snapshot_interval_sec": 30.0,
+    "db_connect_timeout_sec": 5.0,
+    "db_statement_timeout_sec": 30.0,
 }
 
 
@@ -203,6 +205,8 @@ READS: list[tuple[dict[str, str], str, Any]] = [
     ({"RUNTIME_FAILURE_CYCLES": "5"}, "runtime_failure_cycles", 5),
     ({"RUNTIME_FAILURE_MIN_SEC": "0"}, "runtime_failure_min_sec", 0.0),
     ({"STATE_SNAPSHOT_INTERVAL_SEC": "5"}, "state_snapshot_interval_sec", 5.0),
+    ({"DB_CONNECT_TIMEOUT_SEC": "2"}, "db_connect_timeout_sec", 2.0),
+    ({"DB_STATEMENT_TIMEOUT_SEC": "10"}, "db_statement_timeout_sec", 10.0),
 ]
 
 

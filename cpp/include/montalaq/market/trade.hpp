@@ -19,9 +19,9 @@ struct trade {
 // Python as montalaq.TradeStatus.
 enum class trade_status : std::uint8_t {
   accepted = 0,
-  reject_ts,       // ts <= 0
+  reject_ts,       // ts <= 0 or ts > max_ts_ns
   reject_price,    // price not finite or <= 0
-  reject_size,     // size not finite or <= 0
+  reject_size,     // size not finite or <= 0, or price * size not finite and > 0
   duplicate_tick,  // trade id (or content, when asked) already seen in the cached window
   late,            // before the open bar of the finest timeframe; not applied
   amended,         // late but inside late_window: applied and the closed bar re-emitted
@@ -51,10 +51,19 @@ inline constexpr std::uint64_t max_finite_bits = 0x7FEFFFFFFFFFFFFFULL;
   return std::bit_cast<std::uint64_t>(x) - 1 < max_finite_bits;
 }
 
+// Trade times lie in (0, max_ts_ns]: 2^62 ns (2116-02-20T23:53:38Z) leaves room above
+// every bar's end, every gap fill and every clock in between, so no time arithmetic of the
+// core can overflow int64 (regression: a time near INT64_MAX wrapped bar boundaries and made
+// gap filling loop until memory ran out).
+inline constexpr std::int64_t max_ts_ns = std::int64_t{1} << 62;
+[[nodiscard]] constexpr bool valid_ts(std::int64_t ts_ns) noexcept { return ts_ns > 0 && ts_ns <= max_ts_ns; }
+
+// The notional must be positive and finite too: 1e200 x 1e200 is two finite values whose
+// product overflows, and one such trade left VWAP-based features NaN for good.
 [[nodiscard]] constexpr trade_status validate(std::int64_t ts_ns, double price, double size) noexcept {
-  if (ts_ns <= 0) return trade_status::reject_ts;
+  if (!valid_ts(ts_ns)) return trade_status::reject_ts;
   if (!positive_finite(price)) return trade_status::reject_price;
-  if (!positive_finite(size)) return trade_status::reject_size;
+  if (!positive_finite(size) || !positive_finite(price * size)) return trade_status::reject_size;
   return trade_status::accepted;
 }
 
