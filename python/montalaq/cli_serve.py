@@ -253,6 +253,11 @@ def _run(service: Any, settings: Any, host: str, port: int) -> int:
                 )
 
     server = Server(config)
+    # The scheduler's cycle is Python work in another thread: with the default 5 ms switch
+    # interval, a request waiting for the GIL behind it waits up to 5 ms per hand-over,
+    # which is what pushed the cached route's p99 past 20 ms (docs/operations.md). 1 ms
+    # hands the event loop the GIL sooner at a small cost to the cycle.
+    sys.setswitchinterval(0.001)
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         # Ours while uvicorn is not listening yet, and where the signals it handled land
