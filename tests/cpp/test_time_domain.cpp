@@ -10,6 +10,8 @@
 
 #include "helpers.hpp"
 #include "montalaq/market/bar_builder.hpp"
+#include "montalaq/health/circuit_breaker.hpp"
+#include "montalaq/health/escalation.hpp"
 #include "montalaq/market/engine.hpp"
 
 using namespace montalaq::market;
@@ -182,4 +184,55 @@ TEST_CASE("random extreme batches never throw for sorted input and keep starts i
       if (k) REQUIRE(r.bars.start_ns[k] > r.bars.start_ns[k - 1]);
     }
   }
+}
+
+TEST_CASE("state loaders take extreme numbers: they load and work, or refuse, never overflow",
+          "[time_domain][fuzz][json]") {
+  using montalaq::health::circuit_breaker;
+  using montalaq::health::escalation_board;
+  const std::int64_t extremes[] = {int64_min, int64_min + 1, -1, 0, 1, t0, max_ts_ns, int64_max - 1, int64_max};
+  std::mt19937_64 rng(2026);
+  circuit_breaker b;
+  for (int i = 0; i < 3; ++i) b.record_failure(t0 + i * sec);
+  escalation_board board;
+  board.add_pair("P", minute);
+  board.set_last_tick(0, t0);
+  board.record_failure(0, t0, "X");
+  (void)board.evaluate(t0 + minute);
+  const auto breaker_doc = b.to_json();
+  const auto board_doc = board.to_json();
+  int loaded = 0, refused = 0;
+  auto mutate = [&](nlohmann::json& j, auto&& self) -> void {
+    if (j.is_number_integer()) {
+      if (rng() % 3 == 0) j = extremes[rng() % std::size(extremes)];
+    } else if (j.is_array() || j.is_object()) {
+      for (auto& v : j) self(v, self);
+    }
+  };
+  for (int iter = 0; iter < 2000; ++iter) {
+    auto bd = breaker_doc;
+    mutate(bd, mutate);
+    try {
+      auto x = circuit_breaker::from_json(bd);
+      for (const auto now : extremes) {
+        (void)x.allow(now);
+        x.record_failure(now);
+        (void)x.window_failures(now);
+      }
+      ++loaded;
+    } catch (const std::invalid_argument&) {
+      ++refused;
+    }
+    auto gd = board_doc;
+    mutate(gd, mutate);
+    try {
+      auto y = escalation_board::from_json(gd);
+      for (const auto now : extremes) (void)y.evaluate(now);
+      ++loaded;
+    } catch (const std::invalid_argument&) {
+      ++refused;
+    }
+  }
+  CHECK(loaded > 0);
+  CHECK(refused > 0);
 }

@@ -7,6 +7,7 @@
 
 #include "montalaq/common/log.hpp"
 #include "montalaq/detail/json_read.hpp"
+#include "montalaq/detail/saturating.hpp"
 
 namespace montalaq::health {
 namespace {
@@ -70,10 +71,10 @@ void circuit_breaker::clear_window() {
 }
 
 void circuit_breaker::step(std::int64_t now_ns) {
-  if (state_ == breaker_state::open && now_ns - opened_at_ >= cfg_.cooldown_ns) {
+  if (state_ == breaker_state::open && detail::elapsed(now_ns, opened_at_) >= cfg_.cooldown_ns) {
     move_to(breaker_state::half_open, now_ns, "cooldown elapsed");
   } else if (state_ == breaker_state::half_open && probes_issued_ > probes_ok_ &&
-             now_ns - first_probe_at_ >= max_wait()) {
+             detail::elapsed(now_ns, first_probe_at_) >= max_wait()) {
     move_to(breaker_state::open, now_ns, "half-open probes did not report in time");
   }
 }
@@ -142,7 +143,7 @@ void circuit_breaker::record_failure(std::int64_t now_ns) {
         fail_times_.push_back(now_ns);
         if (static_cast<int>(fail_times_.size()) > cfg_.failure_threshold) fail_times_.pop_front();
         if (static_cast<int>(fail_times_.size()) == cfg_.failure_threshold &&
-            now_ns - fail_times_.front() < cfg_.window_ns) {
+            detail::elapsed(now_ns, fail_times_.front()) < cfg_.window_ns) {
           char window[32];
           std::snprintf(window, sizeof window, "%g", static_cast<double>(cfg_.window_ns) / 1e9);
           move_to(breaker_state::open, now_ns,
@@ -171,7 +172,7 @@ void circuit_breaker::reset(std::int64_t now_ns, std::string_view reason) {
 int circuit_breaker::window_failures(std::int64_t now_ns) const {
   if (cfg_.mode == breaker_mode::rate) return outcome_failures_;
   int n = 0;
-  for (const auto t : fail_times_) n += (now_ns - t < cfg_.window_ns) ? 1 : 0;
+  for (const auto t : fail_times_) n += (detail::elapsed(now_ns, t) < cfg_.window_ns) ? 1 : 0;
   return n;
 }
 
@@ -260,10 +261,13 @@ circuit_breaker circuit_breaker::from_json(const nlohmann::json& doc) {
     b.outcome_failures_ += o.get<bool>() ? 1 : 0;
   }
   const auto& cn = rd.field(doc, "counts", "document");
-  b.counts_.allowed = rd.get_int(cn, "allowed", "counts", 0);
-  b.counts_.rejected = rd.get_int(cn, "rejected", "counts", 0);
-  b.counts_.successes = rd.get_int(cn, "successes", "counts", 0);
-  b.counts_.failures = rd.get_int(cn, "failures", "counts", 0);
+  // Counters go on counting after the load: they must leave room to (2^62, ~146 years of
+  // a billion calls a second), or the next increment overflows.
+  constexpr std::int64_t max_count = std::int64_t{1} << 62;
+  b.counts_.allowed = rd.get_int(cn, "allowed", "counts", 0, max_count);
+  b.counts_.rejected = rd.get_int(cn, "rejected", "counts", 0, max_count);
+  b.counts_.successes = rd.get_int(cn, "successes", "counts", 0, max_count);
+  b.counts_.failures = rd.get_int(cn, "failures", "counts", 0, max_count);
   const auto& hs = rd.field(doc, "history", "document");
   if (!hs.is_array() || hs.size() > cfg.history_capacity)
     rd.fail("history must be an array of at most history_capacity");

@@ -6,6 +6,7 @@
 
 #include "montalaq/common/log.hpp"
 #include "montalaq/detail/json_read.hpp"
+#include "montalaq/detail/saturating.hpp"
 
 namespace montalaq::health {
 namespace {
@@ -114,7 +115,7 @@ void escalation_board::set_last_ticks(std::span<const std::uint32_t> pairs, std:
 
 int escalation_board::prune_failures(std::uint32_t i, std::int64_t now_ns) {
   auto& f = cold_[i].failures;
-  const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;  // counted: at > cutoff
+  const std::int64_t cutoff = detail::elapsed(now_ns, cfg_.fail_window_ns);  // counted: at > cutoff
   const auto keep =
       std::upper_bound(f.begin(), f.end(), cutoff, [](std::int64_t v, const failure& x) { return v < x.at_ns; });
   f.erase(f.begin(), keep);
@@ -223,7 +224,7 @@ bool escalation_board::close_breaker(std::uint32_t pair, std::int64_t now_ns, st
 pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
   const hot_state& p = hot_.at(pair);
   const cold_state& c = cold_[pair];
-  const std::int64_t cutoff = now_ns - cfg_.fail_window_ns;
+  const std::int64_t cutoff = detail::elapsed(now_ns, cfg_.fail_window_ns);
   const auto fails =
       std::count_if(c.failures.begin(), c.failures.end(), [&](const failure& f) { return f.at_ns > cutoff; });
   return pair_row{c.symbol,
