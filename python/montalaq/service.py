@@ -396,15 +396,33 @@ class Service:
         return dict(self.engine.signals_tf(self._symbol(symbol)))
 
     def debug_state(self, symbol: str) -> dict[str, Any]:
-        """The engine's raw per-symbol state (JSON-ready; times in int ns) and the provider."""
-        state = dict(self.engine.state(self._symbol(symbol)))
-        state["provider"] = self.provider_name(symbol)
+        """The engine's raw per-symbol state (JSON-ready; times in int ns) and the provider,
+        with the contract's keys beside it (docs/semantics.md, "HTTP API"):
+        ``last_trade`` ``[time, price]`` (null before the first trade),
+        ``last_trade_age_s`` (seconds since it, on the service's clock), ``bars_1m_count``
+        (1m bars kept) and ``bars_1m_tail`` (the newest five, oldest first)."""
+        sym = self._symbol(symbol)
+        state = dict(self.engine.state(sym))
+        state["provider"] = self.provider_name(sym)
+        last_ns = state.get("last_trade_ns")
+        state["last_trade"] = None if not last_ns else [datetime_utc(int(last_ns)), state.get("last_price")]
+        state["last_trade_age_s"] = None if not last_ns else max(0.0, (self.now() - int(last_ns)) / _NS)
+        if "1m" in self.timeframes:
+            tail = self.bars(sym, "1m", limit=5)["bars"]
+            state["bars_1m_count"] = len(self.engine.bars(sym, "1m"))
+            state["bars_1m_tail"] = [
+                {k: b[k] for k in ("start", "open", "high", "low", "close", "volume", "trades")} for b in tail
+            ]
+        else:
+            state["bars_1m_count"], state["bars_1m_tail"] = 0, []
         return state
 
     def debug_features(self, symbol: str) -> dict[str, Any]:
-        """Computed features of ``symbol``: per timeframe the latest closed bar's start
-        (aware datetime), close and features (None where undefined or no bar yet), plus the
-        trend score's inputs, ``p_up`` and posture."""
+        """Computed features of ``symbol``: the contract's ``bars`` (the latest closed bar
+        per timeframe) and flat ``<feature>_<tf>`` keys (``mom_bps_1m``, ``atr_1m``, ...),
+        and beside them per timeframe the latest closed bar's start (aware datetime), close
+        and features (None where undefined or no bar yet), plus the trend score's inputs,
+        ``p_up`` and posture."""
         sym = self._symbol(symbol)
         frames: dict[str, Any] = {}
         for tf in self.timeframes:
@@ -441,7 +459,26 @@ class Service:
             if isinstance(fn, TrendScore):
                 trend["p_up"] = fn.p_up(signals_tf)
                 trend["posture"] = fn.posture(sym)
-        return {"symbol": sym, "timeframes": frames, "trend": trend}
+        flat: dict[str, float | None] = {}
+        bars: dict[str, Any] = {}
+        for tf, frame in frames.items():
+            for name in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
+                flat[f"{name}_{tf}"] = None if frame is None else frame[name]
+            ob = self.engine.latest(sym, tf)
+            bars[tf] = (
+                None
+                if ob is None
+                else {
+                    "start": datetime_utc(int(ob.start_ns)),
+                    "open": float(ob.open),
+                    "high": float(ob.high),
+                    "low": float(ob.low),
+                    "close": float(ob.close),
+                    "volume": float(ob.volume),
+                    "trades": int(ob.trades),
+                }
+            )
+        return {"symbol": sym, "bars": bars, **flat, "timeframes": frames, "trend": trend}
 
     def latest_findings(self, symbol: str | None = None, limit: int = 50) -> list[Finding]:
         """Newest findings first (of ``symbol``, or all); the store's memory buffer while

@@ -135,8 +135,10 @@ class DbHealth(BaseModel):
 
 
 class AgentInfo(BaseModel):
-    """A registered agent (``GET /agents``)."""
+    """A registered agent (``GET /agents``): ``agent`` is its name (the contract's key;
+    ``name`` is kept beside it)."""
 
+    agent: str
     name: str
     interval_s: float
     description: str
@@ -160,12 +162,36 @@ class FindingOut(BaseModel):
     correlation_id: str | None
 
 
-class RunNowResult(BaseModel):
-    """``POST /agents/run-now``: what ran, for which symbols, whether stored, the findings."""
+class Agents(BaseModel):
+    """``GET /agents``."""
 
+    agents: list[AgentInfo]
+
+
+class RunResult(BaseModel):
+    """One agent of a forced run: its findings, and its error when it raised."""
+
+    agent: str
+    findings: int
+    error: str | None = None
+
+
+class RunNowResult(BaseModel):
+    """``POST /agents/run-now``: ``ok`` (no agent raised), ``ran`` (the agents), ``results``
+    (per agent), and beside them the symbols, whether stored, the findings."""
+
+    ok: bool
+    ran: list[str]
+    results: list[RunResult]
     agents: list[str]
     symbols: list[str]
     insert: bool
+    findings: list[FindingOut]
+
+
+class Findings(BaseModel):
+    """``GET /findings``: newest first."""
+
     findings: list[FindingOut]
 
 
@@ -221,9 +247,15 @@ class Trend(BaseModel):
 
 
 class DebugFeatures(BaseModel):
-    """``GET /debug/features``: per timeframe (null before its first bar) and the trend."""
+    """``GET /debug/features``: the latest closed bar per timeframe (``bars``), flat
+    ``<feature>_<tf>`` keys (``mom_bps_1m``, ``px_vs_vwap_bps_1m``, ``atr_1m``, ``rvol_1m``,
+    ... for every configured timeframe), per timeframe (null before its first bar) and the
+    trend."""
+
+    model_config = ConfigDict(extra="allow")  # the flat keys depend on TIMEFRAMES
 
     symbol: str
+    bars: dict[str, dict[str, Any] | None]
     timeframes: dict[str, FrameFeatures | None]
     trend: Trend
 

@@ -552,11 +552,9 @@ def create_router(
         return json_response(result, 200 if result.get("ok") else 503)
 
     # -- agents ---------------------------------------------------------------------
-    @router.get(
-        "/agents", response_model=list[models.AgentInfo], operation_id="agents", summary="Agent registry"
-    )
+    @router.get("/agents", response_model=models.Agents, operation_id="agents", summary="Agent registry")
     def agents() -> Response:
-        return json_response(service.agent_specs())
+        return json_response({"agents": [{"agent": a["name"], **a} for a in service.agent_specs()]})
 
     @router.post(
         "/agents/run-now",
@@ -584,12 +582,23 @@ def create_router(
         sym = None if symbol is None else check_symbol("symbol", symbol)
         try:
             agent_names = service.agents.validate(None if names is None else names.split(","))
+            errors_before = {n: st["errors"] for n, st in service.agents.status().items()}
             findings = service.run_agents(agent_names, sym, insert)
         except ValueError as exc:
             message = str(exc)
             raise ApiError(400, message if message.startswith("names:") else f"names: {message}") from None
+        after = service.agents.status()
+        results: list[dict[str, Any]] = []
+        for name in agent_names:
+            result: dict[str, Any] = {"agent": name, "findings": sum(1 for f in findings if f.agent == name)}
+            if after[name]["errors"] > errors_before.get(name, 0):
+                result["error"] = after[name]["last_error"]
+            results.append(result)
         return json_response(
             {
+                "ok": all("error" not in r for r in results),
+                "ran": agent_names,
+                "results": results,
                 "agents": agent_names,
                 "symbols": list(symbols) if sym is None else [sym],
                 "insert": insert,
@@ -599,14 +608,14 @@ def create_router(
 
     @router.get(
         "/findings",
-        response_model=list[models.FindingOut],
+        response_model=models.Findings,
         operation_id="findings",
         summary="Latest findings, newest first",
         responses=bad,
     )
     def findings(symbol: opt_symbol_q = None, limit: Annotated[int, limit_q()] = 50) -> Response:
         sym = None if symbol is None else check_symbol("symbol", symbol)
-        return json_response(service.latest_findings(sym, limit))
+        return json_response({"findings": service.latest_findings(sym, limit)})
 
     # -- market -----------------------------------------------------------------------
     @router.get(

@@ -136,7 +136,7 @@ def test_an_endpoint_that_needs_the_database_is_503_while_it_is_down(db_down: Te
 def test_findings_come_from_the_memory_buffer_while_the_database_is_down(db_down: TestClient) -> None:
     r = db_down.get("/findings")
     assert r.status_code == 200
-    [finding] = r.json()
+    [finding] = r.json()["findings"]
     assert (finding["agent"], finding["symbol"], finding["score"], finding["label"]) == (
         "rvol_spike",
         "SPY",
@@ -147,10 +147,11 @@ def test_findings_come_from_the_memory_buffer_while_the_database_is_down(db_down
 
 
 def test_agents_lists_the_registry(api: TestClient) -> None:
-    agents = ok_json(api, "/agents")
-    assert [a["name"] for a in agents] == ["rvol_spike", "trend_score"]
+    agents = ok_json(api, "/agents")["agents"]
+    assert [a["agent"] for a in agents] == ["rvol_spike", "trend_score"]
     for a in agents:
         assert set(a) == {
+            "agent",
             "name",
             "interval_s",
             "description",
@@ -166,7 +167,7 @@ def test_agents_lists_the_registry(api: TestClient) -> None:
 
 
 def test_findings_are_the_stores_newest_first_and_limited(api: TestClient, warm: Service) -> None:
-    got = ok_json(api, "/findings?symbol=SPY&limit=3")
+    got = ok_json(api, "/findings?symbol=SPY&limit=3")["findings"]
     expected = [f.to_dict() for f in warm.latest_findings("SPY", 3)]
     assert len(got) == 3
     assert got == expected
@@ -175,7 +176,7 @@ def test_findings_are_the_stores_newest_first_and_limited(api: TestClient, warm:
 
 
 def test_findings_default_to_every_symbol_and_50(api: TestClient, warm: Service) -> None:
-    got = ok_json(api, "/findings")
+    got = ok_json(api, "/findings")["findings"]
     assert len(got) == min(50, len(warm.latest_findings(None, 1000)))
 
 
@@ -198,6 +199,22 @@ def test_debug_state_is_the_engine_state_with_the_provider(api: TestClient, warm
     assert d["provider"] == "AllTick"
     assert d["trade_counts"]["ACCEPTED"] == warm.stats.trades_ingested
     assert set(d["timeframes"]) == {"1m", "5m", "15m"}
+    # The contract's keys (SPEC §10.1) beside the engine's state.
+    assert {
+        "symbol",
+        "trades_cached",
+        "last_trade",
+        "last_trade_age_s",
+        "bars_1m_count",
+        "bars_1m_tail",
+    } <= set(d)
+    assert d["trades_cached"] == warm.engine.trades_cached("SPY")
+    assert ns(d["last_trade"][0]) == d["last_trade_ns"]
+    assert d["last_trade"][1] == d["last_price"]
+    assert d["last_trade_age_s"] >= 0
+    assert d["bars_1m_count"] == len(warm.engine.bars("SPY", "1m"))
+    assert len(d["bars_1m_tail"]) == 5
+    assert ns(d["bars_1m_tail"][-1]["start"]) == warm.engine.latest("SPY", "1m").start_ns
 
 
 def test_debug_features_show_each_timeframe_and_the_trend(api: TestClient, warm: Service) -> None:
@@ -209,6 +226,12 @@ def test_debug_features_show_each_timeframe_and_the_trend(api: TestClient, warm:
     assert ns(one["bar_start"]) == bar.start_ns
     assert d["trend"]["posture"] in {"FLAT", "LONG", "SHORT"}
     assert 0.0 < d["trend"]["p_up"] < 1.0
+    # The contract's flat keys and bars (SPEC §10.1) beside the per-timeframe view.
+    for tf in ("1m", "5m", "15m"):
+        for name in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
+            assert d[f"{name}_{tf}"] == d["timeframes"][tf][name]
+        assert ns(d["bars"][tf]["start"]) == ns(d["timeframes"][tf]["bar_start"])
+    assert d["atr_1m"] == pytest.approx(bar.atr)
 
 
 def test_latest_analysis_is_of_the_newest_closed_bar(api: TestClient, warm: Service) -> None:
@@ -519,10 +542,29 @@ def test_run_now_with_the_token_runs_and_stores_the_findings(fresh: Service) -> 
     assert r.status_code == 200
     body = r.json()
     assert (body["agents"], body["symbols"], body["insert"]) == (["trend_score"], ["SPY"], True)
+    assert (body["ok"], body["ran"], body["results"]) == (
+        True,
+        ["trend_score"],
+        [{"agent": "trend_score", "findings": 1}],
+    )
     [finding] = body["findings"]
     assert finding["agent"] == "trend_score"
     assert finding["id"] is not None
     assert len(fresh.latest_findings("SPY", 1000)) == before + 1
+
+
+def test_run_now_reports_each_agents_error_and_runs_the_others(fresh: Service) -> None:
+    @fresh.agents.agent("broken")
+    def broken(ctx: Any) -> None:
+        raise RuntimeError("bad agent")
+
+    body = client_for(fresh).post("/agents/run-now?symbol=SPY&insert=false", headers=AUTH).json()
+    assert body["ok"] is False
+    assert body["ran"] == ["rvol_spike", "trend_score", "broken"]
+    results = {r["agent"]: r for r in body["results"]}
+    assert results["broken"]["error"] == "RuntimeError: bad agent"
+    assert "error" not in results["trend_score"]
+    assert results["trend_score"]["findings"] == 1
 
 
 def test_run_now_without_insert_stores_nothing(fresh: Service) -> None:

@@ -354,7 +354,7 @@ def test_run_now_with_insert_stores_the_findings_that_findings_then_shows(site: 
     assert all(isinstance(f["id"], int) for f in made)
     assert len(site.service.latest_findings(None, 1000)) == before + len(made)
     same_answer(site, dj, "GET", f"/findings?limit={len(made)}")
-    shown = body(dj.get(f"{PREFIX}/findings?limit={len(made)}"))
+    shown = body(dj.get(f"{PREFIX}/findings?limit={len(made)}"))["findings"]
     assert {f["id"] for f in shown} == {f["id"] for f in made}
 
 
@@ -751,7 +751,9 @@ def test_nothing_is_built_before_the_first_request(own_db: dict[str, Any], tmp_p
         assert not (tmp_path / "project.sqlite3").exists()
         r = Client().get(f"{PREFIX}/db-health")
         assert (r.status_code, body(r)) == (200, {"ok": True})
-        assert body(Client().get(f"{PREFIX}/findings")) == []  # the first use migrates the empty database
+        assert body(Client().get(f"{PREFIX}/findings")) == {
+            "findings": []
+        }  # the first use migrates the empty db
         assert runtime.current_app() is not None
         service = runtime.get_service()
         assert service.store.url == f"sqlite:///{tmp_path / 'project.sqlite3'}"
@@ -767,7 +769,7 @@ def test_the_first_request_builds_on_a_django_postgresql_database(tmp_path: Path
     try:
         with django_settings_for(DATABASES=pg_databases(name), MONTALAQ=montalaq_settings(tmp_path)):
             r = Client().get(f"{PREFIX}/findings")
-            assert (r.status_code, body(r)) == (200, [])
+            assert (r.status_code, body(r)) == (200, {"findings": []})
             service = runtime.get_service()
             assert make_url(service.store.url).database == name
             assert store_migrate.current_revision(service.store.engine) == store_migrate.head_revision()

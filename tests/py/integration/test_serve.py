@@ -477,7 +477,7 @@ def test_the_demo_fills_bars_features_findings_and_analyses_within_a_minute(tmp_
             while time.monotonic() < deadline:
                 bars15 = http.get("api/bars?symbol=SPY&tf=15m").json()["bars"]
                 features = http.get("debug/features?symbol=SPY").json()
-                findings = http.get("findings?symbol=SPY").json()
+                findings = http.get("findings?symbol=SPY").json()["findings"]
                 latest = http.get("api/analysis/latest?pair=SPY&tf=1m")
                 if (
                     bars15

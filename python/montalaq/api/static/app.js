@@ -916,8 +916,9 @@
   }
 
   // ------------------------------------------------------------------ agents
-  function renderAgents(list) {
-    const rows = (Array.isArray(list) ? list : []).map((a) => {
+  function renderAgents(body) {
+    const list = Array.isArray(body) ? body : body && Array.isArray(body.agents) ? body.agents : [];
+    const rows = list.map((a) => {
       const tr = el("tr");
       tr.dataset.agent = String(a.name);
       tr.appendChild(cell(a.name));
