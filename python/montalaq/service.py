@@ -166,6 +166,21 @@ def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
     return SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), clock=clock)
 
 
+def _bar_dict(bar: Any) -> dict[str, Any] | None:
+    """``{start, open, high, low, close, volume, trades}`` of a bar (None for none)."""
+    if bar is None:
+        return None
+    return {
+        "start": datetime_utc(int(bar.start_ns)),
+        "open": float(bar.open),
+        "high": float(bar.high),
+        "low": float(bar.low),
+        "close": float(bar.close),
+        "volume": float(bar.volume),
+        "trades": int(bar.trades),
+    }
+
+
 def _ns_or_none(ns: int | None) -> datetime | None:
     return None if not ns else datetime_utc(int(ns))
 
@@ -464,20 +479,7 @@ class Service:
         for tf, frame in frames.items():
             for name in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
                 flat[f"{name}_{tf}"] = None if frame is None else frame[name]
-            ob = self.engine.latest(sym, tf)
-            bars[tf] = (
-                None
-                if ob is None
-                else {
-                    "start": datetime_utc(int(ob.start_ns)),
-                    "open": float(ob.open),
-                    "high": float(ob.high),
-                    "low": float(ob.low),
-                    "close": float(ob.close),
-                    "volume": float(ob.volume),
-                    "trades": int(ob.trades),
-                }
-            )
+            bars[tf] = _bar_dict(self.engine.latest(sym, tf))
         return {"symbol": sym, "bars": bars, **flat, "timeframes": frames, "trend": trend}
 
     def latest_findings(self, symbol: str | None = None, limit: int = 50) -> list[Finding]:
@@ -531,21 +533,12 @@ class Service:
                 v = None if i is None else float(values[i])
                 row[name] = v if v is not None and math.isfinite(v) else None
             out.append(row)
-        ob = self.engine.open_bar(sym, tf)
-        open_bar = (
-            None
-            if ob is None
-            else {
-                "start": datetime_utc(int(ob.start_ns)),
-                "open": float(ob.open),
-                "high": float(ob.high),
-                "low": float(ob.low),
-                "close": float(ob.close),
-                "volume": float(ob.volume),
-                "trades": int(ob.trades),
-            }
-        )
-        return {"symbol": sym, "timeframe": tf, "bars": out, "open_bar": open_bar}
+        return {
+            "symbol": sym,
+            "timeframe": tf,
+            "bars": out,
+            "open_bar": _bar_dict(self.engine.open_bar(sym, tf)),
+        }
 
     def ingestion_status(self) -> dict[str, Any]:
         """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red,
