@@ -139,6 +139,7 @@ def _serve(db: Path, sample: Path, ttl_s: str) -> tuple[subprocess.Popen[str], s
     proc = subprocess.Popen(
         cmd,
         env=_env(db, ANALYSIS_API_CACHE_TTL=ttl_s),
+        cwd=db.parent,  # its alert log and metrics snapshots go to the scratch folder
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
