@@ -15,6 +15,9 @@ are ``SecretStr``: masked in ``repr`` and never logged.
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
@@ -271,11 +274,26 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``env`` (default: the process environment; a mapping given is the
-        whole environment, os.environ is not read); SettingsError on bad values."""
+        whole environment, os.environ is not read); SettingsError on bad values.
+
+        Every setting is also read with a ``MONTALAQ_`` prefix, which wins over the plain
+        name (``MONTALAQ_DATABASE_URL`` beside the host application's ``DATABASE_URL``). A
+        name that looks like a mistyped setting (``SYMBOLS``, ``MONTALAQ_SYMBLO``) is
+        warned about once, naming the setting it resembles (docs/semantics.md, Settings)."""
         if env is None:
-            return cls()
+            env = dict(os.environ)
         known = {name.upper(): name for name in cls.model_fields}
-        given = {known[k.upper()]: v for k, v in env.items() if k.upper() in known}
+        plain: dict[str, Any] = {}
+        prefixed: dict[str, Any] = {}
+        for key, value in env.items():
+            k = key.upper()
+            if k in known:
+                plain[known[k]] = value
+            elif k.startswith(_PREFIX) and k[len(_PREFIX) :] in known:
+                prefixed[known[k[len(_PREFIX) :]]] = value
+            else:
+                _warn_if_typo(k, known)
+        given = {**plain, **prefixed}
         token = _MAPPING_ONLY.set(True)
         try:
             return cls(**given)
@@ -302,6 +320,31 @@ class Settings(BaseSettings):
                 value = ["***"] * len(value)
             out[name.upper()] = value
         return out
+
+
+_PREFIX = "MONTALAQ_"
+_WARNED: set[str] = set()
+# Names of the environment that often sit next to montalaq's and are no typo of them.
+_NOT_TYPOS = frozenset({"DATABASE_URI", "REDIS_HOST", "REDIS_PORT", "API_KEY", "SYMBOLS_FILE"})
+
+
+def _warn_if_typo(name: str, known: Mapping[str, str]) -> None:
+    """Warn once about ``name`` when it looks like a mistyped setting: a ``MONTALAQ_`` name
+    that is none, or a name one or two letters away from one (``SYMBOLS`` for ``SYMBOL``)."""
+    if name in _WARNED or name in _NOT_TYPOS:
+        return
+    ours = name.startswith(_PREFIX)
+    bare = name[len(_PREFIX) :] if ours else name
+    # A MONTALAQ_ name is meant for montalaq: suggest more freely than for a bare name,
+    # which may well be the host application's.
+    close = difflib.get_close_matches(bare, list(known), n=1, cutoff=0.6 if ours else 0.88)
+    if not close and not ours:
+        return
+    _WARNED.add(name)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    logging.getLogger("montalaq.settings").warning(
+        "%s is not a montalaq setting and is ignored%s", name, hint, extra={"component": "settings"}
+    )
 
 
 def _explain(exc: ValidationError) -> str:

@@ -462,3 +462,40 @@ def test_an_invalid_process_environment_does_not_show_the_secrets(monkeypatch: p
 def test_a_blank_api_token_means_no_token(blank: str) -> None:
     assert Settings.from_env({"API_TOKEN": blank}).api_token is None
     assert Settings.from_env({"API_TOKEN": "s3cret"}).api_token is not None
+
+
+# ------------------------------------------------------------------------------ prefix and typos
+
+
+def test_every_setting_is_also_read_with_a_montalaq_prefix_which_wins() -> None:
+    s = Settings.from_env(
+        {
+            "SYMBOL": "SPY",
+            "MONTALAQ_SYMBOL": "QQQ,IWM",
+            "DATABASE_URL": "postgresql://host-app@db/app",
+            "MONTALAQ_DATABASE_URL": "sqlite:///m.db",
+            "MONTALAQ_notify_rate_limit_per_min": "7",
+        }
+    )
+    assert s.symbol == ["QQQ", "IWM"]
+    assert s.database_url_value == "sqlite:///m.db"
+    assert s.notify_rate_limit_per_min == 7
+    assert Settings.from_env({"MONTALAQ_DB_PATH": "x.db"}).montalaq_db_path == "x.db"  # its own name
+
+
+def test_the_process_environment_takes_the_prefix_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_PORT", "8100")
+    monkeypatch.setenv("MONTALAQ_API_PORT", "8200")
+    assert Settings.from_env().api_port == 8200
+
+
+def test_a_mistyped_name_is_warned_about_once_naming_the_setting(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="montalaq.settings"):
+        s = Settings.from_env({"SYMBOLS": "QQQ", "MONTALAQ_SYMBLO": "X", "PATH": "/bin", "HOME": "/root"})
+        Settings.from_env({"SYMBOLS": "QQQ"})
+    assert s.symbol == ["SPY"]  # ignored, as before -- but no longer silently
+    messages = [r.getMessage() for r in caplog.records if r.name == "montalaq.settings"]
+    assert messages == [
+        "SYMBOLS is not a montalaq setting and is ignored; did you mean SYMBOL?",
+        "MONTALAQ_SYMBLO is not a montalaq setting and is ignored; did you mean SYMBOL?",
+    ]
