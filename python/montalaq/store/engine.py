@@ -1,6 +1,6 @@
 """Database URLs and engines: SQLite (WAL) by default, PostgreSQL through psycopg 3.
 
-``resolve_url(None)`` is ``DATABASE_URL`` when set, else SQLite at ``MONTALAQ_DB_PATH``
+``resolve_url(None)`` is ``MONTALAQ_DATABASE_URL`` or ``DATABASE_URL`` when set, else SQLite at ``MONTALAQ_DB_PATH``
 (default ``data/montalaq.db``, relative to the working directory). ``postgres://`` and
 ``postgresql://`` URLs use the psycopg 3 driver. URLs are shown with the password masked.
 """
@@ -21,9 +21,10 @@ DEFAULT_SQLITE_PATH = "data/montalaq.db"
 
 
 def resolve_url(url: str | None = None) -> str:
-    """The SQLAlchemy URL to use: ``url``, else ``DATABASE_URL``, else the default SQLite file."""
+    """The SQLAlchemy URL to use: ``url``, else ``MONTALAQ_DATABASE_URL`` or
+    ``DATABASE_URL`` (the prefixed name wins, as in Settings), else the default SQLite file."""
     if url is None:
-        url = os.environ.get("DATABASE_URL") or None
+        url = os.environ.get("MONTALAQ_DATABASE_URL") or os.environ.get("DATABASE_URL") or None
     if url is None:
         path = os.environ.get("MONTALAQ_DB_PATH") or DEFAULT_SQLITE_PATH
         return f"sqlite:///{path}"

@@ -499,3 +499,11 @@ def test_a_mistyped_name_is_warned_about_once_naming_the_setting(caplog: pytest.
         "SYMBOLS is not a montalaq setting and is ignored; did you mean SYMBOL?",
         "MONTALAQ_SYMBLO is not a montalaq setting and is ignored; did you mean SYMBOL?",
     ]
+
+
+def test_the_store_resolves_the_prefixed_database_url_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from montalaq.store.engine import resolve_url
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://host-app@db/app")
+    monkeypatch.setenv("MONTALAQ_DATABASE_URL", "sqlite:///m.db")
+    assert resolve_url() == "sqlite:///m.db" == Settings.from_env().database_url_value
