@@ -1,7 +1,7 @@
 """Database URLs and engines: SQLite (WAL) by default, PostgreSQL through psycopg 3.
 
-``resolve_url(None)`` is ``MONTALAQ_DATABASE_URL`` or ``DATABASE_URL`` when set, else SQLite at ``MONTALAQ_DB_PATH``
-(default ``data/montalaq.db``, relative to the working directory). ``postgres://`` and
+``resolve_url(None)`` is ``MONTALAQ_DATABASE_URL`` or ``DATABASE_URL`` when set, else SQLite
+at ``MONTALAQ_DB_PATH`` (default ``data/montalaq.db``, relative to the working directory). ``postgres://`` and
 ``postgresql://`` URLs use the psycopg 3 driver. URLs are shown with the password masked.
 """
 
