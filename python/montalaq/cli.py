@@ -261,7 +261,10 @@ def _db_current(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
+    from montalaq import __version__
+
     parser = argparse.ArgumentParser(prog="montalaq", description="montalaq operator CLI")
+    parser.add_argument("--version", action="version", version=f"montalaq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     rp = sub.add_parser("replay", help="stream a trade file through the market engine and summarise")
     rp.add_argument(

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import montalaq
+from montalaq.cli import main
 
 TIMEFRAMES = ("1m", "5m", "15m")
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[=>]|\r")
@@ -360,3 +361,10 @@ def test_brackets_in_user_text_are_shown_not_parsed_as_markup(tmp_path: Path) ->
     shown = run("replay", str(odd))
     assert shown.returncode == 0, shown.stderr
     assert "[/x]" in shown.stdout
+
+
+def test_version_prints_the_package_version_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"montalaq {montalaq.__version__}"
