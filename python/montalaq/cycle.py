@@ -7,7 +7,6 @@ or Redis and the store); see docs/architecture.md, "One cycle".
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -431,11 +430,6 @@ def store_findings(
     return n, last
 
 
-def events_json(events: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Events as JSON documents (one per event), for a shared list."""
-    return [json.dumps(event_doc(e), default=str) for e in events]
-
-
 __all__ = [
     "FRESHNESS_CODE",
     "BoardHost",
@@ -449,7 +443,6 @@ __all__ = [
     "escalate",
     "event_doc",
     "event_notification",
-    "events_json",
     "freshness_codes",
     "log_event",
     "notify_event",

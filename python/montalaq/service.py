@@ -741,6 +741,12 @@ class Service:
             self.stats.notify_errors += 1
             log.exception("could not resolve error %s", error_type, extra={"component": "service"})
 
+    def start_checks(self) -> None:
+        """Run the start-up checks in a daemon thread and return at once (no cycles): what
+        a process that serves the API without the scheduler calls, so that its readiness
+        (``/health``) says whether its database answers instead of STARTING forever."""
+        threading.Thread(target=self.lifecycle.start, name="montalaq-startup", daemon=True).start()
+
     @property
     def state(self) -> OpState:
         """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""

@@ -148,6 +148,8 @@ def create_app(
         if run_scheduler and not the_service.running:
             task = asyncio.create_task(the_service.run(stop, tick_s=tick_s), name="montalaq-scheduler")
             task.add_done_callback(_report_failure)
+        elif not the_service.running:
+            the_service.start_checks()  # readiness without a scheduler: the database's checks
         log.info("montalaq API started", extra={"component": "api"})
         try:
             yield

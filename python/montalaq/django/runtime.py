@@ -196,6 +196,8 @@ def _build() -> _Runtime:
         if conf.run_scheduler:
             runtime.scheduler = SchedulerThread(service, conf.tick_s)
             runtime.scheduler.start()
+        else:
+            service.start_checks()  # readiness without a scheduler: the database's checks
     except BaseException:
         close_service(service)
         raise

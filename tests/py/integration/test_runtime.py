@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fixtures import client_for
+from api_fixtures import client, client_for
 from test_service import ENV, HOLE_END, HOLE_START, NS, T1330, replay, with_hole
 
 import montalaq
@@ -300,3 +300,22 @@ def test_metrics_follow_prometheus_conventions_and_merge_into_the_hosts_registry
         assert "montalaq_operational_state" in merged
         assert "montalaq_build_info" in merged
         assert "process_cpu_seconds_total" not in merged  # the host's registry has its own
+
+
+def test_an_app_without_the_scheduler_is_ready_once_its_checks_pass(tmp_path: Path) -> None:
+    """A web process that serves the API while another process runs the scheduler: its
+    readiness comes from the start-up checks, not STARTING forever."""
+    import time
+
+    from montalaq.api import create_app
+
+    with Store(f"sqlite:///{tmp_path / 'web.db'}") as store:
+        service = Service(Settings.from_env(ENV), store=store, providers={})
+        with client(create_app(service=service, run_scheduler=False)) as api:
+            deadline = time.monotonic() + 10
+            body = api.get("/health").json()
+            while body["state"] != "ACTIVE" and time.monotonic() < deadline:
+                time.sleep(0.05)
+                body = api.get("/health").json()
+            assert body["state"] == "ACTIVE"
+            assert service.stats.cycles == 0  # no cycle ran here
