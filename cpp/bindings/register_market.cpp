@@ -142,6 +142,19 @@ class py_engine {
     return eng_.on_quote(sym, t, bid, ask);
   }
 
+  void set_hold(const std::string& symbol, bool held) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto sym = eng_.find_symbol(symbol);
+    if (sym == mk::market_engine::npos) throw py::key_error("unknown symbol: " + symbol);
+    eng_.set_hold(sym, held);
+  }
+
+  bool held(const std::string& symbol) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto sym = eng_.find_symbol(symbol);
+    return sym != mk::market_engine::npos && eng_.held(sym);
+  }
+
   py::typing::List<py_bar> advance_time(py::handle now) {
     const std::int64_t t = to_ns(now, "now_ns");
     std::lock_guard<std::mutex> lock(mu_);
@@ -419,6 +432,9 @@ void register_market(py::module_& m) {
            "Ingest a chunk (GIL released). Returns (counts by status, list of bars closed).")
       .def("on_quote", &py_engine::on_quote, py::arg("symbol"), py::arg("ts_ns"), py::arg("bid"), py::arg("ask"),
            "Update the best bid/ask.")
+      .def("set_hold", &py_engine::set_hold, py::arg("symbol"), py::arg("held"),
+           "Hold (True) or release a symbol's bars from closing by the clock (a feed backfilling).")
+      .def("held", &py_engine::held, py::arg("symbol"), "Whether the symbol is on hold.")
       .def("advance_time", &py_engine::advance_time, py::arg("now_ns"),
            "Close every bar whose end + close_grace <= now; returns the bars closed.")
       .def("_bars", &py_engine::bars, py::arg("symbol"), py::arg("tf_ns"), py::arg("include_open"))

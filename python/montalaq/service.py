@@ -77,7 +77,6 @@ import logging
 import math
 import threading
 import time
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,15 +86,16 @@ from montalaq import cycle
 from montalaq._time import datetime_utc
 from montalaq.agents import AgentRegistry, TrendScore, default_registry, trend_features
 from montalaq.analysis import AnalysisRunner, MLCallable
-from montalaq.engine import Bar, MarketEngine
-from montalaq.errors import ErrorCode
-from montalaq.feeds import Provider, PullProvider, ReplayProvider, SimulatedProvider, TradeBatch
-from montalaq.health import EscalationBoard, Freshness, OpState
+from montalaq.engine import Bar, MarketEngine, QuoteStatus
+from montalaq.errors import DEFAULT_TAXONOMY, ErrorCode
+from montalaq.feeds import Batch, Provider, PullProvider, QuoteBatch, ReplayProvider, TradeBatch
+from montalaq.health import CircuitBreaker, EscalationBoard, Freshness, OpState
 from montalaq.lifecycle import Lifecycle, builtin_checks, lifecycle_from_settings
 from montalaq.monitoring import MonitoringService
 from montalaq.notify.notifier import Notifier
 from montalaq.notify.signals import SignalHook
 from montalaq.records import Analysis, AnalysisStatus, Finding
+from montalaq.retry import RetryPolicy
 from montalaq.settings import Settings
 from montalaq.store import Store
 from montalaq.timeframes import parse_timeframe, timeframe_label
@@ -115,6 +115,8 @@ class ServiceStats:
     cycles: int = 0
     trades_ingested: int = 0
     trades_rejected: int = 0
+    quotes_ingested: int = 0
+    quotes_rejected: int = 0
     bars_closed: int = 0
     analyses_complete: int = 0
     analyses_failed: int = 0
@@ -148,22 +150,6 @@ class StepReport:
     findings: list[Finding] = field(default_factory=list)
     evaluated: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _default_provider(symbol: str, clock: Callable[[], int]) -> Provider:
-    from montalaq.sample import BACKFILL_S, SAMPLES, SESSION_OFFSET_S, sample_path
-
-    key = symbol.lower()
-    if key in SAMPLES:
-        return ReplayProvider(
-            sample_path(key),
-            symbol=symbol,
-            loop=True,
-            start_offset_s=SESSION_OFFSET_S.get(key, 0.0),
-            backfill_s=BACKFILL_S.get(key, 0.0),
-            clock=clock,
-        )
-    return SimulatedProvider(symbol, seed=zlib.crc32(symbol.encode()), clock=clock)
 
 
 def _bar_dict(bar: Any) -> dict[str, Any] | None:
@@ -235,9 +221,6 @@ class Service:
         self.timeframes: list[str] = list(
             dict.fromkeys(timeframe_label(parse_timeframe(t)) for t in settings.timeframes)
         )
-        self.engine = MarketEngine(
-            self.timeframes, symbols=self.symbols, close_grace_ns=int(close_grace_s * _NS)
-        )
         self.board = EscalationBoard(Freshness(), auto_close_cycles=settings.breaker_auto_close_cycles)
         self.board.add_pairs(self.symbols, self.timeframes)
         self._owns_store = store is None
@@ -257,7 +240,9 @@ class Service:
             settings, self.store, signal_hook=self.signal_hook, ml=ml, clock=self.now
         )
         if providers is None:
-            providers = {s: _default_provider(s, time.time_ns) for s in self.symbols}
+            from montalaq.providers import providers_from_settings
+
+            providers = providers_from_settings(settings, self.symbols)
         unknown = [s for s in providers if s not in self.symbols]
         if unknown:
             raise ValueError(f"providers: unknown symbols {unknown}; configured (SYMBOL): {self.symbols}")
@@ -270,6 +255,24 @@ class Service:
             if not 0 < len(name) <= 32:
                 raise ValueError(f"providers[{sym!r}].name: expected 1-32 characters, got {name!r}")
         self.providers: dict[str, Provider] = dict(providers)
+        # A feed that backfills after a reconnect holds its bars open once the failure is
+        # seen; the trades of the moments before that (a silent drop is seen only by the
+        # ping or idle timeout) may still arrive after the clock closed their bar, so they
+        # amend it within this window instead of being LATE (docs/feeds.md).
+        late_window_s = max(
+            (
+                float(getattr(p, "idle_timeout_s", 60.0)) + 60.0
+                for p in providers.values()
+                if getattr(p, "backfills", False)
+            ),
+            default=0.0,
+        )
+        self.engine = MarketEngine(
+            self.timeframes,
+            symbols=self.symbols,
+            close_grace_ns=int(close_grace_s * _NS),
+            late_window_ns=int(late_window_s * _NS),
+        )
         self.eval_interval_ns = int(settings.escalation_eval_interval_sec * _NS)
         self.stats = ServiceStats()
         self._lock = threading.Lock()  # pending bars, errors
@@ -280,6 +283,10 @@ class Service:
         self._last_eval_ns: int | None = None
         self._pushed: set[int] = set()  # ids of providers consumed by run() tasks
         self._failing: dict[int, str] = {}  # provider id -> error code of its failing call
+        self._stopped: dict[int, str] = {}  # provider id -> the permanent error that stopped its feed
+        self._held: dict[int, list[str]] = {}  # provider id -> its symbols held open while it backfills
+        self._feed_breakers: dict[int, CircuitBreaker] = {}
+        self._feed_retry = RetryPolicy(max_attempts=1000, base_s=1.0, jitter=0.2, max_delay_s=30.0)
         self._running = False
         self._store_ok = 0  # store writes that worked (the database is observed through them)
         self._last_store_exc: BaseException | None = None
@@ -639,6 +646,47 @@ class Service:
         self._note_closed(closed)
         return counts
 
+    def ingest_quotes(self, batch: QuoteBatch) -> int:
+        """Hand one batch of best bid/ask rows to the engine; returns how many it accepted
+        (crossed, non-finite or older quotes are counted by the engine and dropped)."""
+        accepted = 0
+        for ts, bid, ask in zip(batch.ts_ns.tolist(), batch.bid.tolist(), batch.ask.tolist(), strict=True):
+            if self.engine.on_quote(batch.symbol, int(ts), float(bid), float(ask)) == QuoteStatus.ACCEPTED:
+                accepted += 1
+        with self._lock:
+            self.stats.quotes_ingested += accepted
+            self.stats.quotes_rejected += len(batch) - accepted
+        return accepted
+
+    def feed(self, batch: Batch) -> None:
+        """Ingest a :class:`~montalaq.feeds.TradeBatch` or a :class:`~montalaq.feeds.QuoteBatch`:
+        the public way for host code to push its own data into a running service (or use a
+        :class:`~montalaq.feeds.PushFeed`, see docs/feeds.md)."""
+        if isinstance(batch, QuoteBatch):
+            self.ingest_quotes(batch)
+        elif isinstance(batch, TradeBatch):
+            self.ingest(batch)
+        else:
+            raise TypeError(f"expected a TradeBatch or a QuoteBatch, got {type(batch).__name__}")
+
+    def provider_stats(self) -> list[dict[str, Any]]:
+        """Each streaming provider's numbers (messages/s, reconnects, last message age, parse
+        errors, gaps, ...; ``montalaq.providers.StreamClient.stats``) and each push feed's."""
+        out: list[dict[str, Any]] = []
+        for p in self._unique_providers():
+            stats = getattr(p, "stats", None)
+            if not callable(stats):
+                continue
+            try:
+                row = dict(stats())
+            except Exception as exc:  # a host's feed with a broken stats() must not break /metrics
+                row = {"error": f"{type(exc).__name__}: {exc}"}
+            row.setdefault("provider", p.name)
+            row["symbols"] = [sym for sym, q in self.providers.items() if q is p]
+            row["stopped"] = self._stopped.get(id(p))
+            out.append(row)
+        return out
+
     def _note_closed(self, bars: Sequence[Bar]) -> None:
         with self._lock:
             self.stats.bars_closed += len(bars)
@@ -842,7 +890,7 @@ class Service:
                 continue
             try:
                 for batch in p.take_until(now_ns):
-                    self.ingest(batch)  # a malformed batch (lengths, dtypes) is the provider's error
+                    self.feed(batch)  # a malformed batch (lengths, dtypes) is the provider's error
             except Exception as exc:
                 self._provider_error(p, exc, now_ns)
             else:
@@ -869,9 +917,23 @@ class Service:
             self.notifier, provider.name, symbols, exc, first=first, component="service"
         )
         self._failing[id(provider)] = name
+        if getattr(provider, "backfills", False) and id(provider) not in self._held:
+            self._hold(provider, True)
         self._errors_by_code[name] = self._errors_by_code.get(name, 0) + 1
         for sym in symbols:
             self._set_error(sym, None, name, now_ns)
+
+    def _hold(self, provider: Provider, held: bool) -> None:
+        """A feed that will backfill what it misses holds its symbols' bars open while it
+        reconnects: closing them by the clock would make the backfilled trades LATE and
+        the bars differ from an uninterrupted stream's (docs/feeds.md)."""
+        symbols = [sym for sym, p in self.providers.items() if p is provider]
+        for sym in symbols:
+            self.engine.set_hold(sym, held)
+        if held:
+            self._held[id(provider)] = symbols
+        else:
+            self._held.pop(id(provider), None)
 
     def _analyse(self, now_ns: int, report: StepReport) -> None:
         with self._lock:
@@ -1071,22 +1133,49 @@ class Service:
                 tasks.append(asyncio.create_task(self._consume(p, stop), name=f"montalaq-feed-{p.name}"))
 
     async def _consume(self, provider: Provider, stop: asyncio.Event) -> None:
-        """Ingest a push provider's batches; reconnect with backoff when it fails."""
-        backoff_s = 1.0
+        """Ingest a push provider's batches; when the feed fails, reconnect with the retry
+        policy's back-off (jitter, capped) behind the provider's breaker; a PERMANENT failure
+        (an auth refusal) stops the feed and moves the lifecycle to ERROR instead of
+        looping (docs/feeds.md)."""
+        breaker = self._feed_breakers.setdefault(
+            id(provider),
+            CircuitBreaker(f"provider:{provider.name}", failure_threshold=5, window_s=300.0, cooldown_s=60.0),
+        )
+        failures = 0
         while not stop.is_set():
-            try:
-                async for batch in _batches(provider):
-                    self.ingest(batch)
-                    self._provider_ok(provider)
-                    backoff_s = 1.0
-                return  # the feed ended
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._provider_error(provider, exc, self.now())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff_s)
-                backoff_s = min(30.0, backoff_s * 2)
+            wait_s = 0.0
+            if not breaker.allow():
+                wait_s = max(1.0, (breaker.retry_after_ns() or 0) / _NS)
+            else:
+                try:
+                    async for batch in _batches(provider):
+                        self.feed(batch)
+                        if id(provider) in self._held and not getattr(provider, "catching_up", False):
+                            self._hold(provider, False)  # the backfill is in: the clock may close bars
+                        if failures or id(provider) in self._failing:
+                            breaker.record_success()
+                            self._provider_ok(provider)
+                            failures = 0
+                    breaker.record_success()
+                    return  # the feed ended
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    breaker.record_failure()
+                    self._provider_error(provider, exc, self.now())
+                    if not DEFAULT_TAXONOMY.is_transient(exc) and not isinstance(exc, TypeError | ValueError):
+                        self._stopped[id(provider)] = f"{type(exc).__name__}: {exc}"
+                        log.error(
+                            "provider %s stopped: %s (permanent; fix the configuration and restart)",
+                            provider.name,
+                            exc,
+                            extra={"component": "service", "provider": provider.name},
+                        )
+                        return
+                    failures += 1
+                    wait_s = self._feed_retry.backoff_s(failures)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait_s)
 
 
 def _in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -1161,7 +1250,7 @@ class _MemoryBoardHost:
         )
 
 
-async def _batches(provider: Provider) -> AsyncIterator[TradeBatch]:
+async def _batches(provider: Provider) -> AsyncIterator[Batch]:
     """A provider's batches whether ``trades()`` is async or a plain iterator (pulled in a
     worker thread so a blocking feed does not block the event loop)."""
     feed = provider.trades()
@@ -1169,15 +1258,16 @@ async def _batches(provider: Provider) -> AsyncIterator[TradeBatch]:
         async for batch in feed:
             yield batch
         return
-    it: Iterator[TradeBatch] = iter(feed)
+    it: Iterator[Batch] = iter(feed)
     done = object()
     while True:
         item = await asyncio.to_thread(next, it, done)
         if item is done:
             return
-        if not isinstance(item, TradeBatch):
+        if not isinstance(item, TradeBatch | QuoteBatch):
             raise TypeError(
                 f"provider {provider.name!r} yielded {type(item).__name__}, expected a TradeBatch"
+                " or a QuoteBatch"
             )
         yield item
 

@@ -121,6 +121,25 @@ class Settings(BaseSettings):
     ts_persist: int = Field(default=3, ge=1, le=1000)
     ts_weights: FloatList = Field(default_factory=lambda: [0.02, 0.03, 0.03, 0.01, 0.2])
 
+    # -- market data (docs/feeds.md) -------------------------------------------------------
+    # PROVIDER: where trades come from. Unset: the bundled samples (a replay, said so in the
+    # log and in every status row); binance/twelvedata/alltick: the live clients below.
+    provider: Literal["binance", "twelvedata", "alltick", "replay", "simulated"] | None = None
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    binance_rest_url: str = "https://api.binance.com"
+    binance_api_key: SecretStr | None = None
+    twelvedata_ws_url: str = "wss://ws.twelvedata.com/v1/quotes/price"
+    twelvedata_rest_url: str = "https://api.twelvedata.com"
+    twelvedata_api_key: SecretStr | None = None
+    alltick_ws_url: str = "wss://quote.alltick.io/quote-stock-b-ws-api"
+    alltick_api_key: SecretStr | None = None
+    provider_idle_timeout_sec: float = Field(default=60.0, gt=0, le=86_400)
+    provider_max_pending: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    # Market calendars (docs/semantics.md, "Market calendars"): MARKET_CALENDAR for every
+    # symbol, MARKET_CALENDARS=SPY:XNYS,RELIANCE:XNSE per symbol (wins); 24/7 by default.
+    market_calendar: str = "24/7"
+    market_calendars: CommaList = Field(default_factory=list)
+
     # -- infrastructure -------------------------------------------------------------------
     database_url: SecretStr | None = None
     montalaq_db_path: str = "data/montalaq.db"
@@ -170,7 +189,13 @@ class Settings(BaseSettings):
     state_snapshot_interval_sec: float = Field(default=30.0, gt=0)
 
     _split_lists = field_validator(
-        "notify_email_to", "symbol", "timeframes", "ts_weights", "notify_apprise_urls", mode="before"
+        "notify_email_to",
+        "symbol",
+        "timeframes",
+        "ts_weights",
+        "notify_apprise_urls",
+        "market_calendars",
+        mode="before",
     )(_split)
 
     @field_validator("api_token", mode="before")
@@ -183,6 +208,45 @@ class Settings(BaseSettings):
         if isinstance(v, SecretStr) and not v.get_secret_value().strip():
             return None
         return v
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_name(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            return v or None  # PROVIDER= means unset
+        return v
+
+    @field_validator("binance_ws_url", "twelvedata_ws_url", "alltick_ws_url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError(f"expected a ws:// or wss:// URL, got {v!r}")
+        return v
+
+    @field_validator("binance_rest_url", "twelvedata_rest_url")
+    @classmethod
+    def _rest_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
+    @field_validator("market_calendars")
+    @classmethod
+    def _calendars(cls, v: list[str]) -> list[str]:
+        for item in v:
+            sym, sep, cal = item.partition(":")
+            if not sep or not sym.strip() or not cal.strip():
+                raise ValueError(f"expected SYMBOL:CALENDAR items (e.g. SPY:XNYS), got {item!r}")
+        return v
+
+    def calendar_of(self, symbol: str) -> str:
+        """The market calendar of ``symbol``: its MARKET_CALENDARS entry, else MARKET_CALENDAR."""
+        for item in self.market_calendars:
+            sym, _, cal = item.partition(":")
+            if sym.strip() == symbol:
+                return cal.strip()
+        return self.market_calendar
 
     @field_validator("symbol")
     @classmethod

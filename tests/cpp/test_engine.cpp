@@ -372,3 +372,39 @@ TEST_CASE("engine configuration is validated", "[engine]") {
   c.max_trades = 0;
   CHECK_THROWS_WITH(market_engine(c), Catch::Contains("max_trades"));
 }
+
+TEST_CASE("a held symbol's bars close by trades only, so a backfill after a gap is not late", "[engine]") {
+  engine_config c;
+  c.timeframes_ns = {minute};
+  market_engine held(c), live(c);
+  const std::uint32_t a = held.symbol_index("BTCUSDT"), b = live.symbol_index("BTCUSDT");
+  // Minute 0 traded, then the feed drops for three minutes; the held engine's clock moves on.
+  for (auto* e : {&held, &live}) {
+    const std::uint32_t s = e == &held ? a : b;
+    (void)e->on_trade(s, tr(t0 + 10 * sec, 100.0, 1.0));
+  }
+  held.set_hold(a, true);
+  CHECK(held.held(a));
+  CHECK(held.advance_time(t0 + 3 * minute) == 0);  // nothing closed while held
+  // The backfill delivers the missed trades, in order, after the clock passed them.
+  for (std::int64_t m = 1; m <= 3; ++m) {
+    CHECK(held.on_trade(a, tr(t0 + m * minute + sec, 100.0 + static_cast<double>(m), 1.0)) == trade_status::accepted);
+    (void)live.on_trade(b, tr(t0 + m * minute + sec, 100.0 + static_cast<double>(m), 1.0));
+  }
+  held.set_hold(a, false);
+  CHECK_FALSE(held.held(a));
+  (void)held.advance_time(t0 + 5 * minute);
+  (void)live.advance_time(t0 + 5 * minute);
+  const auto hb = held.bars(a, 0, false), lb = live.bars(b, 0, false);
+  REQUIRE(hb.size() == 4);
+  REQUIRE(lb.size() == 4);
+  CHECK(hb.start_ns == lb.start_ns);
+  CHECK(hb.close == lb.close);
+  CHECK(hb.trades == lb.trades);
+  // Without the hold the same late trades are rejected.
+  market_engine unheld(c);
+  const std::uint32_t u = unheld.symbol_index("BTCUSDT");
+  (void)unheld.on_trade(u, tr(t0 + 10 * sec, 100.0, 1.0));
+  (void)unheld.advance_time(t0 + 3 * minute);
+  CHECK(unheld.on_trade(u, tr(t0 + minute + sec, 101.0, 1.0)) == trade_status::late);
+}

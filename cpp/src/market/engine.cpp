@@ -414,6 +414,7 @@ std::size_t market_engine::advance_time(std::int64_t now_ns) {
   now_ns = std::clamp<std::int64_t>(now_ns, 0, max_ts_ns);
   for (std::uint32_t sym = 0; sym < syms_.size(); ++sym) {
     symbol_state& s = syms_[sym];
+    if (s.held) continue;
     for (std::uint32_t tf = 0; tf < s.tfs.size(); ++tf) {
       tf_state& f = s.tfs[tf];
       if (f.frontier == no_frontier) continue;  // no trade yet: nothing to close

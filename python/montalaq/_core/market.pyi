@@ -244,6 +244,10 @@ class MarketEngine:
         """
     def has_symbol(self, symbol: str) -> bool:
         ...
+    def held(self, symbol: str) -> bool:
+        """
+        Whether the symbol is on hold.
+        """
     def last_trades(self) -> tuple[list[str], list[int]]:
         """
         (symbols, last accepted trade time in ns per symbol; 0 when none yet).
@@ -259,6 +263,10 @@ class MarketEngine:
     def on_trades(self, symbol: str, ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], price: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], size: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], side: typing.Annotated[numpy.typing.ArrayLike, numpy.int8] | None = None, trade_id: typing.Annotated[numpy.typing.ArrayLike, numpy.uint64] | None = None) -> tuple[dict[str, int], list[Bar]]:
         """
         Ingest a chunk (GIL released). Returns (counts by status, list of bars closed).
+        """
+    def set_hold(self, symbol: str, held: bool) -> None:
+        """
+        Hold (True) or release a symbol's bars from closing by the clock (a feed backfilling).
         """
     def state(self, symbol: str) -> dict[str, typing.Any]:
         """

@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from montalaq.engine import Bar, MarketEngine
-from montalaq.feeds import PullProvider, ReplayProvider, SimulatedProvider
+from montalaq.feeds import PullProvider, QuoteBatch, ReplayProvider, SimulatedProvider
 from montalaq.timeframes import parse_timeframe
 from montalaq.watchlist import Watchlist, WatchlistEntry
 
@@ -181,6 +181,12 @@ class FeedContext:
         for symbols, provider in self.providers:
             try:
                 for batch in provider.take_until(at_ns):
+                    if isinstance(batch, QuoteBatch):
+                        for ts, bid, ask in zip(
+                            batch.ts_ns.tolist(), batch.bid.tolist(), batch.ask.tolist(), strict=True
+                        ):
+                            self.engine.on_quote(batch.symbol, int(ts), float(bid), float(ask))
+                        continue
                     _, closed = self.engine.on_trades(
                         batch.symbol, batch.ts_ns, batch.price, batch.size, batch.side, batch.trade_id
                     )

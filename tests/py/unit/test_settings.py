@@ -84,6 +84,11 @@ SPEC_DEFAULTS = {
     "state_snapshot_interval_sec": 30.0,
     "db_connect_timeout_sec": 5.0,
     "db_statement_timeout_sec": 30.0,
+    "provider": None,
+    "binance_ws_url": "wss://stream.binance.com:9443",
+    "twelvedata_ws_url": "wss://ws.twelvedata.com/v1/quotes/price",
+    "alltick_ws_url": "wss://quote.alltick.io/quote-stock-b-ws-api",
+    "market_calendar": "24/7",
 }
 
 
@@ -207,6 +212,23 @@ READS: list[tuple[dict[str, str], str, Any]] = [
     ({"STATE_SNAPSHOT_INTERVAL_SEC": "5"}, "state_snapshot_interval_sec", 5.0),
     ({"DB_CONNECT_TIMEOUT_SEC": "2"}, "db_connect_timeout_sec", 2.0),
     ({"DB_STATEMENT_TIMEOUT_SEC": "10"}, "db_statement_timeout_sec", 10.0),
+    ({"PROVIDER": "Binance"}, "provider", "binance"),
+    ({"BINANCE_WS_URL": "ws://gw:9"}, "binance_ws_url", "ws://gw:9"),
+    ({"BINANCE_REST_URL": "http://gw:8"}, "binance_rest_url", "http://gw:8"),
+    ({"BINANCE_API_KEY": "bk"}, "binance_api_key", "bk"),
+    ({"TWELVEDATA_WS_URL": "wss://td/v1/quotes/price"}, "twelvedata_ws_url", "wss://td/v1/quotes/price"),
+    ({"TWELVEDATA_REST_URL": "https://td"}, "twelvedata_rest_url", "https://td"),
+    ({"TWELVEDATA_API_KEY": "tk"}, "twelvedata_api_key", "tk"),
+    (
+        {"ALLTICK_WS_URL": "wss://quote.alltick.io/quote-b-ws-api"},
+        "alltick_ws_url",
+        "wss://quote.alltick.io/quote-b-ws-api",
+    ),
+    ({"ALLTICK_API_KEY": "at"}, "alltick_api_key", "at"),
+    ({"PROVIDER_IDLE_TIMEOUT_SEC": "15"}, "provider_idle_timeout_sec", 15.0),
+    ({"PROVIDER_MAX_PENDING": "5000"}, "provider_max_pending", 5000),
+    ({"MARKET_CALENDAR": "XNYS"}, "market_calendar", "XNYS"),
+    ({"MARKET_CALENDARS": "SPY:XNYS, RELIANCE:XNSE"}, "market_calendars", ["SPY:XNYS", "RELIANCE:XNSE"]),
 ]
 
 

@@ -90,7 +90,13 @@ class market_engine {
                                                          std::span<const std::uint64_t> trade_id);
   quote_status on_quote(std::uint32_t sym, std::int64_t ts_ns, double bid, double ask);
   // Closes every bar with end + close_grace <= now (and emits flat bars when filling gaps).
+  // Symbols on hold are skipped: their bars close by trades only.
   std::size_t advance_time(std::int64_t now_ns);
+  // While a feed is reconnecting and will backfill the trades it missed, the clock must not
+  // close the symbol's bars: the late trades would be rejected and the bars would differ
+  // from an uninterrupted stream's. Holding changes nothing else.
+  void set_hold(std::uint32_t sym, bool held) { syms_.at(sym).held = held; }
+  [[nodiscard]] bool held(std::uint32_t sym) const { return syms_.at(sym).held; }
 
   [[nodiscard]] std::span<const closed_bar> closed() const noexcept { return closed_; }
 
@@ -138,6 +144,7 @@ class market_engine {
     double bid = std::numeric_limits<double>::quiet_NaN(), ask = std::numeric_limits<double>::quiet_NaN();
     std::int64_t quote_ts = 0;
     engine_counts counts;
+    bool held = false;  // advance_time skips the symbol (set_hold)
   };
   struct string_hash {
     using is_transparent = void;

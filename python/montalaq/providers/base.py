@@ -1,0 +1,482 @@
+"""What every streaming client shares: one WebSocket session per ``trades()`` call, a reader
+that never waits for the consumer, a bounded buffer, heartbeats, idle detection, the error
+taxonomy and the numbers an operator reads (docs/feeds.md).
+
+A session connects, subscribes, backfills what the previous session missed (where the
+provider can), then yields batches until the connection fails; the caller (the service's
+feed loop, ``montalaq.service``) reconnects with the retry policy and a breaker. State
+that must survive a reconnect (the last trade id per symbol, the counters) lives on the
+client object, not in the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from montalaq.errors import DEFAULT_TAXONOMY, ErrorKind
+from montalaq.feeds import Batch, QuoteBatch, TradeBatch
+from montalaq.retry import RetryPolicy
+
+log = logging.getLogger("montalaq.providers")
+
+_NS = 1_000_000_000
+_RATE_WINDOW_S = 10.0
+_GAPS_KEPT = 50
+
+
+class ProviderAuthError(Exception):
+    """The provider refused the credentials (a handshake 401/403 or an auth error message).
+    PERMANENT: retrying the same key cannot succeed, so the feed stops and the process
+    reports ERROR instead of looping."""
+
+
+class MalformedFrameError(ValueError):
+    """A frame that is not what the provider's protocol says; counted and skipped."""
+
+
+DEFAULT_TAXONOMY.register_code("PROVIDER_AUTH", ErrorKind.PERMANENT)
+DEFAULT_TAXONOMY.register_exception(ProviderAuthError, "PROVIDER_AUTH")
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Trades a client knows it missed: ``symbol``, the interval (int ns, exchange time
+    where known), how many trades where the ids tell (else -1), and whether a backfill
+    closed it (``filled``: "trades", "bars" or "" when nothing could be fetched)."""
+
+    symbol: str
+    from_ns: int
+    to_ns: int
+    missing: int
+    filled: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "from_ns": self.from_ns,
+            "to_ns": self.to_ns,
+            "missing": self.missing,
+            "filled": self.filled,
+            "reason": self.reason,
+        }
+
+
+class _Pending:
+    """Parsed rows waiting for the consumer, per symbol, bounded."""
+
+    __slots__ = ("ids", "px", "sd", "sz", "ts")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.px: list[float] = []
+        self.sz: list[float] = []
+        self.sd: list[int] = []
+        self.ids: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def drop_oldest(self, n: int) -> tuple[int, int]:
+        """Drop the first ``n`` rows; returns the time span dropped."""
+        first, last = self.ts[0], self.ts[n - 1]
+        for col in (self.ts, self.px, self.sz, self.sd, self.ids):
+            if col:
+                del col[:n]
+        return first, last
+
+
+class StreamClient(ABC):
+    """Base of the WebSocket clients. ``name`` is the provider's name as recorded on its
+    pairs; ``symbols`` the exchange symbols subscribed.
+
+    ``idle_timeout_s``: a session with no message (data or heartbeat reply) for this long
+    fails with ``TimeoutError`` (INGESTION_TIMEOUT) -- a server that accepts and goes quiet
+    is a failure, not a healthy silence. ``heartbeat_s``: how often the client sends the
+    provider's application heartbeat (WebSocket pings run beside it). ``max_pending``:
+    trades parsed but not yet taken by the consumer, per symbol; beyond it the oldest are
+    dropped, counted (``dropped``) and recorded as a gap. ``clock``: wall time, int ns.
+    """
+
+    name: str = "stream"
+    heartbeat_s: float | None = None
+    backfills = False  # True: after a reconnect, the missed data comes first (the service holds bars)
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        ws_url: str,
+        idle_timeout_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+        max_pending: int = 1_000_000,
+        clock: Callable[[], int] | None = None,
+        rest_url: str | None = None,
+        rest_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        syms = [str(s).strip() for s in symbols]
+        if not syms or any(not s for s in syms):
+            raise ValueError(f"symbols: expected at least one symbol, got {list(symbols)!r}")
+        if not isinstance(ws_url, str) or not ws_url.startswith(("ws://", "wss://")):
+            raise ValueError(f"ws_url: expected a ws:// or wss:// URL, got {ws_url!r}")
+        for label, value in (("idle_timeout_s", idle_timeout_s), ("connect_timeout_s", connect_timeout_s)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(f"{label}: expected seconds > 0, got {value!r}")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending: expected an integer >= 1, got {max_pending!r}")
+        self._symbols = tuple(syms)
+        self._secret: str | None = None  # set by clients with a key: redacted from every message
+        self.ws_url = ws_url
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.max_pending = max_pending
+        if rest_url is not None and not rest_url.startswith(("http://", "https://")):
+            raise ValueError(f"rest_url: expected an http(s) URL, got {rest_url!r}")
+        self.rest_url = (rest_url or "").rstrip("/")  # the backfill's REST API ("" where none)
+        self.rest_timeout_s = rest_timeout_s
+        # REST calls of a backfill: a few quick tries, honouring Retry-After on 429/5xx.
+        self._retry = (
+            retry if retry is not None else RetryPolicy(max_attempts=4, base_s=0.5, max_delay_s=10.0)
+        )
+        self._clock = clock if clock is not None else time.time_ns
+        self._lock = threading.Lock()  # stats are read from other threads (API, metrics)
+        self._pending: dict[str, _Pending] = {}
+        self._quotes: dict[str, list[tuple[int, float, float]]] = {}
+        self._wake = asyncio.Event()
+        self._arrivals: deque[int] = deque()
+        self.sessions = 0
+        self.reconnects = 0
+        self.messages = 0
+        self.trades_parsed = 0
+        self.quotes_parsed = 0
+        self.parse_errors = 0
+        self.dropped = 0
+        self.backfilled = 0
+        self.gaps_total = 0
+        self.gaps: deque[Gap] = deque(maxlen=_GAPS_KEPT)
+        self._stalled: set[str] = set()  # symbols whose overflow gap is still growing
+        self.connected = False
+        self.last_message_ns = 0
+        self.last_error: str | None = None
+        self.disconnected_at_ns = 0
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self._symbols
+
+    @property
+    def catching_up(self) -> bool:
+        """True from a disconnect until the next session has handed over its backfill."""
+        return self.disconnected_at_ns != 0
+
+    # -- what a provider implements ------------------------------------------------------
+    @abstractmethod
+    def connect_url(self) -> str:
+        """The URL to open (with credentials where the provider takes them in the URL)."""
+
+    @abstractmethod
+    def subscribe_messages(self) -> list[str]:
+        """Frames sent right after the connection opens."""
+
+    @abstractmethod
+    def on_frame(self, frame: str | bytes) -> None:
+        """Parse one frame: ``add_trade``/``add_quote`` rows, raise :class:`MalformedFrameError`
+        for a frame that breaks the protocol, :class:`ProviderAuthError` for a refusal."""
+
+    def heartbeat_message(self) -> str | None:
+        """The provider's application heartbeat, or None (WebSocket pings only)."""
+        return None
+
+    async def backfill(self, gap_from_ns: int) -> list[Batch]:
+        """After a reconnect: what the previous session missed, fetched by REST, in order.
+        The default fetches nothing and records the gap."""
+        self.record_gap(
+            symbols=self._symbols,
+            from_ns=gap_from_ns,
+            to_ns=self._clock(),
+            missing=-1,
+            filled="",
+            reason="reconnect: the provider cannot backfill trades",
+        )
+        return []
+
+    def accept_trade(self, symbol: str, trade_id: int) -> bool:
+        """Whether a live trade is new (the Binance client drops ids it already delivered)."""
+        return True
+
+    # -- used by providers ------------------------------------------------------------------
+    def add_trade(self, symbol: str, ts_ns: int, price: float, size: float, side: int, trade_id: int) -> None:
+        p = self._pending.get(symbol)
+        if p is None:
+            p = self._pending[symbol] = _Pending()
+        p.ts.append(ts_ns)
+        p.px.append(price)
+        p.sz.append(size)
+        p.sd.append(side)
+        p.ids.append(trade_id)
+        self.trades_parsed += 1
+        if len(p) > self.max_pending:
+            # Drop a tenth at once: one gap per stall, not one per trade.
+            n = len(p) - self.max_pending + max(1, self.max_pending // 10)
+            first, last = p.drop_oldest(n)
+            self.dropped += n
+            self._overflow(symbol, first, last, n)
+
+    def _overflow(self, symbol: str, first_ns: int, last_ns: int, n: int) -> None:
+        with self._lock:
+            if symbol in self._stalled and self.gaps and self.gaps[-1].symbol == symbol:
+                g = self.gaps[-1]  # the same stall goes on: widen its gap
+                self.gaps[-1] = Gap(symbol, g.from_ns, last_ns, g.missing + n, "", g.reason)
+                return
+        self._stalled.add(symbol)
+        self.record_gap(
+            symbols=(symbol,),
+            from_ns=first_ns,
+            to_ns=last_ns,
+            missing=n,
+            filled="",
+            reason="overflow: the consumer fell behind; the oldest trades were dropped",
+        )
+
+    def add_quote(self, symbol: str, ts_ns: int, bid: float, ask: float) -> None:
+        q = self._quotes.setdefault(symbol, [])
+        if len(q) >= 1024:  # quotes supersede each other: keep the newest only
+            del q[:512]
+        q.append((ts_ns, bid, ask))
+        self.quotes_parsed += 1
+
+    def record_gap(
+        self, *, symbols: Sequence[str], from_ns: int, to_ns: int, missing: int, filled: str, reason: str
+    ) -> None:
+        with self._lock:
+            for sym in symbols:
+                self.gaps.append(Gap(sym, from_ns, to_ns, missing, filled, reason))
+                self.gaps_total += 1
+        log.warning(
+            "%s: gap for %s (%s)%s",
+            self.name,
+            ",".join(symbols),
+            reason,
+            f", filled from {filled}" if filled else ", not filled",
+            extra={"component": "provider", "provider": self.name},
+        )
+
+    def now_ns(self) -> int:
+        return self._clock()
+
+    # -- the session -------------------------------------------------------------------------
+    def _take(self) -> list[Batch]:
+        out: list[Batch] = []
+        pending, self._pending = self._pending, {}
+        self._stalled.clear()
+        for sym, p in pending.items():
+            if not len(p):
+                continue
+            out.append(
+                TradeBatch(
+                    sym,
+                    np.array(p.ts, dtype=np.int64),
+                    np.array(p.px, dtype=np.float64),
+                    np.array(p.sz, dtype=np.float64),
+                    np.array(p.sd, dtype=np.int8),
+                    None if p.ids[0] < 0 else np.array(p.ids, dtype=np.uint64),  # -1: the feed has no ids
+                )
+            )
+        quotes, self._quotes = self._quotes, {}
+        for sym, q in quotes.items():
+            arr = np.array(q, dtype=np.float64)
+            out.append(
+                QuoteBatch(
+                    sym, np.array([r[0] for r in q], dtype=np.int64), arr[:, 1].copy(), arr[:, 2].copy()
+                )
+            )
+        return out
+
+    def _note_message(self) -> None:
+        now = self._clock()
+        with self._lock:
+            self.messages += 1
+            self.last_message_ns = now
+        self._arrivals.append(now)
+        if len(self._arrivals) > 200_000:
+            self._arrivals.popleft()
+
+    async def trades(self) -> AsyncIterator[Batch]:
+        """One session: connect, subscribe, backfill a previous session's gap, stream."""
+        import websockets  # an import of the api extra's dependency only when a client runs
+
+        self._wake = asyncio.Event()
+        try:
+            ws = await asyncio.wait_for(
+                websockets.connect(
+                    self.connect_url(),
+                    open_timeout=None,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    max_size=2**22,
+                    close_timeout=2,
+                ),
+                self.connect_timeout_s,
+            )
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            self.last_error = f"handshake refused (HTTP {status})"
+            if status in (401, 403):
+                raise ProviderAuthError(
+                    f"{self.name}: the server refused the credentials (HTTP {status})"
+                ) from None
+            raise ConnectionError(f"{self.name}: handshake refused (HTTP {status})") from None
+        except (OSError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+            detail = redact(f"{type(exc).__name__}: {exc}", self._secret)
+            self.last_error = f"cannot connect: {detail}"
+            raise ConnectionError(f"{self.name}: cannot connect: {detail}") from None
+        except TimeoutError:
+            self.last_error = f"no handshake within {self.connect_timeout_s:g} s"
+            raise TimeoutError(f"{self.name}: {self.last_error}") from None
+        reader: asyncio.Task[None] | None = None
+        beat: asyncio.Task[None] | None = None
+        try:
+            with self._lock:
+                self.sessions += 1
+                if self.sessions > 1:
+                    self.reconnects += 1
+                self.connected = True
+                self.last_message_ns = self._clock()
+            for msg in self.subscribe_messages():
+                await ws.send(msg)
+            reader = asyncio.create_task(self._read(ws), name=f"montalaq-{self.name}-reader")
+            if self.heartbeat_s:
+                beat = asyncio.create_task(self._heartbeat(ws), name=f"montalaq-{self.name}-heartbeat")
+            if self.disconnected_at_ns:
+                for batch in await self.backfill(self.disconnected_at_ns):
+                    yield batch
+                self.disconnected_at_ns = 0
+            while True:
+                batches = self._take()
+                for batch in batches:
+                    yield batch
+                if reader.done():
+                    failure = reader.exception()
+                    if failure is not None:
+                        raise failure
+                    raise ConnectionError(f"{self.name}: the server closed the stream")
+                idle_s = (self._clock() - self.last_message_ns) / _NS
+                if idle_s > self.idle_timeout_s:
+                    raise TimeoutError(f"{self.name}: no message for {idle_s:.0f} s")
+                self._wake.clear()
+                if not self._pending and not self._quotes:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), min(1.0, self.idle_timeout_s))
+        except Exception as exc:
+            self.last_error = redact(f"{type(exc).__name__}: {exc}", self._secret)
+            raise
+        finally:
+            with self._lock:
+                self.connected = False
+            if not self.disconnected_at_ns:
+                self.disconnected_at_ns = self._clock()
+            for task in (reader, beat):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+
+    async def _read(self, ws: Any) -> None:
+        import websockets
+
+        try:
+            async for frame in ws:
+                self._note_message()
+                try:
+                    self.on_frame(frame)
+                except ProviderAuthError:
+                    raise
+                except (MalformedFrameError, ValueError, KeyError, TypeError, IndexError) as exc:
+                    with self._lock:
+                        self.parse_errors += 1
+                    if self.parse_errors <= 3 or self.parse_errors % 1000 == 0:
+                        log.warning(
+                            "%s: malformed frame skipped (%s): %.120r",
+                            self.name,
+                            exc,
+                            frame,
+                            extra={"component": "provider", "provider": self.name},
+                        )
+                    continue
+                self._wake.set()
+        except websockets.ConnectionClosed as exc:
+            raise ConnectionError(f"{self.name}: connection closed ({exc})") from None
+        finally:
+            self._wake.set()  # the session sees the end at once, not at its next poll
+
+    async def _heartbeat(self, ws: Any) -> None:
+        assert self.heartbeat_s
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            msg = self.heartbeat_message()
+            if msg is not None:
+                await ws.send(msg)
+
+    # -- what operators read -----------------------------------------------------------------
+    def messages_per_s(self) -> float:
+        now = self._clock()
+        cutoff = now - int(_RATE_WINDOW_S * _NS)
+        while self._arrivals and self._arrivals[0] < cutoff:
+            self._arrivals.popleft()
+        return len(self._arrivals) / _RATE_WINDOW_S
+
+    def stats(self) -> dict[str, Any]:
+        """The client's numbers (JSON-ready): connected, sessions, reconnects, messages,
+        messages_per_s, trades, quotes, parse_errors, dropped, backfilled, gaps (count and
+        the last few), last_message_age_s (None before the first), last_error."""
+        now = self._clock()
+        with self._lock:
+            age = (now - self.last_message_ns) / _NS if self.last_message_ns else None
+            return {
+                "provider": self.name,
+                "connected": self.connected,
+                "sessions": self.sessions,
+                "reconnects": self.reconnects,
+                "messages": self.messages,
+                "messages_per_s": round(self.messages_per_s(), 3),
+                "trades": self.trades_parsed,
+                "quotes": self.quotes_parsed,
+                "parse_errors": self.parse_errors,
+                "dropped": self.dropped,
+                "backfilled": self.backfilled,
+                "gaps": self.gaps_total,
+                "recent_gaps": [g.to_dict() for g in self.gaps],
+                "last_message_age_s": None if age is None else round(max(0.0, age), 3),
+                "last_error": self.last_error,
+            }
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret replaced: URLs with keys end up in errors and logs."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+__all__ = ["Gap", "MalformedFrameError", "ProviderAuthError", "StreamClient", "redact"]
