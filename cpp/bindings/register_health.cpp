@@ -77,6 +77,7 @@ dict_t row_dict(const hl::pair_row& r) {
   d["breaker_changed_ns"] =
       r.breaker_changed_ns != 0 ? py::object(py::int_(r.breaker_changed_ns)) : py::object(py::none());
   d["breaker_reason"] = r.breaker_reason.empty() ? py::object(py::none()) : py::object(py::str(r.breaker_reason));
+  d["calendar"] = r.calendar;
   return py::reinterpret_steal<dict_t>(d.release());
 }
 
@@ -99,9 +100,26 @@ class py_board {
  public:
   py_board(hl::escalation_config cfg, const hl::freshness& f) : b_(cfg, f) {}
 
-  std::uint32_t add_pair(const std::string& symbol, std::int64_t tf_ns) {
+  std::uint32_t add_pair(const std::string& symbol, std::int64_t tf_ns, std::uint16_t calendar) {
     std::lock_guard<std::mutex> lock(mu_);
-    return b_.add_pair(symbol, tf_ns);
+    return b_.add_pair(symbol, tf_ns, calendar);
+  }
+  std::uint16_t set_calendar(const std::string& name, const py::array_t<std::int64_t, py::array::c_style>& opens,
+                             const py::array_t<std::int64_t, py::array::c_style>& closes) {
+    const auto o = view(opens);
+    const auto c = view(closes);
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mu_);
+    return b_.set_calendar(name, o, c);
+  }
+  std::optional<std::uint16_t> find_calendar(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return b_.find_calendar(name);
+  }
+  void set_pair_calendar(std::uint32_t pair, std::uint16_t calendar) {
+    std::lock_guard<std::mutex> lock(mu_);
+    check(pair);
+    b_.set_pair_calendar(pair, calendar);
   }
   std::optional<std::uint32_t> find_pair(const std::string& symbol, std::int64_t tf_ns) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -479,10 +497,12 @@ class py_opstate {
 }  // namespace
 
 void register_health(py::module_& m) {
-  py::enum_<hl::colour>(m, "Colour", "Freshness colour of a (symbol, timeframe).")
+  py::enum_<hl::colour>(m, "Colour",
+                        "Freshness colour of a (symbol, timeframe); CLOSED outside its market calendar's sessions.")
       .value("GREEN", hl::colour::green)
       .value("AMBER", hl::colour::amber)
-      .value("RED", hl::colour::red);
+      .value("RED", hl::colour::red)
+      .value("CLOSED", hl::colour::closed);
   py::enum_<hl::level>(m, "Level", "Escalation level, ordered INFO < WARN < ERROR < CRITICAL.", py::arithmetic())
       .value("INFO", hl::level::info)
       .value("WARN", hl::level::warn)
@@ -546,7 +566,12 @@ void register_health(py::module_& m) {
            py::arg("freshness"), py::arg("auto_close_cycles"), py::arg("critical_red_streak"), py::arg("error_fails"),
            py::arg("warn_amber_streak"), py::arg("warn_fails"), py::arg("breaker_red_streak"),
            py::arg("breaker_error_streak"), py::arg("fail_window_ns"), py::arg("max_failures_kept"))
-      .def("_add_pair", &py_board::add_pair, py::arg("symbol"), py::arg("tf_ns"))
+      .def("_add_pair", &py_board::add_pair, py::arg("symbol"), py::arg("tf_ns"), py::arg("calendar") = 0,
+           "Register a pair if new (an existing pair keeps its calendar); returns its index.")
+      .def("_set_calendar", &py_board::set_calendar, py::arg("name"), py::arg("opens_ns"), py::arg("closes_ns"),
+           "Register (or replace) a calendar's sessions [open, close); returns its index (0 is '24/7').")
+      .def("_find_calendar", &py_board::find_calendar, py::arg("name"))
+      .def("_set_pair_calendar", &py_board::set_pair_calendar, py::arg("pair"), py::arg("calendar"))
       .def("_find_pair", &py_board::find_pair, py::arg("symbol"), py::arg("tf_ns"))
       .def("__len__", &py_board::size)
       .def("_record_failure", &py_board::record_failure, py::arg("pair"), py::arg("at_ns"), py::arg("error_code"))

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import numpy as np
 
+from montalaq import calendars as _calendars
 from montalaq._native import health as _h
 from montalaq._time import datetime_utc, seconds_to_ns, to_ns
 from montalaq.errors import ErrorCode
@@ -123,6 +124,8 @@ class EscalationBoard(_h.EscalationBoard):
     (level changes, breaker open/close) with their reason and last error code. Pairs are
     registered by ``add_pairs``, by ``record_failure``, or by appearing in ``last_tick_ns``;
     a registered pair that has never traded is RED. One broken pair never changes another.
+    A pair may follow a market calendar (``add_pair(..., calendar="XNYS")``): outside its
+    sessions it is CLOSED and nothing escalates (docs/semantics.md, "Market calendars").
 
     Thread safety: every method may be called from any thread (an internal lock).
     """
@@ -153,6 +156,9 @@ class EscalationBoard(_h.EscalationBoard):
             seconds_to_ns(fail_window_s, "fail_window_s"),
             _int_setting("max_failures_kept", max_failures_kept, 1, 1_000_000_000),
         )
+        # Calendar name -> board index, for the calendars whose sessions this object put on
+        # the board (a loaded document's sessions are replaced by this process's on first use).
+        self._calendar_ids: dict[str, int] = {}
 
     @classmethod
     def from_json(cls, text: str) -> EscalationBoard:
@@ -163,16 +169,49 @@ class EscalationBoard(_h.EscalationBoard):
         board.load_json(text)
         return board
 
-    def add_pair(self, symbol: str, timeframe: str) -> int:
-        """Register a pair (idempotent); returns its index in ``pairs()`` order."""
+    def load_json(self, text: str) -> None:
+        """Replace this board's state with a document from ``to_json()`` (version 1 or 2); on
+        any error (ValueError) the board is unchanged."""
+        super().load_json(text)
+        self._calendar_ids = {}
+
+    def add_pair(self, symbol: str, timeframe: str, calendar: str | None = None) -> int:
+        """Register a pair (idempotent); returns its index in ``pairs()`` order.
+
+        ``calendar``: ``"24/7"`` or an exchange_calendars name such as ``"XNYS"``
+        (:func:`montalaq.calendars.normalize`); the pair moves to it if it was on another.
+        None keeps an existing pair's calendar; a new pair is then on ``"24/7"``.
+        """
         if not isinstance(symbol, str) or not symbol:
             raise ValueError("symbol: expected a non-empty string")
-        return self._add_pair(symbol, parse_timeframe(timeframe))
+        tf_ns = parse_timeframe(timeframe)
+        if calendar is None:
+            return self._add_pair(symbol, tf_ns)
+        return self._add_on(symbol, tf_ns, self._calendar_id(_calendars.normalize(calendar)))
 
-    def add_pairs(self, symbols: Iterable[str], timeframes: Iterable[str]) -> list[int]:
-        """Register every (symbol, timeframe) combination."""
+    def add_pairs(
+        self, symbols: Iterable[str], timeframes: Iterable[str], calendar: str | None = None
+    ) -> list[int]:
+        """Register every (symbol, timeframe) combination, on ``calendar`` as in ``add_pair``."""
         tfs = list(timeframes)
-        return [self.add_pair(s, tf) for s in symbols for tf in tfs]
+        name = None if calendar is None else _calendars.normalize(calendar)
+        return [self.add_pair(s, tf, name) for s in symbols for tf in tfs]
+
+    def _add_on(self, symbol: str, tf_ns: int, calendar: int) -> int:
+        idx = self._add_pair(symbol, tf_ns, calendar)
+        self._set_pair_calendar(idx, calendar)  # an existing pair moves
+        return idx
+
+    def _calendar_id(self, name: str) -> int:
+        """The board index of a normalised calendar name, putting its sessions on the board
+        the first time this object uses it."""
+        if name == _calendars.ALWAYS_OPEN:
+            return 0
+        found = self._calendar_ids.get(name)
+        if found is None:
+            opens, closes = _calendars.sessions(name)
+            found = self._calendar_ids[name] = self._set_calendar(name, opens, closes)
+        return found
 
     def _index(self, symbol: str, timeframe: str) -> int:
         idx = self._find_pair(symbol, parse_timeframe(timeframe))

@@ -222,7 +222,7 @@ class Service:
             dict.fromkeys(timeframe_label(parse_timeframe(t)) for t in settings.timeframes)
         )
         self.board = EscalationBoard(Freshness(), auto_close_cycles=settings.breaker_auto_close_cycles)
-        self.board.add_pairs(self.symbols, self.timeframes)
+        self._add_pairs(self.board)
         self._owns_store = store is None
         self.store = store if store is not None else Store.from_settings(settings)
         self.notifier = notifier
@@ -548,11 +548,11 @@ class Service:
         }
 
     def ingestion_status(self) -> dict[str, Any]:
-        """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red,
+        """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red, closed,
         breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
         escalation_level, breaker_open, last_tick (live, aware datetime or None),
         last_eval, last_error_code, last_signal_bar_ts, last_notify_at, amber_streak,
-        red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason."""
+        red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason, calendar."""
         now = self.now()
         try:
             stored = {(r["symbol"], r["timeframe"]): r for r in self.store.ingestion_status()}
@@ -585,10 +585,12 @@ class Service:
                 "fails_5m": row["fails_5m"],
                 "breaker_changed_at": row["breaker_changed_at"],
                 "breaker_reason": row["breaker_reason"],
+                "calendar": row.get("calendar", "24/7"),
             }
             pairs.append(pair)
             s = summary.setdefault(
-                provider or NO_PROVIDER, {"pairs": 0, "green": 0, "amber": 0, "red": 0, "breakers_open": 0}
+                provider or NO_PROVIDER,
+                {"pairs": 0, "green": 0, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0},
             )
             s["pairs"] += 1
             colour = str(row["freshness"]).lower()
@@ -868,7 +870,7 @@ class Service:
                 p for p in board_doc["pairs"] if p["symbol"] in self.symbols and p["tf_ns"] in tf_ns
             ]
             board = EscalationBoard.from_json(json.dumps(board_doc))
-            board.add_pairs(self.symbols, self.timeframes)
+            self._add_pairs(board)  # the settings' calendars win over the snapshot's
             errors = {(str(s), str(t)): (int(at), str(code)) for s, t, at, code in doc["last_errors"]}
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("board snapshot not restored: %s", exc, extra={"component": "service"})
@@ -922,6 +924,12 @@ class Service:
         self._errors_by_code[name] = self._errors_by_code.get(name, 0) + 1
         for sym in symbols:
             self._set_error(sym, None, name, now_ns)
+
+    def _add_pairs(self, board: EscalationBoard) -> None:
+        """Every (symbol, timeframe) on ``board``, each symbol on its market calendar
+        (``MARKET_CALENDARS``, else ``MARKET_CALENDAR``; docs/semantics.md, "Market calendars")."""
+        for sym in self.symbols:
+            board.add_pairs([sym], self.timeframes, calendar=self.settings.calendar_of(sym))
 
     def _hold(self, provider: Provider, held: bool) -> None:
         """A feed that will backfill what it misses holds its symbols' bars open while it
@@ -1234,7 +1242,7 @@ class _MemoryBoardHost:
         return [
             (str(r["symbol"]), str(r["timeframe"]))
             for r in self.service.board.pairs(now_ns)
-            if r["freshness"] != "GREEN"
+            if r["freshness"] in ("AMBER", "RED")  # CLOSED owes no trade: not stale
         ]
 
     def commit(self, events: Sequence[Mapping[str, Any]], new_errors: cycle.ErrorMap, now_ns: int) -> None:

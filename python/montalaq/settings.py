@@ -234,11 +234,22 @@ class Settings(BaseSettings):
     @field_validator("market_calendars")
     @classmethod
     def _calendars(cls, v: list[str]) -> list[str]:
+        from montalaq.calendars import normalize
+
+        out = []
         for item in v:
             sym, sep, cal = item.partition(":")
             if not sep or not sym.strip() or not cal.strip():
                 raise ValueError(f"expected SYMBOL:CALENDAR items (e.g. SPY:XNYS), got {item!r}")
-        return v
+            out.append(f"{sym.strip()}:{normalize(cal)}")
+        return out
+
+    @field_validator("market_calendar")
+    @classmethod
+    def _calendar(cls, v: str) -> str:
+        from montalaq.calendars import normalize
+
+        return normalize(v)
 
     def calendar_of(self, symbol: str) -> str:
         """The market calendar of ``symbol``: its MARKET_CALENDARS entry, else MARKET_CALENDAR."""

@@ -10,9 +10,10 @@ which provider -- a YAML file (``WATCHLIST_PATH``) read by the Celery scheduler 
       warmup_s: 0                  # seconds of history ingested before the first analysis
     pairs:
       - symbol: SPY
-        provider: AllTick          # AllTick | TwelveData (SPEC §9)
+        provider: AllTick          # AllTick | TwelveData | Binance | Replay | Simulated
         timeframes: [1m, 5m]       # optional: overrides the default
         source: sample             # optional: where the trades come from (below)
+        calendar: XNYS             # optional: market calendar (default 24/7; docs/semantics.md)
       - symbol: EURUSD
         provider: TwelveData
         source: {kind: simulated, seed: 7, start_price: 1.08}
@@ -42,14 +43,14 @@ ingests them). A string is a kind without options; a mapping has ``kind`` and op
 Decisions:
 
 - **Strict.** Unknown keys are errors (a typo such as ``timeframe:`` would otherwise be
-  silently ignored), provider names are AllTick or TwelveData (case-insensitive, stored in
-  that spelling), symbols are 1-64 characters without whitespace or ``|`` (used as a
-  separator in shared-state keys), a symbol appears in one entry only, and an entry
-  lists each timeframe once.
+  silently ignored), provider names are those montalaq has -- AllTick, TwelveData, Binance,
+  Replay or Simulated (case-insensitive, stored in that spelling), symbols are 1-64
+  characters without whitespace or ``|`` (used as a separator in shared-state keys), a
+  symbol appears in one entry only, and an entry lists each timeframe once.
 - **Errors** are :class:`WatchlistError` (a ValueError) naming the file, the entry (its
   index and symbol) and the field, with the accepted values and what was found, e.g.
-  ``watchlist.yaml: pairs[2] (EURUSD): provider: expected AllTick or TwelveData, got
-  'Polygon'``. A YAML syntax error names the line and column.
+  ``watchlist.yaml: pairs[2] (EURUSD): provider: expected AllTick, TwelveData, Binance,
+  Replay or Simulated, got 'Polygon'``. A YAML syntax error names the line and column.
 - **Digest.** :attr:`Watchlist.digest` is a SHA-256 of the normalised content: workers
   compare it to tell whether they run the same watchlist.
 """
@@ -72,13 +73,14 @@ from montalaq.timeframes import parse_timeframe, timeframe_label
 if TYPE_CHECKING:
     from montalaq.settings import Settings
 
-PROVIDERS = ("AllTick", "TwelveData")
+PROVIDERS = ("AllTick", "TwelveData", "Binance", "Replay", "Simulated")
+_PROVIDER_LIST = ", ".join(PROVIDERS[:-1]) + " or " + PROVIDERS[-1]
 SOURCE_KINDS = ("auto", "sample", "replay", "simulated", "custom", "none")
 DEFAULT_TIMEFRAMES = ("1m", "5m", "15m")
 
 _TOP_KEYS = ("version", "timeframes", "feed", "pairs")
 _FEED_KEYS = ("speed", "warmup_s")
-_ENTRY_KEYS = ("symbol", "provider", "timeframes", "source")
+_ENTRY_KEYS = ("symbol", "provider", "timeframes", "source", "calendar")
 _SOURCE_KEYS: Mapping[str, tuple[str, ...]] = {
     "auto": (),
     "sample": ("name", "start_offset_s", "loop"),
@@ -138,6 +140,7 @@ class WatchlistEntry:
     provider: str
     timeframes: tuple[str, ...]
     source: SourceSpec = field(default_factory=SourceSpec)
+    calendar: str = "24/7"  # the market calendar of its pairs (docs/semantics.md, "Market calendars")
 
     def pairs(self) -> list[tuple[str, str]]:
         """``[(symbol, timeframe), ...]`` of this entry."""
@@ -181,6 +184,10 @@ class Watchlist:
             raise ValueError(f"symbol: {symbol!r} is not in the watchlist; watched: {self.symbols}")
         return found
 
+    def calendars(self) -> dict[str, str]:
+        """``{symbol: market calendar}`` of every entry ("24/7" where the entry names none)."""
+        return {e.symbol: e.calendar for e in self.entries}
+
     def provider_of(self, symbol: str) -> str:
         """The provider name recorded for ``symbol``'s pairs."""
         return self.entry(symbol).provider
@@ -197,6 +204,7 @@ class Watchlist:
                     "provider": e.provider,
                     "timeframes": list(e.timeframes),
                     "source": e.source.to_dict(),
+                    **({"calendar": e.calendar} if e.calendar != "24/7" else {}),  # old digests hold
                 }
                 for e in self.entries
             ],
@@ -336,20 +344,28 @@ class _Parser:
         where = f"pairs[{i}] ({symbol})"
         self.keys(where, raw, _ENTRY_KEYS)
         if "provider" not in raw:
-            raise self.fail(f"{where}.provider", f"required: one of {' or '.join(PROVIDERS)}")
+            raise self.fail(f"{where}.provider", f"required: one of {_PROVIDER_LIST}")
         provider = self.provider(f"{where}.provider", raw["provider"])
         tfs = (
             self.timeframes(f"{where}.timeframes", raw["timeframes"]) if "timeframes" in raw else default_tfs
         )
         src = self.source(f"{where}.source", raw.get("source", "auto"), symbol)
-        return WatchlistEntry(symbol, provider, tfs, src)
+        calendar = "24/7"
+        if "calendar" in raw:
+            from montalaq.calendars import normalize
+
+            try:
+                calendar = normalize(raw["calendar"])
+            except (ValueError, TypeError) as exc:
+                raise self.fail(f"{where}.calendar", str(exc)) from None
+        return WatchlistEntry(symbol, provider, tfs, src, calendar)
 
     def provider(self, where: str, value: object) -> str:
         if isinstance(value, str):
             for name in PROVIDERS:
                 if value.strip().lower() == name.lower():
                     return name
-        raise self.fail(where, f"expected {' or '.join(PROVIDERS)}, got {value!r}")
+        raise self.fail(where, f"expected {_PROVIDER_LIST}, got {value!r}")
 
     def timeframes(self, where: str, value: object) -> tuple[str, ...]:
         items = [value] if isinstance(value, str) else value

@@ -15,8 +15,36 @@ using json = nlohmann::json;
 const detail::json_reader rd("escalation board document");
 
 constexpr level all_levels[] = {level::info, level::warn, level::error, level::critical};
-constexpr colour all_colours[] = {colour::green, colour::amber, colour::red};
+constexpr colour all_colours[] = {colour::green, colour::amber, colour::red, colour::closed};
 constexpr int max_int = std::numeric_limits<int>::max();
+constexpr std::string_view always_open_name = "24/7";
+constexpr std::size_t max_calendars = std::numeric_limits<std::uint16_t>::max() + std::size_t{1};
+
+// Sessions of one calendar, checked the same way by set_calendar and the JSON loader.
+void validate_calendar(std::string_view name, std::span<const std::int64_t> opens,
+                       std::span<const std::int64_t> closes) {
+  const std::string quoted = "calendar '" + std::string(name) + "'";
+  if (name.empty() || name.size() > escalation_board::max_calendar_name) {
+    throw std::invalid_argument("calendar name must be 1-32 characters, got '" + std::string(name) + "'");
+  }
+  if (name == always_open_name) throw std::invalid_argument("calendar '24/7' is built in (always open)");
+  if (opens.size() != closes.size()) {
+    throw std::invalid_argument(quoted + ": " + std::to_string(opens.size()) + " opens but " +
+                                std::to_string(closes.size()) + " closes");
+  }
+  if (opens.empty()) throw std::invalid_argument(quoted + " has no sessions");
+  for (std::size_t i = 0; i < opens.size(); ++i) {
+    if (opens[i] >= closes[i]) {
+      throw std::invalid_argument(quoted + ": session " + std::to_string(i) + " opens at " + std::to_string(opens[i]) +
+                                  " but does not close after it (" + std::to_string(closes[i]) + ")");
+    }
+    if (i > 0 && opens[i] < closes[i - 1]) {
+      throw std::invalid_argument(quoted + ": session " + std::to_string(i) + " opens at " + std::to_string(opens[i]) +
+                                  ", before session " + std::to_string(i - 1) + " closes (" +
+                                  std::to_string(closes[i - 1]) + "): sessions must be ascending and must not overlap");
+    }
+  }
+}
 
 }  // namespace
 
@@ -56,12 +84,17 @@ void escalation_config::validate() const {
 
 escalation_board::escalation_board(escalation_config cfg, freshness fresh) : cfg_(cfg), fresh_(std::move(fresh)) {
   cfg_.validate();
+  calendars_.push_back({std::string(always_open_name), {}, {}, false});
+  calendars_now_.resize(1);
 }
 
-std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t tf_ns) {
+std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t tf_ns, std::uint16_t calendar) {
   if (symbol.empty()) throw std::invalid_argument("symbol must be a non-empty string");
   if (tf_ns <= 0 || tf_ns % 1'000'000'000 != 0) {
     throw std::invalid_argument("timeframe must be a positive whole number of seconds");
+  }
+  if (calendar >= calendars_.size()) {
+    throw std::invalid_argument("calendar index " + std::to_string(calendar) + " is not on this board");
   }
   auto key = std::make_pair(std::string(symbol), tf_ns);
   const auto it = index_.find(key);
@@ -72,6 +105,7 @@ std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t t
   const auto t = fresh_.thresholds(tf_ns);
   h.amber_after_ns = t.amber_after_ns;
   h.red_after_ns = t.red_after_ns;
+  h.calendar = calendar;
   hot_.push_back(h);
   cold_state c;
   c.symbol = key.first;
@@ -113,6 +147,57 @@ void escalation_board::set_last_ticks(std::span<const std::uint32_t> pairs, std:
   for (std::size_t i = 0; i < pairs.size(); ++i) hot_[pairs[i]].last_tick_ns = ts_ns[i];
 }
 
+std::uint16_t escalation_board::set_calendar(std::string_view name, std::span<const std::int64_t> opens,
+                                             std::span<const std::int64_t> closes) {
+  validate_calendar(name, opens, closes);
+  calendar_sessions cal{std::string(name), {opens.begin(), opens.end()}, {closes.begin(), closes.end()}, false};
+  if (const auto found = find_calendar(name)) {
+    calendars_[*found] = std::move(cal);
+    return *found;
+  }
+  if (calendars_.size() >= max_calendars) throw std::length_error("too many calendars");
+  calendars_.push_back(std::move(cal));
+  calendars_now_.resize(calendars_.size());
+  return static_cast<std::uint16_t>(calendars_.size() - 1);
+}
+
+std::optional<std::uint16_t> escalation_board::find_calendar(std::string_view name) const {
+  // A board holds a handful of calendars: a scan beats a map.
+  for (std::size_t c = 0; c < calendars_.size(); ++c) {
+    if (calendars_[c].name == name) return static_cast<std::uint16_t>(c);
+  }
+  return std::nullopt;
+}
+
+void escalation_board::set_pair_calendar(std::uint32_t pair, std::uint16_t calendar) {
+  hot_state& p = hot_.at(pair);
+  if (calendar >= calendars_.size()) {
+    throw std::invalid_argument("calendar index " + std::to_string(calendar) + " is not on this board");
+  }
+  p.calendar = calendar;
+}
+
+void escalation_board::calendars_at(std::int64_t now_ns) {
+  calendars_now_[always_open] = {std::numeric_limits<std::int64_t>::min(), true};
+  for (std::size_t c = 1; c < calendars_.size(); ++c) {
+    calendar_sessions& cal = calendars_[c];
+    // The last session that opened at or before now; open while now is before its close.
+    const auto after = std::upper_bound(cal.opens.begin(), cal.opens.end(), now_ns);
+    if (after == cal.opens.begin()) {
+      calendars_now_[c] = {0, false};
+      continue;
+    }
+    const auto k = static_cast<std::size_t>(after - cal.opens.begin()) - 1;
+    const bool open = now_ns < cal.closes[k];
+    calendars_now_[c] = {cal.opens[k], open};
+    if (!open && k + 1 == cal.opens.size() && !cal.warned_past_end) [[unlikely]] {
+      // Past the last session the calendar reads closed for ever: say so once.
+      cal.warned_past_end = true;
+      log::logger().warn("calendar {} has no session after {}ns: its pairs stay CLOSED", cal.name, cal.closes[k]);
+    }
+  }
+}
+
 int escalation_board::prune_failures(std::uint32_t i, std::int64_t now_ns) {
   auto& f = cold_[i].failures;
   const std::int64_t cutoff = detail::elapsed(now_ns, cfg_.fail_window_ns);  // counted: at > cutoff
@@ -129,6 +214,7 @@ std::vector<escalation_event> escalation_board::evaluate(std::int64_t now_ns, st
                                 std::to_string(ticks.size()));
   }
   std::vector<escalation_event> events;
+  calendars_at(now_ns);
   const auto n = static_cast<std::uint32_t>(hot_.size());
   if (ticks.empty()) {
     for (std::uint32_t i = 0; i < n; ++i) evaluate_one(i, now_ns, events);
@@ -143,9 +229,23 @@ std::vector<escalation_event> escalation_board::evaluate(std::int64_t now_ns, st
 
 void escalation_board::evaluate_one(std::uint32_t i, std::int64_t now_ns, std::vector<escalation_event>& events) {
   hot_state& p = hot_[i];
+  const calendar_now cal = calendars_now_[p.calendar];
+  if (!cal.open) {
+    // CLOSED: nothing escalates and nothing is reported; the streaks start again at the
+    // open, the level is held, an open breaker stays open and the auto-close streak
+    // neither grows nor resets (docs/semantics.md, "Market calendars").
+    if (p.n_failures != 0) prune_failures(i, now_ns);
+    p.amber_streak = p.red_streak = p.error_streak = 0;
+    p.col = colour::closed;
+    p.last_eval_ns = now_ns;
+    return;
+  }
+  // Age counts from the later of the last tick and the session's open, so a market that
+  // just opened (or reopened after a break) is not stale from the night before.
+  const std::int64_t since = std::max(p.last_tick_ns, cal.session_open_ns);
   colour col = colour::red;
-  if (p.last_tick_ns > 0) {
-    const std::int64_t age = now_ns > p.last_tick_ns ? now_ns - p.last_tick_ns : 0;
+  if (since > 0) {
+    const std::int64_t age = now_ns > since ? now_ns - since : 0;
     col = age <= p.amber_after_ns ? colour::green : age <= p.red_after_ns ? colour::amber : colour::red;
   }
   const int fails = p.n_failures == 0 ? 0 : prune_failures(i, now_ns);
@@ -241,7 +341,8 @@ pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
                   p.last_eval_ns,
                   c.last_error_code,
                   c.breaker_changed_ns,
-                  c.breaker_reason};
+                  c.breaker_reason,
+                  calendars_[p.calendar].name};
 }
 
 json escalation_board::to_json() const {
@@ -271,7 +372,13 @@ json escalation_board::to_json() const {
                      {"last_error_code", c.last_error_code},
                      {"last_error_ns", c.last_error_ns},
                      {"breaker_changed_ns", c.breaker_changed_ns},
-                     {"breaker_reason", c.breaker_reason}});
+                     {"breaker_reason", c.breaker_reason},
+                     {"calendar", calendars_[p.calendar].name}});
+  }
+  json calendars = json::array();
+  for (std::size_t c = 1; c < calendars_.size(); ++c) {  // "24/7" is built in
+    calendars.push_back(
+        {{"name", calendars_[c].name}, {"opens", calendars_[c].opens}, {"closes", calendars_[c].closes}});
   }
   return {
       {"format", "montalaq.escalation_board"},
@@ -287,11 +394,12 @@ json escalation_board::to_json() const {
         {"fail_window_ns", cfg_.fail_window_ns},
         {"max_failures_kept", cfg_.max_failures_kept}}},
       {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}},
+      {"calendars", calendars},
       {"pairs", pairs}};
 }
 
 escalation_board escalation_board::from_json(const json& doc) {
-  rd.expect_format(doc, "montalaq.escalation_board", json_version);
+  const int version = rd.expect_format(doc, "montalaq.escalation_board", json_oldest_version, json_version);
   const json& cj = rd.field(doc, "config", "document");
   if (!cj.is_object()) rd.fail("config must be an object");
   escalation_config cfg;
@@ -325,6 +433,34 @@ escalation_board escalation_board::from_json(const json& doc) {
     }
   }
   escalation_board board(cfg, std::move(fresh));
+  if (version >= 2) {
+    const json& cals = rd.field(doc, "calendars", "document");
+    if (!cals.is_array()) rd.fail("calendars must be an array");
+    if (cals.size() >= max_calendars) rd.fail("calendars holds more than 65535 calendars");
+    std::vector<std::int64_t> opens, closes;
+    for (std::size_t k = 0; k < cals.size(); ++k) {
+      const json& kj = cals[k];
+      const std::string where = "calendars[" + std::to_string(k) + "]";
+      if (!kj.is_object()) rd.fail(where + " must be an object");
+      const std::string cname = rd.get_string(kj, "name", where);
+      const auto read_times = [&](const char* key, std::vector<std::int64_t>& out) {
+        const json& arr = rd.field(kj, key, where);
+        if (!arr.is_array()) rd.fail(where + "." + key + " must be an array");
+        out.clear();
+        out.reserve(arr.size());
+        for (const auto& v : arr) out.push_back(rd.as_int(v, where + "." + key + "[]"));
+      };
+      read_times("opens", opens);
+      read_times("closes", closes);
+      try {
+        validate_calendar(cname, opens, closes);
+      } catch (const std::invalid_argument& e) {
+        rd.fail(where + ": " + e.what());
+      }
+      if (board.find_calendar(cname)) rd.fail(where + " repeats calendar '" + cname + "'");
+      board.set_calendar(cname, opens, closes);
+    }
+  }
   const json& pairs = rd.field(doc, "pairs", "document");
   if (!pairs.is_array()) rd.fail("pairs must be an array");
   board.hot_.reserve(pairs.size());
@@ -345,6 +481,7 @@ escalation_board escalation_board::from_json(const json& doc) {
     p.last_tick_ns = rd.get_int(pj, "last_tick_ns", where);
     p.last_eval_ns = rd.get_int(pj, "last_eval_ns", where);
     p.col = rd.get_enum(pj, "colour", where, all_colours);
+    if (version < 2 && p.col == colour::closed) rd.fail(where + ".colour CLOSED needs a version 2 document");
     p.lvl = rd.get_enum(pj, "level", where, all_levels);
     p.breaker_open = rd.get_bool(pj, "breaker_open", where);
     p.amber_streak = static_cast<int>(rd.get_int(pj, "amber_streak", where, 0, max_int));
@@ -369,6 +506,12 @@ escalation_board escalation_board::from_json(const json& doc) {
     c.last_error_ns = rd.get_int(pj, "last_error_ns", where);
     c.breaker_changed_ns = rd.get_int(pj, "breaker_changed_ns", where);
     c.breaker_reason = rd.get_string(pj, "breaker_reason", where);
+    if (version >= 2) {
+      const std::string cname = rd.get_string(pj, "calendar", where);
+      const auto cal = board.find_calendar(cname);
+      if (!cal) rd.fail(where + ".calendar '" + cname + "' is not in calendars");
+      p.calendar = *cal;
+    }
     auto key = std::make_pair(c.symbol, c.tf_ns);
     if (board.index_.count(key) != 0) rd.fail(where + " repeats a (symbol, timeframe) pair");
     board.index_.emplace(std::move(key), static_cast<std::uint32_t>(board.hot_.size()));

@@ -12,6 +12,7 @@ std::string_view to_string(colour c) noexcept {
     case colour::green: return "GREEN";
     case colour::amber: return "AMBER";
     case colour::red: return "RED";
+    case colour::closed: return "CLOSED";
   }
   return "RED";
 }

@@ -9,7 +9,7 @@ import typing
 __all__: list[str] = ['BreakerMode', 'BreakerState', 'CircuitBreaker', 'Colour', 'EscalationBoard', 'Freshness', 'InvalidTransitionError', 'Level', 'OpState', 'OperationalState', 'allowed_transition']
 class Colour:
     """
-    Freshness colour of a (symbol, timeframe).
+    Freshness colour of a (symbol, timeframe); CLOSED outside its market calendar's sessions.
     
     Members:
     
@@ -18,8 +18,11 @@ class Colour:
       AMBER
     
       RED
+    
+      CLOSED
     """
     AMBER: typing.ClassVar[Colour]
+    CLOSED: typing.ClassVar[Colour]
     GREEN: typing.ClassVar[Colour]
     RED: typing.ClassVar[Colour]
     __members__: typing.ClassVar[dict[str, Colour]]
@@ -278,8 +281,10 @@ class EscalationBoard:
         ...
     def __len__(self) -> int:
         ...
-    def _add_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int:
-        ...
+    def _add_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+        """
+        Register a pair if new (an existing pair keeps its calendar); returns its index.
+        """
     def _breaker_open(self, pair: typing.SupportsInt | typing.SupportsIndex) -> bool:
         ...
     def _close_breaker(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, by: str) -> dict[str, typing.Any] | None:
@@ -288,6 +293,8 @@ class EscalationBoard:
         """
         One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.
         """
+    def _find_calendar(self, name: str) -> int | None:
+        ...
     def _find_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int | None:
         ...
     def _level(self, pair: typing.SupportsInt | typing.SupportsIndex) -> Level:
@@ -298,7 +305,13 @@ class EscalationBoard:
         ...
     def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]:
         ...
+    def _set_calendar(self, name: str, opens_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], closes_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> int:
+        """
+        Register (or replace) a calendar's sessions [open, close); returns its index (0 is '24/7').
+        """
     def _set_last_ticks(self, pairs: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        ...
+    def _set_pair_calendar(self, pair: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def config(self) -> dict[str, typing.Any]:
         """

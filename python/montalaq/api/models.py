@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Freshness = Literal["GREEN", "AMBER", "RED"]
+Freshness = Literal["GREEN", "AMBER", "RED", "CLOSED"]  # CLOSED: outside the pair's market session
 Level = Literal["INFO", "WARN", "ERROR", "CRITICAL"]
 
 
@@ -125,6 +125,7 @@ class HealthSnapshot(BaseModel):
     outbox: dict[str, Any]
     alerts_active: int
     monitoring: dict[str, Any] | None
+    providers: list[dict[str, Any]] = []  # each streaming feed's numbers (docs/feeds.md)
 
 
 class DbHealth(BaseModel):
@@ -302,6 +303,7 @@ class PairStatus(BaseModel):
     fails_5m: int
     breaker_changed_at: datetime | None
     breaker_reason: str | None
+    calendar: str = "24/7"  # the pair's market calendar (docs/semantics.md, "Market calendars")
 
 
 class ProviderSummary(BaseModel):
@@ -311,6 +313,7 @@ class ProviderSummary(BaseModel):
     green: int
     amber: int
     red: int
+    closed: int = 0  # outside their market's session
     breakers_open: int
 
 

@@ -52,6 +52,7 @@ import numpy.typing as npt
 from redis.exceptions import WatchError
 
 from montalaq._time import datetime_utc
+from montalaq.calendars import ALWAYS_OPEN, normalize, session_at
 from montalaq.celery.state import pair_field, release
 from montalaq.celery.state import text as text_of
 from montalaq.cycle import (
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("montalaq.celery")
 
-_COLOURS = ("GREEN", "AMBER", "RED")
+_COLOURS = ("GREEN", "AMBER", "RED", "CLOSED")
 
 
 @dataclass
@@ -101,6 +102,8 @@ class BoardCache:
     tf_ns: npt.NDArray[np.int64]
     index: dict[tuple[str, str], int] = field(default_factory=dict)
     freshness: Freshness = field(default_factory=Freshness)
+    cal_idx: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cal_names: list[str] = field(default_factory=lambda: [ALWAYS_OPEN])  # cal_idx -> name
 
 
 def new_board(auto_close_cycles: int) -> EscalationBoard:
@@ -109,23 +112,37 @@ def new_board(auto_close_cycles: int) -> EscalationBoard:
 
 
 def _index(
-    board: EscalationBoard, version: int, pairs: Sequence[tuple[str, str]], freshness: Freshness
+    board: EscalationBoard,
+    version: int,
+    pairs: Sequence[tuple[str, str]],
+    freshness: Freshness,
+    calendars: Mapping[str, str] | None = None,
 ) -> BoardCache:
     symbols = list(dict.fromkeys(s for s, _ in pairs))
     sym_pos = {s: i for i, s in enumerate(symbols)}
-    placed = [(board.add_pair(sym, tf), sym, tf) for sym, tf in pairs]  # idempotent; registers new pairs
+    cal = calendars or {}
+    # Idempotent; registers new pairs and moves a pair whose calendar the watchlist changed.
+    placed = [(board.add_pair(sym, tf, cal.get(sym, "24/7")), sym, tf) for sym, tf in pairs]
     n = len(board)
     by_index: list[tuple[str, str] | None] = [None] * n
     sym_idx = np.full(n, len(symbols), dtype=np.int64)
     tf_ns = np.zeros(n, dtype=np.int64)
     index: dict[tuple[str, str], int] = {}
     tf_cache: dict[str, int] = {}
+    cal_names = [ALWAYS_OPEN]
+    cal_pos = {ALWAYS_OPEN: 0}
+    cal_idx = np.zeros(n, dtype=np.int64)  # a pair the watchlist no longer has: 24/7 as far as we know
     for i, sym, tf in placed:
         by_index[i] = (sym, tf)
         sym_idx[i] = sym_pos[sym]
         tf_ns[i] = tf_cache.setdefault(tf, parse_timeframe(tf))
         index[(sym, tf)] = i
-    return BoardCache(version, board, by_index, symbols, sym_idx, tf_ns, index, freshness)
+        name = normalize(cal.get(sym, ALWAYS_OPEN))
+        if name not in cal_pos:
+            cal_pos[name] = len(cal_names)
+            cal_names.append(name)
+        cal_idx[i] = cal_pos[name]
+    return BoardCache(version, board, by_index, symbols, sym_idx, tf_ns, index, freshness, cal_idx, cal_names)
 
 
 def load_board(rt: Runtime) -> BoardCache:
@@ -153,7 +170,7 @@ def load_board(rt: Runtime) -> BoardCache:
             parsed["config"]["auto_close_cycles"] = want
             board = EscalationBoard.from_json(json.dumps(parsed))
         freshness = _freshness(head["freshness"])
-    cache = _index(board, version, rt.watchlist.pairs(), freshness)
+    cache = _index(board, version, rt.watchlist.pairs(), freshness, rt.watchlist.calendars())
     rt.board_cache = cache
     return cache
 
@@ -186,11 +203,17 @@ def _freshness(cfg: Mapping[str, Any]) -> Freshness:
 
 
 def colour_codes(
-    freshness: Freshness, tf_ns: npt.NDArray[np.int64], ticks: npt.NDArray[np.int64], now_ns: int
+    freshness: Freshness,
+    tf_ns: npt.NDArray[np.int64],
+    ticks: npt.NDArray[np.int64],
+    now_ns: int,
+    calendars: tuple[npt.NDArray[np.int64], Sequence[str]] | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """Freshness colour per pair (0 GREEN, 1 AMBER, 2 RED) of pairs with timeframes
-    ``tf_ns`` and last trades ``ticks`` (0: never) at ``now_ns``, vectorised with
-    ``freshness``'s thresholds (SPEC §4.1)."""
+    """Freshness colour per pair (0 GREEN, 1 AMBER, 2 RED, 3 CLOSED) of pairs with
+    timeframes ``tf_ns`` and last trades ``ticks`` (0: never) at ``now_ns``, vectorised with
+    ``freshness``'s thresholds; ``calendars`` ``(index per pair, names)`` applies the
+    board's market-calendar rule (CLOSED outside a session, age from the session's open
+    inside it; docs/semantics.md, "Market calendars")."""
     amber = np.zeros(len(ticks), dtype=np.int64)
     red = np.zeros(len(ticks), dtype=np.int64)
     for tf in np.unique(tf_ns):
@@ -199,18 +222,36 @@ def colour_codes(
         a, r = freshness.thresholds(int(tf))
         sel = tf_ns == tf
         amber[sel], red[sel] = a, r
+    closed = np.zeros(len(ticks), dtype=bool)
+    if calendars is not None:
+        cal_idx, names = calendars
+        ticks = ticks.copy()
+        for k, name in enumerate(names):
+            if name == ALWAYS_OPEN:
+                continue
+            sel = cal_idx == k
+            if not sel.any():
+                continue
+            is_open, open_ns = session_at(name, now_ns)
+            if is_open:
+                ticks[sel] = np.maximum(ticks[sel], open_ns)  # the open counts as a tick
+            else:
+                closed |= sel
     age = now_ns - ticks
     out = np.full(len(ticks), 2, dtype=np.uint8)
     known = (ticks > 0) & (tf_ns > 0)
     out[known & (age <= red)] = 1
     out[known & (age <= amber)] = 0
+    out[closed] = 3
     return out
 
 
 def colours(cache: BoardCache, ticks: npt.NDArray[np.int64], now_ns: int) -> npt.NDArray[np.uint8]:
-    """:func:`colour_codes` of every board index with the board's own thresholds (its rows
-    are per-pair Python dicts: too slow to compare every cycle at 100,000 pairs)."""
-    return colour_codes(cache.freshness, cache.tf_ns, ticks, now_ns)
+    """:func:`colour_codes` of every board index with the board's own thresholds and the
+    pairs' calendars (its rows are per-pair Python dicts: too slow to compare every cycle
+    at 100,000 pairs)."""
+    cals = (cache.cal_idx, cache.cal_names) if len(cache.cal_names) > 1 else None
+    return colour_codes(cache.freshness, cache.tf_ns, ticks, now_ns, cals)
 
 
 def _ticks(rt: Runtime, cache: BoardCache) -> npt.NDArray[np.int64]:
@@ -402,7 +443,8 @@ class _RedisBoardHost:
                 which = set(self.failed_pairs) | {int(i) for i in np.nonzero(prev != codes)[0]}
         self.which = which
         candidates = range(len(codes)) if which is None else which
-        return [p for i in candidates if codes[i] != 0 and (p := cache.pairs[i]) is not None]
+        # CLOSED (3) is not stale: outside the session no pair owes a trade.
+        return [p for i in candidates if codes[i] in (1, 2) and (p := cache.pairs[i]) is not None]
 
     def commit(self, events: Sequence[Mapping[str, Any]], new_errors: ErrorMap, now_ns: int) -> None:
         _save(
@@ -447,7 +489,9 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
                 failed_pairs.add(i)
         ticks = _ticks(rt, cache)
         if len(ticks) != len(board):  # record_failure registered a pair the watchlist lacks
-            cache = _index(board, cache.version, rt.watchlist.pairs(), cache.freshness)
+            cache = _index(
+                board, cache.version, rt.watchlist.pairs(), cache.freshness, rt.watchlist.calendars()
+            )
             rt.board_cache = cache
             ticks = _ticks(rt, cache)
         host = _RedisBoardHost(rt, cache, len(failures), ticks)
@@ -540,7 +584,7 @@ def _record_metrics(
         breakers = state.open_breakers()
         n = sum(1 for p in cache.pairs if p is not None)
         views: list[PairView] = []
-        totals: tuple[int, int, int, int] | None = None
+        totals: tuple[int, int, int, int, int] | None = None
         if n <= rt.options.status_all_pairs_max:
             views = [
                 PairView(p[0], p[1], _COLOURS[int(codes[i])], p in breakers, int(ticks[i]) or None)
@@ -548,8 +592,8 @@ def _record_metrics(
                 if p is not None
             ]
         else:  # counts only: no per-pair Python objects at 100,000 pairs
-            counts = np.bincount(codes, minlength=3)
-            totals = (int(counts[0]), int(counts[1]), int(counts[2]), len(breakers))
+            counts = np.bincount(codes, minlength=4)
+            totals = (int(counts[0]), int(counts[1]), int(counts[2]), int(counts[3]), len(breakers))
         counters = state.counters()
         errors = {text_of(k): int(v) for k, v in state.client.hgetall(state.key("errors_by_code")).items()}
         metrics = metrics_of(

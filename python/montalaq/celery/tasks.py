@@ -53,6 +53,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from montalaq._time import datetime_utc
+from montalaq.calendars import ALWAYS_OPEN
 from montalaq.celery.escalation import colour_codes
 from montalaq.celery.feed import FeedContext
 from montalaq.celery.runtime import Runtime
@@ -67,7 +68,7 @@ from montalaq.records import Analysis, AnalysisStatus
 log = logging.getLogger("montalaq.celery")
 
 _NS = 1_000_000_000
-_COLOUR_NAMES = ("GREEN", "AMBER", "RED")
+_COLOUR_NAMES = ("GREEN", "AMBER", "RED", "CLOSED")
 
 Enqueue = Callable[[dict[str, Any]], None]
 """Sends one analysis request (a JSON-ready dict) to the analysis task."""
@@ -306,7 +307,13 @@ def _colour_changes(rt: Runtime, ctx: FeedContext, now_ns: int) -> tuple[list[di
     previous tick saw (freshness, last trade, provider; vectorised over the watchlist), and
     the pairs (``SYMBOL|TF``) that are not GREEN."""
     ticks = ctx.pair_last_trades()
-    codes = colour_codes(Freshness(), ctx.pair_tf_ns, ticks, now_ns)
+    cal_of = rt.watchlist.calendars()
+    names = sorted(set(cal_of.values()) | {ALWAYS_OPEN})
+    cals = None
+    if len(names) > 1:  # some symbol is on a market calendar: CLOSED outside its sessions
+        pos = {n: k for k, n in enumerate(names)}
+        cals = (np.array([pos[cal_of.get(sym, ALWAYS_OPEN)] for sym, _ in ctx.pairs], dtype=np.int64), names)
+    codes = colour_codes(Freshness(), ctx.pair_tf_ns, ticks, now_ns, cals)
     key = rt.state.key("tick_colours")
     raw = rt.state.client.get(key)
     prev = None if raw is None else np.frombuffer(raw if isinstance(raw, bytes) else raw.encode(), np.uint8)
@@ -327,7 +334,8 @@ def _colour_changes(rt: Runtime, ctx: FeedContext, now_ns: int) -> tuple[list[di
                 "updated_at": at,
             }
         )
-    not_green = [f"{ctx.pairs[int(i)][0]}|{ctx.pairs[int(i)][1]}" for i in np.nonzero(codes)[0]]
+    stale = np.nonzero((codes == 1) | (codes == 2))[0]  # CLOSED (3) owes no trade
+    not_green = [f"{ctx.pairs[int(i)][0]}|{ctx.pairs[int(i)][1]}" for i in stale]
     return out, not_green
 
 

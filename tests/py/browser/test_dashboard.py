@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from dashboard_support import (
     CHROMIUM,
+    NS,
     REPLAY_SPEED,
+    T1330,
     Dashboard,
     GapFile,
     Hosted,
@@ -25,7 +28,11 @@ from dashboard_support import (
 )
 from playwright.sync_api import Locator, expect
 
+from montalaq.feeds import ReplayProvider
 from montalaq.records import Finding
+from montalaq.service import Service
+from montalaq.settings import Settings
+from montalaq.store import Store
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -80,6 +87,46 @@ def test_the_dashboard_works_under_a_mount_prefix(
     assert any(u.startswith(served.base_url + "api/ingestion/status") for u in dash.requests)
     assert [u for u in dash.requests if not u.startswith(served.base_url)] == []
     assert dash.errors == []
+
+
+def test_pairs_outside_their_market_session_show_closed(
+    gap_file: GapFile, tmp_path: Path, open_dashboard: OpenDashboard
+) -> None:
+    """SPY on the XNYS calendar: 40 minutes of the session, then 22:00 UTC (two hours after
+    the close): every pair is CLOSED in the table and the provider summary, not RED."""
+    from fastapi import FastAPI
+
+    from montalaq.api import create_router
+
+    settings = Settings.from_env(
+        {"SYMBOL": "SPY", "MARKET_CALENDAR": "XNYS", "ESCALATION_EVAL_INTERVAL_SEC": "30"}
+    )
+    with Store(f"sqlite:///{tmp_path / 'closed.db'}") as store:
+        feed = ReplayProvider(gap_file.path, symbol="SPY", name="Replay", start_ns=T1330)
+        service = Service(settings, store=store, providers={"SPY": feed})
+        try:
+            for t in range(T1330 + 30 * NS, T1330 + 40 * 60 * NS + 1, 30 * NS):
+                service.step(t)
+            evening = T1330 + int(8.5 * 3600) * NS  # 22:00 UTC, 18:00 in New York
+            for k in range(3):
+                service.step(evening + 60 * k * NS)
+            assert {p["freshness"] for p in service.ingestion_status()["pairs"]} == {"CLOSED"}
+            app = FastAPI()
+            app.include_router(create_router(service, token="t"), prefix="/m")
+            server = ThreadedServer(app)
+            port = server.start()
+            try:
+                dash = open_dashboard(Served(f"http://127.0.0.1:{port}/m/", "t").page_url())
+                for tf in ("1m", "5m", "15m"):
+                    badge = dash.page.locator(f'#pairs tr[data-pair="SPY/{tf}"] .fresh-closed')
+                    expect(badge).to_have_text("CLOSED")
+                expect(dash.page.locator('.provider[data-provider="Replay"]')).to_contain_text("3 closed")
+                dash.screenshot("closed")
+                assert dash.errors == []
+            finally:
+                server.stop()
+        finally:
+            service.close()
 
 
 def test_untrusted_text_is_shown_as_text_never_as_html(

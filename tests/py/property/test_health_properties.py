@@ -3,7 +3,8 @@ from SPEC §4.1-4.4 (not from the C++):
 
 - the escalation ladder and per-pair breakers over thousands of random cycles (colours via
   last ticks, timestamped failures with random codes, operator closes, random thresholds
-  and auto close), comparing levels, breakers and events cycle by cycle;
+  and auto close), comparing levels, breakers and events cycle by cycle; again with pairs
+  on a market calendar of random sessions (docs/semantics.md, "Market calendars");
 - breaker isolation: activity on pair A never changes pair B (against a board with only B);
 - the generic circuit breaker in count mode and in rate mode.
 """
@@ -57,6 +58,7 @@ class RefPair:
     error: int = 0
     clean_green: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)
+    sessions: list[tuple[int, int]] | None = None  # [open, close) ns; None: 24/7
 
 
 def colour_of(tf_s: int, now: int, last_tick: int | None) -> str:
@@ -71,8 +73,19 @@ def colour_of(tf_s: int, now: int, last_tick: int | None) -> str:
     return "RED"
 
 
+def colour_at(p: RefPair, now: int) -> str:
+    """CLOSED outside the pair's sessions; inside, the age counts from the later of the last
+    tick and the session's open (a pair that never traded counts from the open)."""
+    if p.sessions is None:
+        return colour_of(p.tf_s, now, p.last_tick)
+    opens = [o for o, c in p.sessions if o <= now < c]
+    if not opens:
+        return "CLOSED"
+    return colour_of(p.tf_s, now, max(p.last_tick or 0, opens[0]))
+
+
 class RefBoard:
-    """SPEC §4.2-4.3, as written."""
+    """SPEC §4.2-4.3, as written, plus market calendars."""
 
     def __init__(self, cfg: Cfg, pairs: tuple[tuple[str, str], ...]) -> None:
         self.cfg = cfg
@@ -90,7 +103,10 @@ class RefBoard:
         c = self.cfg
         events = []
         for key, p in self.pairs.items():
-            colour = colour_of(p.tf_s, now, p.last_tick)
+            colour = colour_at(p, now)
+            if colour == "CLOSED":  # nothing escalates, nothing is reported
+                p.amber = p.red = p.error = 0
+                continue
             fails = sum(1 for at, _ in p.failures if 0 <= now - at < c.fail_window_s * SEC)
             was_open = p.breaker
             p.amber = p.amber + 1 if colour == "AMBER" else 0
@@ -229,11 +245,7 @@ def make_board(cfg: Cfg, pairs: tuple[tuple[str, str], ...]) -> EscalationBoard:
     return b
 
 
-@PROPERTY_SETTINGS
-@given(cfg=configs, cycles=st.lists(cycle_specs(PAIRS), min_size=10, max_size=60))
-def test_board_matches_reference_model(cfg: Cfg, cycles: list[dict[str, Any]]) -> None:
-    board = make_board(cfg, PAIRS)
-    ref = RefBoard(cfg, PAIRS)
+def run_against_model(board: EscalationBoard, ref: RefBoard, cycles: list[dict[str, Any]]) -> None:
     now = T0
     last_fail: dict[tuple[str, str], int] = {}
     for i, spec in enumerate(cycles):
@@ -251,11 +263,58 @@ def test_board_matches_reference_model(cfg: Cfg, cycles: list[dict[str, Any]]) -
                 p.error,
                 p.clean_green,
             ), (i, key)
-            assert r["freshness"] == colour_of(p.tf_s, now, p.last_tick), (i, key)
+            assert r["freshness"] == colour_at(p, now), (i, key)
             assert r["last_error_code"] == ref.last_error_code(p), (i, key)
     # the run survives a JSON round trip mid-flight
     again = EscalationBoard.from_json(board.to_json())
     assert again.pairs(now) == board.pairs(now)
+
+
+@PROPERTY_SETTINGS
+@given(cfg=configs, cycles=st.lists(cycle_specs(PAIRS), min_size=10, max_size=60))
+def test_board_matches_reference_model(cfg: Cfg, cycles: list[dict[str, Any]]) -> None:
+    run_against_model(make_board(cfg, PAIRS), RefBoard(cfg, PAIRS), cycles)
+
+
+CAL_PAIRS = (("A", "1m"), ("C", "1m"), ("C", "5m"))  # C on the calendar, A on 24/7
+ON_CALENDAR = (("C", "1m"), ("C", "5m"))
+
+
+@st.composite
+def session_lists(draw: st.DrawFn) -> list[tuple[int, int]]:
+    """Sessions over the cycles' span (T0 to at most about T0 + 5 h), with lengths and gaps
+    from 1 s (a close between two cycles, or on one) to hours; a gap of 0 makes touching
+    sessions, each with its own open."""
+    out = []
+    t = T0 + draw(st.integers(-600, 600)) * SEC
+    for _ in range(draw(st.integers(1, 8))):
+        length = draw(st.sampled_from([1, 60, 90, 300, 1800]) | st.integers(1, 7200))
+        out.append((t, t + length * SEC))
+        t += (length + draw(st.sampled_from([0, 1, 60, 301, 900]) | st.integers(1, 3600))) * SEC
+    return out
+
+
+@PROPERTY_SETTINGS
+@given(
+    cfg=configs,
+    sessions=session_lists(),
+    cycles=st.lists(cycle_specs(CAL_PAIRS), min_size=10, max_size=60),
+)
+def test_board_on_a_calendar_matches_reference_model(
+    cfg: Cfg, sessions: list[tuple[int, int]], cycles: list[dict[str, Any]]
+) -> None:
+    board = make_board(cfg, CAL_PAIRS)
+    opens = np.array([o for o, _ in sessions], dtype=np.int64)
+    closes = np.array([c for _, c in sessions], dtype=np.int64)
+    cal = board._set_calendar("XTST", opens, closes)
+    ref = RefBoard(cfg, CAL_PAIRS)
+    for sym, tf in ON_CALENDAR:
+        idx = board._find_pair(sym, TF_S[tf] * SEC)
+        assert idx is not None
+        board._set_pair_calendar(idx, cal)
+        ref.pairs[(sym, tf)].sessions = sessions
+    run_against_model(board, ref, cycles)
+    assert [r["calendar"] for r in board.pairs(T0)] == ["24/7", "XTST", "XTST"]
 
 
 # --------------------------------------------------------------------------- isolation

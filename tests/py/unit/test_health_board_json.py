@@ -8,6 +8,7 @@ import copy
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,13 @@ from montalaq import EscalationBoard, Freshness
 
 SEC = 1_000_000_000
 T0 = 1_723_161_600 * SEC
+HOUR = 3600 * SEC
+# A small market calendar (the board takes any sessions; real ones come from
+# montalaq.calendars): closed from T0 - 2 h to T0 + 1 h, so its pair is CLOSED throughout.
+TEST_SESSIONS = (
+    np.array([T0 - 10 * HOUR, T0 + HOUR], dtype=np.int64),
+    np.array([T0 - 2 * HOUR, T0 + 2 * HOUR], dtype=np.int64),
+)
 
 
 def rich_board() -> tuple[EscalationBoard, int]:
@@ -34,6 +42,7 @@ def rich_board() -> tuple[EscalationBoard, int]:
     )
     b.add_pairs(["A", "B", "C"], ["1m", "5m"])
     b.add_pair("D", "1h")
+    b._add_pair("F", 60 * SEC, b._set_calendar("XTST", *TEST_SESSIONS))  # CLOSED
     now = T0
     for i in range(8):
         now += 60 * SEC
@@ -71,11 +80,16 @@ def test_rich_board_has_state_in_every_field() -> None:
     b, _ = rich_board()
     doc = json.loads(b.to_json())
     assert doc["format"] == "montalaq.escalation_board"
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert doc["config"]["auto_close_cycles"] == 3
     assert len(doc["freshness"]["overrides"]) == 2
+    assert doc["calendars"] == [
+        {"name": "XTST", "opens": TEST_SESSIONS[0].tolist(), "closes": TEST_SESSIONS[1].tolist()}
+    ]
     pairs = {(p["symbol"], p["tf_ns"]): p for p in doc["pairs"]}
-    assert len(pairs) == 8
+    assert len(pairs) == 9
+    assert pairs[("F", 60 * SEC)]["colour"] == "CLOSED"
+    assert pairs[("F", 60 * SEC)]["calendar"] == "XTST"
     seen: dict[str, set[Any]] = {k: set() for k in doc["pairs"][0]}
     for p in doc["pairs"]:
         for k, v in p.items():
@@ -125,6 +139,27 @@ def test_round_trip_is_identical_and_behaves_identically() -> None:
     assert drive(b, now) == drive(c, now) == drive(d, now)
 
 
+def test_a_version_1_document_loads_with_every_pair_on_24_7() -> None:
+    b, now = rich_board()
+    doc = json.loads(b.to_json())
+    v1 = copy.deepcopy(doc)
+    v1["version"] = 1
+    del v1["calendars"]
+    v1["pairs"] = [p for p in v1["pairs"] if p["symbol"] != "F"]  # CLOSED did not exist in version 1
+    for p in v1["pairs"]:
+        del p["calendar"]
+    c = EscalationBoard.from_json(json.dumps(v1))
+    assert [r["calendar"] for r in c.pairs(now)] == ["24/7"] * 8
+    assert [r for r in b.pairs(now) if r["symbol"] != "F"] == c.pairs(now)
+    again = json.loads(c.to_json())
+    assert again["version"] == 2
+    assert again["calendars"] == []
+    with_closed = copy.deepcopy(v1)
+    with_closed["pairs"][0]["colour"] = "CLOSED"
+    with pytest.raises(ValueError, match=r"pairs\[0\]\.colour CLOSED needs a version 2 document"):
+        EscalationBoard.from_json(json.dumps(with_closed))
+
+
 def test_round_trip_of_an_empty_board() -> None:
     b = EscalationBoard()
     c = EscalationBoard.from_json(b.to_json())
@@ -162,7 +197,8 @@ def _drop(path: tuple[Any, ...]) -> Any:
 BAD_DOCS: dict[str, Any] = {
     "foreign format": _set(("format",), "montalaq.circuit_breaker"),
     "no format": _drop(("format",)),
-    "version 2": _set(("version",), 2),
+    "version 3": _set(("version",), 3),
+    "version 0": _set(("version",), 0),
     "version string": _set(("version",), "1"),
     "no config": _drop(("config",)),
     "config list": _set(("config",), []),
@@ -203,6 +239,18 @@ BAD_DOCS: dict[str, Any] = {
     "too many failures": _set(("pairs", 0, "failures"), [[i, "X"] for i in range(51)]),
     "missing pair key": _drop(("pairs", 3, "breaker_reason")),
     "last_error_code null": _set(("pairs", 0, "last_error_code"), None),
+    "no calendars": _drop(("calendars",)),
+    "calendars object": _set(("calendars",), {}),
+    "calendar name 24/7": _set(("calendars", 0, "name"), "24/7"),
+    "calendar name empty": _set(("calendars", 0, "name"), ""),
+    "calendar sessions overlap": _set(("calendars", 0, "opens", 1), T0 - 3 * HOUR),
+    "calendar open after close": _set(("calendars", 0, "closes", 0), T0 - 10 * HOUR),
+    "calendar lengths differ": _set(("calendars", 0, "closes"), [T0]),
+    "calendar no sessions": _set(("calendars", 0), {"name": "XTST", "opens": [], "closes": []}),
+    "calendar time float": _set(("calendars", 0, "opens", 0), 1.5),
+    "pair calendar unknown": _set(("pairs", 0, "calendar"), "XLON"),
+    "pair calendar missing": _drop(("pairs", 0, "calendar")),
+    "pair calendar int": _set(("pairs", 0, "calendar"), 0),
 }
 
 
@@ -210,7 +258,12 @@ def _dup_pair(doc: Any) -> None:
     doc["pairs"].append(copy.deepcopy(doc["pairs"][0]))
 
 
+def _dup_calendar(doc: Any) -> None:
+    doc["calendars"].append(copy.deepcopy(doc["calendars"][0]))
+
+
 BAD_DOCS["duplicate pair"] = _dup_pair
+BAD_DOCS["duplicate calendar"] = _dup_calendar
 
 
 def _bad_texts() -> list[tuple[str, str]]:
@@ -291,7 +344,22 @@ JSON_LEAVES = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([1e308, -1e308, 0.5, 1.0, 3.0]),
     st.text(max_size=8),
-    st.sampled_from(["GREEN", "AMBER", "RED", "INFO", "WARN", "ERROR", "CRITICAL", "OPEN", "", "montalaq"]),
+    st.sampled_from(
+        [
+            "GREEN",
+            "AMBER",
+            "RED",
+            "CLOSED",
+            "INFO",
+            "WARN",
+            "ERROR",
+            "CRITICAL",
+            "OPEN",
+            "",
+            "montalaq",
+            "24/7",
+        ]
+    ),
 )
 JSON_VALUES = st.recursive(
     JSON_LEAVES,
@@ -361,7 +429,11 @@ def test_fuzz_load_succeeds_cleanly_or_raises_value_error(data: st.DataObject) -
                 st.sampled_from([0, -1, 1, 7, 2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), 10**25])
             )
         elif op == "enum":
-            parent[key] = data.draw(st.sampled_from(["RED", "CRITICAL", "OPEN", "Red", "red ", "HALF_OPEN"]))
+            parent[key] = data.draw(
+                st.sampled_from(
+                    ["RED", "CRITICAL", "OPEN", "Red", "red ", "HALF_OPEN", "CLOSED", "XTST", "24/7"]
+                )
+            )
         elif op == "swap_type":
             parent[key] = [v] if not isinstance(v, list) else {"v": v} if data.draw(st.booleans()) else str(v)
         elif op == "nudge" and isinstance(v, int) and not isinstance(v, bool):

@@ -104,11 +104,13 @@ def test_the_digest_follows_the_content_not_the_formatting() -> None:
         ),
         (
             "pairs: [{symbol: SPY}]\n",
-            "w.yaml: pairs[0] (SPY).provider: required: one of AllTick or TwelveData",
+            "w.yaml: pairs[0] (SPY).provider: required: one of AllTick, TwelveData, Binance, Replay or "
+            "Simulated",
         ),
         (
             "pairs: [{symbol: SPY, provider: Polygon}]\n",
-            "w.yaml: pairs[0] (SPY).provider: expected AllTick or TwelveData, got 'Polygon'",
+            "w.yaml: pairs[0] (SPY).provider: expected AllTick, TwelveData, Binance, Replay or Simulated, "
+            "got 'Polygon'",
         ),
         (
             "pairs: [{symbol: SPY, provider: AllTick, timeframe: 1m}]\n",
@@ -217,3 +219,33 @@ def test_a_bad_argument_type_is_a_type_error() -> None:
         parse_watchlist(42)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="path: expected a file path"):
         load_watchlist(42)  # type: ignore[arg-type]
+
+
+def test_every_provider_montalaq_has_is_accepted_in_its_own_spelling() -> None:
+    text = "pairs:\n" + "".join(
+        f"  - {{symbol: S{i}, provider: {name}}}\n"
+        for i, name in enumerate(["binance", "ALLTICK", "TwelveData", "replay", "Simulated"])
+    )
+    wl = parse_watchlist(text)
+    assert [e.provider for e in wl.entries] == ["Binance", "AllTick", "TwelveData", "Replay", "Simulated"]
+
+
+def test_a_calendar_per_entry_is_normalised_and_a_bad_one_names_the_field() -> None:
+    wl = parse_watchlist(
+        "pairs:\n  - {symbol: SPY, provider: AllTick, calendar: xnys}\n"
+        "  - {symbol: BTCUSDT, provider: Binance}\n"
+    )
+    assert [e.calendar for e in wl.entries] == ["XNYS", "24/7"]
+    plain = parse_watchlist("pairs:\n  - {symbol: SPY, provider: AllTick}\n")
+    same = parse_watchlist("pairs:\n  - {symbol: SPY, provider: AllTick, calendar: 24/7}\n")
+    assert plain.digest == same.digest  # a 24/7 calendar is the default, not a new watchlist
+    assert (
+        wl.digest
+        != parse_watchlist(
+            "pairs:\n  - {symbol: SPY, provider: AllTick}\n  - {symbol: BTCUSDT, provider: Binance}\n"
+        ).digest
+    )
+    with pytest.raises(
+        WatchlistError, match=r"w.yaml: pairs\[0\] \(SPY\)\.calendar: .*unknown market calendar 'XNYZ'"
+    ):
+        parse_watchlist("pairs:\n  - {symbol: SPY, provider: AllTick, calendar: XNYZ}\n", source="w.yaml")

@@ -78,14 +78,23 @@ class json_reader {
   }
 
   void expect_format(const nlohmann::json& doc, std::string_view format, int version) const {
+    expect_format(doc, format, version, version);
+  }
+
+  // A loader that still reads older versions of its document: returns the version found.
+  int expect_format(const nlohmann::json& doc, std::string_view format, int oldest, int newest) const {
     if (!doc.is_object()) fail("expected a JSON object");
     const auto it = doc.find("format");
     if (it == doc.end() || !it->is_string() || it->get<std::string>() != format) {
       fail("not a " + std::string(format) + " document (format)");
     }
     const auto v = get_int(doc, "version", "document");
-    if (v != version)
-      fail("version " + std::to_string(v) + " is not supported (expected " + std::to_string(version) + ")");
+    if (v < oldest || v > newest) {
+      const std::string expected =
+          oldest == newest ? std::to_string(newest) : std::to_string(oldest) + " to " + std::to_string(newest);
+      fail("version " + std::to_string(v) + " is not supported (expected " + expected + ")");
+    }
+    return static_cast<int>(v);
   }
 
  private:

@@ -1,6 +1,8 @@
 #pragma once
 // The escalation ladder and per-pair breakers for every (symbol, timeframe) in one object
 // (SPEC §4.2-4.3). Evaluation walks flat arrays; nothing per pair is allocated per cycle.
+// Pairs may follow a market calendar: outside its sessions they are CLOSED and nothing
+// escalates (docs/semantics.md, "Market calendars").
 //
 // Thread safety: none inside; one thread at a time (the Python binding adds a mutex).
 #include <cstdint>
@@ -59,14 +61,20 @@ struct pair_row {
   std::string last_error_code;
   std::int64_t breaker_changed_ns;  // 0: never
   std::string breaker_reason;
+  std::string calendar;  // "24/7" or the name given to set_calendar
 };
 
 class escalation_board {
  public:
   explicit escalation_board(escalation_config cfg = {}, freshness fresh = freshness{});
 
-  // Registers (symbol, tf) if new; returns its index (stable for the board's life).
-  std::uint32_t add_pair(std::string_view symbol, std::int64_t tf_ns);
+  // Calendar index 0: the built-in "24/7", always open.
+  static constexpr std::uint16_t always_open = 0;
+  static constexpr std::size_t max_calendar_name = 32;
+
+  // Registers (symbol, tf) on `calendar` if new; returns its index (stable for the board's
+  // life). An existing pair keeps its calendar (set_pair_calendar changes it).
+  std::uint32_t add_pair(std::string_view symbol, std::int64_t tf_ns, std::uint16_t calendar = always_open);
   [[nodiscard]] std::optional<std::uint32_t> find_pair(std::string_view symbol, std::int64_t tf_ns) const;
   [[nodiscard]] std::size_t size() const noexcept { return hot_.size(); }
 
@@ -75,7 +83,21 @@ class escalation_board {
   void set_last_tick(std::uint32_t pair, std::int64_t ts_ns);
   void set_last_ticks(std::span<const std::uint32_t> pairs, std::span<const std::int64_t> ts_ns);
 
-  // One cycle over every pair, in index order. Returns the events of this cycle. With
+  // Registers a market calendar as its sessions, [opens[i], closes[i]) in ns, ascending and
+  // non-overlapping; returns its index. Re-registering a name replaces its sessions and
+  // keeps its index. std::invalid_argument names the problem (lengths, an empty or
+  // unordered session, overlap, a name that is empty, longer than 32 chars or "24/7").
+  std::uint16_t set_calendar(std::string_view name, std::span<const std::int64_t> opens,
+                             std::span<const std::int64_t> closes);
+  [[nodiscard]] std::optional<std::uint16_t> find_calendar(std::string_view name) const;
+  [[nodiscard]] std::size_t calendar_count() const noexcept { return calendars_.size(); }
+  [[nodiscard]] const std::string& calendar_name(std::uint16_t calendar) const { return calendars_.at(calendar).name; }
+  // Moves a pair to another calendar; its streaks, level and breaker stay as they are.
+  void set_pair_calendar(std::uint32_t pair, std::uint16_t calendar);
+  [[nodiscard]] std::uint16_t calendar_of(std::uint32_t pair) const { return hot_.at(pair).calendar; }
+
+  // One cycle over every pair, in index order. Returns the events of this cycle. Each
+  // calendar's state at now_ns (open? since when?) is looked up once, before the pairs. With
   // `ticks` (one per pair, in index order) the cycle reads them directly and keeps them as
   // the pairs' last ticks: no separate upload pass.
   std::vector<escalation_event> evaluate(std::int64_t now_ns, std::span<const std::int64_t> ticks = {});
@@ -93,10 +115,12 @@ class escalation_board {
 
   // Full state as JSON, and back. from_json validates everything before it builds a
   // board, so a malformed or foreign document throws std::invalid_argument and never
-  // yields a half-loaded board.
+  // yields a half-loaded board. Version 1 documents (before calendars) load with every
+  // pair on "24/7".
   [[nodiscard]] nlohmann::json to_json() const;
   [[nodiscard]] static escalation_board from_json(const nlohmann::json& doc);
-  static constexpr int json_version = 1;
+  static constexpr int json_version = 2;
+  static constexpr int json_oldest_version = 1;
 
   friend bool operator==(const escalation_board& a, const escalation_board& b) { return a.to_json() == b.to_json(); }
 
@@ -105,18 +129,31 @@ class escalation_board {
     std::int64_t at_ns;
     std::string code;
   };
-  // What every cycle touches, packed (one cache line per pair); the rest lives in cold_
+  // What every cycle touches, packed into one cache line per pair; the rest lives in cold_
   // and is read only for pairs with failures or events. A 100k-pair cycle is bound by
   // memory traffic, so this split is the whole game.
-  struct hot_state {
+  struct alignas(64) hot_state {
     std::int64_t last_tick_ns = 0;
     std::int64_t amber_after_ns = 0, red_after_ns = 0;  // thresholds fixed at add_pair
     std::int64_t last_eval_ns = 0;
     std::int32_t amber_streak = 0, red_streak = 0, error_streak = 0, clean_green_streak = 0;
     std::uint32_t n_failures = 0;  // == cold failures.size(), to skip cold_ when zero
+    std::uint16_t calendar = always_open;
     colour col = colour::red;
     level lvl = level::info;
     bool breaker_open = false;
+  };
+  static_assert(sizeof(hot_state) == 64, "a pair's hot state must stay one cache line");
+  struct calendar_sessions {
+    std::string name;
+    std::vector<std::int64_t> opens, closes;  // empty for "24/7"
+    bool warned_past_end = false;             // logged once that its sessions ran out
+  };
+  // A calendar at the cycle's now: open, and since when (the session's open; INT64_MIN for
+  // "24/7", so the last tick alone decides).
+  struct calendar_now {
+    std::int64_t session_open_ns;
+    bool open;
   };
   struct cold_state {
     std::string symbol;
@@ -134,12 +171,15 @@ class escalation_board {
   };
 
   int prune_failures(std::uint32_t i, std::int64_t now_ns);
+  void calendars_at(std::int64_t now_ns);
   void evaluate_one(std::uint32_t i, std::int64_t now_ns, std::vector<escalation_event>& events);
 
   escalation_config cfg_;
   freshness fresh_;
   std::vector<hot_state> hot_;
   std::vector<cold_state> cold_;
+  std::vector<calendar_sessions> calendars_;
+  std::vector<calendar_now> calendars_now_;  // filled by calendars_at, one per calendar
   std::unordered_map<std::pair<std::string, std::int64_t>, std::uint32_t, key_hash> index_;
 };
 

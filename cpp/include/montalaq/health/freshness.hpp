@@ -6,7 +6,9 @@
 
 namespace montalaq::health {
 
-enum class colour : std::uint8_t { green = 0, amber, red };
+// closed: outside the pair's market calendar sessions (docs/semantics.md, "Market
+// calendars"); only the escalation board produces it, classify() never does.
+enum class colour : std::uint8_t { green = 0, amber, red, closed };
 [[nodiscard]] std::string_view to_string(colour c) noexcept;
 
 struct freshness_thresholds {

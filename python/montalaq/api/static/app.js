@@ -745,7 +745,8 @@
         span.appendChild(
           document.createTextNode(
             ": " + plural(s.pairs, "pair") + ", " + fmtValue(s.green) + " green, " + fmtValue(s.amber) +
-              " amber, " + fmtValue(s.red) + " red, " + plural(s.breakers_open, "breaker") + " open",
+              " amber, " + fmtValue(s.red) + " red" + (s.closed ? ", " + fmtValue(s.closed) + " closed" : "") +
+              ", " + plural(s.breakers_open, "breaker") + " open",
           ),
         );
         return span;
