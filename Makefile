@@ -56,6 +56,7 @@ bench: build cpp-test
 	$(PY) benchmarks/bench_monitoring.py
 	$(PY) benchmarks/bench_api.py
 	$(PY) benchmarks/bench_celery.py
+	$(PY) benchmarks/bench_providers.py
 
 stubs: build
 	$(PY) scripts/gen_stubs.py

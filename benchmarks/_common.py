@@ -177,3 +177,36 @@ def git_describe() -> str:
     except (OSError, subprocess.SubprocessError):
         return "git unknown"
     return f"git {head}{'+dirty' if dirty else ''}"
+
+
+def report(rows: list[Row], figures: dict[str, Any], json_path: str | None, started_s: float) -> None:
+    """The table, the budget misses and the run time on stdout; every figure as JSON to
+    ``json_path`` when given. (New benchmarks use this; the older ones still print their
+    own copy of it, to be moved here.)"""
+    import json
+    import time as _time
+
+    print("ratio = peer time / montalaq time (> 1: montalaq faster)\n")
+    print(render_table(rows))
+    misses = [r.measurement for r in rows if r.verdict == "MISS"]
+    print(f"\nbudget misses: {len(misses)}" + ("" if not misses else " -> " + "; ".join(misses)))
+    print(f"total time {_time.perf_counter() - started_s:.1f} s")
+    if json_path:
+        Path(json_path).write_text(
+            json.dumps(
+                {"machine": machine_info(), "rows": rows_json(rows), "figures": figures},
+                indent=2,
+                default=str,
+            )
+        )
+
+
+def standard_args(doc: str | None, argv: list[str] | None) -> Any:
+    """``--quick``, ``--json PATH`` and ``--repeats N``, as every benchmark takes them."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--json", metavar="PATH", help="also write every figure as JSON to PATH")
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (best is kept)")
+    return ap.parse_args(argv)

@@ -13,11 +13,13 @@ void register_throttle(py::module_& m);
 void register_safety(py::module_& m);
 void register_retry(py::module_& m);
 void register_rules(py::module_& m);
+void register_feeds(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "montalaq native core (private: import from montalaq instead)";
   auto market = m.def_submodule("market", "Bars, features and the streaming market engine");
   register_market(market);
+  register_feeds(market);
   auto errors = m.def_submodule("errors", "Error taxonomy");
   register_errors(errors);
   auto guard = m.def_submodule("guard", "Rate limiting and other in-process guards");

@@ -27,7 +27,7 @@ Built-in agents:
   ``f = (mom_bps_1m, mom_bps_5m, mom_bps_15m, px_vs_vwap_bps_1m, rvol_1m - 1)`` with
   ``TS_WEIGHTS`` and bias ``b = 0``; returns one finding per evaluation: score = ``p_up``
   (0..1), label = the posture after this evaluation, details ``p_up``, ``posture``,
-  ``previous``, ``changed``, ``streak`` and the five features.
+  ``previous``, ``changed``, ``streak``, the five features, ``best_bid`` and ``best_ask``.
 
 Decisions:
 
@@ -597,6 +597,9 @@ class TrendScore:
             "streak": 0 if changed else streak,
         }
         details.update(dict(zip(TREND_FEATURES, (*f[:4], f[4] + 1.0), strict=True)))
+        # The book when the posture was judged (None until the feed delivered a quote).
+        details["best_bid"] = _finite(ctx.signals.get("best_bid"))
+        details["best_ask"] = _finite(ctx.signals.get("best_ask"))
         return ctx.finding(self.name, score=p_up, label=new, details=details)
 
 

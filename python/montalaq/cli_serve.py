@@ -3,9 +3,10 @@
 Runs :func:`montalaq.api.create_app` under uvicorn (one worker; uvloop and httptools when
 installed; uvicorn logs at WARNING) on settings from the environment: the store is
 ``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (default ``data/montalaq.db``, folder
-created), the symbols ``SYMBOL``, the timeframes ``TIMEFRAMES``, the feeds the bundled
-samples replayed in real time and looping (a symbol without a sample gets a seeded
-simulation). Exit codes: 0 after a clean stop, 1 when it cannot start (port taken,
+created), the symbols ``SYMBOL`` (or ``--symbols``), the timeframes ``TIMEFRAMES``, the feeds
+``PROVIDER`` (or ``--provider``): a live client (binance, twelvedata, alltick; docs/feeds.md)
+or, unset, the bundled samples replayed in real time and looping (a symbol without a
+sample gets a seeded simulation). Exit codes: 0 after a clean stop, 1 when it cannot start (port taken,
 database unreachable, the ``api`` extra missing), 2 for bad options or settings.
 
 Decisions:
@@ -65,6 +66,20 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
 
     speed = float(args.speed)
     loop = not args.no_loop
+    if args.symbols:
+        symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+        if not symbols:
+            raise ValueError(
+                f"--symbols: expected a comma list such as BTCUSDT,ETHUSDT, got {args.symbols!r}"
+            )
+        settings = settings.model_copy(update={"symbol": symbols})
+    if args.provider is not None:
+        settings = settings.model_copy(update={"provider": args.provider})
+    if settings.provider in ("binance", "twelvedata", "alltick"):
+        from montalaq.providers import providers_from_settings
+
+        # Built here so that a missing key is a usage error (exit 2), not a failed start.
+        return settings, providers_from_settings(settings), None
     if args.replay is None and speed == 1.0 and loop:
         return settings, None, None  # the service's own defaults: samples in real time, looping
     providers: dict[str, ReplayProvider | SimulatedProvider] = {}
@@ -93,7 +108,7 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     else:
         for symbol in dict.fromkeys(settings.symbol):
             key = symbol.lower()
-            if key in SAMPLES:
+            if key in SAMPLES and settings.provider != "simulated":
                 providers[symbol] = ReplayProvider(
                     sample_path(key),
                     symbol=symbol,
@@ -112,15 +127,29 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
 
 
 def _options_problem(args: argparse.Namespace, host: str, port: int) -> str | None:
-    if not host:
-        return "--host: expected a host name or address, got ''"
-    if not 0 <= port <= 65535:
-        return f"--port: expected 0..65535 (0: any free port), got {port}"
-    if not math.isfinite(args.speed) or args.speed <= 0:
-        return f"--speed: expected a factor > 0 (1 = real time), got {args.speed}"
-    if args.symbol is not None and args.replay is None:
-        return "--symbol: only with --replay FILE"
-    return None
+    live = args.provider in ("binance", "twelvedata", "alltick")
+    checks = (
+        (not host, "--host: expected a host name or address, got ''"),
+        (not 0 <= port <= 65535, f"--port: expected 0..65535 (0: any free port), got {port}"),
+        (
+            not math.isfinite(args.speed) or args.speed <= 0,
+            f"--speed: expected a factor > 0 (1 = real time), got {args.speed}",
+        ),
+        (args.symbol is not None and args.replay is None, "--symbol: only with --replay FILE"),
+        (
+            live and args.replay is not None,
+            "--provider: a live provider and --replay FILE exclude each other",
+        ),
+        (
+            live and (args.speed != 1.0 or args.no_loop),
+            "--speed/--no-loop: only for replays and simulations, not for a live provider",
+        ),
+        (
+            args.symbols is not None and args.replay is not None,
+            "--symbols: not with --replay FILE (use --symbol)",
+        ),
+    )
+    return next((message for failed, message in checks if failed), None)
 
 
 class _UTCFormatter(logging.Formatter):
@@ -287,6 +316,12 @@ def add_parsers(sub: Any) -> None:
         "--speed", type=float, default=1.0, help="replay speed, virtual seconds per wall second (default 1)"
     )
     sp.add_argument("--no-loop", action="store_true", help="play the feed(s) once instead of looping")
+    sp.add_argument(
+        "--provider",
+        choices=("binance", "twelvedata", "alltick", "replay", "simulated"),
+        help="where trades come from (default PROVIDER; unset: the bundled samples); see docs/feeds.md",
+    )
+    sp.add_argument("--symbols", help="comma list of symbols to serve (default SYMBOL), e.g. BTCUSDT,ETHUSDT")
     sp.set_defaults(func=_serve)
 
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("montalaq.ops")
 
 _NS = 1_000_000_000
-_COLOUR_CODE = {"GREEN": 0, "AMBER": 1, "RED": 2}
+# The native Colour values; CLOSED (outside a market calendar's sessions) is not a severity.
+_COLOUR_CODE = {"GREEN": 0, "AMBER": 1, "RED": 2, "CLOSED": 3}
 STATE_CODES = {"STARTING": 0, "ACTIVE": 1, "WAITING": 2, "ERROR": 3, "SHUTDOWN": 4}
 """Numeric operational states in the metrics (a rule can compare them)."""
 _OUTBOX_EVERY_NS = 5 * _NS  # the outbox backlog is read at most this often per service
@@ -148,22 +149,25 @@ def metrics_of(
     backlog: Mapping[str, Any],
     counters: Mapping[str, Any],
     errors: Mapping[str, int],
-    totals: tuple[int, int, int, int] | None = None,
+    totals: tuple[int, int, int, int, int] | None = None,
+    providers: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The metrics one cycle records through ``record_tick`` (docs/operations.md, "Metrics
     each cycle records"), from what any process has at hand: the uptime (the tick itself is
     the heartbeat), ``montalaq`` (cycle duration, operational state, pair and breaker
     counts, outbox backlog, delivery failures, ``counters``), ``pairs`` (per pair
-    ``SYMBOL:TF.lag_s``, ``.freshness`` 0/1/2 and ``.breaker_open``), ``channels`` (per
-    channel ``NAME.breaker_open``) and ``errors`` (error reports by type). ``totals``
-    ``(green, amber, red, open breakers)`` replaces the per-pair entries with counts only
+    ``SYMBOL:TF.lag_s``, ``.freshness`` 0/1/2/3 and ``.breaker_open``), ``channels`` (per
+    channel ``NAME.breaker_open``), ``providers`` (per streaming feed ``NAME.connected``,
+    ``.messages_per_s``, ``.last_message_age_s``, ``.reconnects``, ``.parse_errors``,
+    ``.dropped``, ``.gaps``) and ``errors`` (error reports by type). ``totals``
+    ``(green, amber, red, closed, open breakers)`` replaces the per-pair entries with counts only
     (a board of 100,000 pairs; ``pairs`` is then ignored)."""
     pair_metrics: dict[str, float] = {}
-    colours = {"GREEN": 0, "AMBER": 0, "RED": 0}
+    colours = {"GREEN": 0, "AMBER": 0, "RED": 0, "CLOSED": 0}
     open_breakers = 0
     if totals is not None:
-        colours = {"GREEN": totals[0], "AMBER": totals[1], "RED": totals[2]}
-        open_breakers = totals[3]
+        colours = {"GREEN": totals[0], "AMBER": totals[1], "RED": totals[2], "CLOSED": totals[3]}
+        open_breakers = totals[4]
         pairs = ()
     for p in pairs:
         colours[p.freshness] = colours.get(p.freshness, 0) + 1
@@ -192,6 +196,7 @@ def metrics_of(
             "pairs_green": colours["GREEN"],
             "pairs_amber": colours["AMBER"],
             "pairs_red": colours["RED"],
+            "pairs_closed": colours["CLOSED"],
             "pair_breakers_open": open_breakers,
             "channel_breakers_open": sum(channels.values()),
             "outbox_pending": backlog.get("pending"),
@@ -203,8 +208,22 @@ def metrics_of(
         },
         "pairs": pair_metrics,
         "channels": channels,
+        "providers": _provider_metrics(providers),
         "errors": dict(errors),
     }
+
+
+def _provider_metrics(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows:
+        if "messages" not in r:
+            continue  # a push feed: its numbers are the host's
+        name = str(r["provider"])
+        out[f"{name}.connected"] = 1.0 if r.get("connected") else 0.0
+        for key in ("messages_per_s", "last_message_age_s", "reconnects", "parse_errors", "dropped", "gaps"):
+            if r.get(key) is not None:
+                out[f"{name}.{key}"] = float(r[key])
+    return out
 
 
 def merge_sources(
@@ -256,6 +275,7 @@ def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
             "provider_errors": st.provider_errors,
         },
         errors=service._errors_by_code,
+        providers=service.provider_stats(),
     )
 
 
@@ -286,7 +306,7 @@ def alerts_view(service: Service, recent: int = 50) -> dict[str, Any]:
 
 def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
     """``{state, reason, entered_at, failing, last_decisions, dedup_events_last_60min,
-    circuits, outbox, alerts_active, monitoring}`` (docs/operations.md). Parts the store
+    circuits, outbox, alerts_active, monitoring, providers}`` (docs/operations.md). Parts the store
     cannot answer are None, never an error: the snapshot is what an operator reads when
     something is wrong."""
     now_ns = service.now()
@@ -319,6 +339,7 @@ def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
         },
         "alerts_active": 0 if mon is None else len(mon.active_alerts()),
         "monitoring": None if mon is None else monitoring_status(mon),
+        "providers": service.provider_stats(),
     }
 
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Bar', 'MarketEngine', 'QuoteStatus', 'TradeStatus', 'build_bars', 'compute_features', 'parse_timeframe', 'timeframe_label']
+__all__: list[str] = ['Bar', 'MarketEngine', 'QuoteStatus', 'TradeStatus', 'build_bars', 'compute_features', 'parse_binance', 'parse_timeframe', 'timeframe_label']
 class TradeStatus:
     """
     What the engine did with one trade.
@@ -301,6 +301,10 @@ def build_bars(ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], pri
 def compute_features(high: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], low: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], close: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], vwap: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], atr_n: typing.SupportsInt | typing.SupportsIndex, mom_k: typing.SupportsInt | typing.SupportsIndex, vwap_n: typing.SupportsInt | typing.SupportsIndex, rvol_n: typing.SupportsInt | typing.SupportsIndex) -> dict[str, typing.Any]:
     """
     Features over bar columns (GIL released).
+    """
+def parse_binance(frames: list[str | bytes], symbols: collections.abc.Sequence[str]) -> tuple[list[tuple[str, numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.int8], numpy.typing.NDArray[numpy.uint64]]], list[tuple[str, numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]], dict[str, int]]:
+    """
+    Parse Binance spot frames (trade, bookTicker, control replies). Returns (trades, quotes, counts): trades [(symbol, ts_ns int64, price, size, side int8, trade_id uint64)], quotes [(symbol, bid, ask)] per subscribed symbol in frame order, and counts {trades, quotes, control, malformed, unsubscribed}.
     """
 def parse_timeframe(timeframe: str) -> int:
     """

@@ -9,7 +9,7 @@ pays nothing for them:
 - ``montalaq_service_<counter>_total``: every counter of ``service.stats`` (cycles,
   trades_ingested, trades_rejected, bars_closed, analyses_complete, ...).
 - per pair, labelled ``symbol``, ``timeframe``, ``provider`` (``none`` without one):
-  ``montalaq_pair_freshness`` (0 GREEN, 1 AMBER, 2 RED), ``montalaq_pair_escalation_level``
+  ``montalaq_pair_freshness`` (0 GREEN, 1 AMBER, 2 RED, 3 CLOSED), ``montalaq_pair_escalation_level``
   (0 INFO, 1 WARN, 2 ERROR, 3 CRITICAL), ``montalaq_pair_breaker_open`` (0/1),
   ``montalaq_pair_last_tick_timestamp_seconds`` (absent before the first trade).
 - ``montalaq_trades_cached{symbol}``; ``montalaq_agent_runs_total{agent}``,
@@ -17,6 +17,10 @@ pays nothing for them:
 - with a notifier: ``montalaq_notify_outbox_rows{status}`` (a count query per scrape) and
   ``montalaq_notify_<counter>_total`` of its delivery stats.
 - ``montalaq_api_cache_hits_total`` / ``_misses_total`` of the analysis cache.
+- per streaming provider, labelled ``provider``: ``montalaq_provider_connected``,
+  ``montalaq_provider_messages_per_second``, ``montalaq_provider_last_message_age_seconds``,
+  ``montalaq_provider_stopped`` (1 after a permanent failure) and the counters
+  ``montalaq_provider_{messages,trades,quotes,reconnects,parse_errors,dropped,backfilled,gaps}_total``.
 - ``montalaq_http_requests_total{route, method, status}`` and the latency histogram
   ``montalaq_http_request_duration_seconds{route, method}``: answers of this router's
   routes (``route`` is the path template, so the label set stays small; paths no route
@@ -47,7 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("montalaq.api")
 
-FRESHNESS_VALUE = {"GREEN": 0, "AMBER": 1, "RED": 2}
+FRESHNESS_VALUE = {"GREEN": 0, "AMBER": 1, "RED": 2, "CLOSED": 3}
 LEVEL_VALUE = {"INFO": 0, "WARN": 1, "ERROR": 2, "CRITICAL": 3}
 _NS = 1_000_000_000
 
@@ -72,6 +76,7 @@ class ServiceCollector:
             self._state,
             self._channels,
             self._monitoring,
+            self._providers,
         ]
         for section in sections:
             try:
@@ -95,7 +100,11 @@ class ServiceCollector:
 
     def _pairs(self) -> list[Metric]:
         labels = ["symbol", "timeframe", "provider"]
-        fresh = GaugeMetricFamily("montalaq_pair_freshness", "0 GREEN, 1 AMBER, 2 RED", labels=labels)
+        fresh = GaugeMetricFamily(
+            "montalaq_pair_freshness",
+            "0 GREEN, 1 AMBER, 2 RED, 3 CLOSED (outside the market's session)",
+            labels=labels,
+        )
         level = GaugeMetricFamily(
             "montalaq_pair_escalation_level", "0 INFO, 1 WARN, 2 ERROR, 3 CRITICAL", labels=labels
         )
@@ -204,6 +213,47 @@ class ServiceCollector:
             0.0 if oldest is None else max(0.0, self.service.now() / _NS - oldest.timestamp()),
         )
         return [breaker, age]
+
+    def _providers(self) -> list[Metric]:
+        rows = [r for r in self.service.provider_stats() if "messages" in r]  # streaming clients
+        if not rows:
+            return []
+        lab = ["provider"]
+        connected = GaugeMetricFamily(
+            "montalaq_provider_connected", "1 while the feed's session is open", labels=lab
+        )
+        rate = GaugeMetricFamily(
+            "montalaq_provider_messages_per_second", "messages over the last 10 s, per second", labels=lab
+        )
+        age = GaugeMetricFamily(
+            "montalaq_provider_last_message_age_seconds", "seconds since the feed's last message", labels=lab
+        )
+        stopped = GaugeMetricFamily(
+            "montalaq_provider_stopped", "1 after a permanent failure (e.g. a refused key)", labels=lab
+        )
+        names = (
+            "messages",
+            "trades",
+            "quotes",
+            "reconnects",
+            "parse_errors",
+            "dropped",
+            "backfilled",
+            "gaps",
+        )
+        counters = {
+            n: CounterMetricFamily(f"montalaq_provider_{n}", f"feed counter {n}", labels=lab) for n in names
+        }
+        for r in rows:
+            name = [str(r["provider"])]
+            connected.add_metric(name, 1 if r.get("connected") else 0)
+            rate.add_metric(name, float(r.get("messages_per_s") or 0.0))
+            if r.get("last_message_age_s") is not None:
+                age.add_metric(name, float(r["last_message_age_s"]))
+            stopped.add_metric(name, 1 if r.get("stopped") else 0)
+            for n, fam in counters.items():
+                fam.add_metric(name, int(r.get(n) or 0))
+        return [connected, rate, age, stopped, *counters.values()]
 
     def _monitoring(self) -> list[Metric]:
         mon = self.service.monitoring

@@ -201,6 +201,10 @@ class StreamClient(ABC):
         """Parse one frame: ``add_trade``/``add_quote`` rows, raise :class:`MalformedFrameError`
         for a frame that breaks the protocol, :class:`ProviderAuthError` for a refusal."""
 
+    def has_pending(self) -> bool:
+        """Whether parsed data waits for the consumer."""
+        return bool(self._pending or self._quotes)
+
     def heartbeat_message(self) -> str | None:
         """The provider's application heartbeat, or None (WebSocket pings only)."""
         return None
@@ -283,7 +287,10 @@ class StreamClient(ABC):
         return self._clock()
 
     # -- the session -------------------------------------------------------------------------
-    def _take(self) -> list[Batch]:
+    def drain(self) -> list[Batch]:
+        """The batches parsed since the last call (one per symbol, quotes after trades): what
+        the session yields. Public for benchmarks and for hosts that feed frames themselves
+        through :meth:`on_frame`."""
         out: list[Batch] = []
         pending, self._pending = self._pending, {}
         self._stalled.clear()
@@ -370,7 +377,7 @@ class StreamClient(ABC):
                     yield batch
                 self.disconnected_at_ns = 0
             while True:
-                batches = self._take()
+                batches = self.drain()
                 for batch in batches:
                     yield batch
                 if reader.done():
@@ -382,7 +389,7 @@ class StreamClient(ABC):
                 if idle_s > self.idle_timeout_s:
                     raise TimeoutError(f"{self.name}: no message for {idle_s:.0f} s")
                 self._wake.clear()
-                if not self._pending and not self._quotes:
+                if not self.has_pending():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), min(1.0, self.idle_timeout_s))
         except Exception as exc:

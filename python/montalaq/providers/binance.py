@@ -19,13 +19,13 @@ control replies (``{"result": null, "id": 1}``) are ignored.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from montalaq._native import market as _m
 from montalaq.feeds import Batch, TradeBatch
 from montalaq.providers.base import MalformedFrameError, ProviderAuthError, StreamClient, redact
 from montalaq.retry import RetryPolicy
@@ -37,6 +37,7 @@ DEFAULT_REST_URL = "https://api.binance.com"
 _PAGE = 1000
 _MAX_PAGES = 200  # 200k trades: a longer outage is recorded as a gap rather than fetched for minutes
 _MS = 1_000_000
+_PARSE_EVERY = 2048  # frames per native parse while the consumer is busy (bounds the raw queue)
 
 
 class BinanceClient(StreamClient):
@@ -77,7 +78,10 @@ class BinanceClient(StreamClient):
         self._api_key = api_key or None
         self._secret = self._api_key
         self._last_id: dict[str, int] = {}  # the last trade id delivered, per symbol
-        self._upper = {s.lower(): s for s in self.symbols}
+        self._symbol_list = list(self.symbols)
+        self._raw: list[str | bytes] = []  # frames not parsed yet
+        self._chunks: dict[str, list[TradeBatch]] = {}  # parsed, not yet drained
+        self._n_pending: dict[str, int] = {}
 
     def connect_url(self) -> str:
         streams = "/".join(f"{s.lower()}@trade/{s.lower()}@bookTicker" for s in self.symbols)
@@ -87,37 +91,57 @@ class BinanceClient(StreamClient):
         return []  # the combined-stream URL subscribes
 
     def on_frame(self, frame: str | bytes) -> None:
-        msg = json.loads(frame)
-        if not isinstance(msg, dict):
-            raise MalformedFrameError("expected a JSON object")
-        data = msg.get("data", msg)
-        if not isinstance(data, dict):
-            raise MalformedFrameError("data: expected a JSON object")
-        kind = data.get("e")
-        if kind == "trade":
-            sym = self._symbol(data["s"])
-            ts_ns = int(data["T"]) * _MS
-            price, size = float(data["p"]), float(data["q"])
-            maker = data["m"]
-            if not isinstance(maker, bool):
-                raise MalformedFrameError("m: expected true or false")
-            self.add_trade(sym, ts_ns, price, size, -1 if maker else 1, int(data["t"]))
-        elif "b" in data and "a" in data and "u" in data:
-            self.add_quote(self._symbol(data["s"]), self.now_ns(), float(data["b"]), float(data["a"]))
-        elif "result" in msg or "id" in msg:
-            return  # a reply to a control request
-        elif "error" in msg or "code" in msg:
-            raise MalformedFrameError(f"server error: {str(msg)[:200]}")
-        else:
-            raise MalformedFrameError(f"unknown event {kind!r}")
+        """Queue a frame; frames are parsed natively in batches (``montalaq._core.market.
+        parse_binance``), at the latest when the session drains."""
+        self._raw.append(frame)
+        if len(self._raw) >= _PARSE_EVERY:
+            self._parse_raw()
 
-    def _symbol(self, raw: object) -> str:
-        if not isinstance(raw, str):
-            raise MalformedFrameError("s: expected a symbol")
-        sym = self._upper.get(raw.lower())
-        if sym is None:
-            raise MalformedFrameError(f"s: {raw!r} was not subscribed")
-        return sym
+    def has_pending(self) -> bool:
+        return bool(self._raw or self._chunks or super().has_pending())
+
+    def _parse_raw(self) -> None:
+        if not self._raw:
+            return
+        raw, self._raw = self._raw, []
+        trades, quotes, counts = _m.parse_binance(raw, self._symbol_list)
+        bad = int(counts["malformed"]) + int(counts["unsubscribed"])
+        if bad:
+            with self._lock:
+                self.parse_errors += bad
+            log.warning(
+                "Binance: %d malformed or unsubscribed frame(s) skipped (%d so far)",
+                bad,
+                self.parse_errors,
+                extra={"component": "provider", "provider": self.name},
+            )
+        for sym, ts, px, sz, sd, ids in trades:
+            chunks = self._chunks.setdefault(sym, [])
+            chunks.append(TradeBatch(sym, ts, px, sz, sd, ids))
+            self.trades_parsed += len(ts)
+            pending = self._n_pending[sym] = self._n_pending.get(sym, 0) + len(ts)
+            while pending > self.max_pending and chunks:  # the oldest chunk goes: one gap per stall
+                old = chunks.pop(0)
+                pending -= len(old)
+                self.dropped += len(old)
+                self._overflow(sym, int(old.ts_ns[0]), int(old.ts_ns[-1]), len(old))
+                assert old.trade_id is not None
+                # The ids dropped are accounted for by the overflow gap, not again as "skipped".
+                self._last_id[sym] = max(self._last_id.get(sym, 0), int(old.trade_id[-1]))
+            self._n_pending[sym] = pending
+        now = self.now_ns()
+        for sym, bid, ask in quotes:
+            self.quotes_parsed += len(bid) - 1
+            self.add_quote(sym, now, float(bid[-1]), float(ask[-1]))  # the newest supersedes the rest
+
+    def _first_live_id(self, symbol: str) -> int | None:
+        self._parse_raw()
+        chunks = self._chunks.get(symbol)
+        if not chunks:
+            return None
+        ids = chunks[0].trade_id
+        assert ids is not None
+        return int(ids[0])
 
     # -- no trade lost ------------------------------------------------------------------------
     def _filter(self, batch: TradeBatch) -> TradeBatch | None:
@@ -141,7 +165,7 @@ class BinanceClient(StreamClient):
                     batch.trade_id[idx],
                 )
                 ids = ids[idx]
-            if int(ids[0]) > last + 1:
+            if int(ids[0]) > last + 1 and batch.symbol not in self._stalled:  # an overflow recorded its own
                 self.record_gap(
                     symbols=(batch.symbol,),
                     from_ns=int(batch.ts_ns[0]),
@@ -153,15 +177,18 @@ class BinanceClient(StreamClient):
         self._last_id[batch.symbol] = int(ids[-1])
         return batch
 
-    def _take(self) -> list[Batch]:
+    def drain(self) -> list[Batch]:
+        self._parse_raw()
+        chunks, self._chunks, self._n_pending = self._chunks, {}, {}
         out: list[Batch] = []
-        for batch in super()._take():
-            if isinstance(batch, TradeBatch):
-                kept = self._filter(batch)
-                if kept is not None:
-                    out.append(kept)
-            else:
-                out.append(batch)
+        for sym, parts in chunks.items():
+            if not parts:
+                continue  # an overflow dropped every chunk of the symbol
+            batch = parts[0] if len(parts) == 1 else _concat(sym, parts)
+            kept = self._filter(batch)
+            if kept is not None:
+                out.append(kept)
+        out.extend(super().drain())  # the quotes
         return out
 
     async def backfill(self, gap_from_ns: int) -> list[Batch]:
@@ -182,8 +209,7 @@ class BinanceClient(StreamClient):
                 from_id = last + 1
                 try:
                     for _ in range(_MAX_PAGES):
-                        live = self._pending.get(sym)  # the reader fills it meanwhile
-                        first_live = live.ids[0] if live is not None and len(live) else None
+                        first_live = self._first_live_id(sym)  # the reader fills it meanwhile
                         if first_live is not None and first_live <= from_id:
                             break  # caught up with the new session's stream
                         rows = await self._retry.acall(self._page, http, sym, from_id)
@@ -230,6 +256,13 @@ class BinanceClient(StreamClient):
         if not isinstance(rows, list):
             raise MalformedFrameError("historicalTrades: expected a JSON list")
         return rows
+
+
+def _concat(symbol: str, parts: list[TradeBatch]) -> TradeBatch:
+    def col(name: str) -> Any:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    return TradeBatch(symbol, col("ts_ns"), col("price"), col("size"), col("side"), col("trade_id"))
 
 
 def _rest_batch(symbol: str, rows: list[dict[str, Any]]) -> TradeBatch:

@@ -136,8 +136,8 @@ class TwelveDataClient(StreamClient):
         self.last_error = f"subscription refused: {text}"
         log.warning("TwelveData: %s", self.last_error, extra={"component": "provider", "provider": self.name})
 
-    def _take(self) -> list[Batch]:
-        out = super()._take()
+    def drain(self) -> list[Batch]:
+        out = super().drain()
         for b in out:
             if isinstance(b, TradeBatch) and len(b):
                 self._last_ts[b.symbol] = max(self._last_ts.get(b.symbol, 0), int(b.ts_ns[-1]))

@@ -324,6 +324,8 @@ def test_a_fast_stream_with_a_slow_consumer_drops_the_oldest_and_counts_them() -
     async def script(ws: Any) -> None:
         for f in frames:
             await ws.send(f)
+        await asyncio.sleep(1.5)  # then one more trade, once the consumer has caught up
+        await ws.send(_trade(20_000))
 
     srv = ScriptedServer(script).start()
     try:
@@ -334,22 +336,25 @@ def test_a_fast_stream_with_a_slow_consumer_drops_the_oldest_and_counts_them() -
             async def run() -> None:
                 async for b in client.trades():
                     if isinstance(b, TradeBatch):
+                        assert b.trade_id is not None
                         got.extend(b.trade_id.tolist())
+                        if got[-1] == 1000 + 20_000:
+                            return
                         await asyncio.sleep(0.2)  # a slow consumer
-                    if client.messages >= 20_000 and not client._pending:
-                        return
 
             await asyncio.wait_for(run(), 30)
 
         asyncio.run(main())
         stats = client.stats()
-        assert stats["messages"] == 20_000
+        assert stats["messages"] == 20_001
         assert stats["dropped"] > 0
-        assert len(got) + stats["dropped"] == 20_000
+        assert len(got) + stats["dropped"] == 20_001
         assert got == sorted(got)
         assert len(set(got)) == len(got)
         overflow = [g for g in stats["recent_gaps"] if g["reason"].startswith("overflow")]
+        assert overflow
         assert sum(g["missing"] for g in overflow) == stats["dropped"]
+        assert [g for g in stats["recent_gaps"] if g["reason"] == "trade ids skipped"] == []
     finally:
         srv.stop()
 

@@ -237,6 +237,11 @@ def test_no_loop_plays_the_file_once_and_its_pairs_escalate(tmp_path: Path) -> N
         (["--symbol", "SPY"], "--symbol: only with --replay FILE"),
         (["--replay", "no-such-file.csv"], "no such file"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--provider", "polygon"], "invalid choice: 'polygon'"),
+        (["--provider", "binance", "--replay", "x.csv"], "--provider: a live provider and --replay FILE"),
+        (["--provider", "binance", "--speed", "10"], "--speed/--no-loop: only for replays"),
+        (["--provider", "twelvedata"], "TWELVEDATA_API_KEY: required with PROVIDER=twelvedata"),
+        (["--symbols", " , "], "--symbols: expected a comma list"),
     ],
 )
 def test_a_bad_option_exits_2_with_a_message(tmp_path: Path, args: list[str], message: str) -> None:
@@ -496,3 +501,47 @@ def test_the_demo_fills_bars_features_findings_and_analyses_within_a_minute(tmp_
     finally:
         code, _, err = stop(s)
     assert code == 0, err
+
+
+def test_serve_streams_a_live_binance_feed_by_provider_and_symbols(tmp_path: Path, data_dir: Path) -> None:
+    """``--provider binance --symbols BTCUSDT`` against a local server speaking Binance's
+    protocol (BINANCE_WS_URL/BINANCE_REST_URL point at it, as at a private gateway): trades
+    build bars, quotes reach /signals, the feed's numbers reach /metrics and the snapshot."""
+    from provider_servers import BinanceServer
+
+    srv = BinanceServer(data_dir / "binance_spot_btcusdt_ws_2024-08-09", speed=1.0).start()
+    served = start(
+        tmp_path,
+        "--provider",
+        "binance",
+        "--symbols",
+        "BTCUSDT",
+        BINANCE_WS_URL=srv.ws_url,
+        BINANCE_REST_URL=srv.http_url,
+        TIMEFRAMES="1m,5m,15m",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        sig: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            sig = httpx.get(f"{served.base}signals", params={"symbol": "BTCUSDT"}, timeout=5).json()
+            if sig.get("best_bid") is not None and sig.get("last_price") is not None:
+                break
+            time.sleep(0.2)
+        bids = {b for _, b, _ in srv.quotes}
+        assert sig["best_bid"] in bids
+        assert sig["best_ask"] > sig["best_bid"]
+        status = httpx.get(f"{served.base}api/ingestion/status", timeout=5).json()
+        assert {p["provider"] for p in status["pairs"]} == {"Binance"}
+        metrics = httpx.get(f"{served.base}metrics", timeout=5).text
+        assert 'montalaq_provider_connected{provider="Binance"} 1.0' in metrics
+        assert re.search(r'montalaq_provider_messages_total\{provider="Binance"\} [1-9]', metrics)
+        snap = httpx.get(f"{served.base}api/health/snapshot", timeout=5).json()
+        [feed] = snap["providers"]
+        assert (feed["provider"], feed["connected"], feed["symbols"]) == ("Binance", True, ["BTCUSDT"])
+        assert srv.streams_asked == ["btcusdt@trade/btcusdt@bookTicker"]
+    finally:
+        code, _, err = stop(served)
+        srv.stop()
+    assert code == 0, err
+    assert "replaying the bundled samples" not in err
