@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from montalaq.agents import AgentRegistry
     from montalaq.engine import MarketEngine
     from montalaq.health import EscalationBoard
+    from montalaq.llm import LLMAnalyst
     from montalaq.notify.notifier import Notifier
     from montalaq.records import Finding
     from montalaq.settings import Settings
@@ -413,6 +414,39 @@ def run_agents(
     return findings
 
 
+def consult_analyst(
+    analyst: LLMAnalyst | None,
+    registry: AgentRegistry,
+    engine: MarketEngine,
+    store: Store,
+    findings: Sequence[Finding],
+    now_ns: int,
+) -> int:
+    """Hand each symbol that got findings this cycle to the LLM analyst (docs/llm.md), with
+    its ``/signals_tf`` features, ``trend_score``'s posture, and those findings with the
+    symbol's recent stored ones (the prompt's context); the analyst's own gates (score,
+    interval, breaker) decide whether it calls the model, off the cycle. Returns how many
+    symbols were submitted. No analyst (``LLM_ENABLE`` off): nothing."""
+    if analyst is None or not findings:
+        return 0
+    trend = registry.get("trend_score").fn if "trend_score" in registry else None
+    posture = getattr(trend, "posture", None)
+    by_symbol: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_symbol.setdefault(f.symbol, []).append(f)
+    for sym, mine in by_symbol.items():
+        try:
+            stored = store.latest_findings(sym, 10)
+        except Exception as exc:  # the context is a nicety: the cycle's own findings suffice
+            log.debug("recent findings of %s unreadable: %s", sym, exc, extra={"component": "cycle"})
+            stored = []
+        seen = {(f.agent, f.ts_utc) for f in mine}
+        context = mine + [f for f in stored if (f.agent, f.ts_utc) not in seen]
+        value = posture(sym) if callable(posture) else None
+        analyst.submit(sym, engine.signals_tf(sym), None if value is None else str(value), context, now_ns)
+    return len(by_symbol)
+
+
 def store_findings(
     store: Store, findings: Iterable[Finding], component: str
 ) -> tuple[int, BaseException | None]:
@@ -440,6 +474,7 @@ __all__ = [
     "channel_changes",
     "channel_error_type",
     "code_name",
+    "consult_analyst",
     "escalate",
     "event_doc",
     "event_notification",

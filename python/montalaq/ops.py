@@ -306,7 +306,7 @@ def alerts_view(service: Service, recent: int = 50) -> dict[str, Any]:
 
 def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
     """``{state, reason, entered_at, failing, last_decisions, dedup_events_last_60min,
-    circuits, outbox, alerts_active, monitoring, providers}`` (docs/operations.md). Parts the store
+    circuits, outbox, alerts_active, monitoring, providers, llm}`` (docs/operations.md). Parts the store
     cannot answer are None, never an error: the snapshot is what an operator reads when
     something is wrong."""
     now_ns = service.now()
@@ -340,6 +340,7 @@ def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
         "alerts_active": 0 if mon is None else len(mon.active_alerts()),
         "monitoring": None if mon is None else monitoring_status(mon),
         "providers": service.provider_stats(),
+        "llm": None if service.analyst is None else service.analyst.stats(),
     }
 
 

@@ -80,7 +80,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from montalaq import cycle
 from montalaq._time import datetime_utc
@@ -99,6 +99,9 @@ from montalaq.retry import RetryPolicy
 from montalaq.settings import Settings
 from montalaq.store import Store
 from montalaq.timeframes import parse_timeframe, timeframe_label
+
+if TYPE_CHECKING:
+    from montalaq.llm import LLMAnalyst
 
 log = logging.getLogger("montalaq.service")
 
@@ -236,6 +239,15 @@ class Service:
             else None
         )
         self.agents = agents if agents is not None else default_registry(settings, self.store)
+        # The LLM analyst (LLM_ENABLE; docs/llm.md): called off the cycle by its own worker;
+        # its findings are stored like the agents' and its confident answers notified.
+        self.analyst: LLMAnalyst | None = None
+        if settings.llm_enable:
+            from montalaq.llm import LLMAnalyst
+
+            self.analyst = LLMAnalyst.from_settings(
+                settings, on_finding=lambda f: self._store_findings([f]), notifier=notifier
+            )
         self.runner = AnalysisRunner.from_settings(
             settings, self.store, signal_hook=self.signal_hook, ml=ml, clock=self.now
         )
@@ -320,7 +332,9 @@ class Service:
         return step_now if step_now is not None else int(self.clock())
 
     def close(self) -> None:
-        """Release the store if the service created it."""
+        """Stop the LLM analyst's worker; release the store if the service created it."""
+        if self.analyst is not None:
+            self.analyst.close()
         if self._owns_store:
             self.store.close()
 
@@ -422,7 +436,9 @@ class Service:
         with the contract's keys beside it (docs/semantics.md, "HTTP API"):
         ``last_trade`` ``[time, price]`` (null before the first trade),
         ``last_trade_age_s`` (seconds since it, on the service's clock), ``bars_1m_count``
-        (1m bars kept) and ``bars_1m_tail`` (the newest five, oldest first)."""
+        (1m bars kept), ``bars_1m_tail`` (the newest five, oldest first) and ``position`` (the
+        symbol's ``position_state`` row: status, qty, avg_price, updated_at, last_action,
+        last_conf; None before trend_score evaluated the symbol)."""
         sym = self._symbol(symbol)
         state = dict(self.engine.state(sym))
         state["provider"] = self.provider_name(sym)
@@ -437,6 +453,14 @@ class Service:
             ]
         else:
             state["bars_1m_count"], state["bars_1m_tail"] = 0, []
+        # The symbol's position_state row, as trend_score's posture logic keeps it (None
+        # before its first evaluation, or when the store cannot answer).
+        try:
+            row = next((r for r in self.store.positions() if r["symbol"] == sym), None)
+        except Exception as exc:
+            log.debug("debug_state: positions unreadable: %s", exc, extra={"component": "service"})
+            row = None
+        state["position"] = None if row is None else {k: v for k, v in row.items() if k != "symbol"}
         return state
 
     def debug_features(self, symbol: str) -> dict[str, Any]:
@@ -724,6 +748,9 @@ class Service:
                 if due:
                     report.findings = self._run_agents(due, self.symbols, now_ns)
                     self._store_findings(report.findings)
+                    cycle.consult_analyst(
+                        self.analyst, self.agents, self.engine, self.store, report.findings, now_ns
+                    )
                 if self._last_eval_ns is None or now_ns - self._last_eval_ns >= self.eval_interval_ns:
                     report.events = self._evaluate(now_ns)
                     report.evaluated = True
@@ -980,12 +1007,13 @@ class Service:
 
     def _store_findings(self, findings: Sequence[Finding]) -> None:
         stored, exc = cycle.store_findings(self.store, findings, "service")
-        self.stats.findings += stored
-        if stored:
-            self._store_ok += 1
-        if exc is not None:
-            self.stats.store_errors += len(findings) - stored
-            self._last_store_exc = exc
+        with self._lock:  # also called from the LLM analyst's worker thread
+            self.stats.findings += stored
+            if stored:
+                self._store_ok += 1
+            if exc is not None:
+                self.stats.store_errors += len(findings) - stored
+                self._last_store_exc = exc
 
     def _evaluate(self, now_ns: int) -> list[dict[str, Any]]:
         esc = cycle.escalate(self.board, _MemoryBoardHost(self), now_ns)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -120,6 +121,24 @@ class Settings(BaseSettings):
     ts_exit: float = Field(default=0.5, gt=0, lt=1)
     ts_persist: int = Field(default=3, ge=1, le=1000)
     ts_weights: FloatList = Field(default_factory=lambda: [0.02, 0.03, 0.03, 0.01, 0.2])
+    ts_interval: float = Field(default=60.0, gt=0, le=86_400)  # seconds between trend_score runs
+    # The 1m, 5m, 15m momentum weights of the multi-timeframe score (new_trend's score).
+    ts_mtf_weights: FloatList = Field(default_factory=lambda: [0.2, 0.3, 0.5])
+
+    # -- flag-switched agents (docs/semantics.md, "Agents") ----------------------------------
+    feature_bars: bool = False  # the latest closed bar of each timeframe in every finding
+    feature_new_trend: bool = False
+    feature_reversal: bool = False
+    feature_liquidity: bool = False
+    macro_windows: CommaList = Field(default_factory=list)  # "08:30 America/New_York, ..."
+    macro_window_minutes: float = Field(default=30.0, gt=0, le=1440)
+    macro_rvol_min: float = Field(default=2.0, ge=0)
+    macro_interval_sec: float = Field(default=60.0, gt=0, le=86_400)
+
+    # -- alert formatting and routing (docs/operations.md, "Notifications") ---------------
+    alert_webhook_url: SecretStr | None = None  # the Slack webhook when NOTIFY_SLACK_WEBHOOK_URL is unset
+    slack_analysis_only: bool = False  # Slack gets analyses (signals, LLM analyses) and nothing else
+    alert_verbose: bool = True  # chat messages carry their fields; false: title and text only
 
     # -- market data (docs/feeds.md) -------------------------------------------------------
     # PROVIDER: where trades come from. Unset: the bundled samples (a replay, said so in the
@@ -139,6 +158,18 @@ class Settings(BaseSettings):
     # symbol, MARKET_CALENDARS=SPY:XNYS,RELIANCE:XNSE per symbol (wins); 24/7 by default.
     market_calendar: str = "24/7"
     market_calendars: CommaList = Field(default_factory=list)
+
+    # -- LLM analyst (docs/llm.md) --------------------------------------------------------
+    # Any OpenAI-compatible chat-completions server; a local one (vLLM, Ollama, llama.cpp)
+    # needs OPENAI_BASE_URL and no key.
+    llm_enable: bool = False
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_min_interval: float = Field(default=300.0, gt=0, le=86_400)  # seconds between calls per symbol
+    llm_alert_min_conf: float = Field(default=0.8, ge=0, le=1)  # answers this confident also notify
+    llm_analyst_min_score: float = Field(default=0.7, ge=0)  # conviction a latest finding must reach
+    llm_timeout_sec: float = Field(default=20.0, gt=0, le=600)  # per request
 
     # -- infrastructure -------------------------------------------------------------------
     database_url: SecretStr | None = None
@@ -195,6 +226,8 @@ class Settings(BaseSettings):
         "ts_weights",
         "notify_apprise_urls",
         "market_calendars",
+        "ts_mtf_weights",
+        "macro_windows",
         mode="before",
     )(_split)
 
@@ -244,12 +277,62 @@ class Settings(BaseSettings):
             out.append(f"{sym.strip()}:{normalize(cal)}")
         return out
 
+    @field_validator("ts_mtf_weights")
+    @classmethod
+    def _mtf_weights(cls, v: list[float]) -> list[float]:
+        if len(v) != 3 or not all(math.isfinite(w) for w in v):
+            raise ValueError(f"expected three finite weights for 1m, 5m, 15m (e.g. 0.2,0.3,0.5), got {v}")
+        return v
+
+    @field_validator("macro_windows")
+    @classmethod
+    def _macro_windows(cls, v: list[str]) -> list[str]:
+        from montalaq.market_agents import parse_windows
+
+        parse_windows(v, 1.0)
+        return v
+
     @field_validator("market_calendar")
     @classmethod
     def _calendar(cls, v: str) -> str:
         from montalaq.calendars import normalize
 
         return normalize(v)
+
+    @field_validator("openai_api_key", "openai_base_url", mode="before")
+    @classmethod
+    def _llm_blank_is_unset(cls, v: Any) -> Any:
+        # OPENAI_API_KEY= or OPENAI_BASE_URL= (a blank line of a .env) means "not set".
+        if isinstance(v, str) and not v.strip():
+            return None
+        if isinstance(v, SecretStr) and not v.get_secret_value().strip():
+            return None
+        return v
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _llm_base_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip().startswith(("http://", "https://")):
+            raise ValueError(
+                f"expected an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1), got {v!r}"
+            )
+        return None if v is None else v.strip()
+
+    @field_validator("openai_model")
+    @classmethod
+    def _llm_model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a model name, e.g. gpt-4o-mini")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _llm_key_or_server(self) -> Settings:
+        if self.llm_enable and self.openai_api_key is None and self.openai_base_url is None:
+            raise ValueError(
+                "OPENAI_API_KEY: required when LLM_ENABLE=true, unless OPENAI_BASE_URL names a "
+                "server that needs no key"
+            )
+        return self
 
     def calendar_of(self, symbol: str) -> str:
         """The market calendar of ``symbol``: its MARKET_CALENDARS entry, else MARKET_CALENDAR."""
@@ -302,6 +385,21 @@ class Settings(BaseSettings):
         if v is not None:
             resolve_url(v.get_secret_value())  # raises naming DATABASE_URL
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alert_webhook_is_slack(cls, data: Any) -> Any:
+        # ALERT_WEBHOOK_URL is the Slack webhook's short name: it fills the NOTIFY_SLACK_* form
+        # when that is absent and turns Slack on unless NOTIFY_SLACK_ENABLED says otherwise.
+        if not isinstance(data, dict):
+            return data
+        keys = {k.lower(): k for k in data if isinstance(k, str)}
+        url = data.get(keys.get("alert_webhook_url", ""))
+        if url and not data.get(keys.get("notify_slack_webhook_url", "")):
+            data = {**data, "notify_slack_webhook_url": url}
+            if "notify_slack_enabled" not in keys:
+                data["notify_slack_enabled"] = True
+        return data
 
     @model_validator(mode="after")
     def _channels_complete(self) -> Settings:
@@ -400,6 +498,8 @@ class Settings(BaseSettings):
 _PREFIX = "MONTALAQ_"
 _WARNED: set[str] = set()
 # Names of the environment that often sit next to montalaq's and are no typo of them.
+_SECRET_PARTS = ("PASSWORD", "TOKEN", "WEBHOOK_URL", "DATABASE_URL", "APPRISE", "API_KEY")
+"""Parts of a variable name whose value an error message never shows."""
 _NOT_TYPOS = frozenset({"DATABASE_URI", "REDIS_HOST", "REDIS_PORT", "API_KEY", "SYMBOLS_FILE"})
 
 
@@ -433,11 +533,7 @@ def _explain(exc: ValidationError) -> str:
             continue
         name = str(loc[0]).upper()
         value = err.get("input")
-        shown = (
-            "***"
-            if any(s in name for s in ("PASSWORD", "TOKEN", "WEBHOOK_URL", "DATABASE_URL", "APPRISE"))
-            else repr(value)
-        )
+        shown = "***" if any(s in name for s in _SECRET_PARTS) else repr(value)
         msg = msg.removeprefix("Value error, ").removeprefix(f"{name}: ")
         lines.append(f"{name}: {msg}" if " got " in msg else f"{name}: {msg}; got {shown}")
     return "invalid settings: " + "; ".join(lines)

@@ -293,3 +293,17 @@ def shuffle_within_buckets(
     bucket = ts_ns // bucket_ns
     keys = rng.random(ts_ns.shape[0])
     return np.lexsort((keys, bucket)).astype(np.int64)
+
+
+class FakeClock:
+    """A settable int-ns clock for code that takes ``clock=`` (rate windows, back-off,
+    breakers, intervals): tests advance it instead of sleeping."""
+
+    def __init__(self, start_ns: int = 1_767_225_600 * 1_000_000_000) -> None:  # 2026-01-01Z
+        self.ns = start_ns
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, seconds: float) -> None:
+        self.ns += int(seconds * 1_000_000_000)

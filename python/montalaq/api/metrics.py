@@ -25,6 +25,8 @@ pays nothing for them:
   ``montalaq_http_request_duration_seconds{route, method}``: answers of this router's
   routes (``route`` is the path template, so the label set stays small; paths no route
   matched are the host app's and not counted).
+- with the LLM analyst (``LLM_ENABLE``): ``montalaq_llm_*`` -- requests, errors by kind,
+  tokens, latency, breaker (docs/llm.md).
 - ``montalaq_operational_state{state}`` (1 for the current state), states as labels, never
   as numbers; ``montalaq_build_info{version, python}``; ``process_*`` of this process.
 - No ``_created`` series: montalaq's families are built at scrape time.
@@ -77,6 +79,7 @@ class ServiceCollector:
             self._channels,
             self._monitoring,
             self._providers,
+            self._llm,
         ]
         for section in sections:
             try:
@@ -254,6 +257,10 @@ class ServiceCollector:
             for n, fam in counters.items():
                 fam.add_metric(name, int(r.get(n) or 0))
         return [connected, rate, age, stopped, *counters.values()]
+
+    def _llm(self) -> list[Metric]:
+        analyst = self.service.analyst
+        return [] if analyst is None else list(analyst.prometheus_families())
 
     def _monitoring(self) -> list[Metric]:
         mon = self.service.monitoring

@@ -126,6 +126,7 @@ class HealthSnapshot(BaseModel):
     alerts_active: int
     monitoring: dict[str, Any] | None
     providers: list[dict[str, Any]] = []  # each streaming feed's numbers (docs/feeds.md)
+    llm: dict[str, Any] | None = None  # the LLM analyst's numbers when LLM_ENABLE (docs/llm.md)
 
 
 class DbHealth(BaseModel):

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from montalaq.agents import AgentRegistry
     from montalaq.celery.escalation import BoardCache
     from montalaq.celery.feed import FeedContext, ProviderFactory
+    from montalaq.llm import LLMAnalyst
 
 log = logging.getLogger("montalaq.celery")
 
@@ -118,6 +119,8 @@ class Runtime:
         self._runner: AnalysisRunner | None = None
         self._agents: AgentRegistry | None = None
         self._agents_built = False
+        self._analyst: LLMAnalyst | None = None
+        self._analyst_built = False
         self._clock: FeedRecord | None = None
         self._clock_read_ns = 0
         # Set by install(): asks for a notification delivery now (queued notifications).
@@ -129,6 +132,8 @@ class Runtime:
 
     def close(self) -> None:
         """Release connections (tests and benchmarks; a worker process just exits)."""
+        if self._analyst is not None:
+            self._analyst.close()
         if self._notifier is not None:
             for channel in self._notifier.channels.values():
                 try:
@@ -303,6 +308,28 @@ class Runtime:
                 self._agents = factory(self.settings, self.store) if factory is not None else None
                 self._agents_built = True
             return self._agents
+
+    @property
+    def analyst(self) -> LLMAnalyst | None:
+        """The LLM analyst of this process (``LLM_ENABLE``; docs/llm.md), None when off. Its
+        interval per symbol is per process: a cluster calls the model up to once per
+        ``LLM_MIN_INTERVAL`` per symbol per worker that runs the tick (one at a time under
+        the tick's lock, so in practice the tick's owner)."""
+        if not self.settings.llm_enable:
+            return None
+        notifier = self.notifier  # built under the lock first: the lock is not re-entrant
+        with self._lock:
+            if not self._analyst_built:
+                self._analyst_built = True
+                from montalaq.cycle import store_findings
+                from montalaq.llm import LLMAnalyst
+
+                self._analyst = LLMAnalyst.from_settings(
+                    self.settings,
+                    on_finding=lambda f: store_findings(self.store, [f], "celery"),
+                    notifier=notifier,
+                )
+            return self._analyst
 
 
 __all__ = ["AgentsFactory", "Plugins", "Runtime", "WorkerStateStore"]

@@ -59,7 +59,7 @@ from montalaq.celery.feed import FeedContext
 from montalaq.celery.runtime import Runtime
 from montalaq.celery.state import FeedRecord, pair_field, release, text
 from montalaq.cycle import code_name as _code_name
-from montalaq.cycle import provider_failed, run_agents, store_findings, upsert_status
+from montalaq.cycle import consult_analyst, provider_failed, run_agents, store_findings, upsert_status
 from montalaq.errors import ErrorCode
 from montalaq.health import Colour, Freshness, OpState
 from montalaq.notify import SignalDecision
@@ -359,6 +359,7 @@ def _run_agents(rt: Runtime, ctx: FeedContext, now_ns: int) -> int:
         return 0
     findings = run_agents(registry, due, ctx.engine, rt.watchlist.symbols, now_ns, rt.settings)
     n, _ = store_findings(rt.store, findings, "celery")
+    consult_analyst(rt.analyst, registry, ctx.engine, rt.store, findings, now_ns)
     rt.state.client.hset(key, mapping=dict.fromkeys(due, str(now_ns)))
     rt.state.incr("findings", n)
     return n

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from montalaq.store import Store
 
 
+ANALYSIS_KINDS = frozenset({"signal", "analysis"})
+"""The notification kinds that are analyses: the per-bar signal hook's ``signal`` and the
+LLM analyst's ``analysis`` (what ``SLACK_ANALYSIS_ONLY`` lets through to Slack)."""
+
+
 def channels_from_settings(settings: Settings) -> list[Channel]:
     """The channels ``NOTIFY_*_ENABLED`` turns on, configured from their variables."""
     timeout = settings.notify_timeout_sec
@@ -54,7 +59,14 @@ def channels_from_settings(settings: Settings) -> list[Channel]:
     if settings.notify_webhook_enabled and settings.notify_webhook_url is not None:
         out.append(WebhookChannel(settings.notify_webhook_url.get_secret_value(), timeout_s=timeout))
     if settings.notify_slack_enabled and settings.notify_slack_webhook_url is not None:
-        out.append(SlackChannel(settings.notify_slack_webhook_url, timeout_s=timeout))
+        out.append(
+            SlackChannel(
+                settings.notify_slack_webhook_url,
+                timeout_s=timeout,
+                verbose=settings.alert_verbose,
+                kinds=ANALYSIS_KINDS if settings.slack_analysis_only else None,
+            )
+        )
     if settings.notify_telegram_enabled and settings.notify_telegram_bot_token is not None:
         assert settings.notify_telegram_chat_id is not None
         out.append(
@@ -109,6 +121,7 @@ def notifier_from_settings(settings: Settings, store: Store, **overrides: object
 
 
 __all__ = [
+    "ANALYSIS_KINDS",
     "AppriseChannel",
     "Channel",
     "DeliveryError",

@@ -535,12 +535,26 @@ class SlackChannel(_HttpChannel):
     per section); for digests a section listing the items (within Slack's 3,000-character
     section limit, the rest as "... and N more"); a context block with the id, error code and
     correlation id. All user text is mrkdwn-escaped, so a title cannot ping ``<!channel>``.
-    ``webhook_url`` is a secret. ``timeout_s`` is in seconds.
+    ``webhook_url`` is a secret. ``timeout_s`` is in seconds. ``verbose=False`` leaves the
+    fields out (``ALERT_VERBOSE``); ``kinds`` limits the event kinds the notifier sends here
+    (``SLACK_ANALYSIS_ONLY``: ``signal`` and ``analysis``).
     """
 
     max_digest_items = 100
 
-    def __init__(self, webhook_url: str | SecretStr, *, timeout_s: float = 10.0, name: str = "slack") -> None:
+    def __init__(
+        self,
+        webhook_url: str | SecretStr,
+        *,
+        timeout_s: float = 10.0,
+        name: str = "slack",
+        verbose: bool = True,
+        kinds: Iterable[str] | None = None,
+    ) -> None:
+        # verbose (ALERT_VERBOSE): the fields block; kinds (SLACK_ANALYSIS_ONLY): the event
+        # kinds this channel takes (None: all), applied by the notifier when it fans out.
+        self.verbose = bool(verbose)
+        self.kinds = None if kinds is None else frozenset(kinds)
         raw = _reveal(webhook_url, "webhook_url")
         real = _http_url(raw, "webhook_url", secret=True)
         self._host = _target(real)
@@ -572,6 +586,8 @@ class SlackChannel(_HttpChannel):
             text = _fit(lambda n: _mrkdwn(_truncate(m.text, n)), SLACK_SECTION_MAX_CHARS)
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
         shown_fields = list(m.fields.items())[: SLACK_FIELDS_PER_SECTION * _SLACK_FIELD_SECTIONS]
+        if not self.verbose:
+            shown_fields = []  # ALERT_VERBOSE=false: title, text and ids only
         fields = [_slack_field(str(k), str(v)) for k, v in shown_fields]
         for start in range(0, len(fields), SLACK_FIELDS_PER_SECTION):
             chunk = fields[start : start + SLACK_FIELDS_PER_SECTION]

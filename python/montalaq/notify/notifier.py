@@ -251,7 +251,11 @@ class Notifier:
         if not isinstance(title, str) or not title:
             raise ValueError("title: expected a non-empty string")
         sev = _severity(severity)
-        targets = list(self.channels) if channels is None else list(channels)
+        if channels is None:
+            # A channel that takes only some kinds (SLACK_ANALYSIS_ONLY) is left out of the rest.
+            targets = [n for n, c in self.channels.items() if _takes(c, kind)]
+        else:
+            targets = list(channels)
         unknown = [c for c in targets if c not in self.channels]
         if unknown:
             raise ValueError(f"channels: unknown {unknown}; configured: {list(self.channels)}")
@@ -634,6 +638,11 @@ def _digest(rows: list[OutboxRow], now: datetime) -> Message:
         created_at=now.astimezone(UTC),
         items=items,
     )
+
+
+def _takes(channel: object, kind: str) -> bool:
+    kinds = getattr(channel, "kinds", None)
+    return kinds is None or kind in kinds
 
 
 __all__ = ["DeliveryStats", "Notifier", "NotifyResult"]

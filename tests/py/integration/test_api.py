@@ -378,6 +378,25 @@ def test_json_times_end_in_z_and_no_number_is_nan(api: TestClient, path: str) ->
             assert Z_TIME.match(value), (where, value)
 
 
+def test_run_now_answers_finite_numbers_or_null(api: TestClient) -> None:
+    r = api.post("/agents/run-now?insert=false", headers=AUTH)
+    assert r.status_code == 200
+    body = json.loads(r.text, parse_constant=lambda c: pytest.fail(f"run-now: JSON constant {c}"))
+    numbers = [(w, v) for w, v in walk(body) if isinstance(v, float)]
+    assert numbers  # findings carry scores and features
+    assert all(math.isfinite(v) for _, v in numbers)
+
+
+def test_debug_state_shows_the_position_state_row(api: TestClient) -> None:
+    state = ok_json(api, "/debug/state?symbol=SPY")
+    position = state["position"]
+    assert position is not None
+    assert position["status"] in ("FLAT", "LONG", "SHORT")
+    assert position["qty"] == 0.0
+    assert 0.0 <= position["last_conf"] <= 1.0
+    assert Z_TIME.match(position["updated_at"])
+
+
 # ------------------------------------------------------------------------------ parameter errors
 
 

@@ -28,22 +28,10 @@ from montalaq.notify import (
 )
 from montalaq.retry import RetryPolicy
 from montalaq.store import Store
+from mtq_support import FakeClock
 
 T0_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
-
-
-class FakeClock:
-    """A settable ns clock for the notifier (its rate windows, backoff and breakers)."""
-
-    def __init__(self, start_ns: int = T0_NS) -> None:
-        self.ns = start_ns
-
-    def __call__(self) -> int:
-        return self.ns
-
-    def advance(self, seconds: float) -> None:
-        self.ns += int(seconds * S)
 
 
 @pytest.fixture

@@ -137,3 +137,62 @@ def test_two_workers_share_one_postgresql_outbox_without_sending_a_row_twice(
     assert producer.outbox.counts()["SENT"] == 400
     for s in [producer, *stores]:
         s.close()
+
+
+def test_alert_webhook_url_is_the_slack_webhook_and_slack_analysis_only_routes_analyses(
+    http_receiver: Any, tmp_path: Path
+) -> None:
+    """ALERT_WEBHOOK_URL alone turns Slack on at that URL; with SLACK_ANALYSIS_ONLY Slack
+    receives the analyses (``signal``, ``analysis``) and nothing else, while the webhook
+    channel still gets everything."""
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'route.db'}",
+            "ALERT_WEBHOOK_URL": f"{http_receiver.url}/services/T0/B0/alertsecret",
+            "SLACK_ANALYSIS_ONLY": "true",
+            "NOTIFY_WEBHOOK_ENABLED": "true",
+            "NOTIFY_WEBHOOK_URL": f"{http_receiver.url}/hook",
+        }
+    )
+    assert [c.name for c in channels_from_settings(settings)] == ["webhook", "slack"]
+    store = Store(settings.database_url_value)
+    with notifier_from_settings(settings, store, poll_interval_s=0.05) as notifier:
+        notifier.notify("escalation", "SPY 1m CRITICAL", severity="CRITICAL")
+        notifier.notify("signal", "BUY SPY 5m (score 84)", severity="WARNING")
+        notifier.notify("analysis", "LLM: BULLISH SPY", fields={"confidence": 0.9})
+        assert http_receiver.wait_for(5, 10.0)
+        assert notifier.wait_idle(10.0)
+    by_path = Counter(r.path for r in http_receiver.accepted())
+    assert by_path == {"/hook": 3, "/services/T0/B0/alertsecret": 2}
+    slack_titles = sorted(
+        r.json["blocks"][0]["text"]["text"]
+        for r in http_receiver.accepted()
+        if r.path.startswith("/services")
+    )
+    assert slack_titles == ["[INFO] LLM: BULLISH SPY", "[WARNING] BUY SPY 5m (score 84)"]
+    store.close()
+
+
+@pytest.mark.parametrize(("verbose", "with_fields"), [("true", True), ("false", False)])
+def test_alert_verbose_adds_the_fields_block(
+    http_receiver: Any, tmp_path: Path, verbose: str, with_fields: bool
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'verbose.db'}",
+            "NOTIFY_SLACK_ENABLED": "true",
+            "NOTIFY_SLACK_WEBHOOK_URL": f"{http_receiver.url}/services/T0/B0/s",
+            "ALERT_VERBOSE": verbose,
+        }
+    )
+    store = Store(settings.database_url_value)
+    with notifier_from_settings(settings, store, poll_interval_s=0.05) as notifier:
+        notifier.notify("signal", "BUY SPY 5m", text="composite 84", fields={"close": 168.04, "atr": 0.19})
+        assert http_receiver.wait_for(1, 10.0)
+        assert notifier.wait_idle(10.0)
+    [req] = http_receiver.accepted()
+    blocks = req.json["blocks"]
+    field_blocks = [b for b in blocks if "fields" in b]
+    assert bool(field_blocks) is with_fields
+    assert blocks[1]["text"]["text"] == "composite 84"  # the text is there either way
+    store.close()
