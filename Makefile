@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DMONTALAQ_BUILD_TESTS=ON -DMONTALAQ_WERROR=ON
 
-.PHONY: run test bench lint system venv build cpp-test cpp-asan py-test stubs format clean
+.PHONY: run test bench lint system venv build wheel wheel-check cpp-test cpp-asan py-test stubs format clean
 
 system:
 	@scripts/ensure_system.sh
@@ -27,6 +27,22 @@ venv: system $(VENV)/.deps
 # scikit-build-core build dir keeps rebuilds incremental.
 build: venv
 	$(PIP) install -q --no-build-isolation --no-deps -C cmake.define.MONTALAQ_WERROR=ON .
+
+# A manylinux wheel that needs no compiler to install (docs/CONTRIBUTING.md, "Wheels"):
+# built in isolation from PyPI's build requirements, libstdc++/libgcc linked statically,
+# spdlog/fmt/nlohmann compiled in, then repaired and tagged by auditwheel.
+wheel: venv
+	rm -rf dist
+	$(PIP) wheel -q --no-deps -w dist/raw -C cmake.define.MONTALAQ_STATIC_RUNTIME=ON \
+		-C build-dir=build/wheel-{wheel_tag} .
+	PATH=$(VENV)/bin:$$PATH $(PY) -m auditwheel repair -w dist dist/raw/*.whl
+	@rm -rf dist/raw
+	@for w in dist/*.whl; do echo "wheel: $$w ($$(du -k $$w | cut -f1) KiB)"; done
+
+# The wheel in a fresh venv with no compiler and no CMake on PATH: import, the README tour,
+# `montalaq serve` answering /health, and auditwheel's manylinux tag.
+wheel-check: wheel
+	@scripts/check_wheel.sh dist/*.whl
 
 cpp-test: system
 	cmake -S . -B build/cpp $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -5,6 +5,7 @@ The public API lives here; ``montalaq._core`` is private.
 
 from __future__ import annotations
 
+from montalaq._version import __version__
 from montalaq.bars import Bars, Features, build_bars, compute_features
 from montalaq.correlation import CorrelationFilter, correlation_scope, new_correlation_id
 from montalaq.dedupe import DedupeCache, DedupeResult, RedisDedupe, dedup_key
@@ -31,8 +32,6 @@ from montalaq.safety import OrderKind, SafetyReason, validate_trading_decision
 from montalaq.sample import sample_path
 from montalaq.throttle import ErrorThrottle, ThrottleDecision
 from montalaq.timeframes import parse_timeframe, timeframe_label
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Bar",

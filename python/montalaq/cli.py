@@ -259,6 +259,27 @@ def _db_current(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from montalaq import bench
+
+    results = bench.run(quick=args.quick)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(
+            f"montalaq {montalaq_version()} built-in benchmarks on the bundled sample"
+            " (ratio: how many times faster than the peer)"
+        )
+        print(bench.render(results))
+    return EXIT_OK
+
+
+def montalaq_version() -> str:
+    from montalaq import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     from montalaq import __version__
@@ -294,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     cur = db_sub.add_parser("current", help="print the current and head revisions; exit 1 if not at head")
     cur.add_argument("--url", help=url_help)
     cur.set_defaults(func=_db_current)
+
+    bp = sub.add_parser("bench", help="built-in benchmarks on the bundled sample, against installed peers")
+    bp.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (seconds)")
+    bp.add_argument("--json", action="store_true", help="print the results as JSON")
+    bp.set_defaults(func=_bench)
 
     from montalaq.cli_ops import add_parsers
     from montalaq.cli_serve import add_parsers as add_serve_parser
