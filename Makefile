@@ -9,6 +9,17 @@ PIP := $(PY) -m pip
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DMONTALAQ_BUILD_TESTS=ON -DMONTALAQ_WERROR=ON
 
+# Every CMake build (the C++ tests, ASan, the module through pip, the wheel, the source
+# check) compiles through ccache when it is installed: CMake reads the launcher from the
+# environment, also inside pip's isolated builds. Paths are hashed relative to the tree, so
+# a fresh clone in another folder hits the same cache. Results are the compiler's own.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+ifneq ($(CCACHE),)
+export CMAKE_CXX_COMPILER_LAUNCHER := $(CCACHE)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+endif
+
 .PHONY: run test bench lint system venv build wheel wheel-check cpp-test cpp-asan py-test stubs format clean
 
 system:

@@ -10,6 +10,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
 (cd "$here" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$work/src"
+export CCACHE_BASEDIR="$work/src"  # the Makefile's ccache, if any, then hits across runs
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 log="$work/build.log"

@@ -4,7 +4,8 @@
 set -euo pipefail
 # chromium: the dashboard's browser tests drive Debian's build through Playwright (no
 # browser download at test time). wrk: the load generator of benchmarks/bench_api.py.
-pkgs=(g++ cmake ninja-build make nlohmann-json3-dev libspdlog-dev catch2 clang-format python3-venv chromium wrk)
+# ccache: the Makefile compiles through it when present (five builds of the same core per CI run).
+pkgs=(g++ cmake ninja-build make nlohmann-json3-dev libspdlog-dev catch2 clang-format python3-venv chromium wrk ccache)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
