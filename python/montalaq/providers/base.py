@@ -161,7 +161,8 @@ class StreamClient(ABC):
         self._pending: dict[str, _Pending] = {}
         self._quotes: dict[str, list[tuple[int, float, float]]] = {}
         self._wake = asyncio.Event()
-        self._arrivals: deque[int] = deque()
+        self._rate_mark = (self._clock(), 0)  # (time, messages) at the start of the rate window
+        self._rate: float | None = None
         self.sessions = 0
         self.reconnects = 0
         self.messages = 0
@@ -322,9 +323,6 @@ class StreamClient(ABC):
         with self._lock:
             self.messages += 1
             self.last_message_ns = now
-        self._arrivals.append(now)
-        if len(self._arrivals) > 200_000:
-            self._arrivals.popleft()
 
     async def trades(self) -> AsyncIterator[Batch]:
         """One session: connect, subscribe, backfill a previous session's gap, stream."""
@@ -446,16 +444,24 @@ class StreamClient(ABC):
 
     # -- what operators read -----------------------------------------------------------------
     def messages_per_s(self) -> float:
+        """Messages per second over the last complete window of at least 10 s (the running
+        window before the first completes): two counter readings, nothing kept per message."""
         now = self._clock()
-        cutoff = now - int(_RATE_WINDOW_S * _NS)
-        while self._arrivals and self._arrivals[0] < cutoff:
-            self._arrivals.popleft()
-        return len(self._arrivals) / _RATE_WINDOW_S
+        with self._lock:
+            t0, m0 = self._rate_mark
+            elapsed_s = (now - t0) / _NS
+            if elapsed_s >= _RATE_WINDOW_S:
+                self._rate = (self.messages - m0) / elapsed_s
+                self._rate_mark = (now, self.messages)
+            elif self._rate is None and elapsed_s > 0:
+                return (self.messages - m0) / elapsed_s
+            return self._rate or 0.0
 
     def stats(self) -> dict[str, Any]:
         """The client's numbers (JSON-ready): connected, sessions, reconnects, messages,
         messages_per_s, trades, quotes, parse_errors, dropped, backfilled, gaps (count and
         the last few), last_message_age_s (None before the first), last_error."""
+        rate = self.messages_per_s()
         now = self._clock()
         with self._lock:
             age = (now - self.last_message_ns) / _NS if self.last_message_ns else None
@@ -465,7 +471,7 @@ class StreamClient(ABC):
                 "sessions": self.sessions,
                 "reconnects": self.reconnects,
                 "messages": self.messages,
-                "messages_per_s": round(self.messages_per_s(), 3),
+                "messages_per_s": round(rate, 3),
                 "trades": self.trades_parsed,
                 "quotes": self.quotes_parsed,
                 "parse_errors": self.parse_errors,

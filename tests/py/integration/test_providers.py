@@ -381,9 +381,11 @@ def test_twelvedata_subscribes_heartbeats_and_delivers_prices_and_quotes(
             await asyncio.sleep(0.5)
             srv.broadcast(
                 [
+                    # The malformed frame first: frames are read in order, so it is counted
+                    # before the valid ones end the session (last, it raced the exit).
+                    '{"event": "price", "symbol": "AAPL"}',
                     td_price("AAPL", 1_723_161_601, 189.5, day_volume=1000),
                     td_price("EUR/USD", 1_723_161_602.5, 1.0912, bid=1.0911, ask=1.0913),
-                    '{"event": "price", "symbol": "AAPL"}',
                 ]
             )
 
@@ -493,10 +495,10 @@ def test_alltick_subscribes_trades_and_depth_and_answers_heartbeats(monkeypatch:
                     await asyncio.sleep(0.05)
                 srv.broadcast(
                     [
+                        '{"cmd_id": 22998, "data": {"code": "AAPL.US"}}',  # first: counted before the exit
                         at_tick("AAPL.US", 1_723_161_601_250, 189.5, 300, 1, 11),
                         at_tick("EURUSD", 1_723_161_602, 1.0912, 0, 2, 12),  # seconds, no volume
                         at_depth("AAPL.US", 1_723_161_601_300, 189.49, 189.51),
-                        '{"cmd_id": 22998, "data": {"code": "AAPL.US"}}',
                     ]
                 )
 
