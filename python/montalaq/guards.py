@@ -1,20 +1,21 @@
-"""Which backend the guards use (SPEC §5): ``memory`` (default, one process) or ``redis``
-(shared by every process and machine that points at the same ``REDIS_URL``).
-
-Read from the environment: ``GUARD_BACKEND`` = ``memory`` | ``redis`` (default
-``memory``), ``REDIS_URL`` (required for ``redis``), ``GUARD_REDIS_PREFIX`` (default
-``montalaq:``). Invalid values fail at start-up naming the variable and the expected form.
+"""Which backend the guards use: ``memory`` (default, one process) or ``redis`` (shared by
+every process pointing at the same ``REDIS_URL``). The values come from
+:class:`~montalaq.settings.Settings` (``GUARD_BACKEND``, ``REDIS_URL``, ``GUARD_REDIS_PREFIX``;
+docs/semantics.md, Guards), the one place settings are read and checked.
 """
 
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from montalaq.dedupe import DedupeCache, RedisDedupe
 from montalaq.ratelimit import RateLimiter, RedisRateLimiter
+
+if TYPE_CHECKING:
+    from montalaq.settings import Settings
 
 
 class GuardBackend(enum.Enum):
@@ -33,26 +34,25 @@ class GuardSettings:
     prefix: str = "montalaq:"
 
     def __post_init__(self) -> None:
-        if self.backend is GuardBackend.REDIS and not self.redis_url:
-            raise ValueError("REDIS_URL: required when GUARD_BACKEND=redis (e.g. redis://127.0.0.1:6379/0)")
-        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(
-                f"REDIS_URL: expected redis://host:port/db, rediss:// or unix://; got {self.redis_url!r}"
-            )
-        if not self.prefix:
-            raise ValueError("GUARD_REDIS_PREFIX: expected a non-empty string")
+        # Constructed directly (not from Settings): the same checks, through Settings.
+        from montalaq.settings import Settings
+
+        env = {"GUARD_BACKEND": self.backend.value, "GUARD_REDIS_PREFIX": self.prefix}
+        if self.redis_url is not None:
+            env["REDIS_URL"] = self.redis_url
+        Settings.from_env(env)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GuardSettings:
+        """The guard backend ``settings`` name (GUARD_BACKEND, REDIS_URL, GUARD_REDIS_PREFIX)."""
+        return cls(GuardBackend(settings.guard_backend), settings.redis_url, settings.guard_redis_prefix)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GuardSettings:
-        """Settings from ``env`` (default ``os.environ``)."""
-        e = os.environ if env is None else env
-        raw = e.get("GUARD_BACKEND", "memory").strip().lower()
-        try:
-            backend = GuardBackend(raw)
-        except ValueError:
-            raise ValueError(f"GUARD_BACKEND: expected 'memory' or 'redis', got {raw!r}") from None
-        url = e.get("REDIS_URL") or None
-        return cls(backend, url, e.get("GUARD_REDIS_PREFIX", "montalaq:"))
+        """Settings from ``env`` (default ``os.environ``), read and checked by Settings.from_env."""
+        from montalaq.settings import Settings
+
+        return cls.from_settings(Settings.from_env(env))
 
     def dedupe(
         self, ttl_s: float = 900.0, capacity: int = 1_000_000, name: str = "dedupe"

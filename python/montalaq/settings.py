@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from montalaq.store.engine import mask_url, resolve_url
+from montalaq.store.engine import DEFAULT_SQLITE_PATH, mask_url, resolve_url
 from montalaq.timeframes import parse_timeframe
 
 CommaList = Annotated[list[str], NoDecode]
@@ -173,9 +173,10 @@ class Settings(BaseSettings):
 
     # -- infrastructure -------------------------------------------------------------------
     database_url: SecretStr | None = None
-    montalaq_db_path: str = "data/montalaq.db"
+    montalaq_db_path: str = DEFAULT_SQLITE_PATH
     redis_url: str | None = None
     guard_backend: Literal["memory", "redis"] = "memory"
+    guard_redis_prefix: str = Field(default="montalaq:", min_length=1)  # Redis guard keys
     watchlist_path: str | None = None  # YAML of pairs, timeframes, provider (Celery, serve)
 
     # -- HTTP API (SPEC §10.1, §12) -------------------------------------------------------
@@ -249,6 +250,11 @@ class Settings(BaseSettings):
             v = v.strip().lower()
             return v or None  # PROVIDER= means unset
         return v
+
+    @field_validator("guard_backend", mode="before")
+    @classmethod
+    def _guard_backend(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
 
     @field_validator("binance_ws_url", "twelvedata_ws_url", "alltick_ws_url")
     @classmethod

@@ -86,11 +86,11 @@ def channels_from_settings(settings: Settings) -> list[Channel]:
 
 def notifier_from_settings(settings: Settings, store: Store, **overrides: object) -> Notifier:
     """A :class:`Notifier` over the configured channels with the settings' limits."""
-    from montalaq.guards import GuardBackend, GuardSettings
+    from montalaq.guards import GuardSettings
     from montalaq.retry import RetryPolicy
     from montalaq.throttle import ErrorThrottle
 
-    guards = GuardSettings(GuardBackend(settings.guard_backend), settings.redis_url)
+    guards = GuardSettings.from_settings(settings)
     kwargs: dict[str, object] = {
         "dry_run": settings.notify_dry_run,
         "rate_limiter": guards.rate_limiter(

@@ -7,7 +7,6 @@ at ``MONTALAQ_DB_PATH`` (default ``data/montalaq.db``, relative to the working d
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -24,10 +23,10 @@ def resolve_url(url: str | None = None) -> str:
     """The SQLAlchemy URL to use: ``url``, else ``MONTALAQ_DATABASE_URL`` or
     ``DATABASE_URL`` (the prefixed name wins, as in Settings), else the default SQLite file."""
     if url is None:
-        url = os.environ.get("MONTALAQ_DATABASE_URL") or os.environ.get("DATABASE_URL") or None
-    if url is None:
-        path = os.environ.get("MONTALAQ_DB_PATH") or DEFAULT_SQLITE_PATH
-        return f"sqlite:///{path}"
+        # The environment is read in one place: Settings (its MONTALAQ_ prefix rule included).
+        from montalaq.settings import Settings
+
+        return Settings.from_env().database_url_value
     if not isinstance(url, str) or not url.strip():
         raise ValueError(
             "DATABASE_URL: expected a URL such as postgresql://user@host:5432/db or sqlite:///path"
