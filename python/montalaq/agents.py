@@ -68,6 +68,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from montalaq._time import datetime_utc
+from montalaq._validate import finite_or_none
 from montalaq.correlation import correlation_scope
 from montalaq.records import Finding
 
@@ -87,14 +88,6 @@ _BAR_FIELDS = ("start_ns", "open", "high", "low", "close", "volume", "vwap", "tr
 
 Posture = Literal["FLAT", "LONG", "SHORT"]
 AgentStatusName = Literal["never_run", "ok", "error"]
-
-
-def _finite(value: object) -> float | None:
-    """``value`` as a finite float, or None (None, NaN, infinities, non-numbers)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
 
 
 # ------------------------------------------------------------------------------ context
@@ -147,8 +140,8 @@ class AgentContext:
     def feature(self, name: str) -> float | None:
         """A ``/signals_tf`` (or else ``/signals``) value as a finite float, or None."""
         if name in self.signals_tf:
-            return _finite(self.signals_tf[name])
-        return _finite(self.signals.get(name))
+            return finite_or_none(self.signals_tf[name])
+        return finite_or_none(self.signals.get(name))
 
     def finding(
         self, agent: str, score: float, label: str = "", details: Mapping[str, Any] | None = None
@@ -417,7 +410,7 @@ class AgentRegistry:
 def trend_features(signals_tf: Mapping[str, float | None]) -> tuple[float, ...] | None:
     """The trend-score inputs ``(mom_bps_1m, mom_bps_5m, mom_bps_15m, px_vs_vwap_bps_1m,
     rvol_1m - 1)`` from a ``/signals_tf`` mapping, or None if any is undefined."""
-    values = [_finite(signals_tf.get(k)) for k in TREND_FEATURES]
+    values = [finite_or_none(signals_tf.get(k)) for k in TREND_FEATURES]
     if any(v is None for v in values):
         return None
     f = [float(v) for v in values if v is not None]
@@ -602,8 +595,8 @@ class TrendScore:
         }
         details.update(dict(zip(TREND_FEATURES, (*f[:4], f[4] + 1.0), strict=True)))
         # The book when the posture was judged (None until the feed delivered a quote).
-        details["best_bid"] = _finite(ctx.signals.get("best_bid"))
-        details["best_ask"] = _finite(ctx.signals.get("best_ask"))
+        details["best_bid"] = finite_or_none(ctx.signals.get("best_bid"))
+        details["best_ask"] = finite_or_none(ctx.signals.get("best_ask"))
         return ctx.finding(self.name, score=p_up, label=new, details=details)
 
 
@@ -638,9 +631,9 @@ class RvolSpike:
         bar = ctx.bars.get("5m")
         details = {
             "rvol": rvol,
-            "volume_5m": None if bar is None else _finite(bar.get("volume")),
-            "best_bid": _finite(ctx.signals.get("best_bid")),
-            "best_ask": _finite(ctx.signals.get("best_ask")),
+            "volume_5m": None if bar is None else finite_or_none(bar.get("volume")),
+            "best_bid": finite_or_none(ctx.signals.get("best_bid")),
+            "best_ask": finite_or_none(ctx.signals.get("best_ask")),
             "threshold": self.threshold,
         }
         return ctx.finding(self.name, score=rvol, label="spike", details=details)

@@ -51,6 +51,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from montalaq._time import datetime_utc
+from montalaq._validate import finite_or_none
 from montalaq.agents import DEFAULT_TS_WEIGHTS, TREND_FEATURES, trend_features, trend_p_up
 from montalaq.correlation import correlation_scope
 from montalaq.errors import ErrorCode, error_code_for
@@ -158,13 +159,6 @@ def _confidence(value: object, what: str) -> float | None:
     return v
 
 
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
 @dataclass
 class RunnerStats:
     """Counters since the runner was created."""
@@ -251,7 +245,7 @@ class AnalysisRunner:
                 tf,
                 datetime_utc(int(bar.start_ns)),
                 status=AnalysisStatus.PENDING,
-                close=_finite(bar.close),
+                close=finite_or_none(bar.close),
                 correlation_id=cid,
             )
             self.store.save_analysis(analysis, now=now)
@@ -302,16 +296,16 @@ class AnalysisRunner:
         rule = _confidence(result.confidence, "analyzer")
         ml_value: float | None = None
         if self.ml is not None:
-            atr = _finite(bar.atr)
-            inputs = MappingProxyType({**features, "close": _finite(bar.close), "atr": atr})
+            atr = finite_or_none(bar.atr)
+            inputs = MappingProxyType({**features, "close": finite_or_none(bar.close), "atr": atr})
             ml_value = _confidence(self.ml(inputs), "ml")
         composite: float | None = None
         if rule is not None:
             composite = rule if ml_value is None else self.w_rule * rule + self.w_ml * ml_value
             composite = min(100.0, max(0.0, composite))
         stop_loss = take_profit = None
-        atr = _finite(bar.atr)
-        close = _finite(bar.close)
+        atr = finite_or_none(bar.atr)
+        close = finite_or_none(bar.close)
         if atr is not None and close is not None and result.decision is not Decision.HOLD:
             sign = 1.0 if result.decision is Decision.BUY else -1.0
             stop_loss = close - sign * self.sl_atr * atr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from montalaq._native import market as _m
 from montalaq._time import duration_ns, float_array, side_array, ts_array
+from montalaq._validate import finite_or_none
 from montalaq.bars import BAR_COLUMNS, Bars, Features
 from montalaq.timeframes import parse_timeframe, parse_timeframes
 
@@ -18,12 +18,6 @@ TradeStatus = _m.TradeStatus
 QuoteStatus = _m.QuoteStatus
 
 _SIGNAL_TIMEFRAMES = ("1m", "5m", "15m")
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 class MarketEngine(_m.MarketEngine):
@@ -148,7 +142,7 @@ class MarketEngine(_m.MarketEngine):
         if tf_ns not in self.timeframes_ns:
             return None
         bar = self._latest(symbol, tf_ns)
-        return None if bar is None else _finite_or_none(getattr(bar, name))
+        return None if bar is None else finite_or_none(getattr(bar, name))
 
     def signals(self, symbol: str) -> dict[str, float | int | None]:
         """The ``/signals`` tile (SPEC §3.4); undefined values are None."""

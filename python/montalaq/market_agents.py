@@ -21,6 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from montalaq._validate import finite_or_none
 from montalaq.records import Finding
 
 if TYPE_CHECKING:
@@ -30,13 +31,6 @@ DEFAULT_MTF_WEIGHTS = (0.2, 0.3, 0.5)
 """``TS_MTF_WEIGHTS``: the weight of the 1m, 5m and 15m momentum in the multi-timeframe score."""
 
 _TFS = ("1m", "5m", "15m")
-
-
-def _finite(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
 
 
 # ------------------------------------------------------------------------------ new trend
@@ -177,7 +171,7 @@ class Liquidity:
         self._last_bar: dict[str, float] = {}
 
     def __call__(self, ctx: AgentContext) -> Finding | None:
-        bid, ask = _finite(ctx.signals.get("best_bid")), _finite(ctx.signals.get("best_ask"))
+        bid, ask = finite_or_none(ctx.signals.get("best_bid")), finite_or_none(ctx.signals.get("best_ask"))
         spread = None
         if bid is not None and ask is not None and bid > 0 and ask > bid:
             spread = (ask - bid) / ((ask + bid) / 2) * 1e4

@@ -53,6 +53,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from montalaq._time import datetime_utc
+from montalaq._validate import finite_or_none
 from montalaq.calendars import ALWAYS_OPEN
 from montalaq.celery.escalation import colour_codes
 from montalaq.celery.feed import FeedContext
@@ -72,11 +73,6 @@ _COLOUR_NAMES = ("GREEN", "AMBER", "RED", "CLOSED")
 
 Enqueue = Callable[[dict[str, Any]], None]
 """Sends one analysis request (a JSON-ready dict) to the analysis task."""
-
-
-def _finite(value: float) -> float | None:
-    v = float(value)
-    return v if math.isfinite(v) else None
 
 
 # ------------------------------------------------------------------------------ the tick
@@ -220,8 +216,8 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
                         "symbol": bar.symbol,
                         "timeframe": bar.timeframe,
                         "start_ns": int(bar.start_ns),
-                        "close": _finite(bar.close),
-                        "atr": _finite(bar.atr),
+                        "close": finite_or_none(bar.close),
+                        "atr": finite_or_none(bar.atr),
                         "features": features[bar.symbol],
                         "prev_start_ns": prev if prev >= record.first_bar_ns else None,
                         "queued_wall_ns": time.time_ns(),
