@@ -100,8 +100,15 @@ def _tail(args: argparse.Namespace) -> int:
     if args.once:
         return EXIT_OK
     stop = threading.Event()
+
+    def started() -> None:
+        # On a terminal say that it is following (stderr, so pipes see alerts only): a
+        # person, or a test under a pty, knows from here on nothing appended is missed.
+        if sys.stderr.isatty():
+            print(f"following {args.alerts_dir} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
     try:
-        for a in log.follow(poll_s=args.poll, stop=stop):
+        for a in log.follow(poll_s=args.poll, stop=stop, on_start=started):
             if keep(a):
                 show(a)
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -222,15 +222,23 @@ class AlertLog:
         return removed
 
     def follow(
-        self, *, poll_s: float = 0.2, from_start: bool = False, stop: threading.Event | None = None
+        self,
+        *,
+        poll_s: float = 0.2,
+        from_start: bool = False,
+        stop: threading.Event | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> Iterator[Alert]:
         """Yield alerts as they are appended (``tail -f``), switching files at midnight UTC.
 
-        Starts at the end of today's file unless ``from_start``. Partial lines wait until
-        their newline arrives.
+        Starts at the end of today's file unless ``from_start``; ``on_start`` is called once
+        that position is taken (every alert appended after it is yielded). Partial lines
+        wait until their newline arrives.
         """
         path = self.path_for(datetime.now(UTC).date())
         offset = 0 if from_start or not path.exists() else path.stat().st_size
+        if on_start is not None:
+            on_start()
         buf = b""
         while stop is None or not stop.is_set():
             today = self.path_for(datetime.now(UTC).date())

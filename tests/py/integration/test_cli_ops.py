@@ -65,7 +65,7 @@ def test_tail_follows_alerts_appended_while_it_runs_in_a_terminal(tmp_path: Path
         return out.decode(errors="replace")
 
     try:
-        time.sleep(1.0)  # let it start and reach the end of the file
+        read_until("(Ctrl-C to stop)", 60)  # it took the end of the file: nothing after is missed
         log.append(Alert(datetime.now(UTC), "CRITICAL", "broker_down", "broker [gone]", {"state": "FIRING"}))
         raw = read_until("broker_down: broker [gone]", 20)
         assert "\x1b[" in raw  # coloured on a terminal
