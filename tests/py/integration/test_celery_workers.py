@@ -30,6 +30,9 @@ from store_fixtures import create_pg_database, drop_pg_database, fixture_pg_migr
 
 from receivers import HttpReceiver
 
+# Real Celery workers on a real Redis broker (PostgreSQL is marked through its fixture).
+pytestmark = pytest.mark.redis
+
 _ = fixture_pg_migrated_template  # the session template the databases are copied from
 
 REDIS_URL = os.environ.get("MONTALAQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -190,6 +193,34 @@ def _drain_and_collect(cluster: Cluster, client: redis.Redis, receiver: HttpRece
         app.close()
 
 
+def _warm_up(config: dict[str, Any]) -> None:
+    """Run the first tick (it rebuilds the engine over the watchlist's 30 min warm-up, seconds
+    on a loaded machine) before the beat starts: at speed 60 the escalation would otherwise
+    see three virtual minutes without trades and open every pair's breaker."""
+    from celery_worker_app import make_app
+
+    app, handle = make_app(config)
+    try:
+        handle.tasks["tick"].apply_async(queue=config["queue"])
+        assert wait_until(lambda: handle.counters().get("ticks", 0) >= 1, 120, 0.2), (
+            "the first tick never ran"
+        )
+    finally:
+        handle.close()
+        app.close()
+
+
+def _wait_for_counter(config: dict[str, Any], name: str, timeout_s: float) -> None:
+    from celery_worker_app import make_app
+
+    app, handle = make_app(config)
+    try:
+        wait_until(lambda: handle.counters().get(name, 0) >= 1, timeout_s, 0.2)
+    finally:
+        handle.close()
+        app.close()
+
+
 def _watchlist(tmp: Path) -> Path:
     path = tmp / "watchlist.yaml"
     path.write_text(WATCHLIST)
@@ -211,6 +242,7 @@ def clean_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactor
             w1, w2 = cluster.start_worker("w1"), cluster.start_worker("w2")
             cluster.wait_ready(w1)
             cluster.wait_ready(w2)
+            _warm_up(config)
             cluster.start_beat()
             time.sleep(14.0)
             yield _drain_and_collect(cluster, client, receiver)
@@ -239,6 +271,7 @@ def kill_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactory
             w1, w2 = cluster.start_worker("w1"), cluster.start_worker("w2")
             cluster.wait_ready(w1)
             cluster.wait_ready(w2)
+            _warm_up(config)
             cluster.start_beat()
             time.sleep(5.0)
             victim: list[str] = []
@@ -260,7 +293,10 @@ def kill_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactory
             assert wait_until(running_worker, 20, 0.005), "no analysis was seen running"
             cluster.kill(victim[0])
             killed_at = time.monotonic()
-            time.sleep(7.0)
+            # The survivor takes the dead worker's message over once its visibility timeout
+            # (3 s) passes: wait for that (slower on a loaded machine), then go on alone.
+            _wait_for_counter(config, "analyses_redelivered", 90)
+            time.sleep(max(0.0, 7.0 - (time.monotonic() - killed_at)))
             result = _drain_and_collect(cluster, client, receiver)
             result.extra["seconds_after_kill"] = time.monotonic() - killed_at
             result.extra["killed"] = victim[0]
