@@ -92,3 +92,25 @@ def redis_target() -> Iterator[RedisTarget]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+# ---------------------------------------------------------------------------- markers
+# Which real servers a test talks to, so a run can select them (`-m "not browser"`) and
+# parallel runs can be reasoned about. Applied here from the fixtures a test uses, so a new
+# test gets its marks without remembering them; tests that connect without these fixtures
+# carry the mark themselves (pyproject.toml lists the markers).
+_POSTGRES_FIXTURES = frozenset({"pg_url", "pg_migrated_template", "pg_store"})
+_REDIS_FIXTURES = frozenset({"redis_target"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    del config
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & _POSTGRES_FIXTURES or "postgresql" in params.values():
+            item.add_marker(pytest.mark.postgres)
+        if names & _REDIS_FIXTURES or "redis" in params.values():
+            item.add_marker(pytest.mark.redis)
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)

@@ -763,6 +763,7 @@ def test_nothing_is_built_before_the_first_request(own_db: dict[str, Any], tmp_p
     assert {"findings", "trade_analysis", "alembic_version"} <= tables
 
 
+@pytest.mark.postgres
 def test_the_first_request_builds_on_a_django_postgresql_database(tmp_path: Path) -> None:
     name = create_pg_database()
     runtime.reset_service()
@@ -890,6 +891,7 @@ def test_montalaq_db_upgrades_the_django_database_and_reports_it(
         assert out.splitlines() == [f"database: sqlite:///{db}", f"current: {head}", f"head: {head}"]
 
 
+@pytest.mark.postgres
 def test_montalaq_db_upgrades_a_django_postgresql_database(tmp_path: Path) -> None:
     name = create_pg_database()
     try:

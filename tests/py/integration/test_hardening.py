@@ -302,6 +302,7 @@ def test_a_database_that_accepts_and_never_answers_is_waiting_not_a_hang(tmp_pat
     assert code == 0, err
 
 
+@pytest.mark.postgres
 def test_a_database_that_stalls_at_run_time_moves_to_waiting_and_back(tmp_path: Path) -> None:
     import httpx
 

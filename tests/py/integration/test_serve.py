@@ -273,6 +273,7 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     assert "API_PORT" in proc.stderr
 
 
+@pytest.mark.postgres
 def test_a_database_that_does_not_exist_yet_is_waited_for_never_exited(tmp_path: Path) -> None:
     """Under a restart policy an exit would be a crash loop: serve answers at once, says
     WAITING (503) while the database is missing, and becomes ACTIVE once it exists."""
