@@ -1,93 +1,11 @@
-"""Process lifecycle (SPEC §8): start-up health checks, WAITING/ERROR handling, and a
-graceful, time-boxed shutdown on SIGTERM/SIGINT.
-
-::
+"""Process lifecycle: start-up checks, WAITING/ERROR and a graceful, time-boxed shutdown on
+SIGTERM/SIGINT (docs/semantics.md, sections Lifecycle and "Lifecycle at run time")::
 
     lc = Lifecycle(builtin_checks(settings, store), store=store, notifier=notifier,
                    shutdown_steps={"cancel_orders": broker.cancel_all, "disconnect": feed.close})
     lc.install_signal_handlers()        # main thread: SIGTERM -> exit 0, SIGINT -> exit 130
     lc.start()                          # ACTIVE, WAITING (re-checks in the background) or ERROR
     lc.wait_for_shutdown()              # the main thread idles here until a signal arrives
-
-Checks
-    A check is a named callable ``() -> CheckResult | bool | None``: ``True``/``None`` is a
-    pass, ``False`` a TRANSIENT failure, a :class:`CheckResult` says itself; any other return
-    value is a PERMANENT failure (a programming error that no retry fixes). An exception is
-    classified through the error taxonomy (:mod:`montalaq.errors`): its code's kind, so
-    ``TimeoutError``/``ConnectionError`` are TRANSIENT, ``RuntimeError`` (ANALYSIS_ERR) and
-    anything unmapped (UNKNOWN) are PERMANENT, and an application's registered exceptions
-    follow their registered code. Each call runs in a daemon thread joined with
-    ``check_timeout_s`` [30 s]; a check still running then is a TRANSIENT failure with code
-    INGESTION_TIMEOUT (the taxonomy's code for ``TimeoutError``) and its thread is
-    abandoned. While an abandoned call is still running, that check is not called again (it
-    fails TRANSIENT at once): a check that hangs forever costs one thread, not one per
-    re-check.
-
-Start-up (:meth:`Lifecycle.start`)
-    Every check runs once, in order. A PERMANENT failure means ERROR at once (retrying
-    cannot help). TRANSIENT failures are retried: up to ``retries`` [3] more rounds, round n
-    waiting ``backoff_base_s * 2**(n-1)`` [30, 60, 120 s] first (``RetryPolicy.backoff_s``
-    with jitter 0: one process, nothing to de-synchronise), each round calling only the
-    checks still failing. All passing means ACTIVE (logged, not notified: a clean start
-    pages nobody). Failures left after the last round mean WAITING: one notification on
-    entry, then a re-check of *all* checks every ``recheck_interval_s`` [300 s] (no retry
-    rounds there: the interval is the retry) and a "still waiting" status every
-    ``status_interval_s`` [3600 s]; all passing means ACTIVE with one recovery notification,
-    a PERMANENT failure means ERROR. ERROR sends one CRITICAL notification and then does
-    nothing at all (no thread, no timer): the process stays up and idle, no crash loop, until
-    an operator calls :meth:`Lifecycle.restart` (ERROR -> STARTING, checks again) or stops
-    it. ``start()`` returns the state; it never raises and never exits the process.
-
-    Notifications (through any object with the :class:`Notifier`'s ``notify``): kind
-    ``state`` for every state change that is notified (WAITING: WARNING, ERROR: CRITICAL,
-    recovery to ACTIVE: INFO, shutting down: INFO), kind ``status`` for "still waiting"
-    (WARNING); ``fields`` carry ``state``, ``previous`` and the failing checks, and
-    ``error_code`` the first failing check's code. A failing notifier is logged, never
-    raised.
-
-Persistence and logs
-    Every state change is written with ``store.save_operational_state(state, reason,
-    entered_at, details={"previous": ..., "failing": {name: {kind, detail, error_code}}})``
-    (also when the set of failing checks changes while WAITING). Writes are ordered by a
-    sequence number, so a late write never overwrites a newer state; a failed write is
-    logged and retried at the next WAITING tick. Every change is logged on the
-    ``montalaq.lifecycle`` logger with ``extra={"component": "lifecycle", "op_state": ...,
-    "previous_state": ...}``.
-
-Shutdown (:meth:`Lifecycle.shutdown`)
-    Ordered steps, each with a budget: cancel_orders 2 s, close_positions 3 s, save_state
-    1 s, final_notification 2 s, disconnect 1 s (SPEC §8). The host supplies the callables
-    (a mapping name -> callable for the default order and budgets, or a sequence of
-    :class:`ShutdownStep` for its own); a step without one is skipped; a final_notification
-    step without one sends "shutting down" through the notifier (and waits, within its
-    budget, for the notifier to deliver it). Each step runs in its own daemon thread joined
-    with ``min(its budget, what is left of shutdown_budget_s)`` [9 s]: a step that hangs is
-    abandoned at that point (logged, counted as ``timed_out``), a step that raises is logged
-    (``failed``) and the next one runs, a step for which nothing is left is ``skipped``. The
-    state moves to SHUTDOWN first (re-checks stop, start-up back-off waits are cut short) and
-    is persisted in a daemon thread running alongside the steps, so a hung database never
-    eats a step's budget; the final report is persisted too when time is left. The whole
-    never exceeds ``shutdown_budget_s``. ``shutdown()`` runs once: a later or concurrent
-    call returns the first call's report.
-
-Signals (:meth:`Lifecycle.install_signal_handlers`, main thread only)
-    SIGTERM and SIGINT run the shutdown once, in the main thread (Python runs signal
-    handlers there), then call ``on_exit(code)`` with 0 for SIGTERM and 130 for SIGINT. The
-    default ``on_exit`` raises ``SystemExit(code)`` from the handler: it unwinds the main
-    thread from wherever it was (``finally`` blocks and ``atexit`` hooks run) and the
-    interpreter exits with that code, provided the host neither catches ``SystemExit`` nor
-    keeps non-daemon threads running (the interpreter waits for those). Any later signal
-    (during the shutdown, or after it when a custom ``on_exit`` did not exit) is logged and
-    ignored: the shutdown is not restarted and the exit code stays the first signal's. If
-    the host's own ``shutdown()`` call is running on the main thread when the signal comes,
-    ``on_exit`` is called when that call finishes.
-
-Thread safety: every public method may be called from any thread, except
-``install_signal_handlers`` (main thread). The lock is re-entrant, so a signal arriving
-while the main thread is inside the lifecycle cannot deadlock it. Times: ``clock`` is wall
-time in seconds (``time.time``), used for recorded times and the re-check/status schedule
-(a clock that steps backwards makes the next re-check due at once); shutdown budgets use
-``time.monotonic``.
 """
 
 from __future__ import annotations
@@ -129,7 +47,8 @@ DEFAULT_SHUTDOWN_STEPS: tuple[tuple[str, float], ...] = (
     ("final_notification", 2.0),
     ("disconnect", 1.0),
 )
-"""SPEC §8's shutdown steps in order, with their budgets in seconds."""
+"""The default shutdown steps in order, with their budgets in seconds (docs/semantics.md,
+section Lifecycle, "Shutdown")."""
 
 EXIT_CODES: Mapping[int, int] = MappingProxyType({int(signal.SIGTERM): 0, int(signal.SIGINT): 130})
 """Process exit code after the graceful shutdown started by each signal."""
@@ -666,7 +585,8 @@ class _Snapshot:
 
 
 class Lifecycle:
-    """Start-up checks, the operational state, and the graceful shutdown (see module doc).
+    """Start-up checks, the operational state, and the graceful shutdown (docs/semantics.md,
+    section Lifecycle).
 
     Arguments (times in seconds): ``checks`` (StartupCheck items or a mapping name ->
     callable), ``store`` (persists the state), ``notifier``, ``retries`` [3] extra rounds for
@@ -1260,9 +1180,10 @@ class Lifecycle:
 
     # -- shutdown --------------------------------------------------------------------------
     def shutdown(self, reason: str = "shutdown requested") -> ShutdownReport:
-        """Run the shutdown steps once (see module doc) and return the report. A later call
-        returns the first report; a concurrent one waits for it (at most the budget + 1 s);
-        a re-entrant one (from inside the running shutdown's thread) gets a snapshot."""
+        """Run the shutdown steps once (docs/semantics.md, section Lifecycle, "Shutdown") and
+        return the report. A later call returns the first report; a concurrent one waits for
+        it (at most the budget + 1 s); a re-entrant one (from inside the running shutdown's
+        thread) gets a snapshot."""
         with self._lock:
             owner = self._shutdown_owner
             if owner is None:
