@@ -1,6 +1,6 @@
-"""Lifecycle (SPEC §8) in process: retries and back-off with a fake sleep, WAITING duties
-with a fake clock, check classification and time-boxing, shutdown budgets and idempotency,
-signal handling in this (main) thread."""
+"""Lifecycle (docs/semantics.md, section Lifecycle) in process: retries and back-off with a
+fake sleep, WAITING duties with a fake clock, check classification and time-boxing, shutdown
+budgets and idempotency, signal handling in this (main) thread."""
 
 from __future__ import annotations
 
