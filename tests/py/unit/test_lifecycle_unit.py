@@ -1,6 +1,6 @@
-"""Lifecycle (SPEC §8) in process: retries and back-off with a fake sleep, WAITING duties
-with a fake clock, check classification and time-boxing, shutdown budgets and idempotency,
-signal handling in this (main) thread."""
+"""Lifecycle (docs/semantics.md, section Lifecycle) in process: retries and back-off with a
+fake sleep, WAITING duties with a fake clock, check classification and time-boxing, shutdown
+budgets and idempotency, signal handling in this (main) thread."""
 
 from __future__ import annotations
 
@@ -617,3 +617,33 @@ def test_report_refuses_what_is_not_an_outcome(clock: Clock) -> None:
     lc = active(clock, Recorder())
     with pytest.raises(TypeError, match="outcome"):
         lc.report("database", "broken")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ the package
+
+
+def test_the_package_exports_every_name_of_the_former_single_module() -> None:
+    """Issue 17 turned montalaq/lifecycle.py into a package: its import paths keep working."""
+    import montalaq.lifecycle as package
+
+    # A pinned copy on purpose: it must not follow __all__ when a name is dropped there.
+    former = {
+        "DEFAULT_SHUTDOWN_STEPS",
+        "EXIT_CODES",
+        "CheckFn",
+        "CheckResult",
+        "Lifecycle",
+        "NotifierLike",
+        "ShutdownReport",
+        "ShutdownStep",
+        "StartupCheck",
+        "StateStore",
+        "StepOutcome",
+        "StepReport",
+        "builtin_checks",
+        "classify_exception",
+        "lifecycle_from_settings",
+        "run_check",
+    }
+    assert set(package.__all__) == former
+    assert all(getattr(package, name, None) is not None for name in former)
