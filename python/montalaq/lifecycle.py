@@ -1,4 +1,4 @@
-"""Process lifecycle (SPEC §8): start-up health checks, WAITING/ERROR handling, and a
+"""Process lifecycle (docs/semantics.md, "Lifecycle"): start-up health checks, WAITING/ERROR handling, and a
 graceful, time-boxed shutdown on SIGTERM/SIGINT.
 
 ::
@@ -56,8 +56,8 @@ Persistence and logs
 
 Shutdown (:meth:`Lifecycle.shutdown`)
     Ordered steps, each with a budget: cancel_orders 2 s, close_positions 3 s, save_state
-    1 s, final_notification 2 s, disconnect 1 s (SPEC §8). The host supplies the callables
-    (a mapping name -> callable for the default order and budgets, or a sequence of
+    1 s, final_notification 2 s, disconnect 1 s (docs/semantics.md, "Lifecycle"). The host
+    supplies the callables (a mapping name -> callable for the default order and budgets, or a sequence of
     :class:`ShutdownStep` for its own); a step without one is skipped; a final_notification
     step without one sends "shutting down" through the notifier (and waits, within its
     budget, for the notifier to deliver it). Each step runs in its own daemon thread joined
@@ -108,6 +108,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from montalaq._optional import needs
 from montalaq._time import datetime_utc
 from montalaq.errors import DEFAULT_TAXONOMY, ErrorCode, ErrorKind, ErrorTaxonomy
 from montalaq.health import OperationalState, OpState
@@ -129,7 +130,7 @@ DEFAULT_SHUTDOWN_STEPS: tuple[tuple[str, float], ...] = (
     ("final_notification", 2.0),
     ("disconnect", 1.0),
 )
-"""SPEC §8's shutdown steps in order, with their budgets in seconds."""
+"""The shutdown steps (docs/semantics.md, "Lifecycle") in order, with their budgets in seconds."""
 
 EXIT_CODES: Mapping[int, int] = MappingProxyType({int(signal.SIGTERM): 0, int(signal.SIGINT): 130})
 """Process exit code after the graceful shutdown started by each signal."""
@@ -365,8 +366,9 @@ def _database_check(store: Store) -> CheckFn:
 
 def _redis_check(url: str, timeout_s: float) -> CheckFn:
     def redis_check() -> CheckResult:
-        import redis
-        from redis import exceptions as rex
+        with needs("the redis check (REDIS_URL)"):
+            import redis
+            from redis import exceptions as rex
 
         client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         try:
