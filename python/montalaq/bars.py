@@ -1,4 +1,4 @@
-"""Batch bars and features over numpy arrays (SPEC §3.2-3.3)."""
+"""Batch bars and features over numpy arrays (docs/semantics.md, "Market core")."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from montalaq._native import market as _m
+from montalaq._optional import needs
 from montalaq._time import float_array, side_array, ts_array
 from montalaq.timeframes import parse_timeframe
 
@@ -28,6 +29,18 @@ def _utc_index(start_ns: I64) -> pd.DatetimeIndex:
     import pandas as pd
 
     return pd.DatetimeIndex(start_ns.view("datetime64[ns]"), name="start").tz_localize("UTC")
+
+
+def _polars_frame(columns: Mapping[str, npt.NDArray[Any]], feature: str) -> Any:
+    """``columns`` (``start_ns`` among them) as a polars DataFrame, with the ``start``
+    column (Datetime[ns, UTC]) appended; polars is imported here, on first use."""
+    with needs(feature):
+        import polars as pl
+
+    frame = pl.DataFrame(dict(columns))
+    return frame.with_columns(
+        pl.col("start_ns").cast(pl.Datetime("ns")).dt.replace_time_zone("UTC").alias("start")
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,13 +97,9 @@ class Bars:
         return pd.DataFrame(data, index=_utc_index(self.start_ns))
 
     def to_polars(self) -> Any:
-        """A polars DataFrame with a ``start`` column (Datetime[ns, UTC])."""
-        import polars as pl
-
-        frame = pl.DataFrame({c: getattr(self, c) for c in BAR_COLUMNS})
-        return frame.with_columns(
-            pl.col("start_ns").cast(pl.Datetime("ns")).dt.replace_time_zone("UTC").alias("start")
-        )
+        """A polars DataFrame with a ``start`` column (Datetime[ns, UTC]) after the
+        columns (``start_ns`` included). Needs polars (``montalaq[polars]``)."""
+        return _polars_frame({c: getattr(self, c) for c in BAR_COLUMNS}, "Bars.to_polars")
 
     def __repr__(self) -> str:
         return f"Bars(timeframe={self.timeframe!r}, n={len(self)})"
@@ -115,6 +124,14 @@ class Features:
         import pandas as pd
 
         return pd.DataFrame({c: getattr(self, c) for c in FEATURE_COLUMNS}, index=_utc_index(self.start_ns))
+
+    def to_polars(self) -> Any:
+        """A polars DataFrame laid out as :meth:`Bars.to_polars`: ``start_ns``, the feature
+        columns (NaN where undefined, as in :meth:`to_pandas`), then ``start``
+        (Datetime[ns, UTC]); joins a ``Bars.to_polars()`` frame on ``start``. Needs polars
+        (``montalaq[polars]``)."""
+        cols = {"start_ns": self.start_ns, **{c: getattr(self, c) for c in FEATURE_COLUMNS}}
+        return _polars_frame(cols, "Features.to_polars")
 
     def __repr__(self) -> str:
         return f"Features(timeframe={self.timeframe!r}, n={len(self)})"
@@ -230,7 +247,8 @@ def compute_features(
     vwap_n: int = 20,
     rvol_n: int = 20,
 ) -> Features:
-    """Features over closed bars (SPEC §3.3), aligned with the bars, NaN where undefined.
+    """Features over closed bars, aligned with the bars, NaN where undefined
+    (docs/semantics.md, "Market core").
 
     ``atr``: Wilder ATR identical to TA-Lib ``ATR(high, low, close, atr_n)``;
     ``mom_bps``: ``(C_i / C_{i-k} - 1) * 1e4``; ``px_vs_vwap_bps``: close vs the

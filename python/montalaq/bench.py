@@ -301,14 +301,32 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def render(results: list[Result]) -> str:
-    """The results as a table (ratio = how many times faster montalaq is than the peer)."""
-    rows = [("measurement", "montalaq", "peer", "ratio", "note")]
+    """The results as a table that fits 80 columns (ratio = how many times faster montalaq
+    is than the peer): long measurement names wrap at 30 characters, the peer's name and
+    figure take two lines, and each note follows the table on a line of its own."""
+    import textwrap
+
+    rows = [(["measurement"], "montalaq", "ratio", ["peer"])]
     for r in results:
-        peer = "-" if r.peer is None else f"{r.peer} {_fmt(r.peer_value, r.unit)}"
+        peer = ["-"] if r.peer is None else [r.peer, _fmt(r.peer_value, r.unit)]
+        ours = _fmt(r.montalaq, r.unit) if r.montalaq else "-"
         ratio = "-" if r.ratio is None else f"{r.ratio:.1f}x"
-        rows.append((r.name, _fmt(r.montalaq, r.unit) if r.montalaq else "-", peer, ratio, r.note))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+        rows.append((textwrap.wrap(r.name, 30) or [""], ours, ratio, peer))
+    w_ours = max(len(row[1]) for row in rows)
+    w_ratio = max(len(row[2]) for row in rows)
+    w_name = min(30, max(len(line) for row in rows for line in row[0]))
+    lines = []
+    for names, ours, ratio, peer in rows:
+        for i in range(max(len(names), len(peer))):
+            cells = (
+                (names[i] if i < len(names) else "").ljust(w_name),
+                (ours if i == 0 else "").ljust(w_ours),
+                (ratio if i == 0 else "").rjust(w_ratio),
+                peer[i] if i < len(peer) else "",
+            )
+            lines.append("  ".join(cells).rstrip())
+    lines += [f"note: {r.name}: {r.note}" for r in results if r.note]
+    return "\n".join(lines)
 
 
 __all__ = ["Result", "render", "run"]

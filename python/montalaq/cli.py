@@ -12,14 +12,6 @@ from typing import Any
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    return str(value)
-
-
 def _ingest(engine: Any, trades: Any, args: argparse.Namespace, err: Any) -> tuple[int, float]:
     """Feed ``trades`` to ``engine`` chunk by chunk with a progress bar; ``(bars closed,
     seconds)``."""
@@ -68,7 +60,6 @@ def _replay(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from montalaq import MarketEngine, read_trades, sample_path
     from montalaq._time import iso_utc
@@ -140,47 +131,62 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
-    out = Console() if sys.stdout.isatty() else Console(width=160)
+    _print_report(report, str(path), total, elapsed, closed_total)
+    return EXIT_OK
+
+
+def _print_report(report: dict[str, Any], path: str, total: int, elapsed: float, closed_total: int) -> None:
+    """The replay summary in 80 columns: per symbol a table of the last bar of each
+    timeframe (its close, volume and features; the rest is in ``--json``)."""
+    from rich.markup import escape
+
+    from montalaq import cli_table as ct
+
+    out = ct.console()
+    out.print(f"[bold]{escape(path)}[/bold]", soft_wrap=True)  # whole, to copy: never wrapped
     out.print(
-        f"[bold]{escape(str(path))}[/bold]: {total:,} trades in {elapsed:.3f} s "
-        f"({report['trades_per_s'] or 0:,} trades/s), {closed_total:,} bars closed"
+        f"{total:,} trades in {elapsed:.3f} s ({report['trades_per_s'] or 0:,} trades/s), "
+        f"{closed_total:,} bars closed"
     )
     for sym, info in report["symbols"].items():
-        table = Table(title=escape(sym))
-        for col in (
+        table = ct.table(
+            escape(sym),
             "tf",
-            "bars",
-            "last start",
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "atr",
-            "mom_bps",
-            "px_vs_vwap_bps",
-            "rvol",
-        ):
-            table.add_column(col, justify="right")
+            ct.Col("bars", justify="right"),
+            "last bar",
+            *(ct.Col(c, 10, justify="right") for c in ("close", "volume", "atr", "mom bps", "rvol")),
+        )
         for tf, row in info["timeframes"].items():
             lb = row["last_bar"] or {}
             ft = row["features"] or {}
             table.add_row(
                 tf,
                 f"{row['bars']:,}",
-                lb["start"][:16].replace("T", " ") if lb else "-",  # minutes: full precision in --json
-                *(_fmt(lb.get(k)) for k in ("open", "high", "low", "close", "volume")),
-                *(_fmt(ft.get(k)) for k in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")),
+                _bar_start(lb.get("start")),
+                ct.num(lb.get("close")),
+                ct.compact(lb.get("volume")),
+                ct.num(ft.get("atr"), 4),
+                ct.num(ft.get("mom_bps"), 4),
+                ct.num(ft.get("rvol"), 3),
             )
         out.print(table)
         st = info["stats"]
         rejected = {k: v for k, v in st.items() if k.startswith("REJECT") and v}
-        detail = escape(str(rejected)) if rejected else ""
+        detail = ", ".join(f"{k.removeprefix('REJECT_').lower()} {v:,}" for k, v in rejected.items())
         out.print(
-            f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,} {detail}  "
-            f"duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}"
+            f"  accepted {st['ACCEPTED']:,}  rejected {sum(rejected.values()):,}"
+            + (f" ({detail})" if detail else "")
+            + f"  duplicate {st['DUPLICATE_TICK']:,}  late {st['LATE']:,}  amended {st['AMENDED']:,}"
         )
-    return EXIT_OK
+    out.print("  (UTC; open, high, low, vwap, px_vs_vwap_bps and full precision: --json)")
+
+
+def _bar_start(iso: str | None) -> str:
+    """``MM-DD HH:MM`` of a bar start (``HH:MM:SS`` kept when the seconds are not 0)."""
+    if not iso:
+        return "-"
+    stamp = iso[5:19].replace("T", " ")  # MM-DD HH:MM:SS
+    return stamp[:-3] if stamp.endswith(":00") else stamp
 
 
 def _db_target(args: argparse.Namespace) -> tuple[str, str]:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from montalaq import cli_table as ct
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _STYLE = {"INFO": "cyan", "WARNING": "yellow", "CRITICAL": "bold red"}
 
@@ -60,7 +62,6 @@ def _alert_row(a: Any) -> dict[str, Any]:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
 
     from montalaq.monitoring.alerts import SEVERITIES, AlertLog
@@ -73,7 +74,7 @@ def _tail(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     order = {s: i for i, s in enumerate(SEVERITIES)}
-    out = Console(highlight=False)
+    out = ct.console()
     _dirs(args)
     log = AlertLog(args.alerts_dir)
 
@@ -117,9 +118,7 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from montalaq.monitoring.alerts import AlertLog
 
@@ -150,7 +149,7 @@ def _status(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return EXIT_FAILED if failing else EXIT_OK
-    out = Console(highlight=False)
+    out = ct.console()
     if state is not None:
         colour = {"ACTIVE": "green", "WAITING": "yellow", "ERROR": "bold red"}.get(str(state["state"]), "")
         out.print(
@@ -161,33 +160,8 @@ def _status(args: argparse.Namespace) -> int:
         out.print(
             "state: unknown" + (f" (database: {escape(db_error)})" if db_error else " (no state recorded)")
         )
-    t = Table(title=f"active alerts ({len(active)})")
-    for col in ("since", "severity", "rule", "message", "acked"):
-        t.add_column(col, no_wrap=col in ("since", "rule"))
-    for a in active:
-        t.add_row(
-            f"{a.timestamp:%Y-%m-%d %H:%M:%S}Z",
-            f"[{_STYLE.get(a.severity, '')}]{a.severity}[/]",
-            escape(a.rule),
-            escape(a.message),
-            "yes" if a.acknowledged else "",
-        )
-    out.print(t)
-    p = Table(title=f"pairs ({len(pairs)})")
-    for col in ("symbol", "tf", "provider", "freshness", "level", "breaker", "last error", "last signal bar"):
-        p.add_column(col)
-    for row in pairs:
-        p.add_row(
-            escape(str(row["symbol"])),
-            escape(str(row["timeframe"])),
-            escape(str(row.get("provider") or "-")),
-            escape(str(row.get("freshness") or "-")),
-            escape(str(row.get("escalation_level") or "-")),
-            "[bold red]OPEN[/]" if row.get("breaker_open") else "closed",
-            escape(str(row.get("last_error_code") or "-")),
-            "-" if row.get("last_signal_bar_ts") is None else f"{row['last_signal_bar_ts']:%Y-%m-%d %H:%M}Z",
-        )
-    out.print(p)
+    out.print(_alerts_table(active))
+    out.print(_pairs_table(pairs))
     if outbox is not None:
         oldest = outbox["oldest_waiting_at"]
         out.print(
@@ -195,18 +169,81 @@ def _status(args: argparse.Namespace) -> int:
             + ("" if oldest is None else f", oldest waiting since {oldest:%Y-%m-%d %H:%M:%S}Z")
         )
     open_errors = [e for e in errors if not e["is_resolved"]]
-    e = Table(title=f"open errors ({len(open_errors)} of {len(errors)} types)")
-    for col in ("type", "since", "count", "message"):
-        e.add_column(col)
+    e = ct.table(
+        f"open errors ({len(open_errors)} of {len(errors)} types)",
+        ct.Col("type", 24),
+        "since (UTC)",
+        ct.Col("count", justify="right"),
+        ct.Col("message", 25, wrap=True),
+    )
     for row in open_errors:
         e.add_row(
             escape(str(row["error_type"])),
-            f"{row['open_since']:%Y-%m-%d %H:%M:%S}Z" if row.get("open_since") else "-",
-            str(row["occurrence_count"]),
-            escape(str(row["error_message"])[:60]),
+            ct.minute(row.get("open_since")),
+            f"{row['occurrence_count']:,}",
+            escape(_clip(str(row["error_message"]), 100)),
         )
     out.print(e)
     return EXIT_FAILED if failing else EXIT_OK
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (a wrapped cell stays a few lines)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _alerts_table(active: list[Any]) -> Any:
+    """The active alerts, 80 columns wide; an acknowledged alert's message starts "(acked)"."""
+    from rich.markup import escape
+
+    t = ct.table(
+        f"active alerts ({len(active)})",
+        "since (UTC)",
+        "severity",
+        ct.Col("rule", 22),
+        ct.Col("message", 26, wrap=True),
+    )
+    for a in active:
+        t.add_row(
+            ct.minute(a.timestamp),
+            f"[{_STYLE.get(a.severity, '')}]{a.severity}[/]",
+            escape(a.rule),
+            ("(acked) " if a.acknowledged else "") + escape(_clip(a.message, 130)),
+        )
+    return t
+
+
+def _pairs_table(pairs: list[dict[str, Any]]) -> Any:
+    """Every pair's health in 80 columns: freshness/level in one cell; the provider in the
+    title when all pairs share it, else under the symbol."""
+    from rich.markup import escape
+
+    providers = {str(r.get("provider") or "-") for r in pairs}
+    shared = providers.pop() if len(providers) == 1 else None
+    title = f"pairs ({len(pairs)}" + (f"; provider {shared})" if shared not in (None, "-") else ")")
+    p = ct.table(
+        escape(title),
+        ct.Col("symbol", 10),
+        "tf",
+        ct.Col("fresh/level", 15),
+        "breaker",
+        ct.Col("last error", 15),
+        "last signal",
+    )
+    for row in pairs:
+        symbol = escape(str(row["symbol"]))
+        if shared is None:
+            symbol += f"\n[dim]{escape(str(row.get('provider') or '-'))}[/]"
+        health = f"{row.get('freshness') or '-'}/{row.get('escalation_level') or '-'}"
+        p.add_row(
+            symbol,
+            escape(str(row["timeframe"])),
+            escape(health),
+            "[bold red]OPEN[/]" if row.get("breaker_open") else "closed",
+            escape(str(row.get("last_error_code") or "-")),
+            ct.minute(row.get("last_signal_bar_ts")),
+        )
+    return p
 
 
 def _read_store(
@@ -245,8 +282,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
 
     from montalaq.monitoring.history import MetricsHistory, aggregate
     from montalaq.timeframes import parse_timeframe
@@ -265,7 +301,7 @@ def _metrics(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"samples": len(samples), "windows": _jsonable(rows)}, indent=2))
         return EXIT_OK
-    out = Console(highlight=False)
+    out = ct.console()
     if not rows:
         out.print(
             f"no metrics snapshots in {args.metrics_dir}"
@@ -273,16 +309,25 @@ def _metrics(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     names = wanted or sorted({m for r in rows for m in r["metrics"]})
-    t = Table(title=f"{len(samples)} snapshots, {args.window} windows")
-    t.add_column("window (UTC)")
-    for name in names:
-        t.add_column(f"{name}\nmin / mean / max", justify="right")
+    # One row per (window, metric): a table as wide as the metrics are many would not fit.
+    t = ct.table(
+        f"{len(samples)} snapshots, {args.window} windows (UTC)",
+        "window",
+        ct.Col("metric", 23),
+        *(ct.Col(c, 10, justify="right") for c in ("min", "mean", "max")),
+    )
     for r in rows:
-        cells = []
+        first = True
         for name in names:
             m = r["metrics"].get(name)
-            cells.append("-" if m is None else f"{m['min']:.4g} / {m['mean']:.4g} / {m['max']:.4g}")
-        t.add_row(f"{r['window_start']:%Y-%m-%d %H:%M}", *cells)
+            if m is None:
+                continue
+            t.add_row(
+                ct.minute(r["window_start"]) if first else "",
+                escape(ct.middle(name, 23)),
+                *(ct.num(m[k], 4) for k in ("min", "mean", "max")),
+            )
+            first = False
     out.print(t)
     return EXIT_OK
 
@@ -290,9 +335,7 @@ def _metrics(args: argparse.Namespace) -> int:
 def _outbox(args: argparse.Namespace) -> int:
     """``montalaq outbox``: the outbox's rows of one status (DEAD by default: the dead
     letters an operator looks at), and ``--requeue`` to send the DEAD ones again."""
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
 
     from montalaq.store import Store
     from montalaq.store.engine import resolve_url
@@ -340,21 +383,21 @@ def _outbox(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"counts": counts, "rows": _jsonable(docs)}, indent=2))
         return EXIT_OK
-    out = Console(highlight=False)
+    out = ct.console()
     out.print("outbox: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-    t = Table(title=f"{status} rows ({len(docs)} shown)")
-    for col in ("id", "channel", "kind", "created", "attempts", "title", "last error"):
-        t.add_column(col)
-    for d in docs:
-        t.add_row(
-            str(d["id"]),
-            escape(str(d["channel"])),
-            escape(str(d["kind"])),
-            f"{d['created_at']:%Y-%m-%d %H:%M:%S}Z",
-            str(d["attempts"]),
-            escape(str(d["title"] or "-")[:40]),
-            escape(str(d["last_error"] or "-")[:60]),
-        )
+    t = ct.table(
+        f"{status} rows ({len(docs)} shown)",
+        ct.Col("id", justify="right"),
+        "created (UTC)",
+        ct.Col("channel", 12),
+        ct.Col("tries", justify="right"),
+        ct.Col("title / last error", 29, wrap=True),
+    )
+    for r in rows:
+        text = escape(_clip(str(r.payload.get("title") or "-"), 58))
+        if r.last_error:
+            text += f"\n[dim]error: {escape(_clip(str(r.last_error), 80))}[/]"
+        t.add_row(str(r.id), ct.minute(r.created_at), escape(str(r.channel)), str(r.attempts), text)
     out.print(t)
     return EXIT_OK
 
@@ -384,9 +427,7 @@ def _load_checks(spec: str) -> list[Any]:
 
 
 def _health(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.markup import escape
-    from rich.table import Table
     from sqlalchemy.engine import make_url
 
     from montalaq.lifecycle import CheckResult, StartupCheck, builtin_checks, run_check
@@ -418,10 +459,8 @@ def _health(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ok": not failed, "checks": {name: r.to_dict() for name, r in results}}, indent=2))
         return EXIT_FAILED if failed else EXIT_OK
-    out = Console(highlight=False)
-    t = Table(title="health checks")
-    for col in ("check", "result", "kind", "detail"):
-        t.add_column(col, no_wrap=col == "check")
+    out = ct.console()
+    t = ct.table("health checks", ct.Col("check", 20), "result", "kind", ct.Col("detail", 32, wrap=True))
     for name, r in results:
         verdict = "[green]ok[/]" if r.ok else "[bold red]FAILED[/]"
         kind = "" if r.kind is None else r.kind.name

@@ -1,4 +1,4 @@
-"""``montalaq serve``: the API, the dashboard and the scheduler in one process (SPEC §10.3).
+"""``montalaq serve``: the API, the dashboard and the scheduler in one process (docs/operations.md).
 
 Runs :func:`montalaq.api.create_app` under uvicorn (one worker; uvloop and httptools when
 installed; uvicorn logs at WARNING) on settings from the environment: the store is
@@ -43,6 +43,8 @@ import zlib
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from montalaq._optional import MissingDependencyError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 URL_PREFIX = "montalaq serve: "
@@ -219,8 +221,10 @@ def _serve(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per fai
         return _fail(problem, EXIT_USAGE)
     try:
         from montalaq.api import build_service, close_service
+    except MissingDependencyError as exc:  # its message names the extra to install
+        return _fail(str(exc), EXIT_FAILED)
     except ImportError as exc:
-        return _fail(f"needs the api extra (pip install 'montalaq[api]'): {exc}", EXIT_FAILED)
+        return _fail(f"cannot import montalaq.api: {exc}", EXIT_FAILED)
     try:
         settings, providers, clock = _feeds(args, settings)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:

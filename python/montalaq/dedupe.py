@@ -1,4 +1,4 @@
-"""Idempotency / dedupe (SPEC §5.3): a stable key, an in-process TTL cache, a Redis twin.
+"""Idempotency / dedupe (docs/semantics.md, "Guards"): a stable key, an in-process TTL cache, a Redis twin.
 
 ``dedup_key(symbol, side, strategy, timeframe, price, ts)`` names one trading intent as 64
 lowercase hex characters. ``check_and_record(key)`` on a :class:`DedupeCache` (this
@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from montalaq._native import guard as _g
+from montalaq._optional import needs
 from montalaq._time import TimeLike, to_ns
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -326,7 +327,8 @@ class RedisDedupe:
     """
 
     def __init__(self, url: str, ttl_s: float = 900.0, prefix: str = "montalaq:dedupe:") -> None:
-        import redis as redis_mod
+        with needs("RedisDedupe"):
+            import redis as redis_mod
 
         if not isinstance(url, str) or not url:
             raise ValueError("url: expected a redis:// URL")

@@ -1,8 +1,11 @@
-"""Reading trade files: CSV (plain or .gz) and Parquet with the usual column names."""
+"""Reading trades: CSV (plain or .gz), Parquet and Lean files, or pandas/polars DataFrames, with
+the usual column names (docs/semantics.md, "Reading trade files")."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
@@ -12,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+from montalaq._optional import missing_dependency
 
 # Accepted column names, in order of preference. Exchange time beats receive time: a
 # collector clock can be seconds off (see the Binance capture's SOURCE.md).
@@ -90,9 +95,11 @@ def _pick_time(columns: list[str]) -> tuple[str, str | None] | None:
     return None
 
 
-def _layout_error(path: Path, columns: list[str]) -> ValueError:
+def _layout_error(where: str, columns: list[str], missing: list[str]) -> ValueError:
+    names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
     return ValueError(
-        f"read_trades: cannot find the trade columns in {path.name}. Columns found: {columns}. "
+        f"read_trades: cannot find the trade columns in {where}: no {names} column. "
+        f"Columns found: {columns}. "
         f"Accepted names: time {list(TIME_STEMS)} (optionally suffixed _s/_ms/_us/_ns), "
         f"price {list(PRICE_NAMES)}, size {list(SIZE_NAMES)}; optional side {list(SIDE_NAMES)} "
         f"or {list(BUYER_MAKER_NAMES)}, trade id {list(ID_NAMES)}, symbol {list(SYMBOL_NAMES)}."
@@ -152,6 +159,25 @@ def _text_times_to_ns(raw: Any, column: str, tz: str | None) -> npt.NDArray[np.i
         )
     ts: npt.NDArray[np.int64] = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64)
     ts[parsed.isna().to_numpy()] = 0  # unparseable: kept, and rejected as REJECT_TS
+    return ts
+
+
+def _datetimes_to_ns(raw: Any, column: str, tz: str | None) -> npt.NDArray[np.int64]:
+    """A datetime column to ns, by the rule of text times: zoned values are exact; naive
+    ones need ``tz`` (the zone they are in)."""
+    import pandas as pd
+
+    values = pd.Series(raw)
+    if values.dt.tz is None:
+        if tz is None:
+            raise ValueError(
+                f"read_trades: times in column '{column}' carry no time zone; pass tz='UTC' "
+                "(or the zone they are in) to read them"
+            )
+        values = values.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    ts: npt.NDArray[np.int64] = utc.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ts[utc.isna().to_numpy()] = 0  # missing: kept, and rejected as REJECT_TS
     return ts
 
 
@@ -217,21 +243,35 @@ def _read_lean(path: Path, day: str, sym: str) -> Trades:
     )
 
 
-def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None = None) -> Trades:
-    """Read a trade file into arrays.
+def read_trades(
+    source: str | os.PathLike[str] | Any, *, symbol: str | None = None, tz: str | None = None
+) -> Trades:
+    """Read a trade file, or a pandas or polars DataFrame, into arrays.
 
     Formats: CSV (``.csv``, ``.csv.gz``, ``.txt``) with a header row, Parquet
     (``.parquet``, needs pyarrow), and QuantConnect/Lean equity tick files
-    (``YYYYMMDD_<sym>_Trade_Tick.csv``). Columns are found by name (see
-    :data:`TIME_STEMS`, :data:`PRICE_NAMES`, :data:`SIZE_NAMES`, ...). Numeric times in s,
-    ms, µs or ns are told apart by a ``_s/_ms/_us/_ns`` suffix or else by magnitude;
-    text times must carry a UTC offset unless ``tz`` names the zone they are in. Rows are
-    returned in file order; bad rows are kept so the engine can count them.
-    An unknown layout raises ``ValueError`` listing the columns found and the names accepted.
+    (``YYYYMMDD_<sym>_Trade_Tick.csv``). A DataFrame (pandas, or polars) holds the columns
+    a CSV file would; a pandas index of datetimes, or named as a time column, stands for a
+    missing time column. Columns are
+    found by name (see :data:`TIME_STEMS`, :data:`PRICE_NAMES`, :data:`SIZE_NAMES`, ...).
+    Numeric times in s, ms, µs or ns are told apart by a ``_s/_ms/_us/_ns`` suffix or else by
+    magnitude; text and datetime times must carry a UTC offset (a time zone) unless ``tz``
+    names the zone they are in. Rows are returned in source order; bad rows are kept so the
+    engine can count them. The symbol is ``symbol``, else the symbol column, else the file's
+    name (``UNKNOWN`` for a DataFrame). A layout without time, price or size columns raises
+    ``ValueError`` naming the missing ones, the columns found and the names accepted.
     """
     import pandas as pd
 
-    p = Path(path)
+    frame = _as_pandas(source)
+    if frame is not None:
+        return _from_frame(frame, "the DataFrame", symbol, tz, default_symbol="UNKNOWN")
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(
+            "read_trades: expected a file path or a pandas/polars DataFrame, got "
+            f"{type(source).__module__}.{type(source).__name__}"
+        )
+    p = Path(source)
     if not p.exists():
         raise FileNotFoundError(f"read_trades: no such file: {p}")
     lean = _LEAN_NAME.match(p.name)
@@ -243,8 +283,9 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
     if name.endswith(".parquet") or name.endswith(".pq"):
         try:
             frame = pd.read_parquet(p)
-        except ImportError as exc:
-            raise ImportError("read_trades: Parquet needs pyarrow: pip install 'montalaq[parquet]'") from exc
+        except ImportError:
+            # pandas says "Unable to find a usable engine"; the extra is what to install.
+            raise missing_dependency("pyarrow", "read_trades (Parquet)") from None
     else:
         try:
             frame = pd.read_csv(p, low_memory=False)
@@ -252,13 +293,54 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
             raise ValueError(f"read_trades: {p.name} is empty (no header, no rows)") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
             raise ValueError(f"read_trades: {p.name} is not a readable CSV file: {exc}") from exc
+    stem = name
+    for ext in (".gz", ".csv", ".txt", ".parquet", ".pq"):
+        stem = stem.removesuffix(ext)
+    default = stem.upper() if stem not in ("trades", "trade", "data") else p.parent.name.upper() or "UNKNOWN"
+    return _from_frame(frame, p.name, symbol, tz, default_symbol=default)
+
+
+def _as_pandas(source: Any) -> Any:
+    """``source`` as a pandas DataFrame when it is one, or a polars DataFrame/LazyFrame
+    (converted column by column: no pyarrow needed); None for anything else."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        # The times may be the index (df.set_index("ts"), a resample's output): used when no
+        # column holds them and the index is datetimes or carries a time column's name.
+        name = str(source.index.name)
+        named = _pick_time([name]) is not None
+        if _pick_time([str(c) for c in source.columns]) is None and (
+            named or isinstance(source.index, pd.DatetimeIndex)
+        ):
+            return source.reset_index(names=name if named else "ts")
+        return source
+    pl = sys.modules.get("polars")  # a polars frame implies polars is imported: never import it here
+    if pl is None or not isinstance(source, pl.DataFrame | pl.LazyFrame):
+        return None
+    frame = source.collect() if isinstance(source, pl.LazyFrame) else source
+    data: dict[str, Any] = {}
+    for col in frame.get_columns():
+        if isinstance(col.dtype, pl.Datetime) and col.dtype.time_zone is not None:
+            utc = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy()
+            data[col.name] = pd.Series(utc).dt.tz_localize("UTC")
+        else:
+            data[col.name] = col.to_numpy()
+    return pd.DataFrame(data)
+
+
+def _from_frame(frame: Any, where: str, symbol: str | None, tz: str | None, *, default_symbol: str) -> Trades:
+    """The trades of a pandas DataFrame whose columns are named as in a CSV file."""
+    import pandas as pd
+
     columns = [str(c) for c in frame.columns]
-    frame.columns = columns
+    frame = frame.set_axis(columns, axis=1)  # a new frame: the caller's keeps its labels
     tcol = _pick_time(columns)
     pcol = _pick(columns, PRICE_NAMES)
     scol = _pick(columns, SIZE_NAMES)
     if tcol is None or pcol is None or scol is None:
-        raise _layout_error(p, columns)
+        missing = [n for n, c in (("time", tcol), ("price", pcol), ("size", scol)) if c is None]
+        raise _layout_error(where, columns, missing)
     used: dict[str, str] = {"ts": tcol[0], "price": pcol, "size": scol}
 
     traw = frame[tcol[0]]
@@ -268,6 +350,9 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
     elif traw.dtype.kind in "iuf":
         ts, unit = _numeric_time_to_ns(traw.to_numpy(), tcol[1], tcol[0])
         used["ts_unit"] = unit
+    elif traw.dtype.kind == "M":
+        ts = _datetimes_to_ns(traw, tcol[0], tz)
+        used["ts_unit"] = "datetime"
     else:
         ts = _text_times_to_ns(traw, tcol[0], tz)
         used["ts_unit"] = "iso8601"
@@ -292,9 +377,4 @@ def read_trades(path: str | Path, *, symbol: str | None = None, tz: str | None =
         else:
             symbols = values
             sym = uniq[0] if uniq else "UNKNOWN"
-    if sym is None:
-        stem = name
-        for ext in (".gz", ".csv", ".txt", ".parquet", ".pq"):
-            stem = stem.removesuffix(ext)
-        sym = stem.upper() if stem not in ("trades", "trade", "data") else p.parent.name.upper() or "UNKNOWN"
-    return Trades(sym, ts, price, size, side, trade_id, symbols, used)
+    return Trades(sym if sym is not None else default_symbol, ts, price, size, side, trade_id, symbols, used)

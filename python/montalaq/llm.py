@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from montalaq._optional import needs
 from montalaq._time import iso_z, to_ns
 from montalaq.correlation import correlation_scope
 from montalaq.errors import ErrorKind, ErrorTaxonomy
@@ -274,10 +275,8 @@ class LLMAnalyst:
         raise ValueError("api_key: required (OPENAI_API_KEY) unless a base URL (OPENAI_BASE_URL) is set")
 
     def _make_client(self, taxonomy: ErrorTaxonomy) -> OpenAI:
-        try:
+        with needs("the LLM analyst"):
             import openai
-        except ImportError:
-            raise ImportError("the LLM analyst needs the openai SDK: pip install 'montalaq[llm]'") from None
         # The SDK's exceptions are not the builtin TimeoutError/ConnectionError: name them
         # here (a private taxonomy, not the process-wide one) so the policy retries them.
         for code, exc_type in (

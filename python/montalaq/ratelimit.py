@@ -1,4 +1,4 @@
-"""Per-key sliding-window rate limiting (SPEC §5.4), in the native core.
+"""Per-key sliding-window rate limiting (docs/semantics.md, "Guards"), in the native core.
 
 ``RateLimiter(limit=60, window_s=60).try_acquire("slack")`` is True when the key has had
 fewer than ``limit`` acquisitions in the last ``window_s`` seconds. False means "over the
@@ -15,6 +15,7 @@ import os
 import uuid
 
 from montalaq._native import guard as _g
+from montalaq._optional import needs
 
 
 class RateLimiter(_g.RateLimiter):
@@ -71,7 +72,8 @@ class RedisRateLimiter:
     def __init__(
         self, url: str, limit: int = 60, window_s: float = 60.0, prefix: str = "montalaq:ratelimit:"
     ) -> None:
-        import redis
+        with needs("RedisRateLimiter"):
+            import redis
 
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000_000:
             raise ValueError(f"limit: expected an integer in [1, 10000000], got {limit!r}")

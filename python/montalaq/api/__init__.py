@@ -1,4 +1,4 @@
-"""montalaq's HTTP API (``montalaq[api]``; SPEC §10.1): a router to mount in an existing
+"""montalaq's HTTP API (``montalaq[api]``; docs/semantics.md, "HTTP API"): a router to mount in an existing
 FastAPI app, and a standalone app with the scheduler (what ``montalaq serve`` runs).
 
 ::
@@ -15,10 +15,13 @@ See :mod:`montalaq.api.router` (endpoints, errors, token, cache, docs, dashboard
 
 from __future__ import annotations
 
-from montalaq.api.app import app_router, build_service, close_service, create_app
-from montalaq.api.cache import ResponseCache
-from montalaq.api.metrics import ApiMetrics
-from montalaq.api.router import MAX_LIMIT, STATIC_DIR, MontalaqRouter, create_router
+from montalaq._optional import needs
+
+with needs("montalaq.api"):  # fastapi, starlette, prometheus-client: the api extra
+    from montalaq.api.app import app_router, build_service, close_service, create_app
+    from montalaq.api.cache import ResponseCache
+    from montalaq.api.metrics import ApiMetrics
+    from montalaq.api.router import MAX_LIMIT, STATIC_DIR, MontalaqRouter, create_router
 
 __all__ = [
     "MAX_LIMIT",

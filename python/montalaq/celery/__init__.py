@@ -1,6 +1,6 @@
-"""montalaq on Celery (SPEC §10.2; ``pip install montalaq[celery]``): the scheduler tick,
-analyses, escalation, breakers, KPI rollup and notification delivery as Celery tasks with a
-beat schedule, for backends that already run Celery -- one worker or many, on one machine
+"""montalaq on Celery (``montalaq[celery]``; docs/operations.md, "Scale-out on Celery"): the
+scheduler tick, analyses, escalation, breakers, KPI rollup and notification delivery as
+Celery tasks with a beat schedule, for backends that already run Celery -- one worker or many, on one machine
 or many, with the guarantees of the one-process service: one analysis and at most one
 signal per bar, breakers per pair, no notification lost or sent twice.
 
@@ -90,14 +90,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from montalaq._optional import needs
 from montalaq.analysis import MLCallable, RuleAnalyzer
-from montalaq.celery import escalation, kpi, tasks
-from montalaq.celery.feed import ProviderFactory
-from montalaq.celery.options import CeleryOptions
-from montalaq.celery.runtime import AgentsFactory, Plugins, Runtime
-from montalaq.celery.state import SharedState, release
-from montalaq.celery.state import text as text_of
 from montalaq.settings import Settings
+
+with needs("montalaq.celery"):  # redis: the celery extra
+    from montalaq.celery import escalation, kpi, tasks
+    from montalaq.celery.feed import ProviderFactory
+    from montalaq.celery.options import CeleryOptions
+    from montalaq.celery.runtime import AgentsFactory, Plugins, Runtime
+    from montalaq.celery.state import SharedState, release
+    from montalaq.celery.state import text as text_of
 from montalaq.watchlist import Watchlist, load_watchlist, watchlist_from_settings
 
 log = logging.getLogger("montalaq.celery")

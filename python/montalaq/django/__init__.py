@@ -1,4 +1,4 @@
-"""montalaq in a Django project (``pip install montalaq[django]``; SPEC §1, §10.1).
+"""montalaq in a Django project (``pip install montalaq[django]``; docs/operations.md, "Django").
 
 ::
 
@@ -14,7 +14,7 @@
     python manage.py montalaq_health          # start-up checks; exit 1 if one fails
     python manage.py montalaq_run             # the scheduler, until SIGTERM/SIGINT
 
-Every endpoint of SPEC §10.1 then answers under ``/montalaq/`` with the same statuses,
+Every endpoint of the HTTP API (docs/semantics.md) then answers under ``/montalaq/`` with the same statuses,
 headers and bodies as the FastAPI router: the Django view hands each request to that
 router in process (:mod:`montalaq.django.views`). Settings come from ``settings.MONTALAQ``
 over the environment, the database defaults to Django's own (:mod:`montalaq.django.conf`);
@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from montalaq._optional import needs
 
 if TYPE_CHECKING:
     from montalaq.django.conf import DjangoConf, load
@@ -56,7 +58,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'montalaq.django' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    with needs("montalaq.django"):  # django, fastapi: the django extra
+        return getattr(importlib.import_module(module), name)
 
 
 __all__ = ["DjangoConf", "get_app", "get_router", "get_service", "install_service", "load", "reset_service"]

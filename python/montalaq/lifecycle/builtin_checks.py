@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from montalaq._optional import needs
 from montalaq.errors import ErrorCode
 from montalaq.lifecycle.checks import CheckFn, CheckResult, StartupCheck, describe
 from montalaq.lifecycle.seconds import positive_s
@@ -40,8 +41,9 @@ def _database_check(store: Store) -> CheckFn:
 
 def _redis_check(url: str, timeout_s: float) -> CheckFn:
     def redis_check() -> CheckResult:
-        import redis
-        from redis import exceptions as rex
+        with needs("the redis check (REDIS_URL)"):
+            import redis
+            from redis import exceptions as rex
 
         client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         try:

@@ -2,9 +2,10 @@
 
 A channel renders one :class:`~montalaq.notify.message.Message` into its service's payload
 and delivers it once. Retries, circuit breakers, rate limits, dedupe and the durable outbox
-live in the notifier around the channels (SPEC §6). ``send`` either returns (the receiver
-accepted the message) or raises :class:`~montalaq.notify.message.DeliveryError`, whose
-``permanent`` flag says whether retrying can help:
+live in the notifier around the channels (docs/semantics.md, "Notifications"). ``send``
+either returns (the receiver accepted the message) or raises
+:class:`~montalaq.notify.message.DeliveryError`, whose ``permanent`` flag says whether
+retrying can help:
 
 - HTTP: 2xx is success; 429 and 5xx are transient (``status`` set, ``retry_after_s`` from
   ``Retry-After`` in seconds or as an HTTP-date, or from the body where the service puts it
@@ -46,6 +47,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from montalaq._optional import needs
 from montalaq.notify.message import DeliveryError, DigestItem, Message, Severity, iso_z
 
 _log = logging.getLogger("montalaq.notify.channels")
@@ -256,7 +258,7 @@ def _digest_text(items: Sequence[DigestItem], max_chars: int, max_items: int) ->
 
 
 def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by ``None`` (SPEC §2: never Infinity)."""
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no Infinity or NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
@@ -996,12 +998,8 @@ class AppriseChannel:
     max_digest_items = 40
 
     def __init__(self, urls: Sequence[str | SecretStr], *, name: str = "apprise") -> None:
-        try:
+        with needs("AppriseChannel"):
             import apprise
-        except ImportError as exc:
-            raise ImportError(
-                "AppriseChannel needs the apprise package: pip install montalaq[apprise]"
-            ) from exc
         if isinstance(urls, str | SecretStr) or not isinstance(urls, Sequence):
             raise ValueError("urls must be a list of apprise URLs (not a single str)")
         if not urls:

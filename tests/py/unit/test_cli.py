@@ -368,3 +368,13 @@ def test_version_prints_the_package_version_and_exits_0(capsys: pytest.CaptureFi
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"montalaq {montalaq.__version__}"
+
+
+def test_the_console_script_prints_the_version_of_version_py_and_exits_0() -> None:
+    source = (Path(montalaq.__file__).parent / "_version.py").read_text()
+    written = re.search(r'^__version__ = "([^"]+)"$', source, re.M)
+    assert written is not None, source
+    res = run("--version")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"montalaq {written.group(1)}\n"
+    assert res.stderr == ""
