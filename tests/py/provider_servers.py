@@ -180,14 +180,15 @@ class BinanceServer(_ThreadServer):
         self._pump: asyncio.Task[None] | None = None
 
     def clock(self) -> int:
-        """Virtual exchange time, int ns (starts with the first call)."""
+        """Virtual exchange time, int ns: it starts running when the first client connects
+        (before that it reads ``t0``), so however slowly a loaded machine brings the client
+        up, the capture's first trades are not sent to nobody."""
         if self.wall0 is None:
-            self.wall0 = time.monotonic_ns()
+            return self.t0
         return self.t0 + int((time.monotonic_ns() - self.wall0) * self.speed)
 
     def start(self) -> BinanceServer:
         super().start()
-        self.clock()
         self._pump = asyncio.run_coroutine_threadsafe(self._pump_events(), self.loop)  # type: ignore[assignment]
         return self
 
@@ -220,6 +221,8 @@ class BinanceServer(_ThreadServer):
         return None
 
     async def session(self, ws: ServerConnection) -> None:
+        if self.wall0 is None:
+            self.wall0 = time.monotonic_ns()  # the market opens for the first client
         async for msg in ws:
             self.received.append(str(msg))
 
