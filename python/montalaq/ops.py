@@ -274,7 +274,7 @@ def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
             "store_errors": st.store_errors,
             "provider_errors": st.provider_errors,
         },
-        errors=service._errors_by_code,
+        errors=service.incidents.errors_by_code,
         providers=service.provider_stats(),
     )
 

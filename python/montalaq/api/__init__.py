@@ -1,16 +1,11 @@
-"""montalaq's HTTP API (``montalaq[api]``; docs/semantics.md, "HTTP API"): a router to mount in an existing
-FastAPI app, and a standalone app with the scheduler (what ``montalaq serve`` runs).
-
-::
-
-    from montalaq.api import create_app, create_router
+"""montalaq's HTTP API (``montalaq[api]``; docs/semantics.md, "HTTP API"): a router to mount
+in an existing FastAPI app, and the standalone app with the scheduler (``montalaq serve``)::
 
     host_app.include_router(create_router(service, token="s3cret"), prefix="/montalaq")
     app = create_app()          # settings from the environment, embedded SQLite, samples
 
-See :mod:`montalaq.api.router` (endpoints, errors, token, cache, docs, dashboard),
-:mod:`montalaq.api.app` (lifespan), :mod:`montalaq.api.cache` and
-:mod:`montalaq.api.metrics` for the decisions.
+:mod:`montalaq.api.router` makes the router from one module per area, :mod:`montalaq.api.app`
+is the standalone app; docs/architecture.md says which module holds what.
 """
 
 from __future__ import annotations

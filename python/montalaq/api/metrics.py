@@ -1,38 +1,7 @@
-"""Prometheus exposition of the service for ``GET /metrics`` (SPEC §10.1), with
-prometheus-client.
-
-Each router has its own :class:`~prometheus_client.CollectorRegistry` (never the global
-one: several apps may live in one process, as in the tests). Most values are read at
-scrape time by :class:`ServiceCollector`, so nothing is counted twice and the request path
-pays nothing for them:
-
-- ``montalaq_service_<counter>_total``: every counter of ``service.stats`` (cycles,
-  trades_ingested, trades_rejected, bars_closed, analyses_complete, ...).
-- per pair, labelled ``symbol``, ``timeframe``, ``provider`` (``none`` without one):
-  ``montalaq_pair_freshness`` (0 GREEN, 1 AMBER, 2 RED, 3 CLOSED), ``montalaq_pair_escalation_level``
-  (0 INFO, 1 WARN, 2 ERROR, 3 CRITICAL), ``montalaq_pair_breaker_open`` (0/1),
-  ``montalaq_pair_last_tick_timestamp_seconds`` (absent before the first trade).
-- ``montalaq_trades_cached{symbol}``; ``montalaq_agent_runs_total{agent}``,
-  ``montalaq_agent_errors_total{agent}``; ``montalaq_scheduler_running`` (0/1).
-- with a notifier: ``montalaq_notify_outbox_rows{status}`` (a count query per scrape) and
-  ``montalaq_notify_<counter>_total`` of its delivery stats.
-- ``montalaq_api_cache_hits_total`` / ``_misses_total`` of the analysis cache.
-- per streaming provider, labelled ``provider``: ``montalaq_provider_connected``,
-  ``montalaq_provider_messages_per_second``, ``montalaq_provider_last_message_age_seconds``,
-  ``montalaq_provider_stopped`` (1 after a permanent failure) and the counters
-  ``montalaq_provider_{messages,trades,quotes,reconnects,parse_errors,dropped,backfilled,gaps}_total``.
-- ``montalaq_http_requests_total{route, method, status}`` and the latency histogram
-  ``montalaq_http_request_duration_seconds{route, method}``: answers of this router's
-  routes (``route`` is the path template, so the label set stays small; paths no route
-  matched are the host app's and not counted).
-- with the LLM analyst (``LLM_ENABLE``): ``montalaq_llm_*`` -- requests, errors by kind,
-  tokens, latency, breaker (docs/llm.md).
-- ``montalaq_operational_state{state}`` (1 for the current state), states as labels, never
-  as numbers; ``montalaq_build_info{version, python}``; ``process_*`` of this process.
-- No ``_created`` series: montalaq's families are built at scrape time.
-
-A section that fails (the database is down for the outbox counts) is left out of that
-scrape and logged at DEBUG; ``montalaq_scrape_errors_total`` counts such failures.
+"""Prometheus exposition of the service for ``GET /metrics``, with prometheus-client: one
+:class:`~prometheus_client.CollectorRegistry` per router (never the global one), read at
+scrape time by :class:`ServiceCollector`; every family and what a failing section does:
+docs/operations.md, "Metric families".
 """
 
 from __future__ import annotations
@@ -44,8 +13,12 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from starlette.responses import Response
+
+from montalaq.api.context import Api, Params
 
 if TYPE_CHECKING:
     from montalaq.api.cache import ResponseCache
@@ -382,6 +355,20 @@ class ApiMetrics:
     def render(self) -> bytes:
         """The text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+def add_routes(router: APIRouter, p: Params) -> None:
+    """Add ``GET /metrics`` to ``router``: the text exposition of the router's registry."""
+
+    @router.get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus exposition",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def prometheus(api: Api) -> Response:
+        return Response(api.metrics.render(), media_type=api.metrics.content_type)
 
 
 __all__ = ["FRESHNESS_VALUE", "LEVEL_VALUE", "ApiMetrics", "ServiceCollector"]

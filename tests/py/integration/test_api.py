@@ -1,8 +1,8 @@
-"""The HTTP API (SPEC §10.1, §12) through a real FastAPI app over a real service replaying
-the bundled SPY day into a temporary SQLite store: every endpoint's shape, parameter
-errors, the token, the analysis cache, mounting under a prefix, /metrics, offline docs,
-the standalone app's lifespan, and the end-to-end gap (AMBER -> RED, WARN -> ERROR ->
-CRITICAL, one breaker, dry-run notifications) seen and closed through the API."""
+"""The HTTP API (docs/semantics.md, "HTTP API") through a real FastAPI app over a real
+service replaying the bundled SPY day into a temporary SQLite store: every endpoint's
+shape, parameter errors, the token, the analysis cache, mounting under a prefix, /metrics,
+offline docs, the standalone app's lifespan, and the end-to-end gap (AMBER -> RED, WARN ->
+ERROR -> CRITICAL, one breaker, dry-run notifications) seen and closed through the API."""
 
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def test_debug_state_is_the_engine_state_with_the_provider(api: TestClient, warm
     assert d["provider"] == "AllTick"
     assert d["trade_counts"]["ACCEPTED"] == warm.stats.trades_ingested
     assert set(d["timeframes"]) == {"1m", "5m", "15m"}
-    # The contract's keys (SPEC §10.1) beside the engine's state.
+    # The contract's keys (docs/semantics.md, "HTTP API") beside the engine's state.
     assert {
         "symbol",
         "trades_cached",
@@ -226,7 +226,8 @@ def test_debug_features_show_each_timeframe_and_the_trend(api: TestClient, warm:
     assert ns(one["bar_start"]) == bar.start_ns
     assert d["trend"]["posture"] in {"FLAT", "LONG", "SHORT"}
     assert 0.0 < d["trend"]["p_up"] < 1.0
-    # The contract's flat keys and bars (SPEC §10.1) beside the per-timeframe view.
+    # The contract's flat keys and bars (docs/semantics.md, "HTTP API") beside the view per
+    # timeframe.
     for tf in ("1m", "5m", "15m"):
         for name in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
             assert d[f"{name}_{tf}"] == d["timeframes"][tf][name]
@@ -834,9 +835,9 @@ def test_the_docs_page_references_no_external_host(api: TestClient) -> None:
 def test_without_swagger_ui_files_the_docs_page_lists_the_operations(
     warm: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import montalaq.api.router as router_module
+    import montalaq.api.docs as docs_module
 
-    monkeypatch.setattr(router_module, "_swagger_static", lambda: None)  # fastapi-offline missing
+    monkeypatch.setattr(docs_module, "swagger_static", lambda: None)  # fastapi-offline missing
     api = client_for(warm)
     r = api.get("/api/docs")
     assert r.status_code == 200

@@ -1,0 +1,356 @@
+"""The service's read views, what the HTTP API serves: readiness, signals, bars, features,
+findings, analyses, the pairs' ingestion status and the providers' numbers
+(docs/semantics.md, "HTTP API" for their shapes)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from montalaq._time import datetime_utc
+from montalaq.agents import TrendScore, trend_features
+from montalaq.feeds import ReplayProvider
+from montalaq.timeframes import parse_timeframe, timeframe_label
+
+if TYPE_CHECKING:
+    from montalaq.agents import AgentRegistry
+    from montalaq.engine import MarketEngine
+    from montalaq.feeds import Provider
+    from montalaq.health import EscalationBoard, OpState
+    from montalaq.lifecycle import Lifecycle
+    from montalaq.records import Analysis, Finding
+    from montalaq.service.supervision import ProviderSupervisor
+    from montalaq.store import Store
+
+log = logging.getLogger("montalaq.service")
+
+_NS = 1_000_000_000
+_FEATURES = ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
+_BAR_KEYS = ("start", "open", "high", "low", "close", "volume", "trades")
+NO_PROVIDER = "none"
+"""The ``providers_summary`` key of the pairs no provider feeds."""
+
+
+def _bar_dict(bar: Any) -> dict[str, Any] | None:
+    """``{start, open, high, low, close, volume, trades}`` of a bar (None for none)."""
+    if bar is None:
+        return None
+    return {
+        "start": datetime_utc(int(bar.start_ns)),
+        "open": float(bar.open),
+        "high": float(bar.high),
+        "low": float(bar.low),
+        "close": float(bar.close),
+        "volume": float(bar.volume),
+        "trades": int(bar.trades),
+    }
+
+
+def _ns_or_none(ns: int | None) -> datetime | None:
+    return None if not ns else datetime_utc(int(ns))
+
+
+class ServiceViews:
+    """The read methods of :class:`~montalaq.service.Service` (a mixin over its engine,
+    board, store, agents, lifecycle and providers). Thread-safe: they may be called from
+    any thread while the scheduler works."""
+
+    symbols: list[str]
+    timeframes: list[str]
+    engine: MarketEngine
+    board: EscalationBoard
+    store: Store
+    agents: AgentRegistry
+    lifecycle: Lifecycle
+    providers: dict[str, Provider]
+    supervisor: ProviderSupervisor
+
+    if TYPE_CHECKING:
+
+        def now(self) -> int: ...
+
+        def last_error_code(self, symbol: str, timeframe: str) -> str | None: ...
+
+    # -- arguments ------------------------------------------------------------------------
+    def _symbol(self, symbol: object) -> str:
+        if not isinstance(symbol, str) or symbol not in self.symbols:
+            raise ValueError(f"symbol: unknown symbol {symbol!r}; configured: {self.symbols}")
+        return symbol
+
+    def _timeframe(self, timeframe: object) -> str:
+        if not isinstance(timeframe, str):
+            raise ValueError(f"timeframe: expected a string such as '1m', got {timeframe!r}")
+        label = timeframe_label(parse_timeframe(timeframe))
+        if label not in self.timeframes:
+            raise ValueError(f"timeframe: unknown timeframe {timeframe!r}; configured: {self.timeframes}")
+        return label
+
+    # -- the process ----------------------------------------------------------------------
+    @property
+    def state(self) -> OpState:
+        """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""
+        return self.lifecycle.state
+
+    def health(self) -> dict[str, Any]:
+        """Readiness: ``{status, state, reason, symbols[], trades_cached{sym: n}, agents{name:
+        {status, last_run}}, replay}`` -- ``status`` "ok" while ACTIVE, else the state in
+        lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what is
+        replayed instead of a live feed (None for live feeds)."""
+        state = self.state.name
+        return {
+            "status": "ok" if state == "ACTIVE" else state.lower(),
+            "state": state,
+            "reason": self.lifecycle.reason,
+            "symbols": list(self.symbols),
+            "trades_cached": {s: int(self.engine.trades_cached(s)) for s in self.symbols},
+            "agents": {
+                n: {"status": st["status"], "last_run": st["last_run"]}
+                for n, st in self.agents.status().items()
+            },
+            "replay": self.replay_info(),
+        }
+
+    def replay_info(self) -> dict[str, Any] | None:
+        """``{source, speed, loop, shifted_to_today}`` when every feed is a replay (the
+        demo, ``montalaq serve --replay``), else None."""
+        feeds = self.supervisor.unique()
+        if not feeds or not all(isinstance(p, ReplayProvider) for p in feeds):
+            return None
+        replays = [p for p in feeds if isinstance(p, ReplayProvider)]
+        return {
+            "source": "; ".join(p.describe() for p in replays),
+            "speed": replays[0].speed,
+            "loop": all(p.loop for p in replays),
+            "shifted_to_today": True,
+        }
+
+    def agent_specs(self) -> list[dict[str, Any]]:
+        """Registered agents: ``{name, interval_s, description, status, last_run,
+        last_error, runs, errors}`` each."""
+        status = self.agents.status()
+        return [
+            {
+                "name": spec.name,
+                "interval_s": spec.interval_s,
+                "description": spec.description,
+                **status[spec.name],
+            }
+            for spec in self.agents
+            if spec.name in status
+        ]
+
+    # -- the market -----------------------------------------------------------------------
+    def signals(self, symbol: str) -> dict[str, Any]:
+        """The ``/signals`` tile of ``symbol`` (docs/semantics.md, "Market core", Signals;
+        None where undefined)."""
+        return dict(self.engine.signals(self._symbol(symbol)))
+
+    def signals_tf(self, symbol: str) -> dict[str, Any]:
+        """The ``/signals_tf`` features of ``symbol`` (docs/semantics.md, "Market core",
+        Signals; None where undefined)."""
+        return dict(self.engine.signals_tf(self._symbol(symbol)))
+
+    def debug_state(self, symbol: str) -> dict[str, Any]:
+        """The engine's raw per-symbol state (JSON-ready; times in int ns) and the provider,
+        with the contract's keys beside it (docs/semantics.md, "HTTP API"):
+        ``last_trade`` ``[time, price]`` (null before the first trade),
+        ``last_trade_age_s`` (seconds since it, on the service's clock), ``bars_1m_count``
+        (1m bars kept), ``bars_1m_tail`` (the newest five, oldest first) and ``position`` (the
+        symbol's ``position_state`` row: status, qty, avg_price, updated_at, last_action,
+        last_conf; None before trend_score evaluated the symbol)."""
+        sym = self._symbol(symbol)
+        state = dict(self.engine.state(sym))
+        state["provider"] = self.provider_name(sym)
+        last_ns = state.get("last_trade_ns")
+        state["last_trade"] = None if not last_ns else [datetime_utc(int(last_ns)), state.get("last_price")]
+        state["last_trade_age_s"] = None if not last_ns else max(0.0, (self.now() - int(last_ns)) / _NS)
+        if "1m" in self.timeframes:
+            tail = self.bars(sym, "1m", limit=5)["bars"]
+            state["bars_1m_count"] = len(self.engine.bars(sym, "1m"))
+            state["bars_1m_tail"] = [{k: b[k] for k in _BAR_KEYS} for b in tail]
+        else:
+            state["bars_1m_count"], state["bars_1m_tail"] = 0, []
+        # The symbol's position_state row, as trend_score's posture logic keeps it (None
+        # before its first evaluation, or when the store cannot answer).
+        try:
+            row = next((r for r in self.store.positions() if r["symbol"] == sym), None)
+        except Exception as exc:
+            log.debug("debug_state: positions unreadable: %s", exc, extra={"component": "service"})
+            row = None
+        state["position"] = None if row is None else {k: v for k, v in row.items() if k != "symbol"}
+        return state
+
+    def debug_features(self, symbol: str) -> dict[str, Any]:
+        """Computed features of ``symbol``: the contract's ``bars`` (the latest closed bar
+        per timeframe) and flat ``<feature>_<tf>`` keys (``mom_bps_1m``, ``atr_1m``, ...),
+        and beside them per timeframe the latest closed bar's start (aware datetime), close
+        and features (None where undefined or no bar yet), plus the trend score's inputs,
+        ``p_up`` and posture."""
+        sym = self._symbol(symbol)
+        frames: dict[str, Any] = {}
+        for tf in self.timeframes:
+            bar = self.engine.latest(sym, tf)
+            frames[tf] = None
+            if bar is not None:
+                frames[tf] = {
+                    "bar_start": datetime_utc(int(bar.start_ns)),
+                    "close": float(bar.close),
+                    **{name: _finite(getattr(bar, name)) for name in _FEATURES},
+                }
+        trend = self._trend(sym)
+        flat: dict[str, float | None] = {}
+        bars: dict[str, Any] = {}
+        for tf, frame in frames.items():
+            for name in _FEATURES:
+                flat[f"{name}_{tf}"] = None if frame is None else frame[name]
+            bars[tf] = _bar_dict(self.engine.latest(sym, tf))
+        return {"symbol": sym, "bars": bars, **flat, "timeframes": frames, "trend": trend}
+
+    def _trend(self, sym: str) -> dict[str, Any]:
+        """The trend score's inputs, ``p_up`` and posture of ``sym`` (None where undefined)."""
+        signals_tf = self.engine.signals_tf(sym)
+        trend: dict[str, Any] = {"features": None, "p_up": None, "posture": None}
+        f = trend_features(signals_tf)
+        if f is not None:
+            trend["features"] = dict(
+                zip(
+                    ("mom_bps_1m", "mom_bps_5m", "mom_bps_15m", "px_vs_vwap_bps_1m", "rvol_1m_minus_1"),
+                    f,
+                    strict=True,
+                )
+            )
+        if TrendScore.name in self.agents:
+            fn = self.agents.get(TrendScore.name).fn
+            if isinstance(fn, TrendScore):
+                trend["p_up"] = fn.p_up(signals_tf)
+                trend["posture"] = fn.posture(sym)
+        return trend
+
+    def bars(self, symbol: str, timeframe: str, limit: int = 120) -> dict[str, Any]:
+        """The newest ``limit`` (1..10,000) closed bars of (symbol, timeframe), oldest first,
+        with their features, and the bar still open: ``{symbol, timeframe, bars: [{start,
+        open, high, low, close, volume, trades, atr, mom_bps, px_vs_vwap_bps, rvol}],
+        open_bar: {start, open, high, low, close, volume, trades} | None}``. ``start`` is
+        the bar's open time (aware UTC datetime); prices in the symbol's currency, volume in
+        units traded; features None where undefined (warm-up). Fewer bars than ``limit``
+        while the engine has not kept that many (it keeps the newest 10,000)."""
+        sym, tf = self._symbol(symbol), self._timeframe(timeframe)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError(f"limit: expected an integer in [1, 10000], got {limit!r}")
+        closed = self.engine.bars(sym, tf)
+        feats = self.engine.features(sym, tf)
+        # Two engine calls: a bar that closes in between is in one and not in the other, so
+        # features are matched to bars by start time, not by position.
+        f_lo = max(0, len(feats.start_ns) - limit - 1)
+        f_index = {t: i for i, t in enumerate(feats.start_ns[f_lo:].tolist())}
+        f_cols = {name: getattr(feats, name)[f_lo:].tolist() for name in _FEATURES}
+        lo = max(0, len(closed) - limit)
+        cols = {
+            name: getattr(closed, name)[lo:].tolist()
+            for name in ("start_ns", "open", "high", "low", "close", "volume", "trades")
+        }
+        out: list[dict[str, Any]] = []
+        for k, start_ns in enumerate(cols["start_ns"]):
+            i = f_index.get(start_ns)
+            row: dict[str, Any] = {
+                "start": datetime_utc(int(start_ns)),
+                **{name: float(cols[name][k]) for name in ("open", "high", "low", "close", "volume")},
+                "trades": int(cols["trades"][k]),
+            }
+            for name, values in f_cols.items():
+                row[name] = None if i is None else _finite(values[i])
+            out.append(row)
+        return {
+            "symbol": sym,
+            "timeframe": tf,
+            "bars": out,
+            "open_bar": _bar_dict(self.engine.open_bar(sym, tf)),
+        }
+
+    # -- findings and analyses (from the store) -------------------------------------------
+    def latest_findings(self, symbol: str | None = None, limit: int = 50) -> list[Finding]:
+        """Newest findings first (of ``symbol``, or all); the store's memory buffer while
+        the database is down."""
+        return self.store.latest_findings(None if symbol is None else self._symbol(symbol), limit)
+
+    def latest_analysis(self, symbol: str, timeframe: str) -> Analysis | None:
+        """The analysis of the newest analysed bar of (symbol, timeframe), or None."""
+        return self.store.latest_analysis(self._symbol(symbol), self._timeframe(timeframe))
+
+    def analysis_history(self, symbol: str, timeframe: str, limit: int = 100) -> list[Analysis]:
+        """Analyses of (symbol, timeframe), newest bar first (``limit`` 1..10,000)."""
+        return self.store.analysis_history(self._symbol(symbol), self._timeframe(timeframe), limit)
+
+    # -- the feeds ------------------------------------------------------------------------
+    def provider_name(self, symbol: str) -> str | None:
+        """Name of the provider feeding ``symbol`` (None when none does)."""
+        p = self.providers.get(symbol)
+        return None if p is None else p.name
+
+    def provider_stats(self) -> list[dict[str, Any]]:
+        """Each streaming provider's numbers (messages/s, reconnects, last message age, parse
+        errors, gaps, ...; ``montalaq.providers.StreamClient.stats``) and each push feed's."""
+        return self.supervisor.stats()
+
+    def ingestion_status(self) -> dict[str, Any]:
+        """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red, closed,
+        breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
+        escalation_level, breaker_open, last_tick (live, aware datetime or None),
+        last_eval, last_error_code, last_signal_bar_ts, last_notify_at, amber_streak,
+        red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason, calendar.
+        The board as of its last evaluation, the live last trade from the engine, the
+        notification columns from the store (None when it cannot be read)."""
+        now = self.now()
+        try:
+            stored = {(r["symbol"], r["timeframe"]): r for r in self.store.ingestion_status()}
+        except Exception as exc:
+            log.warning("ingestion_status: store unreadable: %s", exc, extra={"component": "service"})
+            stored = {}
+        symbols, last = self.engine.last_trades()
+        last_tick = dict(zip(symbols, last, strict=True))
+        pairs: list[dict[str, Any]] = []
+        summary: dict[str, dict[str, int]] = {}
+        for row in self.board.pairs(now):
+            sym, tf = row["symbol"], row["timeframe"]
+            db = stored.get((sym, tf), {})
+            provider = self.provider_name(sym)
+            pairs.append(
+                {
+                    "symbol": sym,
+                    "timeframe": tf,
+                    "provider": provider,
+                    "freshness": row["freshness"],
+                    "escalation_level": row["escalation_level"],
+                    "breaker_open": bool(row["breaker_open"]),
+                    "last_tick": _ns_or_none(last_tick.get(sym)),
+                    "last_eval": row["last_eval"],
+                    "last_error_code": self.last_error_code(sym, tf),
+                    "last_signal_bar_ts": db.get("last_signal_bar_ts"),
+                    "last_notify_at": db.get("last_notify_at"),
+                    **{k: row[k] for k in ("amber_streak", "red_streak", "error_streak", "fails_5m")},
+                    "breaker_changed_at": row["breaker_changed_at"],
+                    "breaker_reason": row["breaker_reason"],
+                    "calendar": row.get("calendar", "24/7"),
+                }
+            )
+            _summarise(summary.setdefault(provider or NO_PROVIDER, dict.fromkeys(_SUMMARY, 0)), row)
+        return {"pairs": pairs, "providers_summary": summary}
+
+
+_SUMMARY = ("pairs", "green", "amber", "red", "closed", "breakers_open")
+
+
+def _summarise(s: dict[str, int], row: Any) -> None:
+    """Count one pair's board row into its provider's summary."""
+    s["pairs"] += 1
+    colour = str(row["freshness"]).lower()
+    if colour in s:
+        s[colour] += 1
+    s["breakers_open"] += int(bool(row["breaker_open"]))
+
+
+def _finite(value: float) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
