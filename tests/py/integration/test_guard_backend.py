@@ -56,7 +56,11 @@ def test_the_service_notifier_keeps_its_rate_limit_under_GUARD_REDIS_PREFIX(redi
     from montalaq.store import Store
 
     settings = Settings.from_env(
-        {"GUARD_BACKEND": "redis", "REDIS_URL": redis_target.url, "MONTALAQ_GUARD_REDIS_PREFIX": redis_target.prefix}
+        {
+            "GUARD_BACKEND": "redis",
+            "REDIS_URL": redis_target.url,
+            "MONTALAQ_GUARD_REDIS_PREFIX": redis_target.prefix,
+        }
     )
     with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
         store.upgrade()
@@ -65,7 +69,8 @@ def test_the_service_notifier_keeps_its_rate_limit_under_GUARD_REDIS_PREFIX(redi
         assert isinstance(limiter, RedisRateLimiter)
         assert limiter.try_acquire("slack", T0)
         keys = [k.decode() for k in redis_target.client.scan_iter(match=redis_target.prefix + "*")]
-        assert keys and all(k.startswith(redis_target.prefix + "notify-rate:") for k in keys)
+        assert keys
+        assert all(k.startswith(redis_target.prefix + "notify-rate:") for k in keys)
         limiter.close()
 
 
