@@ -1,13 +1,17 @@
 #pragma once
-// Conversions shared by the register_*.cpp files: vectors to numpy without copies, JSON to
-// Python objects, and Python time values to int64 ns.
+// Conversions shared by the register_*.cpp files: vectors to numpy without copies, JSON
+// documents from and to Python, transition histories to dicts, and Python time values to
+// int64 ns.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/typing.h>
 
 #include <cmath>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +19,8 @@
 namespace montalaq::bindings {
 
 namespace py = pybind11;
+
+using str_dict = py::typing::Dict<py::str, py::object>;
 
 // Hands the vector's buffer to numpy; the capsule frees it with the array.
 template <class T>
@@ -56,20 +62,49 @@ inline py::object json_to_py(const nlohmann::json& j) {
   }
 }
 
-// int ns fast path; anything else goes through montalaq._time.to_ns (datetime,
-// numpy.datetime64, pandas.Timestamp), which rejects naive datetimes.
-inline std::int64_t to_ns(py::handle value, const char* name) {
-  if (PyLong_CheckExact(value.ptr())) {
-    int overflow = 0;
-    const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
-    if (overflow != 0) throw py::value_error(std::string(name) + ": integer out of int64 range");
-    return v;
+// The document a load_json() was given; ValueError naming `what` when it is not JSON.
+inline nlohmann::json parse_json_doc(const std::string& text, const char* what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw py::value_error(std::string(what) + ": not valid JSON: " + e.what());
   }
-  static PyObject* converter = [] {
-    py::object f = py::module_::import("montalaq._time").attr("to_ns");
-    return f.release().ptr();  // kept for the life of the process
-  }();
-  return py::reinterpret_borrow<py::object>(converter)(value, py::str(name)).cast<std::int64_t>();
+}
+
+// A breaker's or an operational state's history as dicts {at_ns, from, to, reason}
+// (to_string of the states is found next to their enum).
+template <class Transitions>
+py::typing::List<str_dict> transitions_to_py(const Transitions& history) {
+  py::typing::List<str_dict> out;
+  for (const auto& h : history) {
+    str_dict d;
+    d["at_ns"] = h.at_ns;
+    d["from"] = std::string(to_string(h.from));
+    d["to"] = std::string(to_string(h.to));
+    d["reason"] = h.reason;
+    out.append(d);
+  }
+  return out;
+}
+
+// int ns fast path; anything else goes through montalaq._time.to_ns (datetime,
+// numpy.datetime64, pandas.Timestamp), which rejects naive datetimes. A result beyond int64
+// (a datetime after 2262) is a ValueError naming the argument, as an int would be.
+inline std::int64_t to_ns(py::handle value, const char* name) {
+  py::object converted;
+  if (!PyLong_CheckExact(value.ptr())) {
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> converter;
+    const auto& to_ns_py =
+        converter.call_once_and_store_result([] { return py::module_::import("montalaq._time").attr("to_ns"); })
+            .get_stored();
+    converted = to_ns_py(value, py::str(name));
+    value = converted;
+  }
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0) throw py::value_error(std::string(name) + ": integer out of int64 range");
+  if (v == -1 && PyErr_Occurred() != nullptr) throw py::error_already_set();
+  return v;
 }
 
 }  // namespace montalaq::bindings

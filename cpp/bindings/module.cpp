@@ -5,7 +5,10 @@ namespace py = pybind11;
 
 void register_market(py::module_& m);
 void register_logging(py::module_& m);
-void register_health(py::module_& m);
+void register_freshness(py::module_& m);
+void register_escalation(py::module_& m);
+void register_breaker(py::module_& m);
+void register_opstate(py::module_& m);
 void register_errors(py::module_& m);
 void register_guard(py::module_& m);
 void register_dedupe(py::module_& m);
@@ -29,7 +32,10 @@ PYBIND11_MODULE(_core, m) {
   register_safety(guard);
   register_retry(guard);
   auto health = m.def_submodule("health", "Freshness, escalation, breakers, operational state");
-  register_health(health);
+  register_freshness(health);  // first: the board takes a Freshness
+  register_escalation(health);
+  register_breaker(health);
+  register_opstate(health);
   auto rules = m.def_submodule("rules", "Alert-rule evaluator of the monitoring service");
   register_rules(rules);
   auto logging = m.def_submodule("logging", "Native log buffer drained by montalaq.configure_logging");

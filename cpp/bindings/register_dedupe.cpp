@@ -1,176 +1,144 @@
-// Bindings for the dedupe cache (SPEC §5.3). Times are float seconds (`now_s`, `ttl_s`) as
-// in the other guards; now_s=None reads the wall clock here, in the binding.
+// Bindings for the dedupe cache (docs/semantics.md, "Guards": dedupe keys and caches). Times
+// are float seconds (`now_s`, `ttl_s`) as in the other guards; now_s=None reads the wall
+// clock here, in the binding. The binding decides what is a Python question (is it a
+// non-empty str, a real number?); the ranges and their messages are the core's
+// (guard/dedupe.hpp), given the value's repr. RedisDedupe (python/montalaq/dedupe.py)
+// checks its arguments with the same functions (check_dedupe_key, dedupe_now_ns,
+// dedupe_ttl_ns), so both backends refuse the same calls with the same words.
 //
-// check_and_record and contains are raw CPython METH_FASTCALL methods rather than
-// pybind11 bindings: pybind11's dispatcher costs several times the cache's own work per
-// call (as for the circuit breaker in register_health.cpp). They return the DedupeResult
-// members themselves, so `is DedupeResult.ALLOWED` holds. The GIL serialises access
-// (nothing here releases it), so there is no mutex.
+// check_and_record and contains are raw CPython METH_FASTCALL methods (common.hpp) rather
+// than pybind11 bindings: pybind11's dispatcher costs several times the cache's own work
+// per call. They return the DedupeResult members themselves, so `is DedupeResult.ALLOWED`
+// holds. The GIL serialises access (nothing here releases it), so there is no mutex.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/pybind11.h>
-
-#include "fast_methods.hpp"
+#include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
-#include <chrono>
+#include <array>
 #include <cmath>
-#include <exception>
-#include <new>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include "common.hpp"
 #include "montalaq/guard/dedupe.hpp"
 
 namespace py = pybind11;
 using montalaq::bindings::add_raw_methods;
 using montalaq::bindings::as_cfunction;
+using montalaq::bindings::fast_args;
 using montalaq::bindings::native_self;
+using montalaq::bindings::raw_call;
 using montalaq::bindings::wall_clock_ns;
 namespace gd = montalaq::guard;
 
 namespace {
 
-// The limits both backends share (montalaq/dedupe.py mirrors them for Redis): now + ttl
-// stays within int64 nanoseconds.
-constexpr double max_now_s = 8e9;
-constexpr double max_ttl_s = 1e9;
+// DedupeResult.ALLOWED and DEDUPED, indexed by gd::dedupe_result; stored at registration.
+PYBIND11_CONSTINIT py::gil_safe_call_once_and_store<std::array<py::object, 2>> result_members;
 
-PyObject* result_allowed = nullptr;  // DedupeResult.ALLOWED / DEDUPED, kept for the process
-PyObject* result_deduped = nullptr;
+PyObject* result_object(gd::dedupe_result r) {
+  return py::object(result_members.get_stored()[static_cast<std::size_t>(r)]).release().ptr();
+}
 
-std::int64_t wall_ns() { return wall_clock_ns(); }
+gd::dedupe_cache& cache_of(PyObject* self) { return native_self<gd::dedupe_cache>(self, "DedupeCache"); }
 
-gd::dedupe_cache* cache_of(PyObject* self) { return native_self<gd::dedupe_cache>(self, "DedupeCache"); }
+// type(arg).__name__, as Python's own messages in montalaq name a type.
+std::string type_name(PyObject* arg) { return py::str(py::type::handle_of(arg).attr("__name__")); }
 
-// A real number of seconds (not bool, not str); false with TypeError set otherwise.
-bool seconds_of(PyObject* arg, const char* name, const char* what, double* out) {
-  if (PyFloat_CheckExact(arg)) {
-    *out = PyFloat_AS_DOUBLE(arg);
-    return true;
+// A core conversion of `value`; its std::invalid_argument becomes ValueError
+// "<the core's message>, got <repr(value)>".
+template <class F>
+auto in_range(PyObject* value, F&& convert) {
+  try {
+    return convert();
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(std::string(e.what()) + ", got " + py::repr(value).cast<std::string>());
   }
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_not_seconds(PyObject* arg, const char* name, const char* what,
+                                                              bool none_allowed) {
+  throw py::type_error(std::string(name) + ": expected " + what + " (a real number)" +
+                       (none_allowed ? " or None" : "") + ", got " + type_name(arg));
+}
+
+// A real number of seconds (not bool, str or complex); TypeError naming the argument
+// otherwise. A huge int is +inf, refused by the core's range.
+double seconds_of(PyObject* arg, const char* name, const char* what, bool none_allowed) {
+  if (PyFloat_CheckExact(arg)) return PyFloat_AS_DOUBLE(arg);
   if (!PyBool_Check(arg) && PyNumber_Check(arg) && !PyComplex_Check(arg)) {
-    *out = PyFloat_AsDouble(arg);
-    if (!(*out == -1.0 && PyErr_Occurred())) return true;
-    if (PyErr_ExceptionMatches(PyExc_OverflowError)) {  // a huge int: out of range below
-      PyErr_Clear();
-      *out = HUGE_VAL;
-      return true;
-    }
+    const double v = PyFloat_AsDouble(arg);
+    if (!(v == -1.0 && PyErr_Occurred() != nullptr)) return v;
+    const bool overflow = PyErr_ExceptionMatches(PyExc_OverflowError) != 0;
     PyErr_Clear();
+    if (overflow) return HUGE_VAL;
   }
-  PyErr_Format(PyExc_TypeError, "%s: expected %s (a real number) or None, got %s", name, what, Py_TYPE(arg)->tp_name);
-  return false;
+  throw_not_seconds(arg, name, what, none_allowed);
 }
 
-bool now_arg(PyObject* arg, std::int64_t* now_ns) {
-  if (arg == nullptr || arg == Py_None) {
-    *now_ns = wall_ns();
-    return true;
-  }
-  double s = 0;
-  if (!seconds_of(arg, "now_s", "seconds since the epoch", &s)) return false;
-  if (!(s >= 0 && s <= max_now_s)) {  // also refuses NaN
-    PyErr_Format(PyExc_ValueError, "now_s: expected finite seconds since the epoch in [0, 8e9], got %R", arg);
-    return false;
-  }
-  *now_ns = std::llround(s * 1e9);
-  return true;
+// now_s as ns; absent or None: the wall clock.
+std::int64_t now_ns_of(PyObject* arg) {
+  if (arg == nullptr || arg == Py_None) return wall_clock_ns();
+  const double s = seconds_of(arg, "now_s", "seconds since the epoch", true);
+  return in_range(arg, [s] { return gd::dedupe_now_ns(s); });
 }
 
-bool ttl_arg(PyObject* arg, std::int64_t fallback_ns, std::int64_t* ttl_ns) {
-  if (arg == nullptr || arg == Py_None) {
-    *ttl_ns = fallback_ns;
-    return true;
-  }
-  double s = 0;
-  if (!seconds_of(arg, "ttl_s", "seconds", &s)) return false;
-  const std::int64_t ns = (s > 0 && s <= max_ttl_s) ? std::llround(s * 1e9) : 0;
-  if (ns < 1) {
-    PyErr_Format(PyExc_ValueError, "ttl_s: expected finite seconds in (0, 1e9] (at least 1 ns), got %R", arg);
-    return false;
-  }
-  *ttl_ns = ns;
-  return true;
+std::int64_t ttl_ns_of(PyObject* arg, bool none_allowed) {
+  const double s = seconds_of(arg, "ttl_s", "seconds", none_allowed);
+  return in_range(arg, [s] { return gd::dedupe_ttl_ns(s); });
 }
 
-bool key_arg(PyObject* arg, std::string_view* key) {
-  if (!PyUnicode_Check(arg)) {
-    PyErr_Format(PyExc_TypeError, "key: expected a non-empty str, got %s", Py_TYPE(arg)->tp_name);
-    return false;
-  }
+[[noreturn, gnu::cold, gnu::noinline]] void throw_bad_key(PyObject* arg) {
+  if (!PyUnicode_Check(arg)) throw py::type_error("key: expected a non-empty str, got " + type_name(arg));
+  throw py::value_error("key: expected a non-empty str, got ''");
+}
+
+// The key as UTF-8, valid while `arg` lives. The core takes any bytes; the API refuses an
+// empty key, which is always a caller's bug.
+std::string_view key_of(PyObject* arg) {
+  if (!PyUnicode_Check(arg)) throw_bad_key(arg);
   Py_ssize_t len = 0;
   const char* data = PyUnicode_AsUTF8AndSize(arg, &len);
-  if (data == nullptr) return false;
-  if (len == 0) {
-    PyErr_SetString(PyExc_ValueError, "key: expected a non-empty str, got ''");
-    return false;
-  }
-  *key = std::string_view(data, static_cast<std::size_t>(len));
-  return true;
+  if (data == nullptr) throw py::error_already_set();
+  if (len == 0) throw_bad_key(arg);
+  return {data, static_cast<std::size_t>(len)};
 }
 
-// Binds positional and keyword arguments to `names` (vals[i] stays nullptr when absent).
-template <std::size_t N>
-bool bind_args(const char* fname, const char* const (&names)[N], PyObject* const* args, Py_ssize_t nargs,
-               PyObject* kwnames, PyObject* (&vals)[N]) {
-  if (nargs > static_cast<Py_ssize_t>(N)) {
-    PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fname, static_cast<int>(N), nargs);
-    return false;
-  }
-  for (Py_ssize_t i = 0; i < nargs; ++i) vals[i] = args[i];
-  if (kwnames != nullptr) {
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
-      PyObject* kw = PyTuple_GET_ITEM(kwnames, k);
-      std::size_t slot = N;
-      for (std::size_t j = 0; j < N; ++j) {
-        if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0) slot = j;
-      }
-      if (slot == N) {
-        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname, kw);
-        return false;
-      }
-      if (vals[slot] != nullptr) {
-        PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname, names[slot]);
-        return false;
-      }
-      vals[slot] = args[nargs + k];
-    }
-  }
-  if (vals[0] == nullptr) {
-    PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fname, names[0]);
-    return false;
-  }
-  return true;
+// An int (not bool); a negative one or one beyond long long becomes 0, which the core
+// refuses with its message.
+std::size_t capacity_of(PyObject* arg) {
+  if (PyBool_Check(arg) || !PyLong_Check(arg))
+    throw py::type_error("capacity: expected an integer, got " + type_name(arg));
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+  return overflow != 0 || v < 0 ? 0 : static_cast<std::size_t>(v);
 }
 
 PyObject* fast_check_and_record(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  static const char* const names[] = {"key", "now_s", "ttl_s"};
-  PyObject* vals[3] = {nullptr, nullptr, nullptr};
-  gd::dedupe_cache* c = cache_of(self);
-  if (c == nullptr || !bind_args("check_and_record", names, args, nargs, kwnames, vals)) return nullptr;
-  std::string_view key;
-  std::int64_t now = 0;
-  std::int64_t ttl = 0;
-  if (!key_arg(vals[0], &key) || !now_arg(vals[1], &now) || !ttl_arg(vals[2], c->ttl_ns(), &ttl)) return nullptr;
-  try {
-    PyObject* r = c->check_and_record(key, now, ttl) == gd::dedupe_result::allowed ? result_allowed : result_deduped;
-    Py_INCREF(r);
-    return r;
-  } catch (const std::bad_alloc&) {
-    return PyErr_NoMemory();
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
+  return raw_call([&] {
+    static const char* const names[] = {"key", "now_s", "ttl_s"};
+    gd::dedupe_cache& c = cache_of(self);
+    const auto [key_arg, now_arg, ttl_arg] = fast_args("check_and_record", names, 1, args, nargs, kwnames);
+    const std::string_view key = key_of(key_arg);
+    const std::int64_t now = now_ns_of(now_arg);
+    const std::int64_t ttl = ttl_arg == nullptr || ttl_arg == Py_None ? c.ttl_ns() : ttl_ns_of(ttl_arg, true);
+    return result_object(c.check_and_record(key, now, ttl));
+  });
 }
 
 PyObject* fast_contains(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  static const char* const names[] = {"key", "now_s"};
-  PyObject* vals[2] = {nullptr, nullptr};
-  gd::dedupe_cache* c = cache_of(self);
-  if (c == nullptr || !bind_args("contains", names, args, nargs, kwnames, vals)) return nullptr;
-  std::string_view key;
-  std::int64_t now = 0;
-  if (!key_arg(vals[0], &key) || !now_arg(vals[1], &now)) return nullptr;
-  return PyBool_FromLong(c->contains(key, now) ? 1 : 0);
+  return raw_call([&] {
+    static const char* const names[] = {"key", "now_s"};
+    gd::dedupe_cache& c = cache_of(self);
+    const auto [key_arg, now_arg] = fast_args("contains", names, 1, args, nargs, kwnames);
+    const std::string_view key = key_of(key_arg);
+    return PyBool_FromLong(c.contains(key, now_ns_of(now_arg)) ? 1 : 0);
+  });
 }
 
 void add_fast_methods(py::class_<gd::dedupe_cache>& cls) {
@@ -190,20 +158,44 @@ void add_fast_methods(py::class_<gd::dedupe_cache>& cls) {
 }  // namespace
 
 void register_dedupe(py::module_& m) {
-  py::enum_<gd::dedupe_result> result(m, "DedupeResult", "Answer of check_and_record (SPEC §5.3).");
+  py::enum_<gd::dedupe_result> result(m, "DedupeResult",
+                                      "Answer of check_and_record (docs/semantics.md, Guards: dedupe).");
   result.value("ALLOWED", gd::dedupe_result::allowed, "Not seen within its TTL: go ahead (the key is now recorded).")
       .value("DEDUPED", gd::dedupe_result::deduped, "An unexpired record exists: drop the duplicate.");
-  result_allowed = py::object(result.attr("ALLOWED")).release().ptr();
-  result_deduped = py::object(result.attr("DEDUPED")).release().ptr();
+  result_members.call_once_and_store_result([&] {
+    return std::array<py::object, 2>{result.attr("ALLOWED"), result.attr("DEDUPED")};
+  });
+
+  m.def(
+      "check_dedupe_key",
+      [](const py::typing::Union<py::str>& key) {
+        key_of(key.ptr());
+        return py::reinterpret_borrow<py::str>(key);
+      },
+      py::arg("key"), "`key` if DedupeCache would take it as a key; TypeError or ValueError as it would raise.");
+  m.def(
+      "dedupe_now_ns",
+      [](const py::typing::Optional<py::float_>& now_s) -> std::optional<std::int64_t> {
+        if (now_s.is_none()) return std::nullopt;
+        return now_ns_of(now_s.ptr());
+      },
+      py::arg("now_s"), "now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).");
+  m.def(
+      "dedupe_ttl_ns", [](const py::typing::Union<py::float_>& ttl_s) { return ttl_ns_of(ttl_s.ptr(), false); },
+      py::arg("ttl_s"), "ttl_s as DedupeCache takes it, in ns.");
 
   py::class_<gd::dedupe_cache> cls(m, "DedupeCache", "Native TTL dedupe cache; use montalaq.dedupe.DedupeCache.");
-  cls.def(py::init<std::int64_t, std::size_t>(), py::arg("ttl_ns"), py::arg("capacity"))
+  cls.def(py::init([](const py::typing::Union<py::float_>& ttl_s, const py::typing::Union<py::int_>& capacity) {
+            const std::int64_t ttl = ttl_ns_of(ttl_s.ptr(), false);
+            const std::size_t cap = capacity_of(capacity.ptr());
+            // The TTL is valid by now, so the core can refuse only the capacity.
+            return in_range(capacity.ptr(), [&] { return std::make_unique<gd::dedupe_cache>(ttl, cap); });
+          }),
+          py::arg("ttl_s"), py::arg("capacity"))
       .def(
           "purge",
           [](gd::dedupe_cache& c, const py::typing::Optional<py::float_>& now_s) {
-            std::int64_t now = 0;
-            if (!now_arg(now_s.ptr(), &now)) throw py::error_already_set();
-            return c.purge(now);
+            return c.purge(now_ns_of(now_s.ptr()));
           },
           py::arg("now_s") = py::none(), "Drop every expired record now; returns how many (calls also purge).")
       .def("clear", &gd::dedupe_cache::clear, "Forget every record and reset the counters.")

@@ -1,27 +1,25 @@
-// Bindings for the in-process guards. Times are float seconds here (`now_s`), as the
-// guard APIs of SPEC §5 use; None reads the wall clock in the binding.
+// Bindings for the rate limiter (docs/semantics.md, "Guards"). Times are float seconds here
+// (`now_s`), as the guard APIs use; None reads the wall clock in the binding.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "fast_methods.hpp"
-
-#include <chrono>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <string_view>
 
+#include "common.hpp"
 #include "montalaq/guard/rate_limiter.hpp"
 
 namespace py = pybind11;
 namespace gd = montalaq::guard;
+using montalaq::bindings::fast_args;
+using montalaq::bindings::raw_call;
 
 namespace {
 
 std::int64_t seconds_to_ns(std::optional<double> now_s) {
-  if (!now_s) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  if (!now_s) return montalaq::bindings::wall_clock_ns();
   if (!std::isfinite(*now_s) || std::fabs(*now_s) > 9.0e9) {
     throw py::value_error("now_s: expected finite seconds since the epoch");
   }
@@ -31,57 +29,29 @@ std::int64_t seconds_to_ns(std::optional<double> now_s) {
 // try_acquire is the per-event hot call: a raw METH_FASTCALL function (no pybind11
 // dispatch, the key read in place as UTF-8, the clock read only when no time is given).
 PyObject* fast_try_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* key_obj = nargs >= 1 ? args[0] : nullptr;
-  PyObject* now_obj = nargs >= 2 ? args[1] : nullptr;
-  if (nargs > 2) {
-    PyErr_SetString(PyExc_TypeError, "try_acquire() takes key and now_s");
-    return nullptr;
-  }
-  if (kwnames != nullptr) {
-    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(kwnames); ++k) {
-      PyObject* name = PyTuple_GET_ITEM(kwnames, k);
-      PyObject* value = args[nargs + k];
-      if (PyUnicode_CompareWithASCIIString(name, "key") == 0 && key_obj == nullptr) {
-        key_obj = value;
-      } else if (PyUnicode_CompareWithASCIIString(name, "now_s") == 0 && now_obj == nullptr) {
-        now_obj = value;
-      } else {
-        PyErr_Format(PyExc_TypeError, "try_acquire() got an unexpected keyword argument %R", name);
-        return nullptr;
+  return raw_call([&] {
+    static const char* const names[] = {"key", "now_s"};
+    const auto [key_obj, now_obj] = fast_args("try_acquire", names, 0, args, nargs, kwnames);
+    Py_ssize_t len = 0;
+    const char* data = nullptr;
+    if (key_obj != nullptr && PyUnicode_Check(key_obj)) {
+      data = PyUnicode_AsUTF8AndSize(key_obj, &len);
+      if (data == nullptr) throw py::error_already_set();
+    }
+    if (len == 0) throw py::value_error("key: expected a non-empty string");  // also a missing or non-str key
+    std::optional<double> now_s;
+    if (now_obj != nullptr && now_obj != Py_None) {
+      now_s = PyFloat_AsDouble(now_obj);
+      if (*now_s == -1.0 && PyErr_Occurred() != nullptr) {
+        PyErr_Clear();
+        now_s = NAN;  // not a number: refused below like any other bad time
       }
     }
-  }
-  if (key_obj == nullptr || !PyUnicode_Check(key_obj)) {
-    PyErr_SetString(PyExc_ValueError, "key: expected a non-empty string");
-    return nullptr;
-  }
-  Py_ssize_t len = 0;
-  const char* data = PyUnicode_AsUTF8AndSize(key_obj, &len);
-  if (data == nullptr) return nullptr;
-  if (len == 0) {
-    PyErr_SetString(PyExc_ValueError, "key: expected a non-empty string");
-    return nullptr;
-  }
-  std::int64_t now = 0;
-  if (now_obj == nullptr || now_obj == Py_None) {
-    now = seconds_to_ns(std::nullopt);
-  } else {
-    const double v = PyFloat_AsDouble(now_obj);
-    if (v == -1.0 && PyErr_Occurred() != nullptr) {
-      PyErr_Clear();
-      PyErr_SetString(PyExc_ValueError, "now_s: expected finite seconds since the epoch");
-      return nullptr;
-    }
-    if (!std::isfinite(v) || std::fabs(v) > 9.0e9) {
-      PyErr_SetString(PyExc_ValueError, "now_s: expected finite seconds since the epoch");
-      return nullptr;
-    }
-    now = static_cast<std::int64_t>(std::llround(v * 1e9));
-  }
-  auto* limiter = montalaq::bindings::native_self<gd::rate_limiter>(self, "RateLimiter");
-  if (limiter == nullptr) return nullptr;
-  const bool ok = limiter->try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
-  return PyBool_FromLong(ok ? 1 : 0);
+    const std::int64_t now = seconds_to_ns(now_s);
+    auto& limiter = montalaq::bindings::native_self<gd::rate_limiter>(self, "RateLimiter");
+    const bool ok = limiter.try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
+    return PyBool_FromLong(ok ? 1 : 0);
+  });
 }
 
 }  // namespace

@@ -1,14 +1,14 @@
-// Bindings for the per-error-type notification throttle (SPEC §5.4). Times are int ns (or
+// Bindings for the per-error-type notification throttle (docs/semantics.md, "Guards"). Times are int ns (or
 // anything montalaq._time.to_ns takes); None reads the wall clock here, in the binding.
 // Results are dicts with `*_ns` ints; montalaq.throttle turns them into aware datetimes.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
-#include <chrono>
 #include <optional>
 #include <string>
 
+#include "common.hpp"
 #include "convert.hpp"
 #include "montalaq/guard/throttle.hpp"
 
@@ -19,13 +19,7 @@ namespace {
 
 using dict_t = py::typing::Dict<py::str, py::object>;
 
-std::int64_t now_or_wall(const py::object& now) {
-  if (now.is_none()) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
-  return montalaq::bindings::to_ns(now, "now");
-}
+std::int64_t now_ns_of(const py::object& now) { return montalaq::bindings::now_or_wall(now, "now"); }
 
 py::object opt_ns(const std::optional<std::int64_t>& v) {
   return v ? py::object(py::int_(*v)) : py::object(py::none());
@@ -59,7 +53,7 @@ gd::error_throttle make_throttle(std::int64_t default_window_ns, std::int64_t ag
   gd::error_throttle::config cfg;
   cfg.default_window_ns = default_window_ns;
   cfg.aggregation_ns = aggregation_ns;
-  cfg.windows = {windows.begin(), windows.end()};  // replaces the SPEC defaults: pass them too
+  cfg.windows = {windows.begin(), windows.end()};  // replaces the default windows: pass them too
   cfg.max_types = max_types;
   return gd::error_throttle(std::move(cfg));
 }
@@ -81,7 +75,7 @@ void register_throttle(py::module_& m) {
       .def(
           "_report",
           [](gd::error_throttle& t, const std::string& error_type, const py::object& now, const std::string& message) {
-            return t.report(error_type, now_or_wall(now), message);
+            return t.report(error_type, now_ns_of(now), message);
           },
           py::arg("error_type"), py::arg("now") = py::none(), py::arg("message") = "",
           "Record one occurrence; NOTIFY if it is the first in its type's window (buffered for the next digest).")
@@ -89,7 +83,7 @@ void register_throttle(py::module_& m) {
           "_flush",
           [](gd::error_throttle& t, const py::object& now) {
             py::typing::List<dict_t> out;
-            for (const auto& d : t.flush(now_or_wall(now))) {
+            for (const auto& d : t.flush(now_ns_of(now))) {
               py::typing::List<dict_t> entries;
               for (const auto& e : d.entries) entries.append(entry_dict(e));
               dict_t digest;
@@ -104,7 +98,7 @@ void register_throttle(py::module_& m) {
       .def(
           "_resolve",
           [](gd::error_throttle& t, const std::string& error_type, const py::object& now) -> std::optional<dict_t> {
-            const auto r = t.resolve(error_type, now_or_wall(now));
+            const auto r = t.resolve(error_type, now_ns_of(now));
             if (!r) return std::nullopt;
             dict_t d;
             d["error_type"] = r->error_type;
@@ -149,13 +143,8 @@ void register_throttle(py::module_& m) {
       .def(
           "load_json",
           [](gd::error_throttle& t, const std::string& text) {
-            nlohmann::json doc;
-            try {
-              doc = nlohmann::json::parse(text);
-            } catch (const nlohmann::json::exception& e) {
-              throw py::value_error(std::string("error throttle document: not valid JSON: ") + e.what());
-            }
-            t = gd::error_throttle::from_json(doc);  // validated whole before anything is replaced
+            // validated whole before anything is replaced
+            t = gd::error_throttle::from_json(montalaq::bindings::parse_json_doc(text, "error throttle document"));
           },
           py::arg("text"), "Replace config and state with a document from to_json(); ValueError changes nothing.");
 }

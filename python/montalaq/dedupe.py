@@ -1,4 +1,4 @@
-"""Idempotency / dedupe (docs/semantics.md, "Guards"): a stable key, an in-process TTL cache, a Redis twin.
+"""Idempotency / dedupe: a stable key, an in-process TTL cache, a Redis twin.
 
 ``dedup_key(symbol, side, strategy, timeframe, price, ts)`` names one trading intent as 64
 lowercase hex characters. ``check_and_record(key)`` on a :class:`DedupeCache` (this
@@ -14,7 +14,7 @@ Both backends give the same answers for the same calls: a record made at ``now``
 ``ttl`` is unexpired while ``now' < now + ttl`` (at exactly ``now + ttl`` it has expired
 and the next call records the key anew); a DEDUPED answer never extends a record. Times
 are float seconds since the epoch, converted to integer nanoseconds (rounded half away
-from zero) the same way by both.
+from zero) the same way by both. docs/semantics.md, "Guards": dedupe keys and caches.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
 
 DedupeResult = _g.DedupeResult
 
-# Shared with cpp/bindings/register_dedupe.cpp: now + ttl stays within int64 nanoseconds.
-_MAX_NOW_S = 8e9
-_MAX_TTL_S = 1e9
-_MAX_CAPACITY = 2**32
 _SEPARATOR = "|"
 
 
@@ -171,65 +167,32 @@ def _bucket_ns(bucket_s: object) -> int:
     if isinstance(bucket_s, int) and not isinstance(bucket_s, bool):
         ns = bucket_s * 1_000_000_000
     else:
-        s = _seconds(bucket_s, "bucket_s", "seconds", allow_none=False)
+        s = _seconds(bucket_s, "bucket_s")
         ns = _llround(s * 1e9) if math.isfinite(s) else 0
     if ns < 1:
         raise ValueError(f"bucket_s: expected seconds > 0, got {bucket_s!r}")
     return ns
 
 
-# --- arguments shared by both backends (mirrors cpp/bindings/register_dedupe.cpp) ----------
-
-
-def _seconds(value: object, name: str, what: str, *, allow_none: bool = True) -> float:
-    if isinstance(value, bool | str | bytes | complex):
-        raise TypeError(
-            f"{name}: expected {what} (a real number){' or None' if allow_none else ''}, "
-            f"got {type(value).__name__}"
-        )
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except OverflowError:
-        return math.inf  # a huge int: refused as out of range by the caller
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name}: expected {what} (a real number){' or None' if allow_none else ''}, "
-            f"got {type(value).__name__}"
-        ) from None
+# bucket_s is the key's alone (the caches take now_s and ttl_s through the native module),
+# read with the caches' words and rounding.
+def _seconds(value: object, name: str) -> float:
+    if not isinstance(value, bool | str | bytes | complex):
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            return math.inf  # a huge int: refused as out of range by the caller
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{name}: expected seconds (a real number), got {type(value).__name__}")
 
 
 def _llround(v: float) -> int:
-    """C's llround: nearest integer, halves away from zero (what the native binding does)."""
+    """C's llround: nearest integer, halves away from zero."""
     n = math.trunc(v)
     if abs(v - n) >= 0.5:
         n += 1 if v > 0 else -1
     return n
-
-
-def _now_ns(now_s: object) -> int | None:
-    """now_s in ns, or None for "the backend's clock"."""
-    if now_s is None:
-        return None
-    s = _seconds(now_s, "now_s", "seconds since the epoch")
-    if not 0 <= s <= _MAX_NOW_S:
-        raise ValueError(f"now_s: expected finite seconds since the epoch in [0, 8e9], got {now_s!r}")
-    return _llround(s * 1e9)
-
-
-def _ttl_ns(ttl_s: object) -> int:
-    s = _seconds(ttl_s, "ttl_s", "seconds", allow_none=False)
-    ns = _llround(s * 1e9) if 0 < s <= _MAX_TTL_S else 0
-    if ns < 1:
-        raise ValueError(f"ttl_s: expected finite seconds in (0, 1e9] (at least 1 ns), got {ttl_s!r}")
-    return ns
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"key: expected a non-empty str, got {type(key).__name__}")
-    if not key:
-        raise ValueError("key: expected a non-empty str, got ''")
-    return key
 
 
 # --- backends ----------------------------------------------------------------------------
@@ -265,12 +228,7 @@ class DedupeCache(_g.DedupeCache):
     """
 
     def __init__(self, ttl_s: float = 900.0, capacity: int = 1_000_000) -> None:
-        ttl_ns = _ttl_ns(ttl_s)
-        if isinstance(capacity, bool) or not isinstance(capacity, int):
-            raise TypeError(f"capacity: expected an integer, got {type(capacity).__name__}")
-        if not 1 <= capacity <= _MAX_CAPACITY:
-            raise ValueError(f"capacity: expected an integer in [1, 2**32], got {capacity!r}")
-        super().__init__(ttl_ns, capacity)
+        super().__init__(ttl_s, capacity)  # the native constructor checks both
 
 
 # ns values exceed a double's 53 bits (Lua's numbers), so they travel as decimal strings
@@ -334,7 +292,7 @@ class RedisDedupe:
             raise ValueError("url: expected a redis:// URL")
         if not isinstance(prefix, str) or not prefix:
             raise ValueError("prefix: expected a non-empty string")
-        self._ttl_ns = _ttl_ns(ttl_s)
+        self._ttl_ns = _g.dedupe_ttl_ns(ttl_s)
         self.prefix = prefix
         self._client: redis.Redis = redis_mod.Redis.from_url(url)
         self._script = self._client.register_script(_CHECK_LUA)
@@ -348,9 +306,9 @@ class RedisDedupe:
         self, key: str, now_s: float | None = None, ttl_s: float | None = None
     ) -> DedupeResult:
         """ALLOWED (``key`` recorded until now + ttl) or DEDUPED, atomically across processes."""
-        name = self.prefix + _check_key(key)
-        now = _now_ns(now_s)
-        ttl = self._ttl_ns if ttl_s is None else _ttl_ns(ttl_s)
+        name = self.prefix + _g.check_dedupe_key(key)
+        now = _g.dedupe_now_ns(now_s)
+        ttl = self._ttl_ns if ttl_s is None else _g.dedupe_ttl_ns(ttl_s)
         args = ["" if now is None else str(now), str(ttl), "1", str(-(-ttl // 1_000_000))]
         allowed = self._script(keys=[name], args=args)
         return DedupeResult.ALLOWED if int(allowed) == 1 else DedupeResult.DEDUPED
@@ -360,9 +318,9 @@ class RedisDedupe:
     ) -> list[DedupeResult]:
         """``check_and_record`` for each key in one pipelined round trip, in order (each
         call still atomic; a key repeated in the batch is DEDUPED after its first)."""
-        names = [self.prefix + _check_key(k) for k in keys]
-        now = _now_ns(now_s)
-        ttl = self._ttl_ns if ttl_s is None else _ttl_ns(ttl_s)
+        names = [self.prefix + _g.check_dedupe_key(k) for k in keys]
+        now = _g.dedupe_now_ns(now_s)
+        ttl = self._ttl_ns if ttl_s is None else _g.dedupe_ttl_ns(ttl_s)
         args = ["" if now is None else str(now), str(ttl), "1", str(-(-ttl // 1_000_000))]
         pipe = self._client.pipeline(transaction=False)
         for name in names:
@@ -371,8 +329,8 @@ class RedisDedupe:
 
     def contains(self, key: str, now_s: float | None = None) -> bool:
         """Is there an unexpired record of ``key``? Records nothing."""
-        name = self.prefix + _check_key(key)
-        now = _now_ns(now_s)
+        name = self.prefix + _g.check_dedupe_key(key)
+        now = _g.dedupe_now_ns(now_s)
         return int(self._script(keys=[name], args=["" if now is None else str(now), "1", "0", "1"])) == 0
 
     def clear(self) -> int:

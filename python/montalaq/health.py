@@ -1,5 +1,5 @@
-"""Health core (SPEC §4): freshness, the escalation ladder with per-pair breakers, the
-generic circuit breaker, and the operational state machine.
+"""Health core (docs/semantics.md, "Health core"): freshness, the escalation ladder with
+per-pair breakers, the generic circuit breaker, and the operational state machine.
 
 Everything runs in the native core; time is passed in as ``now_ns`` (int ns, aware
 datetime, datetime64) and defaults to the wall clock when omitted.
@@ -54,7 +54,7 @@ def _int_setting(name: str, value: object, minimum: int, maximum: int = _MAX_INT
 
 
 class Freshness(_h.Freshness):
-    """GREEN/AMBER/RED from the age of the last trade (SPEC §4.1).
+    """GREEN/AMBER/RED from the age of the last trade (docs/semantics.md, "Health core": freshness).
 
     Defaults ``amber_after = 1.5 * tf`` and ``red_after = 3 * tf``; ``overrides`` maps a
     timeframe string to ``(amber_after_s, red_after_s)``.
@@ -94,7 +94,7 @@ class Freshness(_h.Freshness):
 
 
 def _event(raw: dict[str, Any]) -> dict[str, Any]:
-    """An escalation event as the notifier and the API see it (SPEC §4.2)."""
+    """An escalation event as the notifier and the API see it (docs/semantics.md, "Health core")."""
     return {
         "kind": raw["kind"],
         "symbol": raw["symbol"],
@@ -118,7 +118,8 @@ def _row(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class EscalationBoard(_h.EscalationBoard):
-    """Escalation ladder and per-pair breaker for every (symbol, timeframe) (SPEC §4.2-4.3).
+    """Escalation ladder and per-pair breaker for every (symbol, timeframe) (docs/semantics.md,
+    "Health core": order inside a cycle).
 
     ``evaluate(now, last_tick_ns)`` runs one cycle over every pair and returns the events
     (level changes, breaker open/close) with their reason and last error code. Pairs are
@@ -320,7 +321,8 @@ class CircuitOpenError(RuntimeError):
 
 
 class CircuitBreaker(_h.CircuitBreaker):
-    """CLOSED -> OPEN -> HALF_OPEN breaker for calls to brokers, exchanges, channels (SPEC §4.4).
+    """CLOSED -> OPEN -> HALF_OPEN breaker for calls to brokers, exchanges, channels
+    (docs/semantics.md, "Health core": circuit breaker).
 
     ``mode="count"``: open after ``failure_threshold`` failures within ``window_s``.
     ``mode="rate"``: open when the failure rate over the last ``rate_window_calls`` calls
@@ -383,7 +385,7 @@ class CircuitBreaker(_h.CircuitBreaker):
         self._name = name
         self._exclude = excluded
         # The native call path (call, with, the sync decorator) raises this class itself.
-        self._configure(name, excluded, CircuitOpenError)
+        self._configure(name, CircuitOpenError)
 
     @property
     def name(self) -> str:
@@ -408,12 +410,20 @@ class CircuitBreaker(_h.CircuitBreaker):
         retry = self.retry_after_ns()
         return CircuitOpenError(self.name, None if retry is None else retry / _NS_PER_S)
 
+    def _failed(self, exc_type: type[BaseException]) -> bool | None:
+        """What guarded code raising ``exc_type`` means: True a failure, False a success
+        (``exclude``), None no outcome (KeyboardInterrupt, CancelledError...: a half-open
+        probe then times out). The one place of these rules: the native paths (``call``,
+        ``with``, the sync decorator) ask it too."""
+        if issubclass(exc_type, self._exclude):
+            return False
+        return True if issubclass(exc_type, Exception) else None
+
     def _settle(self, exc: BaseException | None) -> None:
-        # Same rules as the native path: KeyboardInterrupt, CancelledError... report no
-        # outcome (a half-open probe then times out); excluded exceptions count as success.
-        if exc is None or isinstance(exc, self._exclude):
+        failed = False if exc is None else self._failed(type(exc))
+        if failed is False:
             self.record_success()
-        elif isinstance(exc, Exception):
+        elif failed:
             self.record_failure()
 
     @overload
@@ -460,7 +470,8 @@ class CircuitBreaker(_h.CircuitBreaker):
 
 
 class OperationalState(_h.OperationalState):
-    """STARTING / ACTIVE / WAITING / ERROR / SHUTDOWN with the transitions of SPEC §4.5.
+    """STARTING / ACTIVE / WAITING / ERROR / SHUTDOWN with the transitions of docs/semantics.md,
+    "Health core": operational state.
 
     ``transition(to, reason)`` raises :class:`InvalidTransitionError` (a ValueError) for
     anything else; each state records when it was entered and why.

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <limits>
 #include <random>
 
 #include "helpers.hpp"
@@ -96,6 +97,28 @@ TEST_CASE("the probe deadline runs from the first probe, and late results see it
   CHECK(b.state_now() == breaker_state::open);                  // whether or not anyone polled
 }
 
+TEST_CASE("retry_after_ns: the rest of the cooldown while OPEN, nothing otherwise", "[breaker]") {
+  circuit_breaker b;                              // cooldown 120 s
+  CHECK_FALSE(b.retry_after_ns(t0).has_value());  // CLOSED
+  for (int i = 0; i < 5; ++i) b.record_failure(t0);
+  CHECK(b.retry_after_ns(t0) == 120 * sec);
+  CHECK(b.retry_after_ns(t0 + 119 * sec + sec / 2) == sec / 2);
+  CHECK(b.retry_after_ns(t0 - 10 * sec) == 130 * sec);      // a clock behind the opening
+  CHECK(b.retry_after_ns(t0 + 120 * sec) == std::nullopt);  // the cooldown is over: HALF_OPEN
+  CHECK(b.state_now() == breaker_state::half_open);
+  b.force_open(t0 + 121 * sec, "maintenance");
+  CHECK_FALSE(b.retry_after_ns(t0 + 10'000 * sec).has_value());  // no cooldown ends it
+}
+
+TEST_CASE("retry_after_ns saturates for clocks at the ends of int64", "[breaker]") {
+  constexpr auto lo = std::numeric_limits<std::int64_t>::min();
+  constexpr auto hi = std::numeric_limits<std::int64_t>::max();
+  circuit_breaker b;
+  for (int i = 0; i < 5; ++i) b.record_failure(hi);
+  CHECK(b.retry_after_ns(lo) == hi);
+  CHECK(b.state_now() == breaker_state::open);
+}
+
 TEST_CASE("operator states: FORCED_OPEN rejects, DISABLED allows, reset closes", "[breaker]") {
   circuit_breaker b;
   b.force_open(t0, "maintenance");
@@ -141,7 +164,7 @@ TEST_CASE("breaker config is validated", "[breaker]") {
   CHECK_THROWS_WITH(circuit_breaker(c), Catch::Contains("failure_rate_pct"));
 }
 
-TEST_CASE("operational state allows exactly the SPEC transitions", "[opstate]") {
+TEST_CASE("operational state allows exactly the documented transitions", "[opstate]") {
   const op_state all[] = {op_state::starting, op_state::active, op_state::waiting, op_state::error, op_state::shutdown};
   int allowed_count = 0;
   for (const auto from : all) {

@@ -282,3 +282,24 @@ TEST_CASE("clear forgets every record and counter", "[dedupe]") {
   CHECK(c.deduped() == 0);
   CHECK(c.check_and_record("a", t0) == allowed);
 }
+
+TEST_CASE("seconds convert to ns within the API's ranges, rounded half away from zero", "[dedupe]") {
+  using montalaq::guard::dedupe_now_ns;
+  using montalaq::guard::dedupe_ttl_ns;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(dedupe_now_ns(0.0) == 0);
+  CHECK(dedupe_now_ns(1.5) == 1'500'000'000);
+  CHECK(dedupe_now_ns(8e9) == 8'000'000'000LL * sec);
+  CHECK(dedupe_now_ns(2.5e-9) == 3);  // a half rounds away from zero
+  for (const double bad : {-1e-9, -1.0, 8.000001e9, inf, -inf, nan}) {
+    CHECK_THROWS_WITH(dedupe_now_ns(bad), "now_s: expected finite seconds since the epoch in [0, 8e9]");
+  }
+  CHECK(dedupe_ttl_ns(900.0) == 900 * sec);
+  CHECK(dedupe_ttl_ns(1e9) == 1'000'000'000LL * sec);
+  CHECK(dedupe_ttl_ns(5e-10) == 1);  // rounds up to 1 ns
+  for (const double bad : {0.0, 4e-10, -900.0, 1.000001e9, inf, nan}) {
+    CHECK_THROWS_WITH(dedupe_ttl_ns(bad), "ttl_s: expected finite seconds in (0, 1e9] (at least 1 ns)");
+  }
+  CHECK_THROWS_WITH(dedupe_cache(sec, 0), "capacity: expected an integer in [1, 2**32]");
+}

@@ -74,9 +74,23 @@ key_fingerprint fingerprint(std::string_view key) noexcept {
   return fp;
 }
 
+namespace detail {
+
+void throw_dedupe_now_range() {
+  throw std::invalid_argument("now_s: expected finite seconds since the epoch in [0, 8e9]");
+}
+
+void throw_dedupe_ttl_range() {
+  throw std::invalid_argument("ttl_s: expected finite seconds in (0, 1e9] (at least 1 ns)");
+}
+
+}  // namespace detail
+
 dedupe_cache::dedupe_cache(std::int64_t ttl_ns, std::size_t capacity) : ttl_ns_(ttl_ns), capacity_(capacity) {
   if (ttl_ns <= 0) throw std::invalid_argument("ttl must be > 0");
-  if (capacity < 1 || capacity > max_capacity) throw std::invalid_argument("capacity must be in [1, 2^32]");
+  if (capacity < 1 || capacity > max_capacity) {
+    throw std::invalid_argument("capacity: expected an integer in [1, 2**32]");
+  }
   clear();
 }
 

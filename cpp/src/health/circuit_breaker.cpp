@@ -84,6 +84,15 @@ breaker_state circuit_breaker::state(std::int64_t now_ns) {
   return state_;
 }
 
+std::optional<std::int64_t> circuit_breaker::retry_after_ns(std::int64_t now_ns) {
+  step(now_ns);
+  if (state_ != breaker_state::open) return std::nullopt;
+  // Still OPEN, so the time since opening is below the cooldown and the rest is > 0. A
+  // clock behind the opening makes that time negative and the rest can pass int64:
+  // elapsed() is the saturating subtraction for both steps.
+  return detail::elapsed(cfg_.cooldown_ns, detail::elapsed(now_ns, opened_at_));
+}
+
 bool circuit_breaker::allow(std::int64_t now_ns) {
   switch (state_) {
     case breaker_state::closed:

@@ -4,7 +4,7 @@ Rate limiting and other in-process guards
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['DedupeCache', 'DedupeResult', 'ErrorThrottle', 'OrderKind', 'RateLimiter', 'RetrySchedule', 'SafetyReason', 'ThrottleDecision', 'canonical_error_type', 'is_tick_multiple', 'validate_trading_decision']
+__all__: list[str] = ['DedupeCache', 'DedupeResult', 'ErrorThrottle', 'OrderKind', 'RateLimiter', 'RetrySchedule', 'SafetyReason', 'ThrottleDecision', 'canonical_error_type', 'check_dedupe_key', 'dedupe_now_ns', 'dedupe_ttl_ns', 'is_tick_multiple', 'validate_trading_decision']
 class RateLimiter:
     """
     Native sliding-window limiter; use montalaq.ratelimit.RateLimiter.
@@ -41,7 +41,7 @@ class RateLimiter:
         ...
 class DedupeResult:
     """
-    Answer of check_and_record (SPEC §5.3).
+    Answer of check_and_record (docs/semantics.md, Guards: dedupe).
     
     Members:
     
@@ -90,7 +90,7 @@ class DedupeCache:
     """
     Native TTL dedupe cache; use montalaq.dedupe.DedupeCache.
     """
-    def __init__(self, ttl_ns: typing.SupportsInt | typing.SupportsIndex, capacity: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, ttl_s: float, capacity: int) -> None:
         ...
     def __len__(self) -> int:
         """
@@ -369,6 +369,18 @@ class RetrySchedule:
 def canonical_error_type(error_type: str) -> str:
     """
     The canonical (upper-case) form of an error type name; ValueError if empty, longer than 64 characters or outside [A-Za-z0-9_.:-].
+    """
+def check_dedupe_key(key: str) -> str:
+    """
+    `key` if DedupeCache would take it as a key; TypeError or ValueError as it would raise.
+    """
+def dedupe_now_ns(now_s: float | None) -> int | None:
+    """
+    now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).
+    """
+def dedupe_ttl_ns(ttl_s: float) -> int:
+    """
+    ttl_s as DedupeCache takes it, in ns.
     """
 def is_tick_multiple(price: typing.SupportsFloat | typing.SupportsIndex, tick_size: typing.SupportsFloat | typing.SupportsIndex) -> bool:
     """

@@ -60,6 +60,28 @@ class Colour:
     @property
     def value(self) -> int:
         ...
+class Freshness:
+    """
+    Freshness thresholds per timeframe (docs/semantics.md, Health core: freshness).
+    """
+    def __init__(self, amber_mult: typing.SupportsFloat | typing.SupportsIndex = 1.5, red_mult: typing.SupportsFloat | typing.SupportsIndex = 3.0) -> None:
+        ...
+    def classify(self, tf_ns: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, last_tick_ns: typing.SupportsInt | typing.SupportsIndex) -> Colour:
+        """
+        Colour for a last trade time (<= 0: never received, RED).
+        """
+    def set_override(self, tf_ns: typing.SupportsInt | typing.SupportsIndex, amber_after_ns: typing.SupportsInt | typing.SupportsIndex, red_after_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def thresholds(self, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> tuple[int, int]:
+        """
+        (amber_after_ns, red_after_ns) for a timeframe.
+        """
+    @property
+    def amber_mult(self) -> float:
+        ...
+    @property
+    def red_mult(self) -> float:
+        ...
 class Level:
     """
     Escalation level, ordered INFO < WARN < ERROR < CRITICAL.
@@ -137,6 +159,58 @@ class Level:
     @property
     def value(self) -> int:
         ...
+class EscalationBoard:
+    """
+    Native escalation board; use montalaq.health.EscalationBoard.
+    """
+    def __init__(self, freshness: Freshness, auto_close_cycles: typing.SupportsInt | typing.SupportsIndex, critical_red_streak: typing.SupportsInt | typing.SupportsIndex, error_fails: typing.SupportsInt | typing.SupportsIndex, warn_amber_streak: typing.SupportsInt | typing.SupportsIndex, warn_fails: typing.SupportsInt | typing.SupportsIndex, breaker_red_streak: typing.SupportsInt | typing.SupportsIndex, breaker_error_streak: typing.SupportsInt | typing.SupportsIndex, fail_window_ns: typing.SupportsInt | typing.SupportsIndex, max_failures_kept: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def _add_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+        """
+        Register a pair if new (an existing pair keeps its calendar); returns its index.
+        """
+    def _breaker_open(self, pair: typing.SupportsInt | typing.SupportsIndex) -> bool:
+        ...
+    def _close_breaker(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, by: str) -> dict[str, typing.Any] | None:
+        ...
+    def _evaluate(self, now_ns: typing.Any, ticks: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> list[dict[str, typing.Any]]:
+        """
+        One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.
+        """
+    def _find_calendar(self, name: str) -> int | None:
+        ...
+    def _find_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int | None:
+        ...
+    def _level(self, pair: typing.SupportsInt | typing.SupportsIndex) -> Level:
+        ...
+    def _record_failure(self, pair: typing.SupportsInt | typing.SupportsIndex, at_ns: typing.Any, error_code: str) -> None:
+        ...
+    def _row(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any) -> dict[str, typing.Any]:
+        ...
+    def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]:
+        ...
+    def _set_calendar(self, name: str, opens_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], closes_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> int:
+        """
+        Register (or replace) a calendar's sessions [open, close); returns its index (0 is '24/7').
+        """
+    def _set_last_ticks(self, pairs: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        ...
+    def _set_pair_calendar(self, pair: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def config(self) -> dict[str, typing.Any]:
+        """
+        Thresholds and freshness settings.
+        """
+    def load_json(self, text: str) -> None:
+        """
+        Replace this board's state with a document from to_json(); on any error (ValueError) the board is unchanged.
+        """
+    def to_json(self) -> str:
+        """
+        The whole board (config, freshness, every pair) as a JSON string.
+        """
 class BreakerState:
     """
     Circuit breaker state.
@@ -193,138 +267,6 @@ class BreakerState:
     @property
     def value(self) -> int:
         ...
-class OpState:
-    """
-    Operational state of the process (SPEC §4.5).
-    
-    Members:
-    
-      STARTING
-    
-      ACTIVE
-    
-      WAITING
-    
-      ERROR
-    
-      SHUTDOWN
-    """
-    ACTIVE: typing.ClassVar[OpState]
-    ERROR: typing.ClassVar[OpState]
-    SHUTDOWN: typing.ClassVar[OpState]
-    STARTING: typing.ClassVar[OpState]
-    WAITING: typing.ClassVar[OpState]
-    __members__: typing.ClassVar[dict[str, OpState]]
-    @typing.overload
-    def __eq__(self, other: OpState) -> bool:
-        ...
-    @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
-    @typing.overload
-    def __ne__(self, other: OpState) -> bool:
-        ...
-    @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
-    @property
-    def name(self) -> str:
-        ...
-    @property
-    def value(self) -> int:
-        ...
-class InvalidTransitionError(ValueError):
-    pass
-class Freshness:
-    """
-    Freshness thresholds per timeframe (SPEC §4.1).
-    """
-    def __init__(self, amber_mult: typing.SupportsFloat | typing.SupportsIndex = 1.5, red_mult: typing.SupportsFloat | typing.SupportsIndex = 3.0) -> None:
-        ...
-    def classify(self, tf_ns: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, last_tick_ns: typing.SupportsInt | typing.SupportsIndex) -> Colour:
-        """
-        Colour for a last trade time (<= 0: never received, RED).
-        """
-    def set_override(self, tf_ns: typing.SupportsInt | typing.SupportsIndex, amber_after_ns: typing.SupportsInt | typing.SupportsIndex, red_after_ns: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def thresholds(self, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> tuple[int, int]:
-        """
-        (amber_after_ns, red_after_ns) for a timeframe.
-        """
-    @property
-    def amber_mult(self) -> float:
-        ...
-    @property
-    def red_mult(self) -> float:
-        ...
-class EscalationBoard:
-    """
-    Native escalation board; use montalaq.health.EscalationBoard.
-    """
-    def __init__(self, freshness: Freshness, auto_close_cycles: typing.SupportsInt | typing.SupportsIndex, critical_red_streak: typing.SupportsInt | typing.SupportsIndex, error_fails: typing.SupportsInt | typing.SupportsIndex, warn_amber_streak: typing.SupportsInt | typing.SupportsIndex, warn_fails: typing.SupportsInt | typing.SupportsIndex, breaker_red_streak: typing.SupportsInt | typing.SupportsIndex, breaker_error_streak: typing.SupportsInt | typing.SupportsIndex, fail_window_ns: typing.SupportsInt | typing.SupportsIndex, max_failures_kept: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __len__(self) -> int:
-        ...
-    def _add_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
-        """
-        Register a pair if new (an existing pair keeps its calendar); returns its index.
-        """
-    def _breaker_open(self, pair: typing.SupportsInt | typing.SupportsIndex) -> bool:
-        ...
-    def _close_breaker(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, by: str) -> dict[str, typing.Any] | None:
-        ...
-    def _evaluate(self, now_ns: typing.Any, ticks: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> list[dict[str, typing.Any]]:
-        """
-        One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.
-        """
-    def _find_calendar(self, name: str) -> int | None:
-        ...
-    def _find_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int | None:
-        ...
-    def _level(self, pair: typing.SupportsInt | typing.SupportsIndex) -> Level:
-        ...
-    def _record_failure(self, pair: typing.SupportsInt | typing.SupportsIndex, at_ns: typing.Any, error_code: str) -> None:
-        ...
-    def _row(self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any) -> dict[str, typing.Any]:
-        ...
-    def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]:
-        ...
-    def _set_calendar(self, name: str, opens_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], closes_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> int:
-        """
-        Register (or replace) a calendar's sessions [open, close); returns its index (0 is '24/7').
-        """
-    def _set_last_ticks(self, pairs: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32], ts_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
-        ...
-    def _set_pair_calendar(self, pair: typing.SupportsInt | typing.SupportsIndex, calendar: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def config(self) -> dict[str, typing.Any]:
-        """
-        Thresholds and freshness settings.
-        """
-    def load_json(self, text: str) -> None:
-        """
-        Replace this board's state with a document from to_json(); on any error (ValueError) the board is unchanged.
-        """
-    def to_json(self) -> str:
-        """
-        The whole board (config, freshness, every pair) as a JSON string.
-        """
 class BreakerMode:
     """
     How a circuit breaker decides to open.
@@ -386,9 +328,9 @@ class CircuitBreaker:
         """
     def __init__(self, mode: BreakerMode, failure_threshold: typing.SupportsInt | typing.SupportsIndex, window_ns: typing.SupportsInt | typing.SupportsIndex, failure_rate_pct: typing.SupportsFloat | typing.SupportsIndex, rate_window_calls: typing.SupportsInt | typing.SupportsIndex, min_calls: typing.SupportsInt | typing.SupportsIndex, cooldown_ns: typing.SupportsInt | typing.SupportsIndex, half_open_calls: typing.SupportsInt | typing.SupportsIndex, half_open_max_wait_ns: typing.SupportsInt | typing.SupportsIndex, history_capacity: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
-    def _configure(self, name: str, exclude: tuple[type, ...], open_error: typing.Any) -> None:
+    def _configure(self, name: str, open_error: collections.abc.Callable[[str, float | None], typing.Any]) -> None:
         """
-        Name, exceptions that do not count as failures, and the exception class raised when open.
+        Name, and the exception class raised when open (called as open_error(name, retry_after_s)).
         """
     def allow(self, now_ns: typing.Any = None) -> bool:
         """
@@ -432,6 +374,64 @@ class CircuitBreaker:
         """
     def to_json(self) -> str:
         ...
+class OpState:
+    """
+    Operational state of the process (docs/semantics.md, Health core: operational state).
+    
+    Members:
+    
+      STARTING
+    
+      ACTIVE
+    
+      WAITING
+    
+      ERROR
+    
+      SHUTDOWN
+    """
+    ACTIVE: typing.ClassVar[OpState]
+    ERROR: typing.ClassVar[OpState]
+    SHUTDOWN: typing.ClassVar[OpState]
+    STARTING: typing.ClassVar[OpState]
+    WAITING: typing.ClassVar[OpState]
+    __members__: typing.ClassVar[dict[str, OpState]]
+    @typing.overload
+    def __eq__(self, other: OpState) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: OpState) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class InvalidTransitionError(ValueError):
+    pass
 class OperationalState:
     """
     Native operational state machine; use montalaq.health.
@@ -446,7 +446,7 @@ class OperationalState:
         ...
     def transition(self, to: OpState, now_ns: typing.Any = None, reason: str = '') -> bool:
         """
-        Move to `to`; InvalidTransitionError (a ValueError) if SPEC §4.5 does not allow it. SHUTDOWN -> SHUTDOWN is ignored and returns False.
+        Move to `to`; InvalidTransitionError (a ValueError) if the state machine does not allow it. SHUTDOWN -> SHUTDOWN is ignored and returns False.
         """
     @property
     def entered_at_ns(self) -> int:
@@ -459,5 +459,5 @@ class OperationalState:
         ...
 def allowed_transition(from_state: OpState, to_state: OpState) -> bool:
     """
-    Whether SPEC §4.5 allows from_state -> to_state.
+    Whether the state machine (docs/semantics.md, Health core: operational state) allows from_state -> to_state.
     """

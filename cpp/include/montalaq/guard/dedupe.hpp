@@ -1,5 +1,5 @@
 #pragma once
-// Idempotency guard (SPEC §5.3). check_and_record(key, now, ttl) answers ALLOWED and
+// Idempotency guard (docs/semantics.md, "Guards"). check_and_record(key, now, ttl) answers ALLOWED and
 // records the key until `now + ttl`, or DEDUPED while an earlier record is unexpired
 // (`now < expires`); an expired record is replaced and the answer is ALLOWED again. A
 // DEDUPED answer never extends a record, so a key repeated forever is let through once
@@ -16,6 +16,7 @@
 // An evicted key can be ALLOWED again before its TTL ends, so size the capacity above the
 // number of keys recorded in one TTL and alert on evictions.
 // Time is passed in (ns); thread safety: none inside (the binding relies on the GIL).
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -35,13 +36,38 @@ struct key_fingerprint {
 // empty slot. In-memory only: it is not persisted or shared between processes.
 [[nodiscard]] key_fingerprint fingerprint(std::string_view key) noexcept;
 
+// The API's times are seconds since the epoch and seconds of TTL (as Python and the Redis
+// backend take them); these bounds keep now + ttl within int64 ns. The conversions round half
+// away from zero and throw std::invalid_argument naming the argument as the API does.
+inline constexpr double dedupe_max_now_s = 8e9;
+inline constexpr double dedupe_max_ttl_s = 1e9;
+namespace detail {
+// The std::invalid_argument of the conversions below, out of line: they are inlined into
+// every call of the Python API.
+[[noreturn]] void throw_dedupe_now_range();
+[[noreturn]] void throw_dedupe_ttl_range();
+}  // namespace detail
+
+// now_s in [0, 8e9] (NaN refused) to ns.
+[[nodiscard]] inline std::int64_t dedupe_now_ns(double now_s) {
+  if (!(now_s >= 0 && now_s <= dedupe_max_now_s)) detail::throw_dedupe_now_range();
+  return std::llround(now_s * 1e9);
+}
+// ttl_s in (0, 1e9] to ns, at least 1 ns after rounding.
+[[nodiscard]] inline std::int64_t dedupe_ttl_ns(double ttl_s) {
+  const std::int64_t ns = (ttl_s > 0 && ttl_s <= dedupe_max_ttl_s) ? std::llround(ttl_s * 1e9) : 0;
+  if (ns < 1) detail::throw_dedupe_ttl_range();
+  return ns;
+}
+
 class dedupe_cache {
  public:
   static constexpr std::int64_t default_ttl_ns = 900LL * 1'000'000'000LL;
   static constexpr std::size_t default_capacity = 1'000'000;
   static constexpr std::size_t max_capacity = std::size_t{1} << 32;
 
-  // Throws std::invalid_argument unless ttl_ns > 0 and 1 <= capacity <= max_capacity.
+  // Throws std::invalid_argument unless ttl_ns > 0 and 1 <= capacity <= max_capacity (the
+  // message names `capacity` as the API does).
   explicit dedupe_cache(std::int64_t ttl_ns = default_ttl_ns, std::size_t capacity = default_capacity);
 
   dedupe_result check_and_record(std::string_view key, std::int64_t now_ns) {

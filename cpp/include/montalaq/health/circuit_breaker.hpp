@@ -1,10 +1,12 @@
 #pragma once
-// Generic circuit breaker for brokers, exchanges and notification channels (SPEC §4.4).
+// Generic circuit breaker for brokers, exchanges and notification channels (docs/semantics.md,
+// "Health core": circuit breaker).
 // Time is passed in; the breaker never reads a clock.
 //
-// Thread safety: none inside; one thread at a time (the Python binding adds a mutex).
+// Thread safety: none inside; one thread at a time (the Python binding relies on the GIL).
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +63,9 @@ class circuit_breaker {
   // the cooldown, HALF_OPEN -> OPEN when probes time out).
   breaker_state state(std::int64_t now_ns);
   [[nodiscard]] breaker_state state_now() const noexcept { return state_; }  // no time step
+  // While OPEN (after applying the clock, as state() does): ns until the cooldown ends and
+  // the breaker turns HALF_OPEN, > 0; in any other state nullopt (FORCED_OPEN has no end).
+  [[nodiscard]] std::optional<std::int64_t> retry_after_ns(std::int64_t now_ns);
 
   // Operator controls.
   void force_open(std::int64_t now_ns, std::string_view reason);
