@@ -64,7 +64,7 @@ def _replay(args: argparse.Namespace) -> int:
     from montalaq import MarketEngine, read_trades, sample_path
     from montalaq._time import iso_utc
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # errors name paths: never wrapped mid-name
     path = args.file or str(sample_path(args.sample))
     try:
         timeframes = [t.strip() for t in args.timeframes.split(",") if t.strip()]
