@@ -1,4 +1,5 @@
-"""Retry with exponential backoff and jitter (SPEC §5.2); the schedule comes from the core.
+"""Retry with exponential backoff and jitter (docs/semantics.md, section Guards: "Retry",
+"Retry-After"); the schedule comes from the core.
 
 Attempt n (n >= 1) waits ``min(max_delay_s, base_s * 2**(n-1)) * (1 + U(-jitter, +jitter))``
 before the next try, at most ``max_attempts`` attempts. Retryable: exceptions whose code
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from montalaq._native import guard as _g
 from montalaq.errors import DEFAULT_TAXONOMY, Code, ErrorTaxonomy
@@ -49,7 +51,35 @@ def _status_of(exc: BaseException) -> int | None:
     return None
 
 
+# RFC 9110's delay-seconds is 1*DIGIT; a decimal fraction is accepted too (servers send "0.25").
+_DELAY_SECONDS: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date (RFC 9110
+    section 10.2.3; decisions in docs/semantics.md, section Guards, "Retry-After").
+
+    A date in the past gives ``0.0``. ``None`` for a missing, empty, negative or otherwise
+    unreadable value and for one too large for a float; no cap (each caller bounds the wait).
+    ``now`` (aware) is for tests; it defaults to the current time.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if _DELAY_SECONDS.fullmatch(text):
+        seconds = float(text)
+        return seconds if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # asctime and "-0000" carry no zone; HTTP-dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 def _retry_after_s(exc: BaseException, now: Callable[[], float]) -> float | None:
+    """What the ``Retry-After`` header of ``exc``'s response (or of ``exc``) asks, in s."""
     for holder in (getattr(exc, "response", None), exc):
         headers = getattr(holder, "headers", None) if holder is not None else None
         if headers is None:
@@ -60,18 +90,7 @@ def _retry_after_s(exc: BaseException, now: Callable[[], float]) -> float | None
             continue
         if raw is None:
             continue
-        text = str(raw).strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(text)
-            except (TypeError, ValueError):
-                return None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            seconds = when.timestamp() - now()
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return parse_retry_after(str(raw), now=datetime.fromtimestamp(now(), UTC))
     return None
 
 
@@ -214,4 +233,4 @@ class RetryPolicy:
         )
 
 
-__all__ = ["RetryPolicy", "RetryStats"]
+__all__ = ["RetryPolicy", "RetryStats", "parse_retry_after"]

@@ -1,17 +1,22 @@
-"""RetryPolicy (SPEC §5.2): schedule from the core, what is retried, Retry-After, stats."""
+"""RetryPolicy (docs/semantics.md, section Guards: "Retry", "Retry-After"): schedule from the
+core, what is retried, the Retry-After parser, stats."""
 
 import asyncio
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
 
 from montalaq.errors import ErrorCode
-from montalaq.retry import RetryPolicy, RetryStats
+from montalaq.retry import RetryPolicy, RetryStats, parse_retry_after
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)  # a Wednesday
 
 
 class Sleeps:
@@ -158,6 +163,99 @@ def test_http_4xx_is_not_retried_nor_a_retry_after_beyond_max_delay(
     assert sleeps.waits == []
     assert p.last_stats is not None
     assert p.last_stats.attempts == 1
+
+
+def test_a_negative_retry_after_is_ignored_and_the_schedule_used(
+    http_server: tuple[str, type[_Handler]],
+) -> None:
+    # Regression: the policy used to read "-5" as "retry at once" while the channels ignored it.
+    url, handler = http_server
+    handler.script = [(503, {"Retry-After": "-5"}), (200, {})]
+    sleeps = Sleeps()
+    p = RetryPolicy(max_attempts=3, seed=4, sleep=sleeps)
+    assert p.call(_get, url) == b"ok"
+    assert sleeps.waits == [p.delays()[0]]
+
+
+def test_an_http_date_retry_after_is_waited_for_on_the_policy_clock(
+    http_server: tuple[str, type[_Handler]],
+) -> None:
+    url, handler = http_server
+    handler.script = [
+        (503, {"Retry-After": format_datetime(NOW + timedelta(seconds=2), usegmt=True)}),
+        (200, {}),
+    ]
+    sleeps = Sleeps()
+    p = RetryPolicy(max_attempts=3, sleep=sleeps, clock=NOW.timestamp)
+    assert p.call(_get, url) == b"ok"
+    assert sleeps.waits == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("7", 7.0), ("0", 0.0), (" 120 ", 120.0), ("007", 7.0), ("0.25", 0.25)],
+)
+def test_retry_after_delay_seconds_are_read_as_seconds(value: str, seconds: float) -> None:
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        format_datetime(NOW + timedelta(seconds=90), usegmt=True),  # IMF-fixdate
+        "Wednesday, 01-Jan-25 12:01:30 GMT",  # RFC 850, obsolete but to be accepted
+        "Wed Jan  1 12:01:30 2025",  # asctime: no zone, HTTP-dates are GMT
+    ],
+)
+def test_retry_after_http_date_in_the_future_is_the_seconds_until_then(value: str) -> None:
+    assert parse_retry_after(value, now=NOW) == 90.0
+
+
+def test_retry_after_http_date_in_the_past_means_now() -> None:
+    assert parse_retry_after("Tue, 31 Dec 2024 12:00:00 GMT", now=NOW) == 0.0
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now=NOW) == 0.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "   ",
+        "-5",
+        "-0.5",
+        "+5",
+        "1e3",
+        "1_000",
+        "0x10",
+        "nan",
+        "inf",
+        "5 s",
+        "soon",
+        "Mon, 32 Jan 2025 00:00:00 GMT",
+        "Fri, 31 Dec 99999 23:59:59 GMT",
+    ],
+)
+def test_retry_after_negative_or_unreadable_is_none(value: str | None) -> None:
+    assert parse_retry_after(value, now=NOW) is None
+
+
+def test_retry_after_large_values_are_returned_uncapped_until_they_overflow() -> None:
+    # The parser does not cap: RetryPolicy refuses waits beyond max_delay_s, the notifier clamps.
+    assert parse_retry_after("86400000", now=NOW) == 86_400_000.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) == pytest.approx(
+        (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - NOW).total_seconds()
+    )
+    assert parse_retry_after("1" + "0" * 400, now=NOW) is None  # beyond a float: unreadable
+
+
+def test_the_channels_use_the_same_parser() -> None:
+    from montalaq.notify import channels
+    from montalaq.notify.channels import http, telegram
+
+    assert channels.parse_retry_after is parse_retry_after
+    assert http.parse_retry_after is parse_retry_after
+    assert telegram.parse_retry_after is parse_retry_after
 
 
 def test_async_retries_and_never_retries_cancellation() -> None:

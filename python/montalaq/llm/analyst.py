@@ -1,35 +1,35 @@
-"""The LLM analyst: a chat model's opinion of a symbol, asked off the cycle (docs/llm.md).
-
-``LLMAnalyst.submit(symbol, features, posture, findings, now_ns)`` returns at once; one
-daemon worker asks any OpenAI-compatible chat-completions server (the ``openai`` SDK, extra
-``montalaq[llm]``) for ``{label, score, confidence, rationale}`` as JSON, validates it with
-:class:`LLMAnswer`, and hands a valid answer to ``on_finding`` as a ``llm_analyst``
-:class:`~montalaq.records.Finding` (and, when confident enough, to the notifier as a
-``signal``). Gates, retries, the breaker, the counters and the key's handling are in
-docs/llm.md. Neither the SDK nor prometheus_client is imported until they are needed.
+"""The :class:`LLMAnalyst`: gates a submission, queues it, and asks the model on one daemon
+worker with retries and a breaker (docs/llm.md, sections When it asks, Robustness).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import SecretStr
 
-from montalaq._optional import needs
-from montalaq._time import iso_z, to_ns
 from montalaq.correlation import correlation_scope
-from montalaq.errors import ErrorKind, ErrorTaxonomy
+from montalaq.errors import ErrorTaxonomy
 from montalaq.health import CircuitBreaker
-from montalaq.records import Finding, as_utc
+from montalaq.llm.answer import (
+    LLMAnswer,
+    LLMMalformedError,
+    _content_of,
+    _Job,
+    _job_of,
+    parse_answer,
+)
+from montalaq.llm.client import _ask, _error_kind, _is_outage, _make_client, _resolve_key, _usage
+from montalaq.llm.gates import _best_conviction
+from montalaq.llm.metrics import _OPEN_STATES, _Counters, _families
+from montalaq.llm.outcome import _finding_of, _notify_answer
+from montalaq.records import Finding
 from montalaq.retry import RetryPolicy, RetryStats
 
 if TYPE_CHECKING:
@@ -41,47 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("montalaq.llm")
 
-AGENT = "llm_analyst"
-"""The ``agent`` of the analyst's findings."""
-LABELS = ("BULLISH", "BEARISH", "NEUTRAL")
-MAX_FINDINGS = 10
-"""How many of the symbol's recent findings the prompt carries (newest first)."""
-RAW_SHOWN = 200
-"""At most this many characters of a malformed answer reach a log line."""
-
-SYSTEM_PROMPT = (
-    "You are a careful market analyst. You receive one instrument's multi-timeframe features "
-    "(momentum and price versus VWAP in basis points, relative volume as a ratio to the recent "
-    "mean, ATR in price units; null means not yet defined), its trend-score posture (FLAT, LONG "
-    "or SHORT) and its most recent agent findings. Judge the near-term direction. Answer with one "
-    "JSON object and nothing else, exactly these keys: "
-    '{"label": "BULLISH" | "BEARISH" | "NEUTRAL", '
-    '"score": number in [-1, 1] (-1 strongly bearish, 1 strongly bullish), '
-    '"confidence": number in [0, 1], '
-    '"rationale": string of at most 500 characters}'
-)
-
 SubmitOutcome = Literal[
     "queued", "replaced", "skipped_score", "skipped_interval", "skipped_breaker", "disabled", "closed"
 ]
-_TRANSIENT_KINDS = ("timeout", "connection", "http_429")
-_OPEN_STATES = ("OPEN", "FORCED_OPEN")
 _NS = 1_000_000_000
-
-
-class LLMAnswer(BaseModel):
-    """The answer the model must give (strict: no coercion from strings; extra keys ignored)."""
-
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, allow_inf_nan=False)
-
-    label: Literal["BULLISH", "BEARISH", "NEUTRAL"]
-    score: float = Field(ge=-1.0, le=1.0)
-    confidence: float = Field(ge=0.0, le=1.0)
-    rationale: str = Field(max_length=500)
-
-
-class LLMMalformedError(ValueError):
-    """The server answered, but not with a usable :class:`LLMAnswer` (kind ``malformed``)."""
 
 
 class _BreakerOpenError(Exception):
@@ -92,57 +55,33 @@ class _ClosingError(Exception):
     """close() interrupted a retry's wait."""
 
 
-def conviction(finding: Finding) -> float | None:
-    """How strongly one finding speaks for a look, for the ``LLM_ANALYST_MIN_SCORE`` gate:
-    ``max(p_up, 1 - p_up)`` for ``trend_score`` (0.5..1, as the rule analyzer's confidence),
-    None for the analyst's own findings (it never triggers itself), ``|score|`` otherwise
-    (``rvol_spike``: the rvol ratio, so a spike always qualifies)."""
-    if finding.agent == AGENT:
-        return None
-    if finding.agent == "trend_score":
-        return max(finding.score, 1.0 - finding.score)
-    return abs(finding.score)
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        v = float(value)
-        return value if math.isfinite(v) else None
-    return str(value)
-
-
-@dataclass(frozen=True)
-class _Job:
-    symbol: str
-    ts_ns: int
-    features: dict[str, Any]
-    posture: str | None
-    findings: list[dict[str, Any]]
-
-
-@dataclass
-class _Counters:
-    submitted: int = 0
-    calls: int = 0
-    requests: int = 0
-    ok: int = 0
-    skipped_interval: int = 0
-    skipped_score: int = 0
-    skipped_breaker: int = 0
-    dropped: int = 0
-    superseded: int = 0
-    findings: int = 0
-    alerts: int = 0
-    callback_errors: int = 0
-    notify_errors: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_ms_sum: float = 0.0
-    latency_ms_count: int = 0
-    latency_ms_last: float | None = None
-    errors: dict[str, int] = field(default_factory=dict)
+def _check_arguments(
+    model: object,
+    base_url: str | None,
+    queue_size: object,
+    min_interval_s: float,
+    min_score: float,
+    alert_min_conf: float,
+    timeout_s: float,
+) -> None:
+    """``ValueError`` naming the first :class:`LLMAnalyst` argument out of its range."""
+    for name, value, lo, hi, open_lo in (
+        ("min_interval_s", min_interval_s, 0.0, math.inf, True),
+        ("min_score", min_score, 0.0, math.inf, False),
+        ("alert_min_conf", alert_min_conf, 0.0, 1.0, False),
+        ("timeout_s", timeout_s, 0.0, math.inf, True),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        if value < lo or value > hi or (open_lo and value == lo):
+            want = f"in [{lo}, {hi}]" if math.isfinite(hi) else f"{'>' if open_lo else '>='} {lo}"
+            raise ValueError(f"{name}: expected a number {want}, got {value!r}")
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        raise ValueError(f"queue_size: expected an integer >= 1, got {queue_size!r}")
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model: expected a model name, got {model!r}")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url: expected an http:// or https:// URL, got {base_url!r}")
 
 
 class LLMAnalyst:
@@ -181,23 +120,7 @@ class LLMAnalyst:
         worker: bool = True,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        for name, value, lo, hi, open_lo in (
-            ("min_interval_s", min_interval_s, 0.0, math.inf, True),
-            ("min_score", min_score, 0.0, math.inf, False),
-            ("alert_min_conf", alert_min_conf, 0.0, 1.0, False),
-            ("timeout_s", timeout_s, 0.0, math.inf, True),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{name}: expected a finite number, got {value!r}")
-            if value < lo or value > hi or (open_lo and value == lo):
-                want = f"in [{lo}, {hi}]" if math.isfinite(hi) else f"{'>' if open_lo else '>='} {lo}"
-                raise ValueError(f"{name}: expected a number {want}, got {value!r}")
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-            raise ValueError(f"queue_size: expected an integer >= 1, got {queue_size!r}")
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"model: expected a model name, got {model!r}")
-        if base_url is not None and not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url: expected an http:// or https:// URL, got {base_url!r}")
+        _check_arguments(model, base_url, queue_size, min_interval_s, min_score, alert_min_conf, timeout_s)
         self.model = model.strip()
         self.base_url = base_url
         self.enabled = bool(enabled)
@@ -211,7 +134,7 @@ class LLMAnalyst:
         self._clock = clock
         self._stop = threading.Event()
         self._interval_ns = int(self.min_interval_s * _NS)
-        self._key = self._resolve_key(api_key, base_url) if self.enabled else SecretStr("")
+        self._key = _resolve_key(api_key, base_url) if self.enabled else SecretStr("")
         self.breaker = CircuitBreaker(
             "llm",
             failure_threshold=breaker_failures,
@@ -228,7 +151,7 @@ class LLMAnalyst:
         )
         self._client: OpenAI | None = None
         if self.enabled:
-            self._client = self._make_client(taxonomy)
+            self._client = _make_client(self._key, self.base_url, self.timeout_s, taxonomy)
         self._counters = _Counters()
         self._pending: OrderedDict[str, _Job] = OrderedDict()
         self._last_start_ns: dict[str, int] = {}
@@ -261,37 +184,6 @@ class LLMAnalyst:
         }
         values.update(overrides)
         return cls(on_finding=on_finding, notifier=notifier, **values)
-
-    @staticmethod
-    def _resolve_key(api_key: str | SecretStr | None, base_url: str | None) -> SecretStr:
-        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        if key is not None and key.strip():
-            return SecretStr(key.strip())
-        if base_url or os.environ.get("OPENAI_BASE_URL"):
-            return SecretStr("not-needed")  # local servers (vLLM, Ollama, llama.cpp) ignore it
-        env_key = os.environ.get("OPENAI_API_KEY", "").strip()
-        if env_key:
-            return SecretStr(env_key)
-        raise ValueError("api_key: required (OPENAI_API_KEY) unless a base URL (OPENAI_BASE_URL) is set")
-
-    def _make_client(self, taxonomy: ErrorTaxonomy) -> OpenAI:
-        with needs("the LLM analyst"):
-            import openai
-        # The SDK's exceptions are not the builtin TimeoutError/ConnectionError: name them
-        # here (a private taxonomy, not the process-wide one) so the policy retries them.
-        for code, exc_type in (
-            ("LLM_TIMEOUT", openai.APITimeoutError),
-            ("LLM_CONNECTION", openai.APIConnectionError),
-        ):
-            taxonomy.register_code(code, ErrorKind.TRANSIENT)
-            taxonomy.register_exception(exc_type, code)
-        # max_retries=0: montalaq's RetryPolicy retries, so the breaker sees every attempt.
-        return openai.OpenAI(
-            api_key=self._key.get_secret_value(),
-            base_url=self.base_url,
-            timeout=self.timeout_s,
-            max_retries=0,
-        )
 
     def __repr__(self) -> str:
         return (
@@ -328,21 +220,11 @@ class LLMAnalyst:
             refused = self._refusal(symbol, mine, now_ns)
             if refused is not None:
                 return refused
-            job = _Job(
-                symbol=symbol,
-                ts_ns=now_ns,
-                features={str(k): _finite_or_none(v) for k, v in sorted(features.items())},
-                posture=posture,
-                findings=[
-                    {"agent": f.agent, "score": f.score, "label": f.label, "ts": iso_z(f.ts_utc)}
-                    for f in mine[:MAX_FINDINGS]
-                ],
-            )
-            return self._enqueue(job)
+            return self._enqueue(_job_of(symbol, now_ns, features, posture, mine))
 
     def _refusal(self, symbol: str, findings: Sequence[Finding], now_ns: int) -> SubmitOutcome | None:
         """Which gate refuses the call, counted (call with the condition held); None: none."""
-        if self._best(findings, now_ns) < self.min_score:
+        if _best_conviction(findings, now_ns, self._interval_ns) < self.min_score:
             self._counters.skipped_score += 1
             return "skipped_score"
         now = self._clock()
@@ -370,22 +252,6 @@ class LLMAnalyst:
             self._thread.start()
         self._cond.notify_all()
         return "queued"
-
-    def _best(self, findings: Sequence[Finding], now_ns: int) -> float:
-        """The highest conviction among each agent's newest finding no older than the minimum
-        interval (an older one had its chance already); 0 when there is none."""
-        best = 0.0
-        seen: set[str] = set()
-        for f in findings:  # newest first
-            if f.agent in seen:
-                continue
-            seen.add(f.agent)
-            if now_ns - to_ns(f.ts_utc, "ts_utc") > self._interval_ns:
-                continue
-            c = conviction(f)
-            if c is not None and c > best:
-                best = c
-        return best
 
     # -- running --------------------------------------------------------------------------------
     def _take(self) -> tuple[_Job, int | None] | None:
@@ -493,36 +359,20 @@ class LLMAnalyst:
             self._counters.requests += 1
         t0 = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": self._prompt(job)},
-                ],
-                response_format={"type": "json_object"},
-            )
+            response = _ask(self._client, self.model, job)
         except Exception as exc:
             kind = _error_kind(exc)
             self._count_error(kind)
-            # A server that answered (401, 404, 400) is up, only misconfigured: like the
-            # notifier's permanent failures, it counts as a success for the breaker.
-            if kind in _TRANSIENT_KINDS or kind.startswith("http_5"):
+            if _is_outage(kind):
                 self.breaker.record_failure(self._clock())
             else:
                 self.breaker.record_success(self._clock())
             raise
         latency_ms = (time.perf_counter() - t0) * 1000.0
         self.breaker.record_success(self._clock())
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        prompt_tokens, completion_tokens = _usage(response)
         with self._cond:
-            c = self._counters
-            c.prompt_tokens += prompt_tokens
-            c.completion_tokens += completion_tokens
-            c.latency_ms_sum += latency_ms
-            c.latency_ms_count += 1
-            c.latency_ms_last = latency_ms
+            self._counters.add_answer(prompt_tokens, completion_tokens, latency_ms)
         try:
             answer = parse_answer(_content_of(response))
         except LLMMalformedError:
@@ -534,19 +384,6 @@ class LLMAnalyst:
             "completion_tokens": completion_tokens,
         }
         return answer, meta
-
-    def _prompt(self, job: _Job) -> str:
-        return json.dumps(
-            {
-                "symbol": job.symbol,
-                "as_of": iso_z(as_utc(job.ts_ns, "now_ns")),
-                "posture": job.posture,
-                "features": job.features,
-                "recent_findings": job.findings,
-            },
-            allow_nan=False,
-            separators=(",", ":"),
-        )
 
     def _count_error(self, kind: str) -> None:
         with self._cond:
@@ -579,20 +416,7 @@ class LLMAnalyst:
                 ", ".join(ended),
                 extra={"component": "llm", "symbol": job.symbol},
             )
-        finding = Finding(
-            ts_utc=as_utc(job.ts_ns, "now_ns"),
-            agent=AGENT,
-            symbol=job.symbol,
-            score=answer.score,
-            label=answer.label,
-            details={
-                "confidence": answer.confidence,
-                "rationale": answer.rationale,
-                "model": self.model,
-                **meta,
-            },
-            correlation_id=cid,
-        )
+        finding = _finding_of(job, answer, self.model, meta, cid)
         if self.on_finding is not None:
             try:
                 self.on_finding(finding)
@@ -610,27 +434,9 @@ class LLMAnalyst:
             self._alert(job, answer, cid)
 
     def _alert(self, job: _Job, answer: LLMAnswer, cid: str) -> None:
-        from montalaq.notify import Severity
-
+        assert self.notifier is not None
         try:
-            # kind "analysis" (montalaq.notify.ANALYSIS_KINDS): SLACK_ANALYSIS_ONLY lets it through.
-            self.notifier.notify(  # type: ignore[union-attr]
-                "analysis",
-                f"LLM {answer.label} {job.symbol} (confidence {answer.confidence:.2f})",
-                answer.rationale,
-                severity=Severity.INFO if answer.label == "NEUTRAL" else Severity.WARNING,
-                fields={
-                    "symbol": job.symbol,
-                    "source": AGENT,
-                    "label": answer.label,
-                    "score": answer.score,
-                    "confidence": answer.confidence,
-                    "model": self.model,
-                    "ts": iso_z(as_utc(job.ts_ns, "now_ns")),
-                },
-                correlation_id=cid,
-                idempotency_key=f"llm-{job.symbol}-{job.ts_ns}"[:128],
-            )
+            _notify_answer(self.notifier, job, answer, self.model, cid)
             with self._cond:
                 self._counters.alerts += 1
         except Exception as exc:
@@ -670,30 +476,10 @@ class LLMAnalyst:
     def stats(self) -> dict[str, Any]:
         """The counters (this process; docs/llm.md "Metrics"), the queue and the breaker."""
         with self._cond:
-            c = self._counters
             out: dict[str, Any] = {
                 "enabled": self.enabled,
                 "model": self.model,
-                "submitted": c.submitted,
-                "queued": len(self._pending),
-                "calls": c.calls,
-                "requests": c.requests,
-                "ok": c.ok,
-                "errors": dict(c.errors),
-                "skipped_interval": c.skipped_interval,
-                "skipped_score": c.skipped_score,
-                "skipped_breaker": c.skipped_breaker,
-                "dropped": c.dropped,
-                "superseded": c.superseded,
-                "findings": c.findings,
-                "alerts": c.alerts,
-                "callback_errors": c.callback_errors,
-                "notify_errors": c.notify_errors,
-                "prompt_tokens": c.prompt_tokens,
-                "completion_tokens": c.completion_tokens,
-                "latency_ms_sum": c.latency_ms_sum,
-                "latency_ms_count": c.latency_ms_count,
-                "latency_ms_last": c.latency_ms_last,
+                **self._counters.snapshot(queued=len(self._pending)),
             }
         out["breaker"] = self.breaker.state(self._clock()).name
         return out
@@ -704,102 +490,4 @@ class LLMAnalyst:
         reason, valid answers, and whether the breaker is open."""
         if not self.enabled:
             return []
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
-
-        s = self.stats()
-        errors = CounterMetricFamily(
-            "montalaq_llm_errors",
-            "failed LLM requests by kind (timeout, http_<status>, ...)",
-            labels=["kind"],
-        )
-        for kind, n in sorted(s["errors"].items()):
-            errors.add_metric([kind], n)
-        tokens = CounterMetricFamily("montalaq_llm_tokens", "tokens the LLM server reported", labels=["type"])
-        tokens.add_metric(["prompt"], s["prompt_tokens"])
-        tokens.add_metric(["completion"], s["completion_tokens"])
-        skipped = CounterMetricFamily(
-            "montalaq_llm_skipped", "LLM calls not made, by reason", labels=["reason"]
-        )
-        for reason in ("interval", "score", "breaker"):
-            skipped.add_metric([reason], s[f"skipped_{reason}"])
-        skipped.add_metric(["dropped"], s["dropped"])
-        return [
-            CounterMetricFamily(
-                "montalaq_llm_requests", "HTTP requests sent to the LLM server", s["requests"]
-            ),
-            CounterMetricFamily("montalaq_llm_answers", "valid LLM answers", s["ok"]),
-            errors,
-            tokens,
-            SummaryMetricFamily(
-                "montalaq_llm_latency_seconds",
-                "time to an LLM answer",
-                count_value=s["latency_ms_count"],
-                sum_value=s["latency_ms_sum"] / 1000.0,
-            ),
-            skipped,
-            GaugeMetricFamily(
-                "montalaq_llm_breaker_open",
-                "1 while the LLM breaker is open",
-                1 if s["breaker"] in _OPEN_STATES else 0,
-            ),
-        ]
-
-
-def _content_of(response: Any) -> str:
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        raise LLMMalformedError("the answer has no message content") from None
-    if not isinstance(content, str):
-        raise LLMMalformedError("the answer has no message content")
-    return content
-
-
-def parse_answer(content: str) -> LLMAnswer:
-    """The model's message as an :class:`LLMAnswer`; :class:`LLMMalformedError` saying why
-    (with at most ``RAW_SHOWN`` characters of the text) when it is not one."""
-    shown = content[:RAW_SHOWN] + ("..." if len(content) > RAW_SHOWN else "")
-    try:
-        data = json.loads(content)
-    except ValueError:
-        raise LLMMalformedError(f"the answer is not JSON: {shown!r}") from None
-    if not isinstance(data, dict):
-        raise LLMMalformedError(f"the answer is not a JSON object: {shown!r}")
-    try:
-        return LLMAnswer.model_validate(data)
-    except ValidationError as exc:
-        # Our own summary: pydantic's would repeat the whole input.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'answer'}: {e.get('msg')}"
-            for e in exc.errors(include_url=False)
-        )
-        raise LLMMalformedError(f"the answer does not fit the schema ({problems}): {shown!r}") from None
-
-
-def _error_kind(exc: BaseException) -> str:
-    """``malformed``, ``timeout``, ``connection``, ``http_<status>`` or ``other``."""
-    if isinstance(exc, LLMMalformedError):
-        return "malformed"
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - the client could not have been built
-        return "other"
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection"
-    if isinstance(exc, openai.APIStatusError):
-        return f"http_{exc.status_code}"
-    return "other"
-
-
-__all__ = [
-    "AGENT",
-    "LABELS",
-    "SYSTEM_PROMPT",
-    "LLMAnalyst",
-    "LLMAnswer",
-    "LLMMalformedError",
-    "conviction",
-    "parse_answer",
-]
+        return _families(self.stats())
