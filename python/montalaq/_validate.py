@@ -40,3 +40,11 @@ def positive(name: str, value: object, *, what: str = "number") -> float:
     if v is None or v <= 0:
         raise ValueError(f"{name}: expected a finite {what} > 0, got {value!r}")
     return v
+
+
+def non_negative(name: str, value: object, *, what: str = "number") -> float:
+    """``value`` as a finite float >= 0, else ValueError naming ``name``."""
+    v = finite_or_none(value)
+    if v is None or v < 0:
+        raise ValueError(f"{name}: expected a finite {what} >= 0, got {value!r}")
+    return v

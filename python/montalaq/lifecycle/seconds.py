@@ -3,30 +3,17 @@ as it writes them for people (notification titles, state reasons)."""
 
 from __future__ import annotations
 
-import math
+from montalaq._validate import non_negative, positive
 
 
 def positive_s(name: str, value: object) -> float:
     """``value`` as float seconds; ValueError unless it is a finite number > 0 (not a bool)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}: expected a finite number of seconds > 0, got {value!r}")
-    return float(value)
+    return positive(name, value, what="number of seconds")
 
 
 def non_negative_s(name: str, value: object) -> float:
     """``value`` as float seconds; ValueError unless it is a finite number >= 0 (not a bool)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not (math.isfinite(value) and value >= 0)
-    ):
-        raise ValueError(f"{name}: expected a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return non_negative(name, value, what="number of seconds")
 
 
 def duration_text(seconds: float) -> str:

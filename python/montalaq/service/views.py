@@ -5,11 +5,11 @@ findings, analyses, the pairs' ingestion status and the providers' numbers
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from montalaq._time import datetime_utc
+from montalaq._validate import finite_or_none
 from montalaq.agents import TrendScore, trend_features
 from montalaq.feeds import ReplayProvider
 from montalaq.timeframes import parse_timeframe, timeframe_label
@@ -197,7 +197,7 @@ class ServiceViews:
                 frames[tf] = {
                     "bar_start": datetime_utc(int(bar.start_ns)),
                     "close": float(bar.close),
-                    **{name: _finite(getattr(bar, name)) for name in _FEATURES},
+                    **{name: finite_or_none(getattr(bar, name)) for name in _FEATURES},
                 }
         trend = self._trend(sym)
         flat: dict[str, float | None] = {}
@@ -260,7 +260,7 @@ class ServiceViews:
                 "trades": int(cols["trades"][k]),
             }
             for name, values in f_cols.items():
-                row[name] = None if i is None else _finite(values[i])
+                row[name] = None if i is None else finite_or_none(values[i])
             out.append(row)
         return {
             "symbol": sym,
@@ -349,8 +349,3 @@ def _summarise(s: dict[str, int], row: Any) -> None:
     if colour in s:
         s[colour] += 1
     s["breakers_open"] += int(bool(row["breaker_open"]))
-
-
-def _finite(value: float) -> float | None:
-    v = float(value)
-    return v if math.isfinite(v) else None
