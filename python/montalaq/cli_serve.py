@@ -62,7 +62,6 @@ def _url_host(host: str) -> str:
 def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
     """``(settings, providers or None, clock or None)`` for the options; ValueError,
     FileNotFoundError for bad ones."""
-    from montalaq import read_trades
     from montalaq.feeds import ReplayProvider, SimulatedProvider
     from montalaq.sample import BACKFILL_S, SAMPLES, SESSION_OFFSET_S, sample_path
 
@@ -86,27 +85,9 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
         return settings, None, None  # the service's own defaults: samples in real time, looping
     providers: dict[str, ReplayProvider | SimulatedProvider] = {}
     if args.replay is not None:
-        parts = list(read_trades(args.replay).by_symbol())
-        if args.symbol is not None and len(parts) > 1:
-            chosen = [p for p in parts if p.symbol == args.symbol]
-            if not chosen:
-                raise ValueError(
-                    f"--symbol: {args.symbol!r} is not in {args.replay}; it has {[p.symbol for p in parts]}"
-                )
-            part = chosen[0]
-        elif len(parts) > 1:
-            raise ValueError(
-                f"--symbol: {args.replay} has several symbols {[p.symbol for p in parts]}; choose one"
-            )
-        else:
-            part = parts[0]
-        symbol = args.symbol or part.symbol
-        if not symbol:
-            raise ValueError(f"--symbol: {args.replay} names no symbol; give one with --symbol")
+        symbol, provider = _replay_file(args, speed, loop)
         settings = settings.model_copy(update={"symbol": [symbol]})
-        providers[symbol] = ReplayProvider(
-            part, symbol=symbol, speed=speed, loop=loop, source_label=Path(args.replay).name
-        )
+        providers[symbol] = provider
     else:
         for symbol in dict.fromkeys(settings.symbol):
             key = symbol.lower()
@@ -126,6 +107,33 @@ def _feeds(args: argparse.Namespace, settings: Any) -> tuple[Any, Any, Any]:
         p.start(wall0)  # one start for every virtual clock: they agree
     clock = None if speed == 1.0 else next(iter(providers.values())).clock
     return settings, providers, clock
+
+
+def _replay_file(args: argparse.Namespace, speed: float, loop: bool) -> tuple[str, Any]:
+    """``(symbol, ReplayProvider)`` for ``--replay FILE`` (and ``--symbol`` when it holds several)."""
+    from montalaq import read_trades
+    from montalaq.feeds import ReplayProvider
+
+    parts = list(read_trades(args.replay).by_symbol())
+    if args.symbol is not None and len(parts) > 1:
+        chosen = [p for p in parts if p.symbol == args.symbol]
+        if not chosen:
+            raise ValueError(
+                f"--symbol: {args.symbol!r} is not in {args.replay}; it has {[p.symbol for p in parts]}"
+            )
+        part = chosen[0]
+    elif len(parts) > 1:
+        raise ValueError(
+            f"--symbol: {args.replay} has several symbols {[p.symbol for p in parts]}; choose one"
+        )
+    else:
+        part = parts[0]
+    symbol = args.symbol or part.symbol
+    if not symbol:
+        raise ValueError(f"--symbol: {args.replay} names no symbol; give one with --symbol")
+    return symbol, ReplayProvider(
+        part, symbol=symbol, speed=speed, loop=loop, source_label=Path(args.replay).name
+    )
 
 
 def _options_problem(args: argparse.Namespace, host: str, port: int) -> str | None:

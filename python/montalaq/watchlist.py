@@ -401,47 +401,64 @@ class _Parser:
         self.keys(f"{where} ({kind})", value, ("kind", *_SOURCE_KEYS[kind]))
         spec: dict[str, Any] = {"kind": kind}
         if kind == "sample":
-            from montalaq.sample import SAMPLES
-
-            name = value.get("name", symbol)
-            if not isinstance(name, str) or name.lower() not in SAMPLES:
-                raise self.fail(
-                    f"{where}.name", f"expected a bundled sample ({', '.join(sorted(SAMPLES))}), got {name!r}"
-                )
-            spec["name"] = name.lower()
+            spec["name"] = self._sample_name(where, value, symbol)
         if kind == "replay":
-            raw_path = value.get("path")
-            if not isinstance(raw_path, str) or not raw_path:
-                raise self.fail(f"{where}.path", f"required: a trade file path, got {raw_path!r}")
-            p = Path(raw_path)
-            p = p if p.is_absolute() else (self.base / p)
-            if not p.is_file():
-                raise self.fail(f"{where}.path", f"no such file: {p}")
-            spec["path"] = p
+            spec["path"] = self._replay_path(where, value)
         if kind in ("sample", "replay"):
-            if "start_offset_s" in value:
-                spec["start_offset_s"] = self.number(f"{where}.start_offset_s", value["start_offset_s"], 0.0)
-            if "loop" in value:
-                if not isinstance(value["loop"], bool):
-                    raise self.fail(f"{where}.loop", f"expected true or false, got {value['loop']!r}")
-                spec["loop"] = value["loop"]
+            spec.update(self._playback(where, value))
         if kind == "simulated":
-            if "seed" in value:
-                seed = value["seed"]
-                if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                    raise self.fail(f"{where}.seed", f"expected an integer >= 0, got {seed!r}")
-                spec["seed"] = seed
-            for key in ("start_price", "rate_per_s"):
-                if key in value:
-                    spec[key] = self.number(f"{where}.{key}", value[key], 0.0, inclusive=False)
-            if "vol_bps" in value:
-                spec["vol_bps"] = self.number(f"{where}.vol_bps", value["vol_bps"], 0.0)
+            spec.update(self._simulated(where, value))
         if kind == "custom":
             options = value.get("options", {})
             if not isinstance(options, Mapping):
                 raise self.fail(f"{where}.options", f"expected a mapping, got {_kind(options)}")
             spec["options"] = MappingProxyType(dict(options))
         return SourceSpec(**spec)
+
+    def _sample_name(self, where: str, value: Mapping[str, Any], symbol: str) -> str:
+        from montalaq.sample import SAMPLES
+
+        name = value.get("name", symbol)
+        if not isinstance(name, str) or name.lower() not in SAMPLES:
+            raise self.fail(
+                f"{where}.name", f"expected a bundled sample ({', '.join(sorted(SAMPLES))}), got {name!r}"
+            )
+        return name.lower()
+
+    def _replay_path(self, where: str, value: Mapping[str, Any]) -> Path:
+        raw_path = value.get("path")
+        if not isinstance(raw_path, str) or not raw_path:
+            raise self.fail(f"{where}.path", f"required: a trade file path, got {raw_path!r}")
+        p = Path(raw_path)
+        p = p if p.is_absolute() else (self.base / p)
+        if not p.is_file():
+            raise self.fail(f"{where}.path", f"no such file: {p}")
+        return p
+
+    def _playback(self, where: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        """``start_offset_s`` and ``loop`` of a sample or replay source."""
+        out: dict[str, Any] = {}
+        if "start_offset_s" in value:
+            out["start_offset_s"] = self.number(f"{where}.start_offset_s", value["start_offset_s"], 0.0)
+        if "loop" in value:
+            if not isinstance(value["loop"], bool):
+                raise self.fail(f"{where}.loop", f"expected true or false, got {value['loop']!r}")
+            out["loop"] = value["loop"]
+        return out
+
+    def _simulated(self, where: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "seed" in value:
+            seed = value["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise self.fail(f"{where}.seed", f"expected an integer >= 0, got {seed!r}")
+            out["seed"] = seed
+        for key in ("start_price", "rate_per_s"):
+            if key in value:
+                out[key] = self.number(f"{where}.{key}", value[key], 0.0, inclusive=False)
+        if "vol_bps" in value:
+            out["vol_bps"] = self.number(f"{where}.vol_bps", value["vol_bps"], 0.0)
+        return out
 
     def number(self, where: str, value: object, minimum: float, *, inclusive: bool = True) -> float:
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"

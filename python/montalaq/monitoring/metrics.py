@@ -145,14 +145,7 @@ def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[
         if not isinstance(section, str):
             continue
         if isinstance(body, Mapping):
-            for key, value in body.items():
-                path = f"{section}.{key}"
-                try:
-                    num = _number(path, value)
-                except (TypeError, ValueError):
-                    num = None  # a naive datetime or garbage: unknown, never a crash
-                if num is not None:
-                    out[path] = num
+            _flatten_section(out, section, body)
         else:
             num = _number(section, body) if not isinstance(body, datetime) else None
             if num is not None:
@@ -165,6 +158,17 @@ def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[
     if last_call is not None:
         out["connectivity.last_api_call_age_seconds"] = max(0.0, now_s - last_call)
     return out
+
+
+def _flatten_section(out: dict[str, float], section: str, body: Mapping[Any, Any]) -> None:
+    for key, value in body.items():
+        path = f"{section}.{key}"
+        try:
+            num = _number(path, value)
+        except (TypeError, ValueError):
+            num = None  # a naive datetime or garbage: unknown, never a crash
+        if num is not None:
+            out[path] = num
 
 
 def _seed_forms(out: dict[str, float]) -> None:
