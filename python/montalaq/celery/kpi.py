@@ -1,22 +1,7 @@
-"""KPI rollup (SPEC §10.2): every ``KPI_ROLLUP_INTERVAL_SEC`` one window of counts, kept in
-Redis where any process can read it (``MontalaqCelery.kpis()``), and logged.
-
-A window document::
-
-    {"window_start": iso, "window_end": iso,              # the feed's clock
-     "wall_start": iso, "wall_end": iso,                  # the wall clock
-     "analyses": {"COMPLETE": n, "FAILED": n},            # trade_analysis rows finished in the window
-     "findings": n,                                       # findings stamped in the window
-     "notifications": {"queued": {kind: n}, "sent": n},   # outbox rows queued / sent in the window
-     "counters": {name: delta},                           # the workers' shared counters, this window
-     "breakers_open": n, "pairs": n}
-
-Decisions: counts come from the database (authoritative, whichever worker did the work),
-except what only the workers know (bars queued or skipped, duplicates, redeliveries,
-order waits), which comes from the shared counters as deltas since the previous window.
-Analyses and findings are stamped with the feed's clock and the outbox with the wall clock,
-so each is counted in its own clock's window (the same window unless a replay is
-accelerated). One rollup runs at a time (a lock); the last ``kpi_keep`` windows are kept.
+"""KPI rollup: every ``KPI_ROLLUP_INTERVAL_SEC`` one window of counts, kept in Redis where
+any process can read it (``MontalaqCelery.kpis()``), and logged. The window document and
+where each count comes from: docs/operations.md, "Scale-out on Celery" (KPI windows);
+docs/semantics.md, "Celery" (KPI rollup).
 """
 
 from __future__ import annotations
@@ -34,6 +19,7 @@ from montalaq.store import schema
 
 if TYPE_CHECKING:
     from montalaq.celery.runtime import Runtime
+    from montalaq.store import Store
 
 log = logging.getLogger("montalaq.celery")
 
@@ -61,55 +47,12 @@ def kpi_rollup(rt: Runtime) -> dict[str, Any]:
         before = json.loads(last.get("counters", "{}"))
         counters = state.counters()
         delta = {k: v - int(before.get(k, 0)) for k, v in counters.items() if v - int(before.get(k, 0))}
-        t_a, t_f, t_o = schema.trade_analysis, schema.findings, schema.notification_outbox
-        vs, ve, ws, we = (
-            datetime_utc(start_v),
-            datetime_utc(end_v),
-            datetime_utc(start_w),
-            datetime_utc(end_w),
-        )
-        rt.store.ensure_schema()
-        with rt.store.engine.connect() as conn:
-            analyses = {
-                str(status): int(n)
-                for status, n in conn.execute(
-                    select(t_a.c.status, func.count())
-                    .where(
-                        and_(
-                            t_a.c.updated_at >= vs,
-                            t_a.c.updated_at < ve,
-                            t_a.c.status.in_(("COMPLETE", "FAILED")),
-                        )
-                    )
-                    .group_by(t_a.c.status)
-                )
-            }
-            findings = int(
-                conn.execute(
-                    select(func.count()).select_from(t_f).where(and_(t_f.c.ts_utc >= vs, t_f.c.ts_utc < ve))
-                ).scalar_one()
-            )
-            queued = {
-                str(kind): int(n)
-                for kind, n in conn.execute(
-                    select(t_o.c.kind, func.count())
-                    .where(and_(t_o.c.created_at >= ws, t_o.c.created_at < we))
-                    .group_by(t_o.c.kind)
-                )
-            }
-            sent = int(
-                conn.execute(
-                    select(func.count()).select_from(t_o).where(and_(t_o.c.sent_at >= ws, t_o.c.sent_at < we))
-                ).scalar_one()
-            )
         doc: dict[str, Any] = {
             "window_start": _iso(start_v),
             "window_end": _iso(end_v),
             "wall_start": _iso(start_w),
             "wall_end": _iso(end_w),
-            "analyses": {"COMPLETE": analyses.get("COMPLETE", 0), "FAILED": analyses.get("FAILED", 0)},
-            "findings": findings,
-            "notifications": {"queued": queued, "sent": sent},
+            **_database_counts(rt.store, (start_v, end_v), (start_w, end_w)),
             "counters": delta,
             "breakers_open": int(state.client.scard(state.key("breakers"))),
             "pairs": len(rt.watchlist.pairs()),
@@ -128,11 +71,59 @@ def kpi_rollup(rt: Runtime) -> dict[str, Any]:
         doc["window_end"],
         doc["analyses"]["COMPLETE"] + doc["analyses"]["FAILED"],
         doc["analyses"]["FAILED"],
-        findings,
-        sent,
+        doc["findings"],
+        doc["notifications"]["sent"],
         extra={"component": "celery", "kpi": doc},
     )
     return {"rolled": True, **doc}
+
+
+def _database_counts(store: Store, virtual: tuple[int, int], wall: tuple[int, int]) -> dict[str, Any]:
+    """The window's ``analyses``, ``findings`` and ``notifications`` counted in the database:
+    analyses and findings in the feed's clock window ``virtual``, the outbox in the wall
+    clock window ``wall`` (int ns, start included, end not)."""
+    t_a, t_f, t_o = schema.trade_analysis, schema.findings, schema.notification_outbox
+    vs, ve = datetime_utc(virtual[0]), datetime_utc(virtual[1])
+    ws, we = datetime_utc(wall[0]), datetime_utc(wall[1])
+    store.ensure_schema()
+    with store.engine.connect() as conn:
+        analyses = {
+            str(status): int(n)
+            for status, n in conn.execute(
+                select(t_a.c.status, func.count())
+                .where(
+                    and_(
+                        t_a.c.updated_at >= vs,
+                        t_a.c.updated_at < ve,
+                        t_a.c.status.in_(("COMPLETE", "FAILED")),
+                    )
+                )
+                .group_by(t_a.c.status)
+            )
+        }
+        findings = int(
+            conn.execute(
+                select(func.count()).select_from(t_f).where(and_(t_f.c.ts_utc >= vs, t_f.c.ts_utc < ve))
+            ).scalar_one()
+        )
+        queued = {
+            str(kind): int(n)
+            for kind, n in conn.execute(
+                select(t_o.c.kind, func.count())
+                .where(and_(t_o.c.created_at >= ws, t_o.c.created_at < we))
+                .group_by(t_o.c.kind)
+            )
+        }
+        sent = int(
+            conn.execute(
+                select(func.count()).select_from(t_o).where(and_(t_o.c.sent_at >= ws, t_o.c.sent_at < we))
+            ).scalar_one()
+        )
+    return {
+        "analyses": {"COMPLETE": analyses.get("COMPLETE", 0), "FAILED": analyses.get("FAILED", 0)},
+        "findings": findings,
+        "notifications": {"queued": queued, "sent": sent},
+    }
 
 
 __all__ = ["kpi_rollup"]

@@ -35,7 +35,7 @@ from montalaq.watchlist import Watchlist
 
 if TYPE_CHECKING:
     from montalaq.agents import AgentRegistry
-    from montalaq.celery.escalation import BoardCache
+    from montalaq.celery.board import BoardCache
     from montalaq.celery.feed import FeedContext, ProviderFactory
     from montalaq.llm import LLMAnalyst
 

@@ -1,0 +1,224 @@
+"""The escalation board the workers share, in Redis (docs/semantics.md, "Celery",
+"Escalation"): its ``to_json`` document and version, loaded into a per-process cache with
+the index arrays of its pairs, and saved with what goes with it in one transaction fenced
+by the version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from redis.exceptions import WatchError
+
+from montalaq.calendars import ALWAYS_OPEN, normalize
+from montalaq.celery.state import pair_field
+from montalaq.celery.state import text as text_of
+from montalaq.cycle import event_doc
+from montalaq.health import EscalationBoard, Freshness
+from montalaq.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from redis.client import Pipeline
+
+    from montalaq.celery.runtime import Runtime
+
+
+@dataclass
+class BoardCache:
+    """A process's copy of the shared board and the index arrays of its pairs.
+
+    ``version``: the shared version it was loaded at (or saved as); ``pairs``: (symbol,
+    timeframe) per board index (None for a pair not in the watchlist); ``sym_idx``: per
+    index, the position of its symbol in ``symbols`` (``len(symbols)`` when unknown);
+    ``tf_ns``: per index, its timeframe in ns.
+    """
+
+    version: int
+    board: EscalationBoard
+    pairs: list[tuple[str, str] | None]
+    symbols: list[str]
+    sym_idx: npt.NDArray[np.int64]
+    tf_ns: npt.NDArray[np.int64]
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    freshness: Freshness = field(default_factory=Freshness)
+    cal_idx: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cal_names: list[str] = field(default_factory=lambda: [ALWAYS_OPEN])  # cal_idx -> name
+
+
+class BoardConflictError(RuntimeError):
+    """The shared board changed under an evaluation that outlived its lock (its result is
+    dropped; the next evaluation starts from the shared board)."""
+
+
+def new_board(auto_close_cycles: int) -> EscalationBoard:
+    """A board with the default thresholds and ``BREAKER_AUTO_CLOSE_CYCLES``."""
+    return EscalationBoard(Freshness(), auto_close_cycles=auto_close_cycles)
+
+
+def index_board(
+    board: EscalationBoard,
+    version: int,
+    pairs: Sequence[tuple[str, str]],
+    freshness: Freshness,
+    calendars: Mapping[str, str] | None = None,
+) -> BoardCache:
+    """``board`` with the watchlist's ``pairs`` registered (and their ``calendars``), as a
+    cache at ``version``."""
+    symbols = list(dict.fromkeys(s for s, _ in pairs))
+    sym_pos = {s: i for i, s in enumerate(symbols)}
+    cal = calendars or {}
+    # Idempotent; registers new pairs and moves a pair whose calendar the watchlist changed.
+    placed = [(board.add_pair(sym, tf, cal.get(sym, "24/7")), sym, tf) for sym, tf in pairs]
+    n = len(board)
+    by_index: list[tuple[str, str] | None] = [None] * n
+    sym_idx = np.full(n, len(symbols), dtype=np.int64)
+    tf_ns = np.zeros(n, dtype=np.int64)
+    index: dict[tuple[str, str], int] = {}
+    tf_cache: dict[str, int] = {}
+    cal_names = [ALWAYS_OPEN]
+    cal_pos = {ALWAYS_OPEN: 0}
+    cal_idx = np.zeros(n, dtype=np.int64)  # a pair the watchlist no longer has: 24/7 as far as we know
+    for i, sym, tf in placed:
+        by_index[i] = (sym, tf)
+        sym_idx[i] = sym_pos[sym]
+        tf_ns[i] = tf_cache.setdefault(tf, parse_timeframe(tf))
+        index[(sym, tf)] = i
+        name = normalize(cal.get(sym, ALWAYS_OPEN))
+        if name not in cal_pos:
+            cal_pos[name] = len(cal_names)
+            cal_names.append(name)
+        cal_idx[i] = cal_pos[name]
+    return BoardCache(version, board, by_index, symbols, sym_idx, tf_ns, index, freshness, cal_idx, cal_names)
+
+
+def load_board(rt: Runtime) -> BoardCache:
+    """The shared board (call with the board lock held): this process's cached copy when
+    the shared version did not move, else the shared document, else a fresh board."""
+    state = rt.state
+    raw_version = state.client.get(state.key("board", "version"))
+    version = int(raw_version) if raw_version is not None else 0
+    cache = rt.board_cache
+    if cache is not None and cache.version == version and raw_version is not None:
+        return cache
+    want = rt.settings.breaker_auto_close_cycles
+    raw_doc = state.client.get(state.key("board"))
+    if raw_doc is None:
+        board = new_board(want)
+        freshness = Freshness()
+    else:
+        doc = text_of(raw_doc)
+        head = _document_head(doc)
+        board = EscalationBoard.from_json(doc)
+        if head["config"]["auto_close_cycles"] != want:
+            # BREAKER_AUTO_CLOSE_CYCLES changed since the board was created: keep the state,
+            # take the setting (the document is the core's; its config is a flat object).
+            parsed = json.loads(doc)
+            parsed["config"]["auto_close_cycles"] = want
+            board = EscalationBoard.from_json(json.dumps(parsed))
+        freshness = _freshness(head["freshness"])
+    cache = index_board(board, version, rt.watchlist.pairs(), freshness, rt.watchlist.calendars())
+    rt.board_cache = cache
+    return cache
+
+
+def _document_head(doc: str) -> dict[str, Any]:
+    """The board document's ``config`` and ``freshness`` without parsing its pairs (the
+    core writes its keys sorted: config, format, freshness, pairs). ``config()`` of the
+    native board costs as much as the whole document, so it is read from here."""
+    cut = doc.find(',"pairs":')
+    try:
+        head = json.loads(doc[:cut] + "}") if cut > 0 else json.loads(doc)
+    except ValueError:
+        head = None
+    if (
+        not isinstance(head, dict)
+        or not isinstance(head.get("config"), dict)
+        or "auto_close_cycles" not in head["config"]
+        or not isinstance(head.get("freshness"), dict)
+        or "amber_mult" not in head["freshness"]
+    ):
+        raise ValueError("escalation board: the shared document is not a montalaq board")
+    return head
+
+
+def _freshness(cfg: Mapping[str, Any]) -> Freshness:
+    fr = Freshness(float(cfg["amber_mult"]), float(cfg["red_mult"]))
+    for o in cfg.get("overrides", []):
+        fr.set_override(int(o["tf_ns"]), int(o["amber_after_ns"]), int(o["red_after_ns"]))
+    return fr
+
+
+def event_json(event: Mapping[str, Any]) -> str:
+    """A board event as the JSON the pending-events list holds."""
+    return json.dumps(event_doc(event), default=str)
+
+
+def save_board(
+    rt: Runtime,
+    cache: BoardCache,
+    *,
+    consumed_failures: int = 0,
+    events: Sequence[Mapping[str, Any]] = (),
+    colour_codes: npt.NDArray[np.uint8] | None = None,
+    eval_ns: int | None = None,
+    last_errors: Mapping[tuple[str, str], tuple[int, str]] | None = None,
+) -> None:
+    """Store the board and what goes with it in one transaction: the document and its
+    version, the failures it consumed removed, its events appended to the pending list, the
+    open-breaker set updated, the colours and time of the evaluation, the last errors.
+
+    Fenced by the version: when the shared board moved since ``cache`` was loaded (another
+    evaluation ran because this one outlived its lock), nothing is written and
+    :class:`BoardConflictError` is raised -- the later writer must not overwrite a newer board or
+    trim failures it never applied."""
+    state = rt.state
+    text = cache.board.to_json()
+    version_key = state.key("board", "version")
+    pipe: Pipeline = state.client.pipeline(transaction=True)
+    pipe.watch(version_key)  # type: ignore[no-untyped-call]
+    raw = pipe.get(version_key)
+    if (int(raw) if raw is not None else 0) != cache.version:
+        pipe.reset()
+        raise BoardConflictError(f"the shared board moved to version {raw!r} since {cache.version}")
+    pipe.multi()
+    pipe.set(state.key("board"), text)
+    pipe.incr(state.key("board", "version"))
+    if consumed_failures:
+        pipe.ltrim(state.key("failures"), consumed_failures, -1)
+    if events:
+        pipe.rpush(state.key("events"), *[event_json(e) for e in events])
+    for e in events:
+        member = pair_field(e["symbol"], e["timeframe"])
+        if e["kind"] == "breaker_open":
+            pipe.sadd(state.key("breakers"), member)
+        elif e["kind"] == "breaker_close":
+            pipe.srem(state.key("breakers"), member)
+    if colour_codes is not None:
+        pipe.set(state.key("colours"), colour_codes.tobytes())
+    if eval_ns is not None:
+        pipe.set(state.key("eval_ns"), str(eval_ns))
+    if last_errors:
+        pipe.hset(
+            state.key("last_error"),
+            mapping={pair_field(*p): f"{at}|{code}" for p, (at, code) in last_errors.items()},
+        )
+    try:
+        results = pipe.execute()
+    except WatchError:
+        raise BoardConflictError("the shared board moved while this evaluation saved it") from None
+    cache.version = int(results[1])
+
+
+__all__ = [
+    "BoardCache",
+    "BoardConflictError",
+    "event_json",
+    "index_board",
+    "load_board",
+    "new_board",
+    "save_board",
+]
