@@ -65,9 +65,12 @@ cpp-asan: system
 	cmake --build build/asan -j $(JOBS) --target montalaq_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/montalaq_tests
 
+# Two pytest-xdist workers (the machine's cores; PYTEST_WORKERS=0 runs in one process), a
+# module per worker at a time so module fixtures (a Celery cluster, a replay) run once.
+PYTEST_WORKERS ?= 2
 py-test: build
 	@scripts/ensure_services.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 test: cpp-test cpp-asan py-test
 

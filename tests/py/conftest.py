@@ -114,3 +114,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.redis)
         if "browser" in item.path.parts:
             item.add_marker(pytest.mark.browser)
+    # Longest first: pytest-xdist (make test) hands modules to workers in this order, so the
+    # slow modules start at once instead of one of them finishing alone at the end.
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)

@@ -34,10 +34,13 @@ from montalaq.service import Service
 from montalaq.settings import Settings
 from montalaq.store import Store
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"Debian's chromium is not installed at {CHROMIUM} (scripts/ensure_system.sh installs it)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"Debian's chromium is not installed at {CHROMIUM} (scripts/ensure_system.sh installs it)",
+    ),
+    pytest.mark.slow,  # a server and a browser: scheduled first in parallel runs
+]
 
 OpenDashboard = Callable[[str], Dashboard]
 SOME_BARS = re.compile(r"^[1-9]\d*$")

@@ -46,6 +46,9 @@ from montalaq.throttle import ThrottleDecision
 from montalaq.watchlist import Watchlist, WatchlistEntry, WatchlistError, parse_watchlist
 from receivers import HttpReceiver
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 _ = fixture_pg_migrated_template  # the session template the databases are copied from
 
 NS = 1_000_000_000

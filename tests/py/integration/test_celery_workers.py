@@ -30,8 +30,9 @@ from store_fixtures import create_pg_database, drop_pg_database, fixture_pg_migr
 
 from receivers import HttpReceiver
 
-# Real Celery workers on a real Redis broker (PostgreSQL is marked through its fixture).
-pytestmark = pytest.mark.redis
+# Real Celery workers on a real Redis broker (PostgreSQL is marked through its fixture); slow:
+# scheduled first in parallel runs.
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 _ = fixture_pg_migrated_template  # the session template the databases are copied from
 

@@ -61,6 +61,9 @@ from montalaq.settings import Settings
 from montalaq.store import Store
 from montalaq.store import migrate as store_migrate
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
 

@@ -22,6 +22,9 @@ import montalaq
 from montalaq.api.app import LOOPBACK_HOSTS, create_app, host_name
 from montalaq.throttle import ThrottleDecision
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 
 def test_a_nul_byte_in_a_static_path_is_a_404_not_a_500(tmp_path: Path) -> None:
     service = stepped_service(tmp_path / "nul.db", 0)

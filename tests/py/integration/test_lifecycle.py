@@ -26,6 +26,9 @@ from montalaq.settings import Settings
 from montalaq.store import Store
 from receivers import free_port
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 PROC = str(Path(__file__).with_name("lifecycle_proc.py"))
 PYTHON_DIR = str(Path(montalaq.__file__).resolve().parent.parent)
 SHUTDOWN_BUDGET_S = 9.0  # SPEC §8, the process's default

@@ -27,6 +27,9 @@ from store_fixtures import (
 import montalaq
 from montalaq.store import SchemaOutOfDateError, Store, migrate, schema
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 SPEC_TABLES = {
     "trade_analysis",
     "ingestion_status",

@@ -22,6 +22,9 @@ import pytest
 
 import montalaq
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 URL_LINE = re.compile(r"^montalaq serve: (http://127\.0\.0\.1:(\d+)/)(#token=([A-Za-z0-9_-]+))?$")
 START_TIMEOUT_S = 60.0
 

@@ -36,6 +36,9 @@ import montalaq
 from montalaq.records import Analysis, AnalysisStatus, Decision, Finding
 from montalaq.store import MAX_LIMIT, NewOutboxRow, Store, schema
 
+# Seconds per test (servers, subprocesses, migrations): scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 

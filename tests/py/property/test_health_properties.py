@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from montalaq import CircuitBreaker, EscalationBoard
+
+# Seconds per test (servers, subprocesses, migrations, many examples): run first in parallel.
+pytestmark = pytest.mark.slow
 
 SEC = 1_000_000_000
 T0 = 1_723_161_600 * SEC
