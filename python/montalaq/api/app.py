@@ -1,29 +1,9 @@
-"""The standalone montalaq API application (SPEC §10.1, §10.3): the router, the scheduler
-and the notifier worker in one FastAPI app; what ``montalaq serve`` runs.
-
-::
+"""The standalone montalaq API application: the router, the scheduler and the notifier
+worker in one FastAPI app; what ``montalaq serve`` runs (docs/semantics.md, "HTTP API";
+docs/operations.md, "The server (`montalaq serve`)")::
 
     app = create_app()                       # Settings.from_env(), SQLite, bundled replay
     # uvicorn.run(app)  -- or `montalaq serve`
-
-Decisions:
-
-- **Lifespan.** Start-up starts the notifier's delivery worker (when the service has a
-  notifier) and runs :meth:`Service.run` as an asyncio task in the server's loop (unless
-  ``run_scheduler=False``, or the service is already running elsewhere). Shutdown sets the
-  scheduler's stop event and waits up to ``shutdown_timeout_s`` (5 s) for the cycle in
-  progress (then cancels it), stops the notifier worker, and closes what the app built
-  (the service and its store; a service passed in is closed by its owner).
-- **Built on the embedded defaults** when no service is given: the store is
-  ``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (its folder is created); a notifier
-  only when at least one channel is enabled (``NOTIFY_*_ENABLED``); the monitoring with
-  montalaq's service rules unless ``MONITOR_ENABLED=false``; the board restored from its
-  last snapshot; feeds as :class:`~montalaq.service.Service` chooses them (the bundled
-  samples, looping, from a warm start).
-- **Shutdown** also moves the lifecycle to SHUTDOWN (start-up retries still waiting are
-  cut short; the state is recorded).
-- **Docs URLs.** FastAPI's own ``/openapi.json`` and ``/docs`` are off: the router serves
-  ``/api/schema`` and an offline ``/api/docs``.
 """
 
 from __future__ import annotations
@@ -55,7 +35,7 @@ def build_service(
     providers: Mapping[str, Provider] | None = None,
     clock: Callable[[], int] | None = None,
 ) -> Service:
-    """A service on the embedded defaults (see the module docstring); the caller closes
+    """A service on the embedded defaults (docs/semantics.md, "HTTP API"); the caller closes
     it with :func:`close_service`. ``providers``/``clock`` as :class:`Service` takes them."""
     from montalaq.notify import channels_from_settings, notifier_from_settings
 
@@ -115,12 +95,12 @@ def create_app(
 ) -> FastAPI:
     """The standalone app: :func:`~montalaq.api.router.create_router` over ``service``
     (default: built from ``settings``, default ``Settings.from_env()``) at the root, with
-    the lifespan of the module docstring. ``token`` defaults to ``settings.api_token``.
-    ``tick_s``: the scheduler's cycle period, wall seconds. ``router_options`` go to
-    ``create_router`` (``cache_ttl_s``, ``static_dir``, ...). The router is
-    ``app.state.montalaq``. ``allowed_hosts``: answer only requests whose ``Host`` header
-    names one of these (any port; 400 otherwise): what a server bound to loopback needs
-    against DNS rebinding (``montalaq serve`` passes the loopback names then)."""
+    the lifespan of docs/semantics.md, "HTTP API". ``token`` defaults to
+    ``settings.api_token``. ``tick_s``: the scheduler's cycle period, wall seconds.
+    ``router_options`` go to ``create_router`` (``cache_ttl_s``, ``static_dir``, ...). The
+    router is ``app.state.montalaq``. ``allowed_hosts``: answer only requests whose ``Host``
+    header names one of these (any port; 400 otherwise): what a server bound to loopback
+    needs against DNS rebinding (``montalaq serve`` passes the loopback names then)."""
     owns = service is None
     if settings is None:
         settings = service.settings if service is not None else Settings.from_env()
@@ -130,56 +110,24 @@ def create_app(
         token = settings.api_token
     if service is None:
         service = build_service(settings)
-    the_service = service
     try:
-        router = create_router(the_service, token=token, **router_options)
+        router = create_router(service, token=token, **router_options)
     except BaseException:
         if owns:
-            close_service(the_service)
+            close_service(service)
         raise
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        notifier = the_service.notifier
-        if notifier is not None:
-            notifier.start()
-        task: asyncio.Task[None] | None = None
-        if run_scheduler and not the_service.running:
-            task = asyncio.create_task(the_service.run(stop, tick_s=tick_s), name="montalaq-scheduler")
-            task.add_done_callback(_report_failure)
-        elif not the_service.running:
-            the_service.start_checks()  # readiness without a scheduler: the database's checks
-        log.info("montalaq API started", extra={"component": "api"})
-        try:
-            yield
-        finally:
-            stop.set()
-            if task is not None:
-                try:
-                    await asyncio.wait_for(task, shutdown_timeout_s)
-                except TimeoutError:
-                    log.warning(
-                        "the scheduler did not stop within %s s; cancelled",
-                        shutdown_timeout_s,
-                        extra={"component": "api"},
-                    )
-                except Exception:
-                    pass  # already logged by _report_failure
-            # SHUTDOWN: start-up retries still waiting are cut short, the state is recorded.
-            await asyncio.to_thread(the_service.lifecycle.shutdown, "the server stops")
-            if notifier is not None:
-                await asyncio.to_thread(notifier.stop, shutdown_timeout_s)
-            if owns:
-                close_service(the_service)
-            log.info("montalaq API stopped", extra={"component": "api"})
-
     from montalaq import __version__
 
     app = FastAPI(
         title="montalaq",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=_lifespan(
+            service,
+            owns=owns,
+            run_scheduler=run_scheduler,
+            tick_s=tick_s,
+            shutdown_timeout_s=shutdown_timeout_s,
+        ),
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -189,6 +137,57 @@ def create_app(
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, hosts=allowed_hosts)
     return app
+
+
+def _lifespan(
+    service: Service, *, owns: bool, run_scheduler: bool, tick_s: float, shutdown_timeout_s: float
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the notifier's worker and the scheduler task while the server
+    runs; at shutdown the lifecycle's SHUTDOWN, and ``service`` closed when the app ``owns``
+    it (docs/semantics.md, "HTTP API")."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        notifier = service.notifier
+        if notifier is not None:
+            notifier.start()
+        task: asyncio.Task[None] | None = None
+        if run_scheduler and not service.running:
+            task = asyncio.create_task(service.run(stop, tick_s=tick_s), name="montalaq-scheduler")
+            task.add_done_callback(_report_failure)
+        elif not service.running:
+            service.start_checks()  # readiness without a scheduler: the database's checks
+        log.info("montalaq API started", extra={"component": "api"})
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await _await_scheduler(task, shutdown_timeout_s)
+            # SHUTDOWN: start-up retries still waiting are cut short, the state is recorded.
+            await asyncio.to_thread(service.lifecycle.shutdown, "the server stops")
+            if notifier is not None:
+                await asyncio.to_thread(notifier.stop, shutdown_timeout_s)
+            if owns:
+                close_service(service)
+            log.info("montalaq API stopped", extra={"component": "api"})
+
+    return lifespan
+
+
+async def _await_scheduler(task: asyncio.Task[None], timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for the scheduler's cycle in progress, then cancel it."""
+    try:
+        await asyncio.wait_for(task, timeout_s)
+    except TimeoutError:
+        log.warning(
+            "the scheduler did not stop within %s s; cancelled",
+            timeout_s,
+            extra={"component": "api"},
+        )
+    except Exception:
+        pass  # already logged by _report_failure
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -20,13 +20,13 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from montalaq.errors import DEFAULT_TAXONOMY, ErrorKind
 from montalaq.feeds import Batch, QuoteBatch, TradeBatch
+from montalaq.providers.buffer import Gap, PendingTrades
+from montalaq.providers.errors import MalformedFrameError, ProviderAuthError, redact
 from montalaq.retry import RetryPolicy
 
 log = logging.getLogger("montalaq.providers")
@@ -34,68 +34,6 @@ log = logging.getLogger("montalaq.providers")
 _NS = 1_000_000_000
 _RATE_WINDOW_S = 10.0
 _GAPS_KEPT = 50
-
-
-class ProviderAuthError(Exception):
-    """The provider refused the credentials (a handshake 401/403 or an auth error message).
-    PERMANENT: retrying the same key cannot succeed, so the feed stops and the process
-    reports ERROR instead of looping."""
-
-
-class MalformedFrameError(ValueError):
-    """A frame that is not what the provider's protocol says; counted and skipped."""
-
-
-DEFAULT_TAXONOMY.register_code("PROVIDER_AUTH", ErrorKind.PERMANENT)
-DEFAULT_TAXONOMY.register_exception(ProviderAuthError, "PROVIDER_AUTH")
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Trades a client knows it missed: ``symbol``, the interval (int ns, exchange time
-    where known), how many trades where the ids tell (else -1), and whether a backfill
-    closed it (``filled``: "trades", "bars" or "" when nothing could be fetched)."""
-
-    symbol: str
-    from_ns: int
-    to_ns: int
-    missing: int
-    filled: str
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "from_ns": self.from_ns,
-            "to_ns": self.to_ns,
-            "missing": self.missing,
-            "filled": self.filled,
-            "reason": self.reason,
-        }
-
-
-class _Pending:
-    """Parsed rows waiting for the consumer, per symbol, bounded."""
-
-    __slots__ = ("ids", "px", "sd", "sz", "ts")
-
-    def __init__(self) -> None:
-        self.ts: list[int] = []
-        self.px: list[float] = []
-        self.sz: list[float] = []
-        self.sd: list[int] = []
-        self.ids: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-    def drop_oldest(self, n: int) -> tuple[int, int]:
-        """Drop the first ``n`` rows; returns the time span dropped."""
-        first, last = self.ts[0], self.ts[n - 1]
-        for col in (self.ts, self.px, self.sz, self.sd, self.ids):
-            if col:
-                del col[:n]
-        return first, last
 
 
 class StreamClient(ABC):
@@ -158,7 +96,7 @@ class StreamClient(ABC):
         )
         self._clock = clock if clock is not None else time.time_ns
         self._lock = threading.Lock()  # stats are read from other threads (API, metrics)
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, PendingTrades] = {}
         self._quotes: dict[str, list[tuple[int, float, float]]] = {}
         self._wake = asyncio.Event()
         self._rate_mark = (self._clock(), 0)  # (time, messages) at the start of the rate window
@@ -231,7 +169,7 @@ class StreamClient(ABC):
     def add_trade(self, symbol: str, ts_ns: int, price: float, size: float, side: int, trade_id: int) -> None:
         p = self._pending.get(symbol)
         if p is None:
-            p = self._pending[symbol] = _Pending()
+            p = self._pending[symbol] = PendingTrades()
         p.ts.append(ts_ns)
         p.px.append(price)
         p.sz.append(size)
@@ -326,11 +264,38 @@ class StreamClient(ABC):
 
     async def trades(self) -> AsyncIterator[Batch]:
         """One session: connect, subscribe, backfill a previous session's gap, stream."""
+        self._wake = asyncio.Event()
+        ws = await self._connect()
+        reader: asyncio.Task[None] | None = None
+        beat: asyncio.Task[None] | None = None
+        try:
+            await self._subscribe(ws)
+            reader = asyncio.create_task(self._read(ws), name=f"montalaq-{self.name}-reader")
+            if self.heartbeat_s:
+                beat = asyncio.create_task(self._heartbeat(ws), name=f"montalaq-{self.name}-heartbeat")
+            if self.disconnected_at_ns:
+                for batch in await self.backfill(self.disconnected_at_ns):
+                    yield batch
+                self.disconnected_at_ns = 0
+            while True:
+                batches = self.drain()
+                for batch in batches:
+                    yield batch
+                await self._await_frames(reader)
+        except Exception as exc:
+            self.last_error = redact(f"{type(exc).__name__}: {exc}", self._secret)
+            raise
+        finally:
+            await self._end_session(ws, reader, beat)
+
+    async def _connect(self) -> Any:
+        """The opened WebSocket; a refused handshake, an unreachable server or no handshake
+        within ``connect_timeout_s`` raise as the taxonomy classifies them (401/403:
+        :class:`ProviderAuthError`), with ``last_error`` set."""
         import websockets  # an import of the api extra's dependency only when a client runs
 
-        self._wake = asyncio.Event()
         try:
-            ws = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 websockets.connect(
                     self.connect_url(),
                     open_timeout=None,
@@ -356,55 +321,51 @@ class StreamClient(ABC):
         except TimeoutError:
             self.last_error = f"no handshake within {self.connect_timeout_s:g} s"
             raise TimeoutError(f"{self.name}: {self.last_error}") from None
-        reader: asyncio.Task[None] | None = None
-        beat: asyncio.Task[None] | None = None
-        try:
-            with self._lock:
-                self.sessions += 1
-                if self.sessions > 1:
-                    self.reconnects += 1
-                self.connected = True
-                self.last_message_ns = self._clock()
-            for msg in self.subscribe_messages():
-                await ws.send(msg)
-            reader = asyncio.create_task(self._read(ws), name=f"montalaq-{self.name}-reader")
-            if self.heartbeat_s:
-                beat = asyncio.create_task(self._heartbeat(ws), name=f"montalaq-{self.name}-heartbeat")
-            if self.disconnected_at_ns:
-                for batch in await self.backfill(self.disconnected_at_ns):
-                    yield batch
-                self.disconnected_at_ns = 0
-            while True:
-                batches = self.drain()
-                for batch in batches:
-                    yield batch
-                if reader.done():
-                    failure = reader.exception()
-                    if failure is not None:
-                        raise failure
-                    raise ConnectionError(f"{self.name}: the server closed the stream")
-                idle_s = (self._clock() - self.last_message_ns) / _NS
-                if idle_s > self.idle_timeout_s:
-                    raise TimeoutError(f"{self.name}: no message for {idle_s:.0f} s")
-                self._wake.clear()
-                if not self.has_pending():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), min(1.0, self.idle_timeout_s))
-        except Exception as exc:
-            self.last_error = redact(f"{type(exc).__name__}: {exc}", self._secret)
-            raise
-        finally:
-            with self._lock:
-                self.connected = False
-            if not self.disconnected_at_ns:
-                self.disconnected_at_ns = self._clock()
-            for task in (reader, beat):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 2.0)
+
+    async def _subscribe(self, ws: Any) -> None:
+        """Count the session (a reconnect after the first), mark it connected, subscribe."""
+        with self._lock:
+            self.sessions += 1
+            if self.sessions > 1:
+                self.reconnects += 1
+            self.connected = True
+            self.last_message_ns = self._clock()
+        for msg in self.subscribe_messages():
+            await ws.send(msg)
+
+    async def _await_frames(self, reader: asyncio.Task[None]) -> None:
+        """Raise when the session is over -- the reader failed, the server closed the stream,
+        or no message came for ``idle_timeout_s`` -- else wait (at most 1 s) for the reader
+        to parse more unless data already waits."""
+        if reader.done():
+            failure = reader.exception()
+            if failure is not None:
+                raise failure
+            raise ConnectionError(f"{self.name}: the server closed the stream")
+        idle_s = (self._clock() - self.last_message_ns) / _NS
+        if idle_s > self.idle_timeout_s:
+            raise TimeoutError(f"{self.name}: no message for {idle_s:.0f} s")
+        self._wake.clear()
+        if not self.has_pending():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(1.0, self.idle_timeout_s))
+
+    async def _end_session(
+        self, ws: Any, reader: asyncio.Task[None] | None, beat: asyncio.Task[None] | None
+    ) -> None:
+        """Mark the client disconnected (since now, unless a gap is still open), stop the
+        session's tasks and close the socket (at most 2 s)."""
+        with self._lock:
+            self.connected = False
+        if not self.disconnected_at_ns:
+            self.disconnected_at_ns = self._clock()
+        for task in (reader, beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 2.0)
 
     async def _read(self, ws: Any) -> None:
         import websockets
@@ -482,14 +443,6 @@ class StreamClient(ABC):
                 "last_message_age_s": None if age is None else round(max(0.0, age), 3),
                 "last_error": self.last_error,
             }
-
-
-def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with every secret replaced: URLs with keys end up in errors and logs."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 __all__ = ["Gap", "MalformedFrameError", "ProviderAuthError", "StreamClient", "redact"]
