@@ -1,6 +1,6 @@
 """Shared helpers for the montalaq benchmarks: data location, timing, the result table.
 
-Benchmarks are not tests: they print figures next to the SPEC §11 budgets and never
+Benchmarks are not tests: they print figures next to the README.md, Speed budgets and never
 fail on a miss. Timing is best-of-N wall time (``time.perf_counter``) after a warm-up.
 """
 

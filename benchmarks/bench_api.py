@@ -1,4 +1,4 @@
-"""API benchmark (SPEC §11): cached ``/api/analysis/latest`` requests/s and p99 latency,
+"""API benchmark (README.md, Speed): cached ``/api/analysis/latest`` requests/s and p99 latency,
 measured with a real load generator (wrk, Debian's package) against a real
 ``montalaq serve`` process, next to the endpoint a user would otherwise write: a FastAPI
 route that reads the newest ``trade_analysis`` row with SQLAlchemy on each request, served

@@ -1,4 +1,4 @@
-"""Bars, features and streaming benchmarks against SPEC §11, in one run on the same data.
+"""Bars, features and streaming benchmarks against README.md, Speed, in one run on the same data.
 
     python benchmarks/bench_bars.py [--quick] [--json PATH] [--repeats N] [--skip-cpp]
 
@@ -88,7 +88,7 @@ WEEK_NS = 7 * 86_400 * 1_000_000_000
 CPP_BUILD_DIR = Path(os.environ.get("MONTALAQ_CPP_BUILD_DIR", REPO_ROOT / "build" / "cpp"))
 CPP_BENCH = CPP_BUILD_DIR / "montalaq_bench_stream"
 
-# SPEC §11 budgets.
+# README.md, Speed budgets.
 BUDGET_VS_PANDAS = 20.0
 BUDGET_VS_POLARS = 3.0
 BUDGET_ABS_TPS = 150e6

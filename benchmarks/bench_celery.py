@@ -1,4 +1,5 @@
-"""Celery benchmarks (SPEC §10.2, §11): the escalation task over 100,000 pairs, and
+"""Celery benchmarks (docs/semantics.md, Celery; README.md, Speed): the escalation task over 100,000 pairs,
+and
 analyses per second with one and two real Celery workers on the same queue.
 
     python benchmarks/bench_celery.py [--quick] [--json PATH]
@@ -22,7 +23,7 @@ Escalation task (what a worker runs for ``montalaq.escalation``)
             what keeping the board shared costs when nothing happens.
     Median and max over the measured cycles, after two warm-up cycles (the first cycle
     writes every status row: not measured). A breakdown of a cold cycle (Redis GET, parse,
-    native evaluate, ``to_json``, Redis SET) follows. SPEC §11's budget (<= 10 ms per cycle)
+    native evaluate, ``to_json``, Redis SET) follows. README.md, Speed's budget (<= 10 ms per cycle)
     is for the native evaluation; the task's figure is INFO.
 
 Analyses per second (``montalaq.analyse`` on real workers)
@@ -264,7 +265,7 @@ def bench_escalation(
         Row(
             f"  of which: native evaluate [{label}]",
             fmt_time(eval_s),
-            budget="<= 10 ms (SPEC §11)",
+            budget="<= 10 ms (README.md, Speed)",
             ok=eval_s <= 0.010 if n_pairs >= 100_000 else None,
         )
     )

@@ -1,4 +1,4 @@
-"""Guards benchmarks against the peers a user would otherwise pick (SPEC §11), one run.
+"""Guards benchmarks against the peers a user would otherwise pick (README.md, Speed), one run.
 
     python benchmarks/bench_guards.py [--quick] [--json PATH] [--repeats N]
 

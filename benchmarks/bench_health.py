@@ -1,8 +1,8 @@
-"""Health core benchmarks against SPEC §11: escalation over 100,000 pairs, breaker vs pybreaker.
+"""Health core benchmarks against README.md, Speed: escalation over 100,000 pairs, breaker vs pybreaker.
 
     python benchmarks/bench_health.py [--quick] [--json PATH] [--repeats N] [--cycles N]
 
-Escalation (SPEC §4.2-4.3, budget: <= 10 ms per cycle over 100,000 pairs)
+Escalation (docs/semantics.md, Health core, budget: <= 10 ms per cycle over 100,000 pairs)
     20,000 symbols x 5 timeframes (1m, 5m, 15m, 1h, 4h) = 100,000 pairs (``--quick``:
     2,000 x 5 = 10,000), registered with ``EscalationBoard.add_pairs`` (not timed) on a
     board with ``auto_close_cycles=3`` and otherwise default thresholds. The cycles are
@@ -39,7 +39,8 @@ Escalation (SPEC §4.2-4.3, budget: <= 10 ms per cycle over 100,000 pairs)
     moved out of its way with ``gc.freeze()`` and a collection runs before each timed
     call, so no implementation pays for another's garbage.
 
-Circuit breaker (SPEC §4.4, budget: allow/record >= 20x faster than pybreaker from Python)
+Circuit breaker (docs/semantics.md, Health core, budget: allow/record >= 20x faster than pybreaker from
+Python)
     Steady state: N = 200,000 protected calls (``--quick``: 20,000) of a trivial function
     that raises on 1 call in 50, thresholds far above what the run reaches so neither
     breaker opens (montalaq ``failure_threshold=1_000_000``, pybreaker
@@ -107,7 +108,7 @@ from _common import (
 )
 from montalaq.health import BreakerState, CircuitBreaker, CircuitOpenError, EscalationBoard
 
-# SPEC §11 budgets.
+# README.md, Speed budgets.
 BUDGET_CYCLE_S = 10e-3
 BUDGET_VS_PYBREAKER = 20.0
 
@@ -164,7 +165,8 @@ class PeerPair:
 
 
 class PeerBoard:
-    """SPEC §4.2-4.3 as one would write it in plain Python, same defaults as EscalationBoard."""
+    """docs/semantics.md, Health core as one would write it in plain Python, same defaults as
+    EscalationBoard."""
 
     def __init__(
         self,

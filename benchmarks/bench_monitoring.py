@@ -1,4 +1,4 @@
-"""Monitoring benchmarks: what ``record_tick`` costs the engine that calls it (SPEC §11:
+"""Monitoring benchmarks: what ``record_tick`` costs the engine that calls it (README.md, Speed:
 p99 <= 20 us seen by the caller) under a steady tick rate with the worker evaluating every
 rule, and how fast the rules evaluate in the core next to the same rules in plain Python
 (what a user would otherwise write).

@@ -1,4 +1,4 @@
-// In-process dedupe throughput (SPEC §11: check_and_record >= 10 M/s).
+// In-process dedupe throughput (README.md, Speed: check_and_record >= 10 M/s).
 // Keys are 64 lowercase hex characters, the shape montalaq.dedupe.dedup_key returns, all
 // distinct and random. Every stream is N calls (default 10 M) on a fresh cache with the
 // defaults (TTL 900 s, capacity 1 M); best of `repeats` runs:

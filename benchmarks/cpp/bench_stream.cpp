@@ -1,4 +1,4 @@
-// C++ streaming cost per trade (SPEC §11: <= 50 ns for 3 timeframes + features).
+// C++ streaming cost per trade (README.md, Speed: <= 50 ns for 3 timeframes + features).
 // Reads a binary file of (int64 ts, double price, double size) triples written by
 // benchmarks/bench_bars.py, so both sides run on the same real data.
 #include <algorithm>

@@ -6,7 +6,7 @@ namespace py = pybind11;
 namespace gd = montalaq::guard;
 
 void register_errors(py::module_& m) {
-  py::enum_<gd::error_code>(m, "ErrorCode", "Error taxonomy shared by the core and Python (SPEC §5.1).")
+  py::enum_<gd::error_code>(m, "ErrorCode", "Error taxonomy shared by the core and Python (docs/semantics.md, Guards).")
       .value("INGESTION_TIMEOUT", gd::error_code::ingestion_timeout)
       .value("PROVIDER_DISCONNECTED", gd::error_code::provider_disconnected)
       .value("DUPLICATE_TICK", gd::error_code::duplicate_tick)

@@ -1,6 +1,6 @@
-// Bindings for the alert-rule evaluator of the monitoring service (SPEC §7). Times are int
+// Bindings for the alert-rule evaluator of the monitoring service (docs/semantics.md, Monitoring). Times are int
 // ns. Events and alerts are dicts with `*_ns` ints and the severity as its name ("CRITICAL");
-// a non-finite value or threshold is None (SPEC §2). The core's std::invalid_argument
+// a non-finite value or threshold is None (docs/semantics.md, Time values in Python). The core's std::invalid_argument
 // becomes ValueError through pybind11's standard translation.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -79,14 +79,15 @@ void register_rules(py::module_& m) {
       .value("LE", rl::comparison::le, "value <= threshold")
       .value("EQ", rl::comparison::eq, "value == threshold")
       .value("NE", rl::comparison::ne, "value != threshold");
-  py::enum_<rl::severity>(m, "Severity", "Alert severity (SPEC §7).")
+  py::enum_<rl::severity>(m, "Severity", "Alert severity (docs/semantics.md, Monitoring).")
       .value("INFO", rl::severity::info)
       .value("WARNING", rl::severity::warning)
       .value("CRITICAL", rl::severity::critical);
 
-  thresholds_cls thresholds(m, "BuiltinThresholds",
-                            "Thresholds of the eight built-in rules (SPEC §7); every field finite and >= 0 "
-                            "(ValueError naming it otherwise).");
+  thresholds_cls thresholds(
+      m, "BuiltinThresholds",
+      "Thresholds of the eight built-in rules (docs/semantics.md, Monitoring); every field finite and >= 0 "
+      "(ValueError naming it otherwise).");
   thresholds.def(
       py::init([](double sentiment_errors_per_hour, double teacher_model_max_age_hours,
                   double student_model_max_age_hours, double heartbeat_max_age_s, double daily_loss_max_pct) {
@@ -129,7 +130,8 @@ void register_rules(py::module_& m) {
 
   py::class_<rl::rule_engine>(
       m, "RuleEngine",
-      "Alert-rule evaluator (SPEC §7): rules over metric paths, each path a slot in the values passed to "
+      "Alert-rule evaluator (docs/semantics.md, Monitoring): rules over metric paths, each path a slot in the values "
+      "passed to "
       "evaluate(). A rule fires once when its condition has held for its `for`, resolves once when it stops "
       "holding; NaN (a missing metric) changes nothing.\n\n"
       "Thread safety: meant for one owner thread (the monitoring worker). No lock inside; every method runs "

@@ -1,4 +1,4 @@
-// Bindings for the order safety invariants (SPEC §5.5). The check itself is the core's;
+// Bindings for the order safety invariants (docs/semantics.md, Guards). The check itself is the core's;
 // montalaq.safety coerces the arguments and writes the BLOCKED log line.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

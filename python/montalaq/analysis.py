@@ -1,4 +1,4 @@
-"""The analysis runner (SPEC §3.4): one analysis per (symbol, timeframe, closed bar).
+"""The analysis runner (docs/semantics.md, Agents): one analysis per (symbol, timeframe, closed bar).
 
 ``AnalysisRunner.run(symbol, timeframe, bar, features)`` creates a
 :class:`~montalaq.records.Analysis` and saves it through ``Store.save_analysis`` at each
@@ -27,7 +27,7 @@ Decisions:
   ``close - 1.5·ATR`` / ``close + 3.0·ATR``, SELL mirrored (``close + 1.5·ATR`` /
   ``close - 3.0·ATR``); None for HOLD (nothing to protect) and while the ATR is undefined.
 - **Failures.** An exception in the analyzer or the model makes the analysis FAILED with
-  ``error_code = error_code_for(exc)`` (SPEC §5.1: RuntimeError -> ANALYSIS_ERR, anything
+  ``error_code = error_code_for(exc)`` (docs/semantics.md, Guards: RuntimeError -> ANALYSIS_ERR, anything
   unmapped -> UNKNOWN) and ``error_message = "<Type>: <message>"`` (at most 500
   characters); ``run`` returns it and never raises for it. Errors of the store itself
   (the database is down) do propagate: there is nowhere to record the analysis.

@@ -1,4 +1,4 @@
-"""Correlation ids (SPEC §5.6): one id per evaluation, carried through analysis, decision,
+"""Correlation ids (docs/semantics.md, Guards): one id per evaluation, carried through analysis, decision,
 order and notification, and into every log line of that evaluation.
 
 The current id lives in a :mod:`contextvars` variable, so each thread and each asyncio task

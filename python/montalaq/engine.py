@@ -1,4 +1,4 @@
-"""The streaming market engine (SPEC §3.1-3.4)."""
+"""The streaming market engine (docs/semantics.md, Market core)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ class MarketEngine(_m.MarketEngine):
         return None if bar is None else finite_or_none(getattr(bar, name))
 
     def signals(self, symbol: str) -> dict[str, float | int | None]:
-        """The ``/signals`` tile (SPEC §3.4); undefined values are None."""
+        """The ``/signals`` tile (docs/semantics.md, Agents); undefined values are None."""
         st = self.state(symbol)
         return {
             "mom1_bps": self._feature(symbol, "1m", "mom_bps"),
@@ -159,7 +159,7 @@ class MarketEngine(_m.MarketEngine):
         }
 
     def signals_tf(self, symbol: str) -> dict[str, float | None]:
-        """The ``/signals_tf`` payload (SPEC §3.4): per-timeframe features, None if undefined.
+        """The ``/signals_tf`` payload (docs/semantics.md, Agents): per-timeframe features, None if undefined.
 
         Keys cover 1m, 5m and 15m (None when the engine lacks that timeframe) and every
         other configured timeframe.

@@ -1,4 +1,4 @@
-"""The error taxonomy (SPEC §5.1).
+"""The error taxonomy (docs/semantics.md, Guards).
 
 ``ErrorCode`` is one enum shared with the native core. Exceptions map to codes through
 their MRO (:func:`error_code_for`), each code is TRANSIENT (worth retrying) or PERMANENT,

@@ -1,4 +1,5 @@
-"""The records montalaq stores and serves: analyses and findings (SPEC §3.4, §9).
+"""The records montalaq stores and serves: analyses and findings (docs/semantics.md, Agents;
+docs/semantics.md, Persistence).
 
 Plain dataclasses, validated on construction, with ``to_dict()`` giving the JSON shape the
 API serves (aware UTC times as ISO-8601 ``Z`` strings, undefined numbers as ``None``).
@@ -153,7 +154,7 @@ class Analysis:
 
 @dataclass
 class Finding:
-    """One agent finding: ``{ts_utc, agent, symbol, score, label, details}`` (SPEC §3.4).
+    """One agent finding: ``{ts_utc, agent, symbol, score, label, details}`` (docs/semantics.md, Agents).
 
     ``id`` is assigned by the store (None until written, and while buffered in memory).
     """

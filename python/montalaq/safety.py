@@ -1,4 +1,4 @@
-"""Order safety invariants (SPEC §5.5): the last check before a decision becomes an order.
+"""Order safety invariants (docs/semantics.md, Guards): the last check before a decision becomes an order.
 
 ``validate_trading_decision(...)`` runs the native checks in this order and returns the
 first that fails, or ``SafetyReason.OK``:
@@ -99,7 +99,7 @@ def validate_trading_decision(
     kind: OrderKind | str = OrderKind.ENTRY,
     correlation_id: str | None = None,
 ) -> SafetyReason:
-    """Check one trading decision against the SPEC §5.5 invariants; OK or the first reason.
+    """Check one trading decision against the docs/semantics.md, Guards invariants; OK or the first reason.
 
     ``quantity`` and ``price`` are in the instrument's units; ``position_qty`` is the current
     signed position (long > 0); ``kind`` is ENTRY, TAKE_PROFIT, STOP_LOSS or EXIT.

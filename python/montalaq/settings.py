@@ -1,6 +1,6 @@
-"""Settings from the environment (SPEC §10.4), with pydantic-settings.
+"""Settings from the environment (docs/semantics.md, Settings), with pydantic-settings.
 
-Every variable is optional; the names are SPEC §10.4's (``ANALYSIS_NOTIFY_THRESHOLD``,
+Every variable is optional; the names are docs/semantics.md, Settings's (``ANALYSIS_NOTIFY_THRESHOLD``,
 ``NOTIFY_SLACK_ENABLED``, ``NOTIFY_RATE_LIMIT_PER_MIN``, ``DATABASE_URL``, ...). Load them
 once at start-up::
 
@@ -51,10 +51,11 @@ class Settings(BaseSettings):
     """All of montalaq's settings; field ``foo_bar`` is environment variable ``FOO_BAR``."""
 
     # allow_inf_nan=False: "inf" or "nan" in a window, interval or weight is a wrong value
-    # (SPEC §2: every float is finite), rejected at start-up like any other.
+    # (docs/semantics.md, Time values in Python: every float is finite), rejected at start-up like any other.
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, allow_inf_nan=False)
 
-    # -- analysis API and signal notifications (SPEC §6, §10.1) ---------------------------
+    # -- analysis API and signal notifications (docs/semantics.md, Notifications; docs/semantics.md, HTTP
+    # API) ---------------------------
     analysis_api_cache_ttl: float = Field(default=30.0, ge=0, description="seconds the analysis API caches")
     analysis_notify_threshold: float = Field(
         default=70.0, ge=0, le=100, description="composite score that notifies"
@@ -99,7 +100,7 @@ class Settings(BaseSettings):
 
     notify_apprise_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
-    # -- throttle windows per error type (SPEC §5.4), seconds -----------------------------
+    # -- throttle windows per error type (docs/semantics.md, Guards), seconds -----------------------------
     throttle_window_startup_sec: float = Field(default=3600.0, gt=0)
     throttle_window_websocket_sec: float = Field(default=3600.0, gt=0)
     throttle_window_broker_sec: float = Field(default=1800.0, gt=0)
@@ -107,14 +108,14 @@ class Settings(BaseSettings):
     throttle_window_default_sec: float = Field(default=3600.0, gt=0)
     throttle_aggregation_sec: float = Field(default=60.0, ge=0)
 
-    # -- scheduling (SPEC §10.2) ----------------------------------------------------------
+    # -- scheduling (docs/semantics.md, Celery) ----------------------------------------------------------
     kpi_rollup_interval_sec: float = Field(default=60.0, gt=0)
     escalation_eval_interval_sec: float = Field(default=60.0, gt=0)
     circuit_breaker_interval_sec: float = Field(default=60.0, gt=0)
-    # SPEC §4.3: 0 = off (operator close only); N = close after N GREEN cycles, no fails.
+    # docs/semantics.md, Health core: 0 = off (operator close only); N = close after N GREEN cycles, no fails.
     breaker_auto_close_cycles: int = Field(default=0, ge=0, le=1_000_000)
 
-    # -- market and trend score (SPEC §3.4) -----------------------------------------------
+    # -- market and trend score (docs/semantics.md, Agents) -----------------------------------------------
     symbol: CommaList = Field(default_factory=lambda: ["SPY"])
     timeframes: CommaList = Field(default_factory=lambda: ["1m", "5m", "15m"])
     ts_entry: float = Field(default=0.6, gt=0, lt=1)
@@ -179,14 +180,15 @@ class Settings(BaseSettings):
     guard_redis_prefix: str = Field(default="montalaq:", min_length=1)  # Redis guard keys
     watchlist_path: str | None = None  # YAML of pairs, timeframes, provider (Celery, serve)
 
-    # -- HTTP API (SPEC §10.1, §12) -------------------------------------------------------
+    # -- HTTP API (docs/semantics.md, HTTP API) -------------------------------------------------------
     # Bearer token for the POST endpoints; unset: `montalaq serve` makes one per run and
     # prints it in the dashboard URL, a mounted router refuses POSTs (403).
     api_token: SecretStr | None = None
-    api_host: str = "127.0.0.1"  # §12: loopback unless told otherwise
+    api_host: str = "127.0.0.1"  # loopback unless told otherwise (docs/semantics.md, HTTP API)
     api_port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
 
-    # -- monitoring (SPEC §7): built-in rule thresholds, files, retention -----------------
+    # -- monitoring (docs/semantics.md, Monitoring): built-in rule thresholds, files, retention
+    # -----------------
     # MONITOR_ENABLED: montalaq's own processes record each cycle's metrics (docs/operations.md).
     monitor_enabled: bool = True
     monitor_sentiment_errors_per_hour: float = Field(default=10.0, ge=0)
@@ -205,7 +207,8 @@ class Settings(BaseSettings):
     db_connect_timeout_sec: float = Field(default=5.0, gt=0, le=86_400)
     db_statement_timeout_sec: float = Field(default=30.0, gt=0, le=86_400)
 
-    # -- lifecycle (SPEC §8) --------------------------------------------------------------
+    # -- lifecycle (docs/semantics.md, Lifecycle)
+    # --------------------------------------------------------------
     startup_check_retries: int = Field(default=3, ge=0, le=100)
     startup_backoff_base_sec: float = Field(default=30.0, ge=0)
     waiting_recheck_sec: float = Field(default=300.0, gt=0)

@@ -1,4 +1,4 @@
-"""Notification throttling per error type (SPEC §5.4), in the native core.
+"""Notification throttling per error type (docs/semantics.md, Guards), in the native core.
 
 Each error type has a throttle window (STARTUP 3600 s, WEBSOCKET 3600 s, BROKER 1800 s,
 DATABASE 3600 s, anything else ``default_window_s`` = 3600 s). The first occurrence of a
@@ -35,7 +35,7 @@ from montalaq._time import datetime_utc, seconds_to_ns
 
 ThrottleDecision = _g.ThrottleDecision
 
-#: SPEC §5.4 windows in seconds; other types use ``default_window_s``.
+#: docs/semantics.md, Guards windows in seconds; other types use ``default_window_s``.
 DEFAULT_WINDOWS_S: Mapping[str, float] = {
     "STARTUP": 3600.0,
     "WEBSOCKET": 3600.0,
@@ -85,7 +85,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class ErrorThrottle(_g.ErrorThrottle):
-    """Per-error-type throttle windows with aggregated digests (SPEC §5.4).
+    """Per-error-type throttle windows with aggregated digests (docs/semantics.md, Guards).
 
     ``windows`` maps type names to seconds and overrides :data:`DEFAULT_WINDOWS_S` for those
     types; ``default_window_s`` applies to every other type; ``aggregation_s`` (>= 0; 0 sends

@@ -1,4 +1,5 @@
-"""The watchlist (SPEC §9, §10.2): which symbols are watched, at which timeframes, through
+"""The watchlist (docs/semantics.md, Persistence; docs/semantics.md, Celery): which symbols are watched, at
+which timeframes, through
 which provider -- a YAML file (``WATCHLIST_PATH``) read by the Celery scheduler tick.
 
 ::
@@ -26,7 +27,7 @@ Each entry of ``pairs`` is one symbol; with its timeframes it stands for the (sy
 timeframe) pairs the scheduler analyses and the escalation board watches, and its
 ``provider`` is recorded on each of them (``ingestion_status.provider``).
 
-``source`` -- what feeds the symbol's trades in a worker (SPEC §10.2: the scheduler tick
+``source`` -- what feeds the symbol's trades in a worker (docs/semantics.md, Celery: the scheduler tick
 ingests them). A string is a kind without options; a mapping has ``kind`` and options:
 
 - ``auto`` (the default): the bundled sample of that name when there is one (``SPY``,

@@ -1,6 +1,6 @@
 """Helpers shared by the Python tests: where the real market data lives, independent raw
 readers of each data file (plain pandas, nothing from montalaq), and plain pandas/numpy
-reference implementations of SPEC §3.2 bars and §3.3 features.
+reference implementations of docs/semantics.md, Market core: bars and features.
 
 The readers here are deliberately written from each data folder's SOURCE.md, not from
 ``montalaq.io``, so that a test comparing the two checks ``read_trades`` as well.
@@ -157,7 +157,8 @@ def pandas_bars(
     side: npt.NDArray[np.int8] | None,
     timeframe: str,
 ) -> pd.DataFrame:
-    """SPEC §3.2 bars the plain pandas way: resample(closed="left", label="left") on a UTC
+    """docs/semantics.md, Market core bars the plain pandas way: resample(closed="left", label="left") on a
+    UTC
     index, empty bins dropped. Input must be in time order (ties: arrival order), which is
     what pandas' first/last then follow."""
     index = pd.DatetimeIndex(pd.to_datetime(ts_ns, unit="ns", utc=True))
@@ -229,7 +230,7 @@ def reference_features(
     vwap_n: int = 20,
     rvol_n: int = 20,
 ) -> pd.DataFrame:
-    """mom_bps, px_vs_vwap_bps and rvol written from SPEC §3.3 with plain pandas.
+    """mom_bps, px_vs_vwap_bps and rvol written from docs/semantics.md, Market core with plain pandas.
 
     - ``mom_bps_i = (C_i / C_{i-k} - 1) * 1e4``, undefined for i < k;
     - ``px_vs_vwap_bps_i = (C_i / VWAP_N - 1) * 1e4`` with ``VWAP_N`` over the last N bars

@@ -1,7 +1,7 @@
 """Real loopback servers that notification tests deliver to: an HTTP receiver and an SMTP one.
 
 Both bind 127.0.0.1 only and record what they receive, so a test checks what actually went
-over the wire (SPEC §6, STYLE habit 9: real servers, never mocks of them).
+over the wire (docs/semantics.md, Notifications, STYLE habit 9: real servers, never mocks of them).
 
 ``HttpReceiver`` is a threaded ``http.server`` speaking HTTP/1.1 with keep-alive; it answers
 every request with the response last set by :meth:`HttpReceiver.set_response` and can stop

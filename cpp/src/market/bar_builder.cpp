@@ -87,7 +87,7 @@ void build_loop(std::span<const std::int64_t> ts_ns, std::span<const double> pri
     b.high = high;
     b.low = low;
     b.close = close;
-    // volume > 0 (every trade has size > 0); overflowed sums leave as NaN (SPEC §2).
+    // volume > 0 (every trade has size > 0); overflowed sums leave as NaN (docs/semantics.md, Time values in Python).
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     const double vwap = pv / volume;
     b.volume = std::isfinite(volume) ? volume : nan;

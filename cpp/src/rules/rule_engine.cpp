@@ -56,7 +56,7 @@ nlohmann::json parse_text(std::string_view text, const char* what) {
   }
 }
 
-// Non-finite values have no JSON form (SPEC §2): null.
+// Non-finite values have no JSON form (docs/semantics.md, Time values in Python): null.
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 nlohmann::json ns_or_null(bool present, std::int64_t v) { return present ? nlohmann::json(v) : nlohmann::json(); }
 

@@ -6,7 +6,7 @@ import typing
 __all__: list[str] = ['ErrorCode']
 class ErrorCode:
     """
-    Error taxonomy shared by the core and Python (SPEC §5.1).
+    Error taxonomy shared by the core and Python (docs/semantics.md, Guards).
     
     Members:
     

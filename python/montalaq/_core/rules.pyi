@@ -67,7 +67,7 @@ class Comparison:
         ...
 class Severity:
     """
-    Alert severity (SPEC §7).
+    Alert severity (docs/semantics.md, Monitoring).
     
     Members:
     
@@ -117,7 +117,7 @@ class Severity:
         ...
 class BuiltinThresholds:
     """
-    Thresholds of the eight built-in rules (SPEC §7); every field finite and >= 0 (ValueError naming it otherwise).
+    Thresholds of the eight built-in rules (docs/semantics.md, Monitoring); every field finite and >= 0 (ValueError naming it otherwise).
     """
     def __init__(self, *, sentiment_errors_per_hour: typing.SupportsFloat | typing.SupportsIndex = 10.0, teacher_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0, student_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0, heartbeat_max_age_s: typing.SupportsFloat | typing.SupportsIndex = 120.0, daily_loss_max_pct: typing.SupportsFloat | typing.SupportsIndex = 5.0) -> None:
         ...
@@ -165,7 +165,7 @@ class BuiltinThresholds:
         ...
 class RuleEngine:
     """
-    Alert-rule evaluator (SPEC §7): rules over metric paths, each path a slot in the values passed to evaluate(). A rule fires once when its condition has held for its `for`, resolves once when it stops holding; NaN (a missing metric) changes nothing.
+    Alert-rule evaluator (docs/semantics.md, Monitoring): rules over metric paths, each path a slot in the values passed to evaluate(). A rule fires once when its condition has held for its `for`, resolves once when it stops holding; NaN (a missing metric) changes nothing.
     
     Thread safety: meant for one owner thread (the monitoring worker). No lock inside; every method runs holding the GIL and none releases it, so calls from other threads are serialised, never interleaved.
     """

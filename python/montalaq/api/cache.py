@@ -1,4 +1,5 @@
-"""A small TTL cache of serialised responses for the analysis endpoints (SPEC §10.1, §11).
+"""A small TTL cache of serialised responses for the analysis endpoints (docs/semantics.md, HTTP API;
+README.md, Speed).
 
 Entries are ``(status, body bytes)`` keyed by the endpoint and its *normalised* parameters
 (``("latest", "SPY", "1m")``; ``tf=60s`` and ``tf=1m`` share an entry), so a hit costs a

@@ -1,4 +1,5 @@
-"""Response shapes of the HTTP API, for the OpenAPI schema (SPEC §3.4, §10.1).
+"""Response shapes of the HTTP API, for the OpenAPI schema (docs/semantics.md, Agents; docs/semantics.md,
+HTTP API).
 
 These pydantic models *document* the bodies; the endpoints serialise with
 :mod:`montalaq.api.responses` and return bytes, so they are never validated per request.
@@ -152,7 +153,7 @@ class AgentInfo(BaseModel):
 
 
 class FindingOut(BaseModel):
-    """One agent finding (SPEC §3.4); ``id`` is null while it is buffered in memory."""
+    """One agent finding (docs/semantics.md, Agents); ``id`` is null while it is buffered in memory."""
 
     id: int | None
     ts_utc: datetime
@@ -198,7 +199,7 @@ class Findings(BaseModel):
 
 
 class Signals(BaseModel):
-    """``GET /signals`` tile (SPEC §3.4)."""
+    """``GET /signals`` tile (docs/semantics.md, Agents)."""
 
     mom1_bps: float | None
     mom5_bps: float | None
@@ -211,7 +212,8 @@ class Signals(BaseModel):
 
 
 class SignalsTF(BaseModel):
-    """``GET /signals_tf`` (SPEC §3.4); other configured timeframes add ``<feature>_<tf>`` keys."""
+    """``GET /signals_tf`` (docs/semantics.md, Agents); other configured timeframes add ``<feature>_<tf>``
+    keys."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -263,7 +265,7 @@ class DebugFeatures(BaseModel):
 
 
 class AnalysisOut(BaseModel):
-    """One analysis (SPEC §3.4); scores 0-100, prices in the symbol's currency."""
+    """One analysis (docs/semantics.md, Agents); scores 0-100, prices in the symbol's currency."""
 
     symbol: str
     timeframe: str

@@ -1,4 +1,5 @@
-"""JSON bodies and error answers of the HTTP API (SPEC §2, §10.1).
+"""JSON bodies and error answers of the HTTP API (docs/semantics.md, Time values in Python;
+docs/semantics.md, HTTP API).
 
 Every body is built here: times as ISO-8601 UTC strings with a ``Z``, every float finite
 (NaN and ±inf become ``null``), numpy scalars as plain numbers, enums by value, records

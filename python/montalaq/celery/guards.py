@@ -1,5 +1,5 @@
-"""Guards whose state the workers share through Redis: the error-type throttle (SPEC §5.4)
-and the notification channels' circuit breakers (SPEC §4.4).
+"""Guards whose state the workers share through Redis: the error-type throttle (docs/semantics.md, Guards)
+and the notification channels' circuit breakers (docs/semantics.md, Health core).
 
 Both wrap the native objects: each call loads the shared state (``to_json``/``load_json``
 documents of the core) under a short Redis lock, runs the native call, and stores the new

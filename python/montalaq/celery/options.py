@@ -1,4 +1,4 @@
-"""Options of the Celery integration that are not environment settings (SPEC §10.4 has
+"""Options of the Celery integration that are not environment settings (docs/semantics.md, Settings has
 the intervals of escalation, breakers and KPI rollup; these are the rest)."""
 
 from __future__ import annotations

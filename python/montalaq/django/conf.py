@@ -12,7 +12,7 @@
 
 Decisions:
 
-- **Keys.** The keys are SPEC §10.4's environment names (``SYMBOL``, ``DATABASE_URL``,
+- **Keys.** The keys are docs/semantics.md, Settings's environment names (``SYMBOL``, ``DATABASE_URL``,
   ``API_TOKEN``, ``ANALYSIS_API_CACHE_TTL``, ... -- every field of
   :class:`montalaq.settings.Settings`, upper case), plus four Django-only keys
   (:data:`DJANGO_KEYS`): ``DATABASE_ALIAS``, ``RUN_SCHEDULER``, ``TICK_SEC`` and
@@ -155,8 +155,8 @@ def raw() -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping):
         raise ImproperlyConfigured(
-            f"settings.{SETTING}: expected a dict of montalaq setting names (SPEC §10.4 environment "
-            f"names such as 'SYMBOL', 'DATABASE_URL', 'API_TOKEN') to values, got {type(value).__name__}"
+            f"settings.{SETTING}: expected a dict of montalaq setting names (the environment names such as "
+            f"'SYMBOL', 'DATABASE_URL', 'API_TOKEN') to values, got {type(value).__name__}"
         )
     out: dict[str, Any] = {}
     for key, item in value.items():
@@ -178,7 +178,7 @@ def _unknown_key(key: str, known: Mapping[str, str]) -> ImproperlyConfigured:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ImproperlyConfigured(
         f"{_key(key)}: unknown setting{hint}; accepted: the montalaq environment names "
-        f"(SPEC §10.4, the fields of montalaq.settings.Settings) and {', '.join(DJANGO_KEYS)}"
+        f"(the fields of montalaq.settings.Settings) and {', '.join(DJANGO_KEYS)}"
     )
 
 

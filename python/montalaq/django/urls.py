@@ -11,7 +11,7 @@
     ]
 
 Then ``/montalaq/`` is the dashboard, ``/montalaq/health``, ``/montalaq/api/analysis/latest``
-... are the endpoints of SPEC §10.1 and ``/montalaq/api/docs`` documents them. One pattern
+... are the endpoints of docs/semantics.md, HTTP API and ``/montalaq/api/docs`` documents them. One pattern
 catches every path under the prefix and hands it to the router (see
 :mod:`montalaq.django.views`), so unknown paths under the prefix answer montalaq's JSON 404
 ``{"detail": "Not Found"}``; included at the root (``path("", include(...))``), put it

@@ -6,7 +6,7 @@ Decisions:
 - **One implementation.** The view builds an ASGI HTTP scope from the Django request --
   method, scheme, path, query string (raw, byte for byte), headers, body, client and
   server addresses -- and calls the ASGI app of :mod:`montalaq.django.runtime`; the status,
-  headers and body it answers become the ``HttpResponse``. So every endpoint of SPEC §10.1
+  headers and body it answers become the ``HttpResponse``. So every endpoint of docs/semantics.md, HTTP API
   (and ``/api/bars``, the docs' assets, the dashboard's files) answers through Django
   exactly as through FastAPI: the same 400 messages, the token check (401/403), the
   analysis cache and its ``X-Cache``, ``/metrics`` (counted by the router), the schema,

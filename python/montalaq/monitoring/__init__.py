@@ -1,4 +1,4 @@
-"""Monitoring (SPEC §7): metrics per tick, rules evaluated in the core, JSONL alerts,
+"""Monitoring (docs/semantics.md, Monitoring): metrics per tick, rules evaluated in the core, JSONL alerts,
 snapshots, retention and aggregation.
 
 ::

@@ -1,4 +1,4 @@
-"""The alert log (SPEC §7): ``logs/alerts/<YYYY-MM-DD>.jsonl``, one JSON line per alert.
+"""The alert log (docs/semantics.md, Monitoring): ``logs/alerts/<YYYY-MM-DD>.jsonl``, one JSON line per alert.
 
 Append-only and safe to share: each line is written with a single ``write(2)`` on a file
 opened ``O_APPEND``, so threads and processes appending at once never interleave or lose a

@@ -1,4 +1,4 @@
-"""Metrics snapshots on disk and their time-series aggregation (SPEC §7).
+"""Metrics snapshots on disk and their time-series aggregation (docs/semantics.md, Monitoring).
 
 Each snapshot is ``data/monitoring/metrics_<YYYYMMDDTHHMMSS.ffffffZ>.json`` holding
 ``{timestamp, metrics (nested, as given), flat ({path: float})}``, written to a temporary

@@ -1,4 +1,5 @@
-"""The metrics snapshot of SPEC §7 as typed records, and its flat ``{path: float}`` form.
+"""The metrics snapshot of docs/semantics.md, Monitoring as typed records, and its flat ``{path: float}``
+form.
 
 ``record_tick`` accepts a :class:`MetricsSnapshot` or the same shape as nested dicts
 (missing sections and fields are allowed: a missing value is "unknown", never 0). The
@@ -81,7 +82,7 @@ class Artifacts:
 
 @dataclass
 class MetricsSnapshot:
-    """One tick's metrics (SPEC §7)."""
+    """One tick's metrics (docs/semantics.md, Monitoring)."""
 
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
     positions: Positions = field(default_factory=Positions)

@@ -1,4 +1,5 @@
-"""Alert rules (SPEC §7): the eight built-ins plus declarative user rules, evaluated in the
+"""Alert rules (docs/semantics.md, Monitoring): the eight built-ins plus declarative user rules, evaluated in
+the
 native core (``montalaq._core.rules``).
 
 A user rule is a mapping::

@@ -1,4 +1,4 @@
-"""The monitoring service (SPEC §7).
+"""The monitoring service (docs/semantics.md, Monitoring).
 
 ``record_tick(metrics)`` is what an engine calls after every tick: it stamps the time,
 appends to a bounded in-memory queue and returns (well under a microsecond of Python work;
@@ -136,7 +136,7 @@ class MonitoringService:
         cls, settings: Settings, notifier: Notifier | None = None, **overrides: Any
     ) -> MonitoringService:
         """A service configured from ``MONITOR_*``, ``ALERTS_DIR``, ``METRICS_DIR`` and the
-        retention settings (SPEC §10.4)."""
+        retention settings (docs/semantics.md, Settings)."""
         kwargs: dict[str, Any] = {
             "alerts_dir": settings.alerts_dir,
             "metrics_dir": settings.metrics_dir,

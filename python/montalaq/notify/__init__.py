@@ -1,4 +1,4 @@
-"""Notifications (SPEC §6): channels, the durable outbox notifier, the signal hook.
+"""Notifications (docs/semantics.md, Notifications): channels, the durable outbox notifier, the signal hook.
 
 ::
 

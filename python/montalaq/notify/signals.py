@@ -1,4 +1,5 @@
-"""The analysis signal hook (SPEC §6): a COMPLETE analysis whose ``composite_score`` is at
+"""The analysis signal hook (docs/semantics.md, Notifications): a COMPLETE analysis whose ``composite_score``
+is at
 least the threshold notifies once per (symbol, timeframe, bar_ts) within the dedupe window.
 
 Two guards, both needed: the dedupe cache (in process, or Redis for many workers) answers

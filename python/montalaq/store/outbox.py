@@ -1,4 +1,5 @@
-"""The durable notification outbox (SPEC §6): a row per (event, channel), written before
+"""The durable notification outbox (docs/semantics.md, Notifications): a row per (event, channel), written
+before
 anything is sent and marked after, so a crash or an outage loses nothing.
 
 Row life: PENDING -> SENT, or -> FOLDED (over the channel's rate limit) -> DIGESTED (sent

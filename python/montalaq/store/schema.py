@@ -1,4 +1,4 @@
-"""The tables of SPEC §9 as SQLAlchemy Core metadata: the single source the migrations
+"""The tables of docs/semantics.md, Persistence as SQLAlchemy Core metadata: the single source the migrations
 are checked against (a test diffs this metadata with the migrated database).
 
 Times are ``UTCDateTime``: timestamp-with-time-zone on PostgreSQL, ISO text on SQLite,

@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard's browser tests (SPEC §10.1 GET /, §12).
+"""Fixtures for the dashboard's browser tests (docs/semantics.md, HTTP API and Dashboard).
 
 Real parts only: Debian's Chromium (``/usr/bin/chromium``, installed by
 ``scripts/ensure_system.sh``) driven by Playwright without any browser download, a real

@@ -1,4 +1,4 @@
-"""The dashboard (SPEC §10.1 GET /, §12) in a real headless Chromium against a real
+"""The dashboard (docs/semantics.md, HTTP API and Dashboard) in a real headless Chromium against a real
 ``montalaq serve`` replaying the SPY session with a 10-minute hole at 300x: tiles, the
 candlestick chart following new bars, the 1m pair's breaker opened by the hole and closed
 from the page, "run agents now", the token's handling and no console errors; and against

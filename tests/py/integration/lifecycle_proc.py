@@ -7,7 +7,8 @@ It builds a real SQLite Store (DB_URL), a Notifier with a WebhookChannel to WEBH
 ``alerts_dir`` (under DIR) plus ``upstream``, driven by files in DIR: it passes when
 ``upstream_ok`` exists, fails PERMANENT when ``upstream_broken`` exists, TRANSIENT otherwise.
 Timings are scaled down (back-off base 0.05 s, re-check 0.3 s, status 1 s); the shutdown
-steps keep SPEC §8's budgets. Each host step appends its name to DIR/steps.log, then raises
+steps keep docs/semantics.md, Lifecycle's budgets. Each host step appends its name to DIR/steps.log, then
+raises
 (``--raise``) or sleeps 60 s (``--hang``); ``disconnect`` also stops the notifier.
 
 stdout: ``starting`` once, ``state <STATE>`` when start() returns, and ``report <json>`` as

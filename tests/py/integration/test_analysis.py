@@ -1,4 +1,5 @@
-"""The analysis runner (SPEC §3.4, §5.1, §6) over a real SQLite store, real bars from the
+"""The analysis runner (docs/semantics.md, Agents; docs/semantics.md, Guards; docs/semantics.md,
+Notifications) over a real SQLite store, real bars from the
 engine fed with the bundled SPY day, and a real notifier delivering to a loopback HTTP
 receiver."""
 

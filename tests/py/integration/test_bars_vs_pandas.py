@@ -1,6 +1,7 @@
 """Bars from every real trade file vs plain pandas, and vs independent exchange/vendor bars.
 
-SPEC §3.2: a bar of ``tf`` covers ``[start, start + tf)`` with ``start = floor(ts / tf) * tf``,
+docs/semantics.md, Market core: a bar of ``tf`` covers ``[start, start + tf)`` with ``start = floor(ts / tf)
+* tf``,
 "exactly pandas' resample(tf, closed="left", label="left") on a UTC index". Each file is
 read twice: with ``montalaq.read_trades`` (the thing under test) and with plain pandas
 following the folder's SOURCE.md (``mtq_support.read_raw``), so the reader is checked too.

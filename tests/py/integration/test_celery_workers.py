@@ -1,4 +1,4 @@
-"""montalaq on real Celery (SPEC §10.2): two ``celery worker`` processes and a
+"""montalaq on real Celery (docs/semantics.md, Celery): two ``celery worker`` processes and a
 ``celery beat`` on a real Redis broker, a real PostgreSQL database and a loopback webhook
 receiver, over the SPY sample replayed 60x faster with a 30-minute warm-up, a healthy
 simulated instrument (SIM) and one whose model always fails (BROKEN).

@@ -1,4 +1,5 @@
-"""Notification channels against real loopback servers (SPEC §6, §12).
+"""Notification channels against real loopback servers (docs/semantics.md, Notifications; docs/semantics.md,
+HTTP API).
 
 Every channel sends to a real HTTP receiver or SMTP server on 127.0.0.1 and the test reads
 what arrived on the wire: payload fields, headers, paths and query strings, the mail's

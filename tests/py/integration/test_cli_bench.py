@@ -1,4 +1,5 @@
-"""``montalaq bench`` (SPEC §10.3): the built-in benchmarks of the installed package on the
+"""``montalaq bench`` (docs/semantics.md, Operator CLI): the built-in benchmarks of the installed package on
+the
 bundled sample, each beside the installed peer, and a line when a peer is missing."""
 
 from __future__ import annotations

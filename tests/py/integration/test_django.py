@@ -3,7 +3,7 @@ day, through Django's test client (sync and async), a real WSGI server on loopba
 ``python -m django`` subprocesses; montalaq's database is Django's own (a SQLite file per
 module, and a PostgreSQL database per module on 127.0.0.1:5432, created and dropped).
 
-Every endpoint of SPEC §10.1 (and /api/bars, the docs, the dashboard and its files) is
+Every endpoint of docs/semantics.md, HTTP API (and /api/bars, the docs, the dashboard and its files) is
 compared with the FastAPI router's answer over the same service, mounted at the same prefix:
 same status, same headers, same body. Then: parameter errors, the token and CSRF, settings
 from ``settings.MONTALAQ`` over the environment (errors naming the key), the database taken

@@ -1,4 +1,5 @@
-"""Features (SPEC §3.3) on real bars vs TA-Lib and a plain pandas reference, and ATR vs the
+"""Features (docs/semantics.md, Market core) on real bars vs TA-Lib and a plain pandas reference, and ATR vs
+the
 published Achelis/Tulip vectors."""
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_atr_equals_talib(name: str, n: int, bar_sets: dict[str, montalaq.Bars])
     assert_nan_positions_equal(got, want, f"{name} atr_n={n}")
     ok = ~np.isnan(want)
     assert_allclose(got[ok], want[ok], rtol=1e-9, atol=0)
-    # SPEC: undefined before index n, defined from n on.
+    # Documented: undefined before index n, defined from n on.
     assert np.isnan(got[: min(n, len(bars))]).all()
     assert not np.isnan(got[n:]).any()
 
@@ -189,7 +190,7 @@ def tulip_dir(data_dir: Path) -> Path:
 def test_true_range_equals_achelis_from_the_second_bar(tulip_dir: Path) -> None:
     high, low, close, tr = read_tulip_block(tulip_dir / "atoz.txt", "tr")
     assert len(high) == len(tr) == 20
-    # Tulip's TR_0 is H_0 - L_0 (no previous close). SPEC's TR starts at bar 1, so bar 0 is
+    # Tulip's TR_0 is H_0 - L_0 (no previous close). Our TR starts at bar 1, so bar 0 is
     # not comparable. With atr_n=1 Wilder's ATR is TR itself: ATR_i = TR_i for i >= 1.
     assert tr[0] == pytest.approx(high[0] - low[0], abs=1e-12)
     got = features_of(high, low, close, atr_n=1)
@@ -209,9 +210,9 @@ def test_atr_recursion_equals_tulip_from_a_common_seed(
     tulip_dir: Path, file: str, header: str, n: int, printed_decimals: int
 ) -> None:
     """Tulip/Achelis seed ATR at index n-1 with mean(TR_0..TR_{n-1}), TR_0 = H_0 - L_0;
-    TA-Lib and SPEC seed at index n with mean(TR_1..TR_n). The two differ by the seed only:
+    TA-Lib and montalaq seed at index n with mean(TR_1..TR_n). The two differ by the seed only:
     both then apply Wilder's ATR_i = (ATR_{i-1}(n-1) + TR_i)/n. To compare the recursion
-    from a common seed, put one extra flat bar in front (H=L=C=C_0). SPEC's TR of the
+    from a common seed, put one extra flat bar in front (H=L=C=C_0). montalaq's TR of the
     original bar 0 is then max(H_0-L_0, |H_0-C_0|, |L_0-C_0|) = H_0-L_0, which is exactly
     Tulip's TR_0 (C_0 lies within [L_0, H_0]), so montalaq's first ATR equals Tulip's
     first ATR and every later value must follow."""

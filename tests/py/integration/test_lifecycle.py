@@ -1,4 +1,4 @@
-"""Lifecycle (SPEC §8) in real processes: lifecycle_proc.py runs a Lifecycle over a real
+"""Lifecycle (docs/semantics.md, Lifecycle) in real processes: lifecycle_proc.py runs a Lifecycle over a real
 SQLite store and a real Notifier posting to the loopback HTTP receiver; checks are driven by
 files, shutdown steps record themselves in steps.log. Also the built-in checks against a real
 SQLite database, a real Redis and a real directory."""
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 PROC = str(Path(__file__).with_name("lifecycle_proc.py"))
 PYTHON_DIR = str(Path(montalaq.__file__).resolve().parent.parent)
-SHUTDOWN_BUDGET_S = 9.0  # SPEC §8, the process's default
+SHUTDOWN_BUDGET_S = 9.0  # docs/semantics.md, Lifecycle, the process's default
 STATUS_INTERVAL_S = 1.0  # what lifecycle_proc.py configures
 HOST_STEPS = ["cancel_orders", "close_positions", "save_state", "disconnect"]
 

@@ -1,4 +1,4 @@
-"""Schema migrations (SPEC §9) on both backends, and the `montalaq db` commands.
+"""Schema migrations (docs/semantics.md, Persistence) on both backends, and the `montalaq db` commands.
 
 Every test gets an empty database: a SQLite file under tmp_path, or a fresh PostgreSQL
 database. The CLI runs as a real subprocess (``python -m montalaq``) importing the same

@@ -1,4 +1,4 @@
-"""Notifications configured from the environment (SPEC §10.4) and delivered end to end to
+"""Notifications configured from the environment (docs/semantics.md, Settings) and delivered end to end to
 every channel, and several notifier workers sharing one PostgreSQL outbox."""
 
 from __future__ import annotations

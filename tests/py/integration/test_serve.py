@@ -1,4 +1,5 @@
-"""``montalaq serve`` as a real process on a free loopback port (SPEC §10.3, §12): the one
+"""``montalaq serve`` as a real process on a free loopback port (docs/semantics.md, Operator CLI;
+docs/semantics.md, HTTP API): the one
 URL line with the real port and a per-run token, the API over real HTTP, the token on
 POSTs, a clean exit 0 on SIGTERM and SIGINT, exit 2 on bad options."""
 

@@ -1,4 +1,5 @@
-"""The service (SPEC §3.4, §4, §6, §9, §10.1) over the bundled SPY day replayed through a
+"""The service (docs/semantics.md, Agents; docs/semantics.md, Health core; docs/semantics.md, Notifications;
+docs/semantics.md, Persistence; docs/semantics.md, HTTP API) over the bundled SPY day replayed through a
 real engine, board, SQLite store and notifier: the payloads the API serves, operator
 actions, the scheduler, and the end-to-end check of a feed gap (AMBER -> RED,
 WARN -> ERROR -> CRITICAL, that pair's breaker only, dry-run notifications, status)."""

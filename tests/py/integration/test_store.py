@@ -1,4 +1,5 @@
-"""The Store (SPEC §9) against real databases: every test of the first part runs on a SQLite
+"""The Store (docs/semantics.md, Persistence) against real databases: every test of the first part runs on a
+SQLite
 file and on a fresh PostgreSQL database; the findings fallback is tested with a real
 outage (a TCP proxy in front of PostgreSQL, stopped and started again); SQLite's WAL mode
 and its behaviour with several processes are tested on their own.

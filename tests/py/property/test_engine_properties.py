@@ -1,5 +1,5 @@
 """Property tests: the MarketEngine against a tiny pure-Python reference model written from
-SPEC §3.1-3.2 (and docs/semantics.md where the spec is silent), on random streams with
+docs/semantics.md, Market core (and docs/semantics.md where the spec is silent), on random streams with
 invalid values, duplicate ids, out-of-order trades and clock advances."""
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class RefSymbol:
 
 
 class RefEngine:
-    """SPEC §3.1-3.2 in the plainest Python: validity, id dedupe over the cache window,
+    """docs/semantics.md, Market core in the plainest Python: validity, id dedupe over the cache window,
     LATE against the open finest bar, bars by floor(ts / tf), closing by later trades or by
     the clock, and (optionally) amendments inside a late window."""
 

@@ -1,5 +1,5 @@
 """Property tests of the health core against short pure-Python reference models written
-from SPEC §4.1-4.4 (not from the C++):
+from docs/semantics.md, Health core (not from the C++):
 
 - the escalation ladder and per-pair breakers over thousands of random cycles (colours via
   last ticks, timestamped failures with random codes, operator closes, random thresholds
@@ -66,7 +66,7 @@ class RefPair:
 
 
 def colour_of(tf_s: int, now: int, last_tick: int | None) -> str:
-    """SPEC §4.1 with the default thresholds 1.5 tf and 3 tf."""
+    """docs/semantics.md, Health core with the default thresholds 1.5 tf and 3 tf."""
     if last_tick is None or last_tick <= 0:
         return "RED"
     age = max(0, now - last_tick)
@@ -89,7 +89,7 @@ def colour_at(p: RefPair, now: int) -> str:
 
 
 class RefBoard:
-    """SPEC §4.2-4.3, as written, plus market calendars."""
+    """docs/semantics.md, Health core, as written, plus market calendars."""
 
     def __init__(self, cfg: Cfg, pairs: tuple[tuple[str, str], ...]) -> None:
         self.cfg = cfg
@@ -377,7 +377,7 @@ def test_activity_on_one_pair_never_changes_another(
 
 # --------------------------------------------------------------------------- circuit breaker model
 
-# SPEC §4.4 leaves some things to judgement. Where the implementation differs from what
+# docs/semantics.md, Health core leaves some things to judgement. Where the implementation differs from what
 # resilience4j and the breaker's own docstring say, the difference is pinned by a test_bug_
 # test in tests/py/unit/test_health_circuit_breaker.py, and the model follows the
 # implementation behind a switch so that this property checks everything else:

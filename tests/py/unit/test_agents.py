@@ -1,4 +1,4 @@
-"""Agents (SPEC §3.4): the registry and its decorator, the built-in trend_score (formula,
+"""Agents (docs/semantics.md, Agents): the registry and its decorator, the built-in trend_score (formula,
 posture with TS_PERSIST, SHORT mirror, persistence in position_state) and rvol_spike."""
 
 from __future__ import annotations

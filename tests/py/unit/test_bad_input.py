@@ -1,5 +1,6 @@
-"""Bad data is counted, never raised (SPEC §2, §12); bad arguments raise ValueError/TypeError
-naming the argument and what is accepted (SPEC §2)."""
+"""Bad data is counted, never raised (docs/semantics.md, Time values in Python; docs/semantics.md, HTTP API);
+bad arguments raise ValueError/TypeError
+naming the argument and what is accepted (docs/semantics.md, Time values in Python)."""
 
 from __future__ import annotations
 
@@ -190,7 +191,7 @@ def test_rejected_symbols_are_counted_by_on_trade() -> None:
 
 
 def test_bug_on_trades_rejected_symbol_is_not_counted_in_stats() -> None:
-    """Regression pin. on_trades must equal on_trade row by row (SPEC §3.2 'must agree'):
+    """Regression pin. on_trades must equal on_trade row by row (docs/semantics.md, Market core 'must agree'):
     on_trade("B", ...) for a symbol outside the allow-list adds to stats()['REJECT_SYMBOL'],
     but on_trades("B", ...) returns REJECT_SYMBOL counts and leaves stats() at 0 (the
     binding short-cuts before the engine's counter)."""
@@ -201,7 +202,8 @@ def test_bug_on_trades_rejected_symbol_is_not_counted_in_stats() -> None:
 
 
 def test_bug_huge_finite_price_times_size_gives_infinite_vwap() -> None:
-    """Regression pin. SPEC §2: every float that leaves the package is finite (NaN when
+    """Regression pin. docs/semantics.md, Time values in Python: every float that leaves the package is
+    finite (NaN when
     undefined, never Infinity). A trade with price 1e200 and size 1e200 has a notional that
     overflows: it gave vwap inf, then (issue 20) NaN features for good. Such a trade is now
     REJECT_SIZE, in build_bars and the engine alike."""
@@ -243,7 +245,8 @@ def test_timeframe_of_wrong_type_raises_type_error_naming_it() -> None:
 
 @pytest.mark.parametrize("value", [5, None, 1.5])
 def test_bug_non_string_timeframe_error_does_not_name_the_argument(value: object) -> None:
-    """Regression pin. SPEC §2: bad arguments raise with a message naming the argument and
+    """Regression pin. docs/semantics.md, Time values in Python: bad arguments raise with a message naming
+    the argument and
     the accepted values. build_bars(..., 5) and MarketEngine(5) raise TypeError("'int'
     object is not iterable"): the non-string is taken for a sequence of timeframes."""
     with pytest.raises(TypeError, match="timeframe"):

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 BENCH = REPO_ROOT / "benchmarks" / "bench_health.py"
 
 # Every row the table must hold, by the start of its measurement label, and whether it
-# carries a SPEC §11 budget (then its verdict is PASS or MISS, never INFO).
+# carries a README.md, Speed budget (then its verdict is PASS or MISS, never INFO).
 EXPECTED_ROWS = {
     "escalation cycle, int64 array ticks, median [": True,
     "escalation cycle, int64 array ticks, max [": False,

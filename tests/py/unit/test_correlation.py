@@ -1,4 +1,5 @@
-"""Correlation ids (SPEC §5.6): format, env override, scopes, asyncio isolation, the filter."""
+"""Correlation ids (docs/semantics.md, Guards): format, env override, scopes, asyncio isolation, the
+filter."""
 
 from __future__ import annotations
 

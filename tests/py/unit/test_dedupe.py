@@ -1,4 +1,4 @@
-"""Dedupe (SPEC §5.3): the key's exact format, and the in-process DedupeCache's rules."""
+"""Dedupe (docs/semantics.md, Guards): the key's exact format, and the in-process DedupeCache's rules."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone

@@ -1,6 +1,7 @@
-"""The streaming MarketEngine on real trade files: streaming equals batch (SPEC §3.2), closed
+"""The streaming MarketEngine on real trade files: streaming equals batch (docs/semantics.md, Market core),
+closed
 bars add up, duplicates, late trades and amendments, closing on time, gap filling, the
-signal payloads (§3.4), state snapshots and quotes."""
+signal payloads (docs/semantics.md, Agents), state snapshots and quotes."""
 
 from __future__ import annotations
 
@@ -376,7 +377,7 @@ def delayed_arrivals(t: montalaq.Trades, seed: int, max_delay_s: float = 90.0) -
 
 
 def expected_late(ts_arrival: np.ndarray, finest_ns: int) -> np.ndarray:
-    """SPEC §3.2: late iff older than the start of the open finest bar at arrival."""
+    """docs/semantics.md, Market core: late iff older than the start of the open finest bar at arrival."""
     late = np.zeros(len(ts_arrival), bool)
     frontier = np.iinfo(np.int64).min
     for i, ts in enumerate(ts_arrival.tolist()):

@@ -1,4 +1,4 @@
-"""Error taxonomy (SPEC §5.1): MRO mapping, kinds, registration, clear errors."""
+"""Error taxonomy (docs/semantics.md, Guards): MRO mapping, kinds, registration, clear errors."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""EscalationBoard JSON snapshots (SPEC §2, §4.2-4.3): a board with state in every field
+"""EscalationBoard JSON snapshots (docs/semantics.md, Time values in Python; docs/semantics.md, Health core):
+a board with state in every field
 round-trips to an identical board that behaves identically; malformed or foreign documents
 raise ValueError and leave the board untouched; a fuzz test mutates valid documents."""
 

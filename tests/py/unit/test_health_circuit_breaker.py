@@ -1,4 +1,4 @@
-"""The generic CircuitBreaker (SPEC §4.4): count mode and rate mode with their edges, the
+"""The generic CircuitBreaker (docs/semantics.md, Health core): count mode and rate mode with their edges, the
 cooldown, HALF_OPEN probes, the probe timeout, operator states, history and counts, the
 sync/async decorator and context managers, CircuitOpenError, exclusions, JSON snapshots.
 Time is passed explicitly (``now_ns``) except where the wall clock is the point."""
@@ -317,7 +317,8 @@ def test_rate_mode_recovers_through_half_open() -> None:
 
 
 def test_bug_rate_mode_not_checked_when_a_success_completes_min_calls() -> None:
-    """SPEC §4.4: open when "failure rate >= x% over the last N calls, minimum calls, as in
+    """docs/semantics.md, Health core: open when "failure rate >= x% over the last N calls, minimum calls, as
+    in
     the best JVM libraries" (resilience4j evaluates the rate after every recorded call).
     The core evaluates it only when a failure is recorded. Repro (50 %, N=10, min 10):
     nine failures then one success -> 90 % of 10 calls, yet the breaker stays CLOSED (and

@@ -1,4 +1,4 @@
-"""EscalationBoard through the Python API (SPEC §4.2-4.3): the ladder and its first-match
+"""EscalationBoard through the Python API (docs/semantics.md, Health core): the ladder and its first-match
 order, events, the per-pair breaker (open, operator close, auto close), the three input
 forms of ``evaluate`` (mapping, int64 array, a real MarketEngine), settings and bad
 arguments."""
@@ -355,7 +355,8 @@ def test_still_red_after_operator_close_reopens() -> None:
 
 
 def test_critical_cycles_with_open_breaker_count_as_error_streak() -> None:
-    """SPEC §4.2 counts error_streak over cycles "at ERROR or above", and a pair whose breaker
+    """docs/semantics.md, Health core counts error_streak over cycles "at ERROR or above", and a pair whose
+    breaker
     is open is CRITICAL: after an operator close, one ERROR cycle re-opens at once."""
     d = Drive(EscalationBoard())
     for _ in range(3):
@@ -892,7 +893,8 @@ def test_bug_last_error_code_depends_on_pruning() -> None:
     ],
 )
 def test_bug_huge_board_setting_error_does_not_name_it(name: str, value: object) -> None:
-    """SPEC §2: a bad argument's error names it. A setting that passes the Python checks but
+    """docs/semantics.md, Time values in Python: a bad argument's error names it. A setting that passes the
+    Python checks but
     does not fit the native int type gives pybind11's "incompatible constructor arguments"
     (a TypeError listing the whole signature), not a ValueError naming the setting.
     Repro: EscalationBoard(critical_red_streak=2**40)."""

@@ -1,6 +1,7 @@
-"""Freshness (SPEC §4.1): GREEN when age <= amber_after, AMBER when age <= red_after, RED
+"""Freshness (docs/semantics.md, Health core): GREEN when age <= amber_after, AMBER when age <= red_after, RED
 beyond and when nothing was ever received; defaults 1.5 tf / 3 tf, overridable per
-timeframe; bad arguments raise ValueError/TypeError naming the argument (SPEC §2)."""
+timeframe; bad arguments raise ValueError/TypeError naming the argument (docs/semantics.md, Time values in
+Python)."""
 
 from __future__ import annotations
 
@@ -171,7 +172,8 @@ def test_override_amber_after_red_rejected() -> None:
 
 @pytest.mark.parametrize("bad", ["x", None, "2.0", True])
 def test_bug_freshness_multiplier_type_not_checked_nor_named(bad: object) -> None:
-    """SPEC §2: a bad argument raises TypeError/ValueError naming it. Freshness passes the
+    """docs/semantics.md, Time values in Python: a bad argument raises TypeError/ValueError naming it.
+    Freshness passes the
     multipliers through float(), so "x" gives "could not convert string to float" and None
     gives "float() argument must be ...", neither naming amber_mult; "2.0" and True are
     silently accepted as 2.0 and 1.0."""
@@ -182,7 +184,7 @@ def test_bug_freshness_multiplier_type_not_checked_nor_named(bad: object) -> Non
 @pytest.mark.parametrize("bad", [5, (1, 2, 3)])
 def test_bug_freshness_override_shape_not_named(bad: object) -> None:
     """overrides={"1m": 5} raises "cannot unpack non-iterable int object", which names
-    neither ``overrides`` nor the timeframe (SPEC §2)."""
+    neither ``overrides`` nor the timeframe (docs/semantics.md, Time values in Python)."""
     with pytest.raises((TypeError, ValueError), match="overrides"):
         Freshness(overrides={"1m": bad})  # type: ignore[dict-item]
 

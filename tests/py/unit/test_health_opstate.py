@@ -1,4 +1,4 @@
-"""OperationalState (SPEC §4.5): STARTING->ACTIVE|WAITING|ERROR, ACTIVE->WAITING|ERROR,
+"""OperationalState (docs/semantics.md, Health core): STARTING->ACTIVE|WAITING|ERROR, ACTIVE->WAITING|ERROR,
 WAITING->ACTIVE|ERROR, ERROR->STARTING, any->SHUTDOWN; anything else raises
 InvalidTransitionError (a ValueError) and changes nothing; each state records when it was
 entered and why; JSON snapshots."""

@@ -1,4 +1,4 @@
-"""RateLimiter (SPEC §5.4): exact sliding window per key, bounded, clear errors."""
+"""RateLimiter (docs/semantics.md, Guards): exact sliding window per key, bounded, clear errors."""
 
 from collections import deque
 

@@ -1,4 +1,5 @@
-"""Analysis and Finding (SPEC §3.4, §9): validation on construction and the JSON shape."""
+"""Analysis and Finding (docs/semantics.md, Agents; docs/semantics.md, Persistence): validation on
+construction and the JSON shape."""
 
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def test_finding_score_is_required() -> None:
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_non_finite_top_feature_is_rejected_naming_it(value: float) -> None:
-    """Regression: top_features accepted NaN, which to_dict then served (SPEC §2: never NaN)."""
+    """Regression: top_features accepted NaN, which to_dict then served (docs/semantics.md, Time values in
+    Python: never NaN)."""
     with pytest.raises(ValueError, match="top_features\\['rvol'\\]: expected a finite number"):
         analysis(top_features={"mom_bps": 1.0, "rvol": value})
 

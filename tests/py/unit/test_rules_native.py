@@ -1,4 +1,4 @@
-"""The native alert-rule evaluator through its binding (montalaq._core.rules, SPEC §7):
+"""The native alert-rule evaluator through its binding (montalaq._core.rules, docs/semantics.md, Monitoring):
 dict shapes, list and numpy values, NaN as "missing", ValueError naming the field, enum
 names, and state snapshots. Behaviour in depth is pinned by tests/cpp/test_rules.cpp."""
 
@@ -90,7 +90,7 @@ def test_threshold_metric_and_an_infinite_value_leave_as_none() -> None:
     (event,) = engine.evaluate(T0, values(engine, positions__total_value=math.inf))
     assert event["rule"] == "position_limit_breached"
     assert event["severity"] == "WARNING"
-    assert event["value"] is None  # SPEC §2: never Infinity
+    assert event["value"] is None  # docs/semantics.md, Time values in Python: never Infinity
     assert event["threshold"] == 1000.0
 
 

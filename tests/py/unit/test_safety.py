@@ -1,4 +1,4 @@
-"""validate_trading_decision (SPEC §5.5): every invariant and reason code, the order of the
+"""validate_trading_decision (docs/semantics.md, Guards): every invariant and reason code, the order of the
 checks, the one structured BLOCKED log line, and clear errors for a bad context."""
 
 from __future__ import annotations

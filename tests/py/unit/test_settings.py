@@ -1,4 +1,5 @@
-"""Settings from the environment (SPEC §10.4): defaults, every variable, bad values, secrets."""
+"""Settings from the environment (docs/semantics.md, Settings): defaults, every variable, bad values,
+secrets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ErrorThrottle (SPEC §5.4): per-type windows, one digest per aggregation window,
+"""ErrorThrottle (docs/semantics.md, Guards): per-type windows, one digest per aggregation window,
 resolution, the error summary, JSON state, and clear errors for bad input."""
 
 from __future__ import annotations

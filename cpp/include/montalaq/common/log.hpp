@@ -1,6 +1,6 @@
 #pragma once
 // Native logging: spdlog into a bounded in-memory buffer that Python drains, so the core
-// never needs the GIL to log (SPEC §2). Never called per trade.
+// never needs the GIL to log (docs/semantics.md, Time values in Python). Never called per trade.
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The error taxonomy shared by C++ and Python (SPEC §5.1).
+// The error taxonomy shared by C++ and Python (docs/semantics.md, Guards).
 #include <cstdint>
 #include <optional>
 #include <string_view>

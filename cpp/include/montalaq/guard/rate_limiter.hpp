@@ -1,5 +1,5 @@
 #pragma once
-// Per-key sliding-window rate limiter (SPEC §5.4): at most `limit` acquisitions in any
+// Per-key sliding-window rate limiter (docs/semantics.md, Guards): at most `limit` acquisitions in any
 // window of `window_ns`. Exact (a log of the last `limit` acquisition times per key, kept
 // in a fixed ring), O(1) per call, and bounded: past `max_keys` idle keys are purged, and
 // a new key is denied while `max_keys` keys are all active.

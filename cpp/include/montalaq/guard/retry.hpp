@@ -1,5 +1,5 @@
 #pragma once
-// The retry schedule of SPEC §5.2: attempt n (n >= 1) waits
+// The retry schedule of docs/semantics.md, Guards: attempt n (n >= 1) waits
 //   min(max_delay, base * 2^(n-1)) * (1 + U(-jitter, +jitter))
 // before the next try, for at most max_attempts attempts. A seed makes the jitter (and so
 // the whole schedule) reproducible; without one the RNG is seeded from the OS.

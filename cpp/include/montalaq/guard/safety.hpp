@@ -1,5 +1,5 @@
 #pragma once
-// Order safety invariants (SPEC §5.5): the last check before a trading decision becomes an
+// Order safety invariants (docs/semantics.md, Guards): the last check before a trading decision becomes an
 // order. The decision is data, so a bad decision is an answer (a reason code), never an
 // exception; only a bad *context* (tick size, position) is misuse and throws.
 #include <cstdint>

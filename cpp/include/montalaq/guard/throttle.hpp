@@ -1,5 +1,5 @@
 #pragma once
-// Notification throttling per error type (SPEC §5.4).
+// Notification throttling per error type (docs/semantics.md, Guards).
 //
 // Each error type has a throttle window (STARTUP 3600 s, WEBSOCKET 3600 s, BROKER 1800 s,
 // DATABASE 3600 s, any other type the default 3600 s). The first occurrence of a type opens
@@ -58,7 +58,7 @@ struct throttle_recovery {
   std::int64_t count = 0;  // occurrences in the episode
 };
 
-// The error summary row (SPEC §5.4; table error_notifications_log).
+// The error summary row (docs/semantics.md, Guards; table error_notifications_log).
 struct error_summary {
   std::string error_type;
   std::int64_t first_occurrence_ns = 0;
@@ -87,7 +87,7 @@ class error_throttle {
   // Throws std::invalid_argument for windows <= 0, aggregation < 0, max_types == 0 or a bad
   // type name in `windows`.
   explicit error_throttle(config cfg);
-  error_throttle();  // the SPEC defaults
+  error_throttle();  // the documented defaults (docs/semantics.md, Guards)
 
   // Canonical form of an error type name (upper case); std::invalid_argument if empty,
   // longer than 64 characters or with characters outside [A-Za-z0-9_.:-].

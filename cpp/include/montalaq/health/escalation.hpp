@@ -1,6 +1,6 @@
 #pragma once
 // The escalation ladder and per-pair breakers for every (symbol, timeframe) in one object
-// (SPEC §4.2-4.3). Evaluation walks flat arrays; nothing per pair is allocated per cycle.
+// (docs/semantics.md, Health core). Evaluation walks flat arrays; nothing per pair is allocated per cycle.
 // Pairs may follow a market calendar: outside its sessions they are CLOSED and nothing
 // escalates (docs/semantics.md, "Market calendars").
 //

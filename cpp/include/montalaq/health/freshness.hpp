@@ -1,5 +1,5 @@
 #pragma once
-// Freshness of a (symbol, timeframe) from the age of its last accepted trade (SPEC §4.1).
+// Freshness of a (symbol, timeframe) from the age of its last accepted trade (docs/semantics.md, Health core).
 #include <cstdint>
 #include <string_view>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The process-wide operational state machine (SPEC §4.5).
+// The process-wide operational state machine (docs/semantics.md, Health core).
 #include <cstdint>
 #include <deque>
 #include <stdexcept>
@@ -32,7 +32,7 @@ class operational_state {
                              std::size_t history_capacity = 100);
 
   [[nodiscard]] static bool allowed(op_state from, op_state to) noexcept;
-  // Throws invalid_transition for anything SPEC §4.5 does not allow. SHUTDOWN -> SHUTDOWN
+  // Throws invalid_transition for anything docs/semantics.md, Health core does not allow. SHUTDOWN -> SHUTDOWN
   // is accepted and ignored (returns false): a second SIGTERM must not raise.
   bool transition(op_state to, std::int64_t now_ns, std::string_view reason);
 

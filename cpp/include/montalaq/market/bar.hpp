@@ -1,5 +1,5 @@
 #pragma once
-// Bars (SPEC §3.2): the closed record and the accumulator that builds it.
+// Bars (docs/semantics.md, Market core): the closed record and the accumulator that builds it.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -83,7 +83,7 @@ struct bar_accum {
   [[nodiscard]] bar finish() const noexcept {
     bar b;
     // Sums of valid trades can still overflow (price 1e200 x size 1e200): such a value is
-    // undefined, and undefined leaves the package as NaN, never as infinity (SPEC §2).
+    // undefined, and undefined leaves the package as NaN, never as infinity (docs/semantics.md, Time values in Python).
     constexpr double nan = std::numeric_limits<double>::quiet_NaN();
     b.start_ns = start_ns;
     b.open = open;

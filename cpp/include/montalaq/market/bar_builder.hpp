@@ -1,5 +1,5 @@
 #pragma once
-// Batch bar building (SPEC §3.2): arrays in, columns out. Agrees bar for bar with the
+// Batch bar building (docs/semantics.md, Market core): arrays in, columns out. Agrees bar for bar with the
 // streaming engine on the same trades.
 #include <cstdint>
 #include <span>

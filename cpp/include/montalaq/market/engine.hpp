@@ -1,5 +1,5 @@
 #pragma once
-// The streaming market engine (SPEC §3.1-3.3): per-symbol trade cache, quotes, bars at
+// The streaming market engine (docs/semantics.md, Market core): per-symbol trade cache, quotes, bars at
 // several timeframes in one pass, and O(1) features per closed bar.
 //
 // Thread safety: none inside. One thread at a time per engine; the Python binding wraps it

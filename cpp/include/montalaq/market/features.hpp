@@ -1,5 +1,5 @@
 #pragma once
-// Features over closed bars (SPEC §3.3). One incremental state object is used by both the
+// Features over closed bars (docs/semantics.md, Market core). One incremental state object is used by both the
 // batch function and the streaming engine, so the two agree to the last bit.
 #include <cstdint>
 #include <limits>

@@ -1,5 +1,5 @@
 #pragma once
-// A trade, the verdict the engine gives it, and the validity rule of SPEC §3.1.
+// A trade, the verdict the engine gives it, and the validity rule of docs/semantics.md, Market core.
 #include <bit>
 #include <cstdint>
 #include <string_view>

@@ -1,5 +1,5 @@
 #pragma once
-// The eight built-in monitoring rules of SPEC §7, over the metrics snapshot schema
+// The eight built-in monitoring rules of docs/semantics.md, Monitoring, over the metrics snapshot schema
 // (heartbeat, positions, pnl, risk, sentiment, connectivity, artifacts):
 //   circuit_breaker_triggered  risk.circuit_breaker_active == 1           CRITICAL
 //   sentiment_failures_high    sentiment.provider_errors_1h > N            WARNING

@@ -1,5 +1,5 @@
 #pragma once
-// A declarative alert rule (SPEC §7): "metric OP threshold, held for `for`, at a severity".
+// A declarative alert rule (docs/semantics.md, Monitoring): "metric OP threshold, held for `for`, at a severity".
 // The definition, its validation and its JSON form; rule_engine.hpp evaluates rules.
 //
 // A rule compares the value of one metric path ("risk.daily_loss_pct") with either a

@@ -1,5 +1,5 @@
 #pragma once
-// The alert-rule evaluator of the monitoring service (SPEC §7).
+// The alert-rule evaluator of the monitoring service (docs/semantics.md, Monitoring).
 //
 // The engine holds rules and gives every metric path they read (metric and
 // threshold_metric) a slot; the caller flattens a metrics snapshot into one double per

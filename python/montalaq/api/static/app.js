@@ -1,5 +1,5 @@
 /*
- * montalaq dashboard (SPEC §10.1 GET /): per-symbol tiles, a candlestick chart with a
+ * montalaq dashboard (docs/semantics.md, HTTP API GET /): per-symbol tiles, a candlestick chart with a
  * feature panel, the pairs table (freshness, escalation, breakers), latest analyses,
  * findings and agents, refreshed every few seconds. Plain browser JavaScript, no build
  * step, no external host.

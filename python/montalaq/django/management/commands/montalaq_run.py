@@ -1,6 +1,6 @@
 """``manage.py montalaq_run``: montalaq's scheduler, in the foreground, until SIGTERM/SIGINT.
 
-The scheduler of SPEC §10.1's service (ingest the feeds, close bars, analyses, agents,
+The scheduler of docs/semantics.md, HTTP API's service (ingest the feeds, close bars, analyses, agents,
 escalation, the notifier's delivery worker) on the settings of :mod:`montalaq.django.conf`
 (``SERVICE_FACTORY`` for your own feeds), every ``--tick`` (default ``TICK_SEC``, 0.25)
 wall seconds. Run exactly one, next to your web workers (which do not run it unless

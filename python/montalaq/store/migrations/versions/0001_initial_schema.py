@@ -1,4 +1,4 @@
-"""Initial schema: the tables of SPEC §9 (montalaq 0.1).
+"""Initial schema: the tables of docs/semantics.md, Persistence (montalaq 0.1).
 
 Revision ID: 0001
 Revises: (none)
