@@ -1,7 +1,7 @@
 """Generates the checked-in stubs for montalaq._core (python/montalaq/_core/*.pyi).
 
 `--check` regenerates into a temporary folder and exits 1 when the checked-in stubs
-differ, which tests/py/unit/test_stubs.py runs so stub drift fails the suite.
+differ, which tests/py/integration/test_stubs.py runs so stub drift fails the suite.
 """
 
 from __future__ import annotations
