@@ -33,7 +33,17 @@ def generate(out_dir: Path) -> Path:
         check=True,
         cwd=tempfile.gettempdir(),  # import the installed package, not python/ by accident
     )
-    return out_dir / "montalaq" / "_core"
+    stubs = out_dir / "montalaq" / "_core"
+    # The checked-in stubs are linted like the code (make lint): format them and fix what
+    # ruff can (import order, whitespace inside the bindings' docstrings) with the repo's config.
+    ruff = [sys.executable, "-m", "ruff"]
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    subprocess.run([*ruff, "format", "-q", *config, str(stubs)], check=True)
+    subprocess.run(
+        [*ruff, "check", "--silent", "--fix", "--unsafe-fixes", "--exit-zero", *config, str(stubs)],
+        check=True,
+    )
+    return stubs
 
 
 def main() -> int:

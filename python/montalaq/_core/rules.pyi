@@ -1,29 +1,35 @@
 """
 Alert-rule evaluator of the monitoring service
 """
+
 from __future__ import annotations
+
+import typing
+
 import numpy
 import numpy.typing
-import typing
-__all__: list[str] = ['BuiltinThresholds', 'Comparison', 'RuleEngine', 'Severity', 'builtin_rules_json']
+
+__all__: list[str] = ["BuiltinThresholds", "Comparison", "RuleEngine", "Severity", "builtin_rules_json"]
+
 class Comparison:
     """
     How a rule compares its metric with its threshold.
-    
+
     Members:
-    
+
       GT : value > threshold
-    
+
       GE : value >= threshold
-    
+
       LT : value < threshold
-    
+
       LE : value <= threshold
-    
+
       EQ : value == threshold
-    
+
       NE : value != threshold
     """
+
     EQ: typing.ClassVar[Comparison]
     GE: typing.ClassVar[Comparison]
     GT: typing.ClassVar[Comparison]
@@ -32,145 +38,121 @@ class Comparison:
     NE: typing.ClassVar[Comparison]
     __members__: typing.ClassVar[dict[str, Comparison]]
     @typing.overload
-    def __eq__(self, other: Comparison) -> bool:
-        ...
+    def __eq__(self, other: Comparison) -> bool: ...
     @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __getstate__(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __int__(self) -> int: ...
     @typing.overload
-    def __ne__(self, other: Comparison) -> bool:
-        ...
+    def __ne__(self, other: Comparison) -> bool: ...
     @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
+    def __ne__(self, other: typing.Any) -> bool: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __str__(self) -> str: ...
     @property
-    def name(self) -> str:
-        ...
+    def name(self) -> str: ...
     @property
-    def value(self) -> int:
-        ...
+    def value(self) -> int: ...
+
 class Severity:
     """
     Alert severity (docs/semantics.md, Monitoring).
-    
+
     Members:
-    
+
       INFO
-    
+
       WARNING
-    
+
       CRITICAL
     """
+
     CRITICAL: typing.ClassVar[Severity]
     INFO: typing.ClassVar[Severity]
     WARNING: typing.ClassVar[Severity]
     __members__: typing.ClassVar[dict[str, Severity]]
     @typing.overload
-    def __eq__(self, other: Severity) -> bool:
-        ...
+    def __eq__(self, other: Severity) -> bool: ...
     @typing.overload
-    def __eq__(self, other: typing.Any) -> bool:
-        ...
-    def __getstate__(self) -> int:
-        ...
-    def __hash__(self) -> int:
-        ...
-    def __index__(self) -> int:
-        ...
-    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __int__(self) -> int:
-        ...
+    def __eq__(self, other: typing.Any) -> bool: ...
+    def __getstate__(self) -> int: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __int__(self) -> int: ...
     @typing.overload
-    def __ne__(self, other: Severity) -> bool:
-        ...
+    def __ne__(self, other: Severity) -> bool: ...
     @typing.overload
-    def __ne__(self, other: typing.Any) -> bool:
-        ...
-    def __repr__(self) -> str:
-        ...
-    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
-    def __str__(self) -> str:
-        ...
+    def __ne__(self, other: typing.Any) -> bool: ...
+    def __repr__(self) -> str: ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def __str__(self) -> str: ...
     @property
-    def name(self) -> str:
-        ...
+    def name(self) -> str: ...
     @property
-    def value(self) -> int:
-        ...
+    def value(self) -> int: ...
+
 class BuiltinThresholds:
     """
     Thresholds of the eight built-in rules (docs/semantics.md, Monitoring); every field finite and >= 0 (ValueError naming it otherwise).
     """
-    def __init__(self, *, sentiment_errors_per_hour: typing.SupportsFloat | typing.SupportsIndex = 10.0, teacher_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0, student_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0, heartbeat_max_age_s: typing.SupportsFloat | typing.SupportsIndex = 120.0, daily_loss_max_pct: typing.SupportsFloat | typing.SupportsIndex = 5.0) -> None:
-        ...
-    def __repr__(self) -> str:
-        ...
+    def __init__(
+        self,
+        *,
+        sentiment_errors_per_hour: typing.SupportsFloat | typing.SupportsIndex = 10.0,
+        teacher_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0,
+        student_model_max_age_hours: typing.SupportsFloat | typing.SupportsIndex = 24.0,
+        heartbeat_max_age_s: typing.SupportsFloat | typing.SupportsIndex = 120.0,
+        daily_loss_max_pct: typing.SupportsFloat | typing.SupportsIndex = 5.0,
+    ) -> None: ...
+    def __repr__(self) -> str: ...
     @property
     def daily_loss_max_pct(self) -> float:
         """
         daily_loss_exceeded: daily loss in percent (positive is a loss).
         """
     @daily_loss_max_pct.setter
-    def daily_loss_max_pct(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def daily_loss_max_pct(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
     @property
     def heartbeat_max_age_s(self) -> float:
         """
         heartbeat_lapsed: maximum seconds since the last engine tick.
         """
     @heartbeat_max_age_s.setter
-    def heartbeat_max_age_s(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def heartbeat_max_age_s(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
     @property
     def sentiment_errors_per_hour(self) -> float:
         """
         sentiment_failures_high: provider errors in the last hour.
         """
     @sentiment_errors_per_hour.setter
-    def sentiment_errors_per_hour(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def sentiment_errors_per_hour(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
     @property
     def student_model_max_age_hours(self) -> float:
         """
         stale_student_model: maximum age in hours.
         """
     @student_model_max_age_hours.setter
-    def student_model_max_age_hours(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def student_model_max_age_hours(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
     @property
     def teacher_model_max_age_hours(self) -> float:
         """
         stale_teacher_model: maximum age in hours.
         """
     @teacher_model_max_age_hours.setter
-    def teacher_model_max_age_hours(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
+    def teacher_model_max_age_hours(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
+
 class RuleEngine:
     """
     Alert-rule evaluator (docs/semantics.md, Monitoring): rules over metric paths, each path a slot in the values passed to evaluate(). A rule fires once when its condition has held for its `for`, resolves once when it stops holding; NaN (a missing metric) changes nothing.
-    
+
     Thread safety: meant for one owner thread (the monitoring worker). No lock inside; every method runs holding the GIL and none releases it, so calls from other threads are serialised, never interleaved.
     """
-    def __init__(self) -> None:
-        ...
+    def __init__(self) -> None: ...
     def acknowledge(self, rule: str, now_ns: typing.SupportsInt | typing.SupportsIndex) -> bool:
         """
         Mark a firing rule acknowledged (until it resolves): True; False if it is not firing; ValueError for a rule name this engine does not have.
@@ -183,7 +165,11 @@ class RuleEngine:
         """
         Add every rule of a JSON array of {name, metric, op, threshold | threshold_metric, for_s, severity, message}. The whole document is checked first: ValueError (naming the element and the field) adds nothing.
         """
-    def evaluate(self, now_ns: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> list[dict[str, typing.Any]]:
+    def evaluate(
+        self,
+        now_ns: typing.SupportsInt | typing.SupportsIndex,
+        values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+    ) -> list[dict[str, typing.Any]]:
         """
         One evaluation at now_ns (int ns) over one float per slot (NaN: missing). Returns this evaluation's transitions as dicts {rule, severity, state ('FIRING' | 'RESOLVED'), value, threshold, since_ns, at_ns, message, metric}; ValueError if len(values) != len(paths()).
         """
@@ -217,6 +203,7 @@ class RuleEngine:
         """
         Rules in the engine.
         """
+
 def builtin_rules_json(thresholds: BuiltinThresholds) -> str:
     """
     The eight built-in rules (circuit_breaker_triggered, sentiment_failures_high, stale_teacher_model, stale_student_model, heartbeat_lapsed, connectivity_lost, daily_loss_exceeded, position_limit_breached) as a JSON rules document for RuleEngine.add_rules_json.
