@@ -1,50 +1,22 @@
-"""Settings from the environment (docs/semantics.md, Settings), with pydantic-settings.
-
-Every variable is optional; the names are docs/semantics.md, Settings's (``ANALYSIS_NOTIFY_THRESHOLD``,
-``NOTIFY_SLACK_ENABLED``, ``NOTIFY_RATE_LIMIT_PER_MIN``, ``DATABASE_URL``, ...). Load them
-once at start-up::
-
-    settings = Settings.from_env()          # os.environ; or from_env({"NOTIFY_DRY_RUN": "1"})
-
-An invalid value raises :class:`SettingsError` (a ValueError) naming the variable and the
-expected form, e.g. ``NOTIFY_RATE_LIMIT_PER_MIN: expected an integer >= 1, got 'ten'``.
-Lists (``SYMBOL``, ``NOTIFY_EMAIL_TO``, ``TS_WEIGHTS``, ``NOTIFY_APPRISE_URLS``) are
-comma-separated. Secrets (passwords, bot tokens, webhook URLs, a database URL's password)
-are ``SecretStr``: masked in ``repr`` and never logged.
-"""
+"""The Settings model: every field with its default and bounds, each field's checks wired
+from ``rules.py``, and what the settings offer (``from_env``, ``describe``, the database
+URL, a symbol's calendar). docs/semantics.md, "Settings" lists the variables."""
 
 from __future__ import annotations
 
-import difflib
-import logging
-import math
-import os
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from montalaq.settings import environment, rules
+from montalaq.settings.errors import SettingsError, explain
 from montalaq.store.engine import DEFAULT_SQLITE_PATH, mask_url, resolve_url
-from montalaq.timeframes import parse_timeframe
 
 CommaList = Annotated[list[str], NoDecode]
 
 FloatList = Annotated[list[float], NoDecode]
-
-# Set while from_env(mapping) builds its Settings: the mapping replaces os.environ.
-_MAPPING_ONLY: ContextVar[bool] = ContextVar("montalaq_settings_mapping_only", default=False)
-
-
-class SettingsError(ValueError):
-    """One or more environment variables have invalid values (each named in the message)."""
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class Settings(BaseSettings):
@@ -223,6 +195,7 @@ class Settings(BaseSettings):
     # shutdown), so a restart keeps open breakers, streaks and throttle windows.
     state_snapshot_interval_sec: float = Field(default=30.0, gt=0)
 
+    # -- checks (rules.py): "before" sees the variable's text, "after" the typed value ------
     _split_lists = field_validator(
         "notify_email_to",
         "symbol",
@@ -233,202 +206,30 @@ class Settings(BaseSettings):
         "ts_mtf_weights",
         "macro_windows",
         mode="before",
-    )(_split)
-
-    @field_validator("api_token", mode="before")
-    @classmethod
-    def _blank_token_is_unset(cls, v: Any) -> Any:
-        # `API_TOKEN=` (or MONTALAQ={"API_TOKEN": os.environ.get("X", "")}) means "no token":
-        # every consumer then refuses POSTs (403) or, for `montalaq serve`, generates one.
-        if isinstance(v, str) and not v.strip():
-            return None
-        if isinstance(v, SecretStr) and not v.get_secret_value().strip():
-            return None
-        return v
-
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _provider_name(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            v = v.strip().lower()
-            return v or None  # PROVIDER= means unset
-        return v
-
-    @field_validator("guard_backend", mode="before")
-    @classmethod
-    def _guard_backend(cls, v: Any) -> Any:
-        return v.strip().lower() if isinstance(v, str) else v
-
-    @field_validator("binance_ws_url", "twelvedata_ws_url", "alltick_ws_url")
-    @classmethod
-    def _ws_url(cls, v: str) -> str:
-        if not v.startswith(("ws://", "wss://")):
-            raise ValueError(f"expected a ws:// or wss:// URL, got {v!r}")
-        return v
-
-    @field_validator("binance_rest_url", "twelvedata_rest_url")
-    @classmethod
-    def _rest_url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
-        return v
-
-    @field_validator("market_calendars")
-    @classmethod
-    def _calendars(cls, v: list[str]) -> list[str]:
-        from montalaq.calendars import normalize
-
-        out = []
-        for item in v:
-            sym, sep, cal = item.partition(":")
-            if not sep or not sym.strip() or not cal.strip():
-                raise ValueError(f"expected SYMBOL:CALENDAR items (e.g. SPY:XNYS), got {item!r}")
-            out.append(f"{sym.strip()}:{normalize(cal)}")
-        return out
-
-    @field_validator("ts_mtf_weights")
-    @classmethod
-    def _mtf_weights(cls, v: list[float]) -> list[float]:
-        if len(v) != 3 or not all(math.isfinite(w) for w in v):
-            raise ValueError(f"expected three finite weights for 1m, 5m, 15m (e.g. 0.2,0.3,0.5), got {v}")
-        return v
-
-    @field_validator("macro_windows")
-    @classmethod
-    def _macro_windows(cls, v: list[str]) -> list[str]:
-        from montalaq.market_agents import parse_windows
-
-        parse_windows(v, 1.0)
-        return v
-
-    @field_validator("market_calendar")
-    @classmethod
-    def _calendar(cls, v: str) -> str:
-        from montalaq.calendars import normalize
-
-        return normalize(v)
-
-    @field_validator("openai_api_key", "openai_base_url", mode="before")
-    @classmethod
-    def _llm_blank_is_unset(cls, v: Any) -> Any:
-        # OPENAI_API_KEY= or OPENAI_BASE_URL= (a blank line of a .env) means "not set".
-        if isinstance(v, str) and not v.strip():
-            return None
-        if isinstance(v, SecretStr) and not v.get_secret_value().strip():
-            return None
-        return v
-
-    @field_validator("openai_base_url")
-    @classmethod
-    def _llm_base_url(cls, v: str | None) -> str | None:
-        if v is not None and not v.strip().startswith(("http://", "https://")):
-            raise ValueError(
-                f"expected an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1), got {v!r}"
-            )
-        return None if v is None else v.strip()
-
-    @field_validator("openai_model")
-    @classmethod
-    def _llm_model(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("expected a model name, e.g. gpt-4o-mini")
-        return v.strip()
-
-    @model_validator(mode="after")
-    def _llm_key_or_server(self) -> Settings:
-        if self.llm_enable and self.openai_api_key is None and self.openai_base_url is None:
-            raise ValueError(
-                "OPENAI_API_KEY: required when LLM_ENABLE=true, unless OPENAI_BASE_URL names a "
-                "server that needs no key"
-            )
-        return self
-
-    def calendar_of(self, symbol: str) -> str:
-        """The market calendar of ``symbol``: its MARKET_CALENDARS entry, else MARKET_CALENDAR."""
-        for item in self.market_calendars:
-            sym, _, cal = item.partition(":")
-            if sym.strip() == symbol:
-                return cal.strip()
-        return self.market_calendar
-
-    @field_validator("symbol")
-    @classmethod
-    def _symbols(cls, v: list[str]) -> list[str]:
-        if not v:
-            raise ValueError("expected at least one symbol, e.g. SPY,BTCUSDT")
-        return v
-
-    @field_validator("timeframes")
-    @classmethod
-    def _timeframes(cls, v: list[str]) -> list[str]:
-        for tf in v:
-            parse_timeframe(tf)
-        return v
-
-    @field_validator("ts_weights")
-    @classmethod
-    def _weights(cls, v: list[float]) -> list[float]:
-        if len(v) != 5:
-            raise ValueError(
-                f"expected 5 comma-separated weights (mom1, mom5, mom15, px_vs_vwap, rvol-1), got {len(v)}"
-            )
-        return v
-
-    @field_validator("notify_telegram_api_base")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return v.rstrip("/")
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("expected redis://host:port/db, rediss:// or unix://")
-        return v
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None:
-            resolve_url(v.get_secret_value())  # raises naming DATABASE_URL
-        return v
-
-    @model_validator(mode="before")
-    @classmethod
-    def _alert_webhook_is_slack(cls, data: Any) -> Any:
-        # ALERT_WEBHOOK_URL is the Slack webhook's short name: it fills the NOTIFY_SLACK_* form
-        # when that is absent and turns Slack on unless NOTIFY_SLACK_ENABLED says otherwise.
-        if not isinstance(data, dict):
-            return data
-        keys = {k.lower(): k for k in data if isinstance(k, str)}
-        url = data.get(keys.get("alert_webhook_url", ""))
-        if url and not data.get(keys.get("notify_slack_webhook_url", "")):
-            data = {**data, "notify_slack_webhook_url": url}
-            if "notify_slack_enabled" not in keys:
-                data["notify_slack_enabled"] = True
-        return data
-
-    @model_validator(mode="after")
-    def _channels_complete(self) -> Settings:
-        needs = {
-            "notify_email_enabled": ("notify_email_from", "notify_email_to"),
-            "notify_webhook_enabled": ("notify_webhook_url",),
-            "notify_slack_enabled": ("notify_slack_webhook_url",),
-            "notify_telegram_enabled": ("notify_telegram_bot_token", "notify_telegram_chat_id"),
-            "notify_discord_enabled": ("notify_discord_webhook_url",),
-        }
-        for flag, required in needs.items():
-            if getattr(self, flag):
-                for name in required:
-                    if not getattr(self, name):
-                        raise ValueError(f"{name.upper()}: required when {flag.upper()}=true")
-        if self.guard_backend == "redis" and not self.redis_url:
-            raise ValueError("REDIS_URL: required when GUARD_BACKEND=redis")
-        if self.ts_exit > self.ts_entry:
-            raise ValueError(f"TS_EXIT: must be <= TS_ENTRY ({self.ts_entry}), got {self.ts_exit}")
-        return self
+    )(rules.split_commas)
+    _blank_is_unset = field_validator("api_token", "openai_api_key", "openai_base_url", mode="before")(
+        rules.blank_is_unset
+    )
+    _provider_name = field_validator("provider", mode="before")(rules.provider_name)
+    _guard_backend = field_validator("guard_backend", mode="before")(rules.guard_backend)
+    _ws_url = field_validator("binance_ws_url", "twelvedata_ws_url", "alltick_ws_url")(rules.ws_url)
+    _rest_url = field_validator("binance_rest_url", "twelvedata_rest_url")(rules.rest_url)
+    _telegram_api_base = field_validator("notify_telegram_api_base")(rules.telegram_api_base)
+    _redis_url = field_validator("redis_url")(rules.redis_url)
+    _database_url = field_validator("database_url")(rules.database_url)
+    _market_calendar = field_validator("market_calendar")(rules.market_calendar)
+    _market_calendars = field_validator("market_calendars")(rules.market_calendars)
+    _symbols = field_validator("symbol")(rules.symbols)
+    _timeframes = field_validator("timeframes")(rules.timeframes)
+    _ts_weights = field_validator("ts_weights")(rules.ts_weights)
+    _mtf_weights = field_validator("ts_mtf_weights")(rules.mtf_weights)
+    _macro_windows = field_validator("macro_windows")(rules.macro_windows)
+    _llm_base_url = field_validator("openai_base_url")(rules.llm_base_url)
+    _llm_model = field_validator("openai_model")(rules.llm_model)
+    # Across fields, in this order: the first failing rule is the one reported.
+    _alert_webhook_is_slack = model_validator(mode="before")(rules.slack_from_alert_webhook)
+    _llm_key_or_server = model_validator(mode="after")(rules.llm_key_or_server)
+    _channels_complete = model_validator(mode="after")(rules.channels_complete)
 
     def __init__(self, **values: Any) -> None:
         # pydantic's own ValidationError shows each bad input (and, for the cross-field
@@ -437,7 +238,7 @@ class Settings(BaseSettings):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise SettingsError(_explain(exc)) from None
+            raise SettingsError(explain(exc)) from None
 
     @classmethod
     def settings_customise_sources(
@@ -449,7 +250,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The process environment is read unless from_env() was given a mapping."""
-        if _MAPPING_ONLY.get():
+        if environment.reading_mapping_only():
             return (init_settings,)
         return (init_settings, env_settings, dotenv_settings, file_secret_settings)
 
@@ -462,25 +263,17 @@ class Settings(BaseSettings):
         name (``MONTALAQ_DATABASE_URL`` beside the host application's ``DATABASE_URL``). A
         name that looks like a mistyped setting (``SYMBOLS``, ``MONTALAQ_SYMBLO``) is
         warned about once, naming the setting it resembles (docs/semantics.md, Settings)."""
-        if env is None:
-            env = dict(os.environ)
-        known = {name.upper(): name for name in cls.model_fields}
-        plain: dict[str, Any] = {}
-        prefixed: dict[str, Any] = {}
-        for key, value in env.items():
-            k = key.upper()
-            if k in known:
-                plain[known[k]] = value
-            elif k.startswith(_PREFIX) and k[len(_PREFIX) :] in known:
-                prefixed[known[k[len(_PREFIX) :]]] = value
-            else:
-                _warn_if_typo(k, known)
-        given = {**plain, **prefixed}
-        token = _MAPPING_ONLY.set(True)
-        try:
+        given = environment.given_values(env, cls.model_fields)
+        with environment.mapping_only():
             return cls(**given)
-        finally:
-            _MAPPING_ONLY.reset(token)
+
+    def calendar_of(self, symbol: str) -> str:
+        """The market calendar of ``symbol``: its MARKET_CALENDARS entry, else MARKET_CALENDAR."""
+        for item in self.market_calendars:
+            sym, _, cal = item.partition(":")
+            if sym.strip() == symbol:
+                return cal.strip()
+        return self.market_calendar
 
     @property
     def database_url_value(self) -> str:
@@ -504,48 +297,4 @@ class Settings(BaseSettings):
         return out
 
 
-_PREFIX = "MONTALAQ_"
-_WARNED: set[str] = set()
-# Names of the environment that often sit next to montalaq's and are no typo of them.
-_SECRET_PARTS = ("PASSWORD", "TOKEN", "WEBHOOK_URL", "DATABASE_URL", "APPRISE", "API_KEY")
-"""Parts of a variable name whose value an error message never shows."""
-_NOT_TYPOS = frozenset({"DATABASE_URI", "REDIS_HOST", "REDIS_PORT", "API_KEY", "SYMBOLS_FILE"})
-
-
-def _warn_if_typo(name: str, known: Mapping[str, str]) -> None:
-    """Warn once about ``name`` when it looks like a mistyped setting: a ``MONTALAQ_`` name
-    that is none, or a name one or two letters away from one (``SYMBOLS`` for ``SYMBOL``)."""
-    if name in _WARNED or name in _NOT_TYPOS:
-        return
-    ours = name.startswith(_PREFIX)
-    bare = name[len(_PREFIX) :] if ours else name
-    # A MONTALAQ_ name is meant for montalaq: suggest more freely than for a bare name,
-    # which may well be the host application's.
-    close = difflib.get_close_matches(bare, list(known), n=1, cutoff=0.6 if ours else 0.88)
-    if not close and not ours:
-        return
-    _WARNED.add(name)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    logging.getLogger("montalaq.settings").warning(
-        "%s is not a montalaq setting and is ignored%s", name, hint, extra={"component": "settings"}
-    )
-
-
-def _explain(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc = err.get("loc") or ()
-        msg = str(err.get("msg", "invalid value"))
-        if not loc:
-            # model-level checks already name the variable ("X: required when Y=true")
-            lines.append(msg.removeprefix("Value error, "))
-            continue
-        name = str(loc[0]).upper()
-        value = err.get("input")
-        shown = "***" if any(s in name for s in _SECRET_PARTS) else repr(value)
-        msg = msg.removeprefix("Value error, ").removeprefix(f"{name}: ")
-        lines.append(f"{name}: {msg}" if " got " in msg else f"{name}: {msg}; got {shown}")
-    return "invalid settings: " + "; ".join(lines)
-
-
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["CommaList", "FloatList", "Settings"]
