@@ -19,6 +19,7 @@ from montalaq._time import datetime_utc
 from montalaq.correlation import correlation_scope
 from montalaq.errors import ErrorCode, error_code_for
 from montalaq.notify.message import Severity
+from montalaq.shapes import EscalationEvent, EventDoc
 from montalaq.store import schema
 
 if TYPE_CHECKING:
@@ -82,9 +83,7 @@ class EventNotification:
         )
 
 
-def event_notification(
-    event: Mapping[str, Any], error_code: str | None, provider: str | None
-) -> EventNotification:
+def event_notification(event: EventDoc, error_code: str | None, provider: str | None) -> EventNotification:
     """``event``: one of ``EscalationBoard.evaluate``'s events; ``error_code``: the pair's
     last error (dropped on a return to INFO and on a breaker close, which report recovery).
     The idempotency key is the event itself, so a notification queued again after a crash
@@ -124,7 +123,7 @@ def event_notification(
 
 
 def notify_event(
-    notifier: Notifier, event: Mapping[str, Any], last_error: tuple[int, str] | None, provider: str | None
+    notifier: Notifier, event: EventDoc, last_error: tuple[int, str] | None, provider: str | None
 ) -> None:
     """Queue one event's notification with the pair's last error code (raises what
     ``notify`` raises)."""
@@ -133,7 +132,7 @@ def notify_event(
         event_notification(event, code, provider).send(notifier)
 
 
-def event_doc(event: Mapping[str, Any]) -> dict[str, Any]:
+def event_doc(event: EventDoc) -> EventDoc:
     """The JSON-ready fields of an event (kept, sent between processes, returned)."""
     return {
         "kind": event["kind"],
@@ -147,7 +146,7 @@ def event_doc(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def log_event(event: Mapping[str, Any], component: str) -> None:
+def log_event(event: EventDoc, component: str) -> None:
     """One log line per event: WARNING for a breaker opening or a level above INFO."""
     log.log(
         logging.WARNING if event["kind"] == "breaker_open" or event["new"] != "INFO" else logging.INFO,
@@ -288,12 +287,12 @@ class BoardHost(Protocol):
         """When the previous evaluation ran (0: never)."""
         ...
 
-    def not_green(self, now_ns: int, ticks: Any, events: Sequence[Mapping[str, Any]]) -> Iterable[Pair]:
+    def not_green(self, now_ns: int, ticks: Any, events: Sequence[EventDoc]) -> Iterable[Pair]:
         """The pairs this evaluation found AMBER or RED (among those whose status it
         writes; ``events`` are the evaluation's)."""
         ...
 
-    def commit(self, events: Sequence[Mapping[str, Any]], new_errors: ErrorMap, now_ns: int) -> None:
+    def commit(self, events: Sequence[EscalationEvent], new_errors: ErrorMap, now_ns: int) -> None:
         """Keep the evaluation: the board, its events (to notify), the new last errors and
         the evaluation time. Raising drops the evaluation (nothing is notified)."""
         ...
@@ -309,7 +308,7 @@ class Escalation:
     added (freshness codes) and how many notifications it queued."""
 
     now_ns: int
-    events: list[dict[str, Any]]
+    events: list[EscalationEvent]
     errors: dict[Pair, tuple[int, str]]
     added: dict[Pair, tuple[int, str]]
     notified: int
@@ -322,7 +321,7 @@ def escalate(board: EscalationBoard, host: BoardHost, now_ns: int) -> Escalation
     own trade-off."""
     ticks = host.ticks()
     with correlation_scope():
-        events = [dict(e) for e in board.evaluate(now_ns, ticks)]
+        events = board.evaluate(now_ns, ticks)
         errors = host.last_errors()
         not_green = host.not_green(now_ns, ticks, events)
         added = freshness_codes(not_green, errors, host.previous_eval_ns(), now_ns)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from montalaq.shapes import EscalationEvent
+
 Freshness = Literal["GREEN", "AMBER", "RED", "CLOSED"]  # CLOSED: outside the pair's market session
 Level = Literal["INFO", "WARN", "ERROR", "CRITICAL"]
 
@@ -327,20 +329,6 @@ class IngestionStatus(BaseModel):
     providers_summary: dict[str, ProviderSummary]
 
 
-class BreakerEvent(BaseModel):
-    """An escalation event (here: the operator's breaker close)."""
-
-    kind: str
-    symbol: str
-    timeframe: str
-    old: str
-    new: str
-    reason: str
-    at: datetime
-    at_ns: int
-    last_error_code: str | None
-
-
 class BreakerClose(BaseModel):
     """``POST /api/breakers/{symbol}/{tf}/close``: ``closed`` is false when it was not open."""
 
@@ -348,7 +336,7 @@ class BreakerClose(BaseModel):
     timeframe: str
     closed: bool
     breaker_open: bool
-    event: BreakerEvent | None
+    event: EscalationEvent | None  # montalaq.shapes: the one definition of an event
 
 
 class BarOut(BaseModel):
@@ -395,10 +383,10 @@ __all__ = [
     "BarOut",
     "BarsOut",
     "BreakerClose",
-    "BreakerEvent",
     "DbHealth",
     "DebugFeatures",
     "ErrorDetail",
+    "EscalationEvent",
     "FindingOut",
     "FrameFeatures",
     "Health",

@@ -19,6 +19,7 @@ from montalaq.celery.state import pair_field
 from montalaq.celery.state import text as text_of
 from montalaq.cycle import event_doc
 from montalaq.health import EscalationBoard, Freshness
+from montalaq.shapes import EventDoc
 from montalaq.timeframes import parse_timeframe
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def _freshness(cfg: Mapping[str, Any]) -> Freshness:
     return fr
 
 
-def event_json(event: Mapping[str, Any]) -> str:
+def event_json(event: EventDoc) -> str:
     """A board event as the JSON the pending-events list holds."""
     return json.dumps(event_doc(event), default=str)
 
@@ -162,7 +163,7 @@ def save_board(
     cache: BoardCache,
     *,
     consumed_failures: int = 0,
-    events: Sequence[Mapping[str, Any]] = (),
+    events: Sequence[EventDoc] = (),
     colour_codes: npt.NDArray[np.uint8] | None = None,
     eval_ns: int | None = None,
     last_errors: Mapping[tuple[str, str], tuple[int, str]] | None = None,

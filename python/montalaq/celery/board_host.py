@@ -4,7 +4,7 @@ fenced transaction with the events kept in the pending list until they are queue
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from montalaq.celery.board import BoardCache, save_board
 from montalaq.celery.colours import colours
 from montalaq.celery.events import notify_pending
 from montalaq.cycle import ErrorMap
+from montalaq.shapes import EscalationEvent, EventDoc
 
 if TYPE_CHECKING:
     from montalaq.celery.runtime import Runtime
@@ -47,9 +48,7 @@ class RedisBoardHost:
     def previous_eval_ns(self) -> int:
         return self._prev_eval
 
-    def not_green(
-        self, now_ns: int, ticks: Any, events: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[str, str]]:
+    def not_green(self, now_ns: int, ticks: Any, events: Sequence[EventDoc]) -> list[tuple[str, str]]:
         """The pairs not GREEN among those whose rows this evaluation writes: every pair up
         to ``status_all_pairs_max`` (or without a previous colour array), else the pairs
         whose colour changed or that got a failure."""
@@ -69,7 +68,7 @@ class RedisBoardHost:
         # CLOSED (3) is not stale: outside the session no pair owes a trade.
         return [p for i in candidates if codes[i] in (1, 2) and (p := cache.pairs[i]) is not None]
 
-    def commit(self, events: Sequence[Mapping[str, Any]], new_errors: ErrorMap, now_ns: int) -> None:
+    def commit(self, events: Sequence[EscalationEvent], new_errors: ErrorMap, now_ns: int) -> None:
         save_board(
             self.rt,
             self.cache,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from montalaq.celery.status import provider_of
 from montalaq.cycle import notify_event as queue_event
+from montalaq.shapes import EventDoc
 
 if TYPE_CHECKING:
     from montalaq.celery.runtime import Runtime
@@ -30,7 +30,7 @@ def notify_pending(rt: Runtime) -> int:
         raw = state.client.lindex(key, 0)
         if raw is None:
             break
-        event = json.loads(raw)
+        event: EventDoc = json.loads(raw)
         try:
             notify_event(rt, event, errors.get((event["symbol"], event["timeframe"])))
         except Exception:
@@ -49,7 +49,7 @@ def notify_pending(rt: Runtime) -> int:
     return done
 
 
-def notify_event(rt: Runtime, event: Mapping[str, Any], last_error: tuple[int, str] | None) -> None:
+def notify_event(rt: Runtime, event: EventDoc, last_error: tuple[int, str] | None) -> None:
     """Queue one level/breaker event, worded as every montalaq process words it."""
     queue_event(rt.notifier, event, last_error, provider_of(rt, event["symbol"]))
 

@@ -15,12 +15,13 @@ from montalaq._time import datetime_utc, seconds_to_ns, to_ns
 from montalaq.errors import ErrorCode
 from montalaq.health.arguments import int_setting
 from montalaq.health.freshness import Freshness
+from montalaq.shapes import EscalationEvent
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 Level = _h.Level
 
 
-def _event(raw: dict[str, Any]) -> dict[str, Any]:
+def _event(raw: dict[str, Any]) -> EscalationEvent:
     """An escalation event as the notifier and the API see it (docs/semantics.md, "Health core")."""
     return {
         "kind": raw["kind"],
@@ -166,7 +167,7 @@ class EscalationBoard(_h.EscalationBoard):
             raise ValueError("error_code: expected an ErrorCode or a non-empty string")
         self._record_failure(self.add_pair(symbol, timeframe), at_ns, code)
 
-    def evaluate(self, now: Any = None, last_tick_ns: Any = None) -> list[dict[str, Any]]:
+    def evaluate(self, now: Any = None, last_tick_ns: Any = None) -> list[EscalationEvent]:
         """Run one cycle; returns this cycle's events.
 
         ``last_tick_ns``: None (use the ticks given before), a mapping
@@ -221,7 +222,7 @@ class EscalationBoard(_h.EscalationBoard):
 
     def close_breaker(
         self, symbol: str, timeframe: str, by: str = "operator", now: Any = None
-    ) -> dict[str, Any] | None:
+    ) -> EscalationEvent | None:
         """Operator close; returns the breaker_close event, or None if it was not open."""
         ev = self._close_breaker(self._index(symbol, timeframe), now, by)
         return None if ev is None else _event(ev)

@@ -33,6 +33,7 @@ from montalaq.service.stats import ServiceStats, StepReport
 from montalaq.service.supervision import ProviderSupervisor, checked_providers, late_window_s
 from montalaq.service.views import ServiceViews
 from montalaq.settings import Settings
+from montalaq.shapes import EscalationEvent, EventDoc
 from montalaq.store import Store
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -358,14 +359,14 @@ class Service(ServiceViews):
             if exc is not None:
                 self.incidents.store_failed(exc, len(findings) - stored)
 
-    def _evaluate(self, now_ns: int) -> list[dict[str, Any]]:
+    def _evaluate(self, now_ns: int) -> list[EscalationEvent]:
         esc = cycle.escalate(self.board, MemoryBoardHost(self), now_ns)
         self.stats.escalation_cycles += 1
         self.stats.escalation_events += len(esc.events)
         persistence.persist_pairs(self, now_ns)
         return esc.events
 
-    def _notify_event(self, event: Mapping[str, Any], last_error: tuple[int, str] | None) -> bool:
+    def _notify_event(self, event: EventDoc, last_error: tuple[int, str] | None) -> bool:
         return self.incidents.notify_event(event, last_error, self.provider_name(event["symbol"]))
 
     # -- monitoring (docs/operations.md, "Monitoring") -----------------------------------

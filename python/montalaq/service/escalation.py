@@ -4,10 +4,11 @@ notifications straight to the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from montalaq import cycle
+from montalaq.shapes import EscalationEvent, EventDoc
 
 if TYPE_CHECKING:
     from montalaq.engine import MarketEngine
@@ -21,7 +22,7 @@ class MemoryBoardHost:
 
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.events: list[dict[str, Any]] = []
+        self.events: list[EscalationEvent] = []
 
     def ticks(self) -> MarketEngine:
         return self.service.engine
@@ -32,21 +33,19 @@ class MemoryBoardHost:
     def previous_eval_ns(self) -> int:
         return self.service._last_eval_ns or 0
 
-    def not_green(
-        self, now_ns: int, ticks: Any, events: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[str, str]]:
+    def not_green(self, now_ns: int, ticks: Any, events: Sequence[EventDoc]) -> list[tuple[str, str]]:
         return [
             (str(r["symbol"]), str(r["timeframe"]))
             for r in self.service.board.pairs(now_ns)
             if r["freshness"] in ("AMBER", "RED")  # CLOSED owes no trade: not stale
         ]
 
-    def commit(self, events: Sequence[Mapping[str, Any]], new_errors: cycle.ErrorMap, now_ns: int) -> None:
+    def commit(self, events: Sequence[EscalationEvent], new_errors: cycle.ErrorMap, now_ns: int) -> None:
         svc = self.service
         with svc._lock:
             svc._last_error.update(new_errors)
         svc._last_eval_ns = now_ns
-        self.events = [dict(e) for e in events]
+        self.events = list(events)
 
     def notify(self, errors: cycle.ErrorMap) -> int:
         return sum(

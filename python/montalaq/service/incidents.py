@@ -6,10 +6,10 @@ and "Error episodes")."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from montalaq import cycle
+from montalaq.shapes import EventDoc
 
 if TYPE_CHECKING:
     from montalaq.lifecycle import Lifecycle
@@ -37,9 +37,7 @@ class Incidents:
         self._open: set[str] = set()  # "database", "channel:<name>": reported, not yet resolved
 
     # -- notifications ------------------------------------------------------------------
-    def notify_event(
-        self, event: Mapping[str, Any], last_error: tuple[int, str] | None, provider: str | None
-    ) -> bool:
+    def notify_event(self, event: EventDoc, last_error: tuple[int, str] | None, provider: str | None) -> bool:
         """Queue the notification of a board event (level change, breaker open or close);
         False when there is no notifier or it could not be queued (logged, counted)."""
         if self.notifier is None:

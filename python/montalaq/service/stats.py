@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from montalaq.records import Analysis, Finding
+from montalaq.shapes import EscalationEvent
 
 
 @dataclass
@@ -49,4 +49,4 @@ class StepReport:
     skipped_breaker: list[tuple[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     evaluated: bool = False
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EscalationEvent] = field(default_factory=list)

@@ -909,3 +909,25 @@ def test_record_failure_takes_time_then_code_and_says_so_when_swapped() -> None:
     assert b.pair("A", "1m", now=T0)["last_error_code"] == "ANALYSIS_ERR"
     with pytest.raises(TypeError, match="fourth argument"):
         b.record_failure("A", "1m", "ANALYSIS_ERR")  # type: ignore[arg-type]
+
+
+def test_events_have_exactly_the_shape_montalaq_shapes_defines() -> None:
+    # One definition of an event (montalaq.shapes): the board's events, the API's model and
+    # the Celery documents all use it, so a field added in one place shows up here.
+    from typing import get_type_hints
+
+    from montalaq.api.models import BreakerClose
+    from montalaq.shapes import EscalationEvent, EventDoc
+
+    board = EscalationBoard()
+    board.add_pair("BTCUSDT", "1m")
+    t0 = 1_767_225_600 * 1_000_000_000
+    board.evaluate(t0, {("BTCUSDT", "1m"): t0})
+    events = board.evaluate(t0 + 3_600 * 1_000_000_000)
+    assert events
+    for e in events:
+        assert set(e) == EscalationEvent.__required_keys__
+        assert set(e) - {"at"} == EventDoc.__required_keys__
+        assert e["kind"] in get_type_hints(EscalationEvent)["kind"].__args__
+    schema = BreakerClose.model_json_schema()
+    assert set(schema["$defs"]["EscalationEvent"]["properties"]) == EscalationEvent.__required_keys__
