@@ -1,42 +1,11 @@
-"""The analysis runner (docs/semantics.md, Agents): one analysis per (symbol, timeframe, closed bar).
+"""The analysis runner: one analysis per (symbol, timeframe, closed bar), saved at each step
+(PENDING, RUNNING, COMPLETE or FAILED), with the built-in trend rule, an optional ML model,
+the composite score, stop-loss/take-profit and the hand-over to the signal hook::
 
-``AnalysisRunner.run(symbol, timeframe, bar, features)`` creates a
-:class:`~montalaq.records.Analysis` and saves it through ``Store.save_analysis`` at each
-step of its life: PENDING, then RUNNING, then COMPLETE or FAILED. ``features`` is the
-``/signals_tf`` mapping of the symbol when the bar closed (None where undefined).
+    runner = AnalysisRunner.from_settings(settings, store, signal_hook=hook, ml=model)
+    analysis = runner.run("SPY", "5m", bar, engine.signals_tf("SPY"))
 
-Decisions:
-
-- **Rule analyzer** (built in, :class:`TrendRuleAnalyzer`): from the trend score of
-  :mod:`montalaq.agents` (``p_up`` over ``TS_WEIGHTS``),
-  ``rule_confidence_score = 100 · max(p_up, 1 - p_up)`` (50..100: how one-sided the score
-  is) and ``final_decision`` BUY when ``p_up >= TS_ENTRY``, SELL when
-  ``p_up <= 1 - TS_ENTRY``, else HOLD. ``top_features`` holds each trend feature's
-  contribution ``w_k · f_k`` to the logit. The decision always comes from the rule; a
-  model only adds confidence. Other analyzers plug in through :class:`RuleAnalyzer`.
-- **Undefined inputs** (warm-up): when a trend feature is undefined the rule has no score;
-  the analysis is COMPLETE with decision HOLD and ``rule_confidence_score`` and
-  ``composite_score`` None (``ml_confidence`` is still recorded if the model gave one).
-- **ML** is any callable ``(features) -> float in [0, 100] | None``. It receives a
-  read-only mapping: the ``/signals_tf`` values plus ``close`` (the bar's close) and
-  ``atr`` (its ATR, None while undefined). A value outside [0, 100], non-finite, or not a
-  number is an error of the model: the analysis FAILS with ANALYSIS_ERR.
-- **Composite** ``= w_rule · rule + w_ml · ml`` (weights non-negative, summing to 1;
-  default 0.5/0.5); the rule alone when ``ml`` is None; None when the rule is None.
-- **Stop-loss / take-profit** from the ATR of the analysed bar's timeframe: BUY
-  ``close - 1.5·ATR`` / ``close + 3.0·ATR``, SELL mirrored (``close + 1.5·ATR`` /
-  ``close - 3.0·ATR``); None for HOLD (nothing to protect) and while the ATR is undefined.
-- **Failures.** An exception in the analyzer or the model makes the analysis FAILED with
-  ``error_code = error_code_for(exc)`` (docs/semantics.md, Guards: RuntimeError -> ANALYSIS_ERR, anything
-  unmapped -> UNKNOWN) and ``error_message = "<Type>: <message>"`` (at most 500
-  characters); ``run`` returns it and never raises for it. Errors of the store itself
-  (the database is down) do propagate: there is nowhere to record the analysis.
-- **Correlation.** Each run is one evaluation in its own ``correlation_scope``; the id is
-  stored on the analysis and carried into its log lines and its signal notification.
-- **Signal.** A COMPLETE analysis is handed to the signal hook
-  (:class:`montalaq.notify.SignalHook`, which notifies once per bar at or above
-  ``ANALYSIS_NOTIFY_THRESHOLD``) when one is configured; a failing hook is logged and does
-  not change the analysis.
+Rules, failures and decisions: docs/semantics.md, "Analyses".
 """
 
 from __future__ import annotations
@@ -114,9 +83,9 @@ class RuleAnalyzer(Protocol):
 
 
 class TrendRuleAnalyzer:
-    """The built-in rule analyzer: decision and confidence from the trend score (see the
-    module docstring). ``weights``: ``TS_WEIGHTS``; ``entry``: ``TS_ENTRY`` (0.5 < entry < 1
-    makes BUY and SELL exclusive; a lower entry gives BUY precedence)."""
+    """The built-in rule analyzer: decision and confidence from the trend score
+    (docs/semantics.md, "Analyses"). ``weights``: ``TS_WEIGHTS``; ``entry``: ``TS_ENTRY``
+    (0.5 < entry < 1 makes BUY and SELL exclusive; a lower entry gives BUY precedence)."""
 
     def __init__(self, weights: Sequence[float] = DEFAULT_TS_WEIGHTS, *, entry: float = 0.6) -> None:
         w = tuple(float(x) for x in weights)
@@ -170,7 +139,7 @@ class RunnerStats:
 
 
 class AnalysisRunner:
-    """Runs analyses and stores them (module docstring).
+    """Runs analyses and stores them (docs/semantics.md, "Analyses").
 
     ``store``: where every state is saved. ``analyzer``: the rule analyzer (default
     :class:`TrendRuleAnalyzer` with the default weights). ``ml``: optional model.

@@ -1,32 +1,9 @@
-"""``montalaq serve``: the API, the dashboard and the scheduler in one process (docs/operations.md).
+"""``montalaq serve``: the API, the dashboard and the scheduler in one process.
 
-Runs :func:`montalaq.api.create_app` under uvicorn (one worker; uvloop and httptools when
-installed; uvicorn logs at WARNING) on settings from the environment: the store is
-``DATABASE_URL`` or SQLite at ``MONTALAQ_DB_PATH`` (default ``data/montalaq.db``, folder
-created), the symbols ``SYMBOL`` (or ``--symbols``), the timeframes ``TIMEFRAMES``, the feeds
-``PROVIDER`` (or ``--provider``): a live client (binance, twelvedata, alltick; docs/feeds.md)
-or, unset, the bundled samples replayed in real time and looping (a symbol without a
-sample gets a seeded simulation). Exit codes: 0 after a clean stop, 1 when it cannot start (port taken,
-database unreachable, the ``api`` extra missing), 2 for bad options or settings.
-
-Decisions:
-
-- **The URL line.** Once the socket listens and the app has started, exactly one line goes
-  to stdout, ``montalaq serve: http://HOST:PORT/`` (the real port, also with ``--port 0``),
-  flushed; anything else goes to stderr. When ``API_TOKEN`` is not set a token is made for
-  this run (``secrets.token_urlsafe``) and the line carries it in the URL's fragment,
-  ``http://HOST:PORT/#token=<token>``: a fragment never reaches the server or its logs,
-  and the dashboard reads it from there. A token set in the environment is never printed.
-- **Replays.** ``--replay FILE`` replays one symbol of a trade file (``--symbol`` picks it
-  in a file of several symbols, or names the symbol of a file without one) instead of the
-  samples; it becomes the only symbol served. ``--speed X`` runs the feeds X times faster
-  than real time and the whole service (freshness, escalation, agent intervals) on the
-  feeds' virtual clock, which starts at the wall clock; every feed shares that start.
-  ``--no-loop`` plays the file(s) once: the pairs then go stale and escalate, as a dead
-  feed would.
-- **Stopping.** SIGTERM and SIGINT stop accepting connections, finish the requests in
-  flight (3 s at most), stop the scheduler after its current cycle and the notifier worker
-  (5 s at most each), close the store, and exit 0. A second SIGINT forces the exit.
+Runs :func:`montalaq.api.create_app` under uvicorn (one worker) on settings from the
+environment, prints one line with the URL (and a per-run token in its fragment) to stdout,
+and stops cleanly on SIGTERM/SIGINT. Options, the URL line, replays, stopping and exit
+codes: docs/semantics.md, "`montalaq serve`"; running it: docs/operations.md, "The server".
 """
 
 from __future__ import annotations
@@ -251,7 +228,7 @@ def _serve(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per fai
 
 
 def _run(service: Any, settings: Any, host: str, port: int) -> int:
-    """Serve until SIGINT/SIGTERM (see the module docstring)."""
+    """Serve until SIGINT/SIGTERM (docs/semantics.md, "`montalaq serve`")."""
     # An unreachable database is not a reason to exit (a restart policy would make that a
     # crash loop): the server answers at once, /health says WAITING until the lifecycle's
     # re-checks find the database (docs/semantics.md, "Lifecycle at run time").

@@ -1,16 +1,13 @@
-"""Correlation ids (docs/semantics.md, Guards): one id per evaluation, carried through analysis, decision,
-order and notification, and into every log line of that evaluation.
-
-The current id lives in a :mod:`contextvars` variable, so each thread and each asyncio task
-has its own (a task starts with a copy of its creator's context)::
+"""Correlation ids: one id per evaluation, carried through analysis, decision, order and
+notification, and into every log line of that evaluation (docs/semantics.md, "Guards",
+Correlation ids)::
 
     with correlation_scope() as cid:       # a fresh 8-hex id, or $E2E_CORRELATION_ID
         log.info("analysing")              # record.correlation_id == cid (with the filter)
         await asyncio.gather(a(), b())     # tasks inherit cid; a scope inside one stays there
 
-:class:`CorrelationFilter` stamps ``record.correlation_id`` (the current id, or ``"-"``) on
-every record it sees; :func:`install` adds it to a logger's handlers. Nothing here touches
-the root logger unless you pass it.
+:class:`CorrelationFilter` stamps ``record.correlation_id``; :func:`install` adds it to a
+logger's handlers (never the root logger unless you pass it).
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
-"""Idempotency / dedupe: a stable key, an in-process TTL cache, a Redis twin.
+"""Idempotency / dedupe: a stable key, an in-process TTL cache, a Redis twin
+(docs/semantics.md, "Guards", Dedupe keys and caches).
 
-``dedup_key(symbol, side, strategy, timeframe, price, ts)`` names one trading intent as 64
-lowercase hex characters. ``check_and_record(key)`` on a :class:`DedupeCache` (this
-process) or a :class:`RedisDedupe` (many processes) answers ``DedupeResult.ALLOWED`` and
-records the key for ``ttl_s`` seconds, or ``DedupeResult.DEDUPED`` while an earlier record
-is unexpired::
+``dedup_key(...)`` names one trading intent as 64 lowercase hex characters;
+``check_and_record(key)`` on a :class:`DedupeCache` (this process) or a :class:`RedisDedupe`
+(many processes) answers ALLOWED (and records the key for ``ttl_s``) or DEDUPED::
 
     key = dedup_key("BTCUSDT", "buy", "breakout", "15m", 64_123.5, ts)
     if cache.check_and_record(key) is DedupeResult.ALLOWED:
         place_order(...)
-
-Both backends give the same answers for the same calls: a record made at ``now`` with
-``ttl`` is unexpired while ``now' < now + ttl`` (at exactly ``now + ttl`` it has expired
-and the next call records the key anew); a DEDUPED answer never extends a record. Times
-are float seconds since the epoch, converted to integer nanoseconds (rounded half away
-from zero) the same way by both. docs/semantics.md, "Guards": dedupe keys and caches.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
-"""Order safety invariants (docs/semantics.md, Guards): the last check before a decision becomes an order.
+"""Order safety invariants: the last check before a decision becomes an order.
 
-``validate_trading_decision(...)`` runs the native checks in this order and returns the
-first that fails, or ``SafetyReason.OK``:
-
-1. ``INVALID_SYMBOL``: the symbol is not in ``allowed_symbols`` (exact match);
-2. ``INVALID_SIDE``: the side is not exactly ``"BUY"`` or ``"SELL"``;
-3. ``INVALID_QUANTITY``: the quantity is not a finite number > 0;
-4. ``INVALID_PRICE``: the price is not a finite number > 0 on the tick grid (a whole number
-   of ``tick_size`` within a relative 1e-9, never more than 1e-3 of a tick);
-5. ``TP_SL_WITHOUT_FILL``: a TAKE_PROFIT or STOP_LOSS before the entry is filled;
-6. ``SELL_WITHOUT_POSITION``: a SELL larger than the open long ``position_qty`` (a relative
-   1e-9 of float residue is allowed, so a full close never fails on rounding).
-
-The decision's own fields are data: a wrong value or type there (None, "", NaN, a string
-quantity) is a reason code, never an exception, so the block is always logged. The context
-(``tick_size``, ``allowed_symbols``, ``entry_filled``, ``position_qty``, ``kind``) is the
-caller's configuration: a bad one raises ``ValueError``/``TypeError`` naming the argument.
-
-A blocked decision is logged exactly once, at WARNING on the ``montalaq.safety`` logger,
-with ``extra`` fields ``correlation_id``, ``symbol``, ``decision="BLOCKED"`` and
-``reason_code`` (the reason's name). An OK decision logs nothing.
+``validate_trading_decision(symbol, side, quantity, price, tick_size=..., allowed_symbols=...)``
+returns ``SafetyReason.OK`` or the first failing reason, and logs each blocked decision once
+at WARNING on ``montalaq.safety``. The checks, their order and the logging: docs/semantics.md,
+"Guards" (Order safety).
 """
 
 from __future__ import annotations

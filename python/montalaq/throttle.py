@@ -1,28 +1,12 @@
-"""Notification throttling per error type (docs/semantics.md, Guards), in the native core.
-
-Each error type has a throttle window (STARTUP 3600 s, WEBSOCKET 3600 s, BROKER 1800 s,
-DATABASE 3600 s, anything else ``default_window_s`` = 3600 s). The first occurrence of a
-type in its window notifies; later ones are only counted::
+"""Notification throttling per error type, in the native core: the first occurrence of a
+type in its window notifies, later ones are counted, and the notifications of one
+aggregation window go out as one digest (docs/semantics.md, "Guards", Notification throttle)::
 
     throttle = ErrorThrottle()
     throttle.report("BROKER", "order rejected")  # NOTIFY: buffered for the next digest
-    throttle.report("BROKER", "order rejected")  # SUPPRESSED: counted
     for digest in throttle.flush():              # due once the 60 s aggregation window is over
-        send(format_digest(digest))              # one message listing every type and its count
+        send(format_digest(digest))
     recovery = throttle.resolve("BROKER")        # one recovery message, or None
-    throttle.summary()                           # type, first/last occurrence, count, ...
-
-Notifications are aggregated: every type that notifies within one aggregation window
-(``aggregation_s``, starting with the first buffered report) goes out as ONE digest, which
-``flush(now)`` returns once that window has elapsed. Occurrences of a type while its
-notification is still buffered add to its digest entry. Resolving a type whose notification
-is still buffered returns None and marks its digest entry resolved (``resolved_at``), so the
-error and its recovery go out as one message, never the recovery first.
-
-Error type names are 1..64 characters from ``[A-Za-z0-9_.:-]`` and fold to upper case
-(``"broker"`` is ``"BROKER"``); an :class:`~montalaq.ErrorCode` member may be passed as a
-type. Times (``now``) are int ns, aware datetimes, ``numpy.datetime64`` or pandas
-Timestamps, default the wall clock; returned times are aware UTC datetimes.
 """
 
 from __future__ import annotations

@@ -1,59 +1,12 @@
-"""The watchlist (docs/semantics.md, Persistence; docs/semantics.md, Celery): which symbols are watched, at
-which timeframes, through
-which provider -- a YAML file (``WATCHLIST_PATH``) read by the Celery scheduler tick.
-
-::
-
-    # watchlist.yaml
-    timeframes: [1m, 5m, 15m]      # default timeframes of every entry (optional)
-    feed:                          # optional: the clock of replayed/simulated feeds
-      speed: 1.0                   # virtual seconds per wall second (1 = real time)
-      warmup_s: 0                  # seconds of history ingested before the first analysis
-    pairs:
-      - symbol: SPY
-        provider: AllTick          # AllTick | TwelveData | Binance | Replay | Simulated
-        timeframes: [1m, 5m]       # optional: overrides the default
-        source: sample             # optional: where the trades come from (below)
-        calendar: XNYS             # optional: market calendar (default 24/7; docs/semantics.md)
-      - symbol: EURUSD
-        provider: TwelveData
-        source: {kind: simulated, seed: 7, start_price: 1.08}
+"""The watchlist: which symbols the Celery workers watch, at which timeframes, through which
+provider -- a YAML file (``WATCHLIST_PATH``) read by the scheduler tick::
 
     wl = load_watchlist("watchlist.yaml")
     wl.pairs()            # [("SPY", "1m"), ("SPY", "5m"), ("EURUSD", "1m"), ...]
     wl.provider_of("SPY") # "AllTick"
 
-Each entry of ``pairs`` is one symbol; with its timeframes it stands for the (symbol,
-timeframe) pairs the scheduler analyses and the escalation board watches, and its
-``provider`` is recorded on each of them (``ingestion_status.provider``).
-
-``source`` -- what feeds the symbol's trades in a worker (docs/semantics.md, Celery: the scheduler tick
-ingests them). A string is a kind without options; a mapping has ``kind`` and options:
-
-- ``auto`` (the default): the bundled sample of that name when there is one (``SPY``,
-  ``BTCUSDT``), else ``simulated`` seeded from the symbol -- what ``montalaq.Service`` does;
-- ``sample``: a bundled sample, ``name`` (default: the symbol), ``start_offset_s``
-  (default: the sample's regular session), ``loop`` (default true);
-- ``replay``: a trade file, ``path`` (relative to the watchlist's folder),
-  ``start_offset_s`` (default 0), ``loop`` (default true);
-- ``simulated``: a seeded random walk, ``seed``, ``start_price``, ``rate_per_s``,
-  ``vol_bps`` (the options of :class:`montalaq.feeds.SimulatedProvider`);
-- ``custom``: trades come from the application's provider factory; free-form ``options``;
-- ``none``: no trades (the pair goes RED and escalates; useful for a feed not yet wired).
-
-Decisions:
-
-- **Strict.** Unknown keys are errors (a typo such as ``timeframe:`` would otherwise be
-  silently ignored), provider names are those montalaq has -- AllTick, TwelveData, Binance,
-  Replay or Simulated (case-insensitive, stored in that spelling), symbols are 1-64
-  characters without whitespace or ``|`` (used as a separator in shared-state keys), a
-  symbol appears in one entry only, and an entry lists each timeframe once.
-- **Errors** are :class:`WatchlistError` (a ValueError) naming the file, the entry (its
-  index and symbol) and the field, with the accepted values and what was found, e.g.
-  ``watchlist.yaml: pairs[2] (EURUSD): provider: expected AllTick, TwelveData, Binance,
-  Replay or Simulated, got 'Polygon'``. A YAML syntax error names the line and column.
-- **Digest.** :attr:`Watchlist.digest` is a SHA-256 of the normalised content: workers
-  compare it to tell whether they run the same watchlist.
+The file's format, the ``source`` kinds, the strict validation and its errors, the digest:
+docs/semantics.md, "Watchlist".
 """
 
 from __future__ import annotations
@@ -99,7 +52,7 @@ class WatchlistError(ValueError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """Where an entry's trades come from (see the module docstring for each ``kind``).
+    """Where an entry's trades come from (docs/semantics.md, "Watchlist": each ``kind``).
 
     ``path`` is absolute (resolved against the watchlist's folder); seconds are seconds;
     ``vol_bps`` basis points per square-root second; ``rate_per_s`` trades per second.

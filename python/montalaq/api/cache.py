@@ -1,20 +1,7 @@
-"""A small TTL cache of serialised responses for the analysis endpoints (docs/semantics.md, HTTP API;
-README.md, Speed).
-
-Entries are ``(status, body bytes)`` keyed by the endpoint and its *normalised* parameters
-(``("latest", "SPY", "1m")``; ``tf=60s`` and ``tf=1m`` share an entry), so a hit costs a
-dict lookup and a clock read: no query, no serialisation, no validation. Decisions:
-
-- ``ttl_s`` seconds from when the entry was stored (``ANALYSIS_API_CACHE_TTL``, 30 s);
-  ``0`` disables the cache (every request computes, nothing is stored).
-- Bounded: at most ``max_entries`` (1,024) entries; storing into a full cache first drops
-  expired entries, then the oldest. The keys are bounded anyway (only valid, normalised
-  parameters are stored: symbols x timeframes x limits).
-- Error answers (400) are never stored; "no analysis yet" (404) is, like any answer: the
-  cache's promise is "at most ``ttl_s`` old".
-- Thread-safe: lookups are lock-free dict reads (atomic under the GIL); stores take a lock.
-  Concurrent misses for one key each compute (no single-flight): they are rare and cheap
-  next to the 30 s they save.
+"""A small TTL cache of serialised responses for the analysis endpoints: entries are
+``(status, body bytes)`` keyed by the endpoint and its normalised parameters, so a hit is a
+dict lookup and a clock read. TTL, bounds, what is stored and thread safety:
+docs/semantics.md, "HTTP API" (the analysis cache); measured gain: README.md, "Speed".
 """
 
 from __future__ import annotations
@@ -36,7 +23,7 @@ class CachedResponse:
 
 
 class ResponseCache:
-    """TTL cache of serialised responses (see the module docstring).
+    """TTL cache of serialised responses (docs/semantics.md, "HTTP API": the analysis cache).
 
     ``ttl_s``: seconds an entry lives (>= 0; 0 disables). ``max_entries``: bound (>= 1).
     ``clock``: monotonic seconds (tests pass their own).

@@ -1,84 +1,12 @@
-"""montalaq on Celery (``montalaq[celery]``; docs/operations.md, "Scale-out on Celery"): the
-scheduler tick, analyses, escalation, breakers, KPI rollup and notification delivery as
-Celery tasks with a beat schedule, for backends that already run Celery -- one worker or many, on one machine
-or many, with the guarantees of the one-process service: one analysis and at most one
-signal per bar, breakers per pair, no notification lost or sent twice.
-
-::
-
-    # proj/celery_app.py
-    from celery import Celery
-    from montalaq.settings import Settings
-    import montalaq.celery
+"""montalaq on Celery (``montalaq[celery]``): the scheduler tick, analyses, escalation,
+breakers, KPI rollup and notification delivery as Celery tasks with a beat schedule, with
+the one-process service's guarantees, on one worker or many::
 
     app = Celery("proj", broker="redis://127.0.0.1:6379/0")
     montalaq_tasks = montalaq.celery.install(app, Settings.from_env())
 
-    # celery -A proj.celery_app worker -l info      (as many as you like, anywhere)
-    # celery -A proj.celery_app beat                (exactly one)
-
-What runs where:
-
-- **Redis** (``REDIS_URL``, else the broker's URL when it is ``redis://``) holds the shared
-  state (:mod:`montalaq.celery.state`): the feed clock and cursor, bar high-water marks and
-  per-bar analysis claims, the escalation board (its ``to_json`` document, versioned), the
-  failures and events waiting for it, the open-breaker set, counters and KPI windows, and
-  the Redis guards (signal and notification dedupe, the channel rate limit, the error-type
-  throttle and the channels' circuit breakers).
-- **The database** (``DATABASE_URL``: PostgreSQL for several machines; SQLite only for
-  workers on one machine) holds the records: analyses, findings, ``ingestion_status``
-  (with ``last_signal_bar_ts``, the once-per-bar signal claim) and the notification outbox,
-  whose leases (``FOR UPDATE SKIP LOCKED``) let every worker deliver without sending a row
-  twice.
-- **The beat** only sends task messages on the schedule below; **workers** do the work.
-
-Tasks (names ``montalaq.<name>``) and the beat schedule built from the settings:
-
-============== =================================== ===========================================
-task           period                              what
-============== =================================== ===========================================
-tick           ``tick_interval_s`` (option)        ingest the watchlist's feeds; per closed bar:
-                                                   breaker open -> skip, GREEN -> queue
-                                                   ``analyse``; pairs whose freshness changed
-                                                   -> their status rows
-analyse        (queued by the tick)                one analysis per bar, idempotent
-escalation     ``ESCALATION_EVAL_INTERVAL_SEC``    evaluate the board (one at a time)
-breakers       ``CIRCUIT_BREAKER_INTERVAL_SEC``    reconcile open breakers with the board
-kpi_rollup     ``KPI_ROLLUP_INTERVAL_SEC``         one KPI window (:mod:`montalaq.celery.kpi`)
-deliver        ``deliver_interval_s`` (option)     one outbox delivery pass (and on demand)
-close_breaker  (on demand)                         operator close of one pair's breaker
-============== =================================== ===========================================
-
-Decisions:
-
-- **Redelivery, not loss.** Every montalaq task is ``acks_late`` with
-  ``reject_on_worker_lost``, and ``install`` sets ``worker_prefetch_multiplier = 1``: a
-  worker killed mid-task leaves its message unacknowledged and the broker delivers it again
-  (Redis: after the transport's ``visibility_timeout``, which must exceed the longest task;
-  keep it below ``ANALYSIS_NOTIFY_DEDUPE_SEC`` too, or a redelivered analysis falls outside
-  its bar's dedupe window and may notify it once more). Each task is idempotent: analyses
-  by their bar claim and the signal hook's database claim, the tick and the board by locks,
-  a version fence and transactions, delivery by the outbox leases. A redelivered tick or
-  evaluation that finds its lock held is acknowledged and does nothing.
-- **Where the market data comes from.** The tick owns the feed (one tick at a time, under a
-  lock); see :mod:`montalaq.celery.feed`. Route it to one worker (``feed_queue``) to keep
-  the engine in one process; any other worker takes over (rebuilding its engine) if that
-  one dies.
-- **REDIS_URL is required** (or a ``redis://`` broker): there is no shared state without it.
-  The guards use Redis whatever ``GUARD_BACKEND`` says.
-- **Lifecycle and monitoring.** Each worker process runs montalaq's lifecycle (checks on its
-  first task, WAITING instead of a crash, run-time reports; state per worker in Redis,
-  :meth:`MontalaqCelery.workers`); the escalation task feeds the cycle's metrics to the
-  monitoring with the rule state shared in Redis (docs/semantics.md, "Lifecycle at run
-  time"; docs/operations.md, "Metrics each cycle records"). The cycle itself is
-  :mod:`montalaq.cycle`, shared with the one-process service.
-- **KPIs** are kept in Redis (the last ``kpi_keep`` windows, :meth:`MontalaqCelery.kpis`)
-  and logged; counts come from the database, worker-only facts from shared counters.
-- The escalation board is persisted as the core's JSON document; at 100,000 pairs that is
-  about 33 MB and its (de)serialisation dominates a cycle (``benchmarks/bench_celery.py``).
-- **The name.** This package is ``montalaq.celery``; it never imports the ``celery``
-  library (it registers its tasks on the app it is given), and where code next to it does,
-  ``import celery`` is an absolute import of the library (Python 3), never this package.
+Running it (tasks, beat, workers, Redis, KPIs): docs/operations.md, "Scale-out on Celery";
+what each task guarantees and why: docs/semantics.md, "Celery".
 """
 
 from __future__ import annotations

@@ -1,37 +1,11 @@
 """Where a worker's market data comes from: the watchlist's pull providers feeding a
 :class:`~montalaq.engine.MarketEngine`, stepped bar by bar by the scheduler tick.
 
-The tick runs under a cluster-wide lock, so one process at a time owns the feed. Each
-process keeps its own :class:`FeedContext` (engine and providers); the shared
+Each process keeps its own :class:`FeedContext` (engine and providers); the shared
 :class:`~montalaq.celery.state.FeedRecord` says up to which virtual time the feed was
-ingested. A context that is behind (another worker ticked meanwhile) simply continues from
-where it stopped; one that does not exist yet, or was built for another watchlist, is
-rebuilt by replaying its providers from the feed's origin. Bars the rebuild closes again
-were queued by the worker that ticked before (the shared high-water marks say so), so they
-are not queued twice, while a bar that worker closed but did not get to queue (it died
-mid-tick) is queued now: nothing is lost.
-
-Decisions:
-
-- **Deterministic providers.** Rebuilding needs ``take_until(t)`` of a fresh provider to
-  return the same trades as the original: true of the built-in replays and seeded
-  simulations, and required of a ``provider_factory``'s providers (a REST poller returns
-  what its history window holds; bars it cannot rebuild are simply not analysed twice).
-- **Stepping.** A tick ingests in steps that end on the finest timeframe's bar boundaries
-  (then at "now"), and takes the ``/signals_tf`` features of a symbol right after the step
-  that closed its bar. At most one bar per pair closes in a step, so every closed bar gets
-  its own analysis with the features of the moment it closed, however late the tick runs
-  (a catch-up never supersedes bars, unlike the one-process service).
-- **No close grace.** A pull provider hands over every trade up to a step's end, so a bar
-  closes exactly at its end; a trade a provider delivers after the step it belongs to is
-  LATE for the engine (counted, not applied), as a push feed's trade beyond
-  ``close_grace_s`` is in the service.
-- **Engine timeframes** are the watchlist's timeframes plus 1m, 5m and 15m, which the trend
-  score of the analyses needs; only the watchlist's pairs are analysed.
-- **Built-in sources** (``montalaq.watchlist``): a replay's first trade (after its
-  ``start_offset_s``; the SPY sample defaults to its regular session, 13:30 UTC) is placed
-  at the feed's origin, ``warmup_s`` before the first analysed bar; ``auto`` is the bundled
-  sample of the symbol or a simulation seeded from the symbol, as in ``montalaq.Service``.
+ingested, and a missing or foreign context is rebuilt by replaying its (deterministic)
+providers from the feed's origin. Rebuilds, stepping, close grace and the built-in
+sources: docs/semantics.md, "Celery" (Feed, Tick).
 """
 
 from __future__ import annotations
@@ -54,7 +28,7 @@ log = logging.getLogger("montalaq.celery")
 ProviderFactory = Callable[[WatchlistEntry, int], PullProvider | None]
 """``(entry, origin_ns) -> provider | None``: the application's provider for a watchlist
 entry (None: the entry's built-in ``source``). ``origin_ns`` is the virtual time at which a
-replay should place its first trade. Must be deterministic (see the module docstring)."""
+replay should place its first trade. Must be deterministic (docs/semantics.md, "Celery", Feed)."""
 
 SIGNAL_TIMEFRAMES = ("1m", "5m", "15m")
 
@@ -118,7 +92,7 @@ class StepResult:
 
 
 class FeedContext:
-    """One process's engine and providers for a watchlist (see the module docstring).
+    """One process's engine and providers for a watchlist (docs/semantics.md, "Celery", Feed).
 
     ``until_ns``: virtual time up to which this context has ingested (int ns).
     """

@@ -1,15 +1,8 @@
-"""Guards whose state the workers share through Redis: the error-type throttle (docs/semantics.md, Guards)
-and the notification channels' circuit breakers (docs/semantics.md, Health core).
-
-Both wrap the native objects: each call loads the shared state (``to_json``/``load_json``
-documents of the core) under a short Redis lock, runs the native call, and stores the new
-state before the lock is released -- so every worker sees one throttle window per error
-type and one breaker per channel. Calls are a few Redis round trips: fine for
-notification traffic, which the rate limit keeps to tens a minute; not for a hot path.
-
-Only the methods the notifier calls are synchronised (``report``, ``flush``, ``resolve``,
-``summary``; ``allow``, ``record_success``, ``record_failure``, ``retry_after_ns``,
-``state``); the native ``call``/``with`` paths of the breaker are not.
+"""Guards whose state the workers share through Redis: the error-type throttle and the
+notification channels' circuit breakers. Each synchronised call loads the native object's
+shared document under a short Redis lock, runs the native call and stores the result, so
+every worker sees one throttle window per error type and one breaker per channel
+(docs/semantics.md, "Celery", Shared guards).
 """
 
 from __future__ import annotations
@@ -54,7 +47,7 @@ def _synced(obj: _JsonState, state: SharedState, key: str, fn: Callable[[], T], 
 
 
 class SharedErrorThrottle(ErrorThrottle):
-    """An :class:`~montalaq.throttle.ErrorThrottle` shared by every worker (module docstring).
+    """An :class:`~montalaq.throttle.ErrorThrottle` shared by every worker (docs/semantics.md, "Celery").
     ``windows``/``aggregation_s``/``default_window_s`` configure a throttle created fresh;
     an existing shared one keeps the configuration it was created with."""
 
@@ -92,7 +85,7 @@ class SharedErrorThrottle(ErrorThrottle):
 
 
 class SharedCircuitBreaker(CircuitBreaker):
-    """A :class:`~montalaq.health.CircuitBreaker` shared by every worker (module docstring);
+    """A :class:`~montalaq.health.CircuitBreaker` shared by every worker (docs/semantics.md, "Celery");
     the keyword arguments are CircuitBreaker's and configure a breaker created fresh."""
 
     def __init__(self, state: SharedState, name: str, **kwargs: Any) -> None:

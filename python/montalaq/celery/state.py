@@ -3,24 +3,8 @@ high-water marks, per-bar analysis claims, the escalation board and what feeds i
 (failures, last errors), the open-breaker set, counters and KPI windows, and the locks
 that keep the tick, the board and the KPI rollup to one worker at a time.
 
-Every key lives under ``<prefix>celery:`` (``prefix`` defaults to ``montalaq:``), so
-:meth:`SharedState.clear` removes a deployment's state and nothing else. A pair is written
-``SYMBOL|TF`` in keys and hash fields (the watchlist forbids ``|`` in symbols).
-
-Decisions:
-
-- **Analysis claims** (one Redis string per bar, ``bar:SYMBOL|TF|START_NS``): ``q`` once the
-  tick has queued the bar, ``r:<task id>`` while a worker runs it (expires after the
-  analysis lease), ``d`` when done (kept ``claim_ttl_s``). One atomic script decides a
-  task's fate: ``done`` (already analysed: skip), ``busy`` (another task runs the same bar:
-  skip, that task or its redelivery finishes it), ``wait`` (the pair's previous bar is still
-  queued or running: retry shortly -- analyses of a pair run in bar order), ``again`` (this
-  very task id held the claim: the message was redelivered after its worker died: run
-  again) or ``run``.
-- **Locks** are redis-py ``Lock`` objects with a timeout, so a worker killed while holding
-  one blocks the others for at most that long.
-- **Feed clock.** Virtual time ``= anchor_virtual_ns + speed * (wall_ns - anchor_wall_ns)``
-  (the wall clock at speed 1), identical in every process that reads the record.
+Keys, the claim states and the feed clock: docs/semantics.md, "Celery" (Keys, Feed,
+Analyses).
 """
 
 from __future__ import annotations
@@ -127,7 +111,7 @@ class FeedRecord:
 
 
 class SharedState:
-    """Redis-backed shared state of one deployment (see the module docstring).
+    """Redis-backed shared state of one deployment (docs/semantics.md, "Celery", Keys).
 
     ``url``: ``redis://`` URL; ``prefix``: key prefix (keys under ``<prefix>celery:``).
     Thread-safe (redis-py clients are); one instance per process.
@@ -255,8 +239,8 @@ class SharedState:
         lease_s: float,
     ) -> str:
         """Claim a bar for task ``task_id``: ``run``, ``again``, ``wait``, ``busy`` or
-        ``done`` (module docstring). ``prev_start_ns``: the pair's previous queued bar, whose
-        analysis must finish first (None: no order to keep)."""
+        ``done`` (docs/semantics.md, "Celery", Analyses). ``prev_start_ns``: the pair's
+        previous queued bar, whose analysis must finish first (None: no order to keep)."""
         keys = [
             self._bar_key(symbol, timeframe, start_ns),
             self._bar_key(symbol, timeframe, prev_start_ns if prev_start_ns is not None else -1),

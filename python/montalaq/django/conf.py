@@ -1,56 +1,11 @@
-"""montalaq's settings in a Django project: ``settings.MONTALAQ`` merged over the environment.
+"""montalaq's settings in a Django project: ``settings.MONTALAQ`` merged over the environment::
 
-::
+    MONTALAQ = {"SYMBOL": ["SPY", "QQQ"], "API_TOKEN": os.environ["MONTALAQ_TOKEN"]}
 
-    # settings.py
-    MONTALAQ = {
-        "SYMBOL": "SPY,QQQ",                  # or ["SPY", "QQQ"]
-        "API_TOKEN": os.environ["MONTALAQ_TOKEN"],
-        "NOTIFY_SLACK_ENABLED": True,
-        "NOTIFY_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/...",
-    }
-
-Decisions:
-
-- **Keys.** The keys are docs/semantics.md, Settings's environment names (``SYMBOL``, ``DATABASE_URL``,
-  ``API_TOKEN``, ``ANALYSIS_API_CACHE_TTL``, ... -- every field of
-  :class:`montalaq.settings.Settings`, upper case), plus four Django-only keys
-  (:data:`DJANGO_KEYS`): ``DATABASE_ALIAS``, ``RUN_SCHEDULER``, ``TICK_SEC`` and
-  ``SERVICE_FACTORY``. A key that is neither is a typo and raises ``ImproperlyConfigured``
-  naming it (with the closest known name): montalaq's dict is its own namespace, so an
-  unknown key must not be silently ignored the way a stray environment variable is.
-- **Values** may be the environment's strings (``"true"``, ``"SPY,QQQ"``, ``"30"``) or
-  Python values (``True``, ``["SPY", "QQQ"]``, ``30``, ``pathlib.Path``); they are
-  validated by :class:`~montalaq.settings.Settings` exactly as environment variables are.
-- **Precedence**: ``settings.MONTALAQ`` over the process environment over the defaults.
-  An invalid value raises :class:`django.core.exceptions.ImproperlyConfigured` naming
-  where it came from -- ``settings.MONTALAQ['NOTIFY_RATE_LIMIT_PER_MIN']: ...`` for a key of
-  the dict, the bare variable name for the environment -- and the expected form; secrets are
-  never shown (SettingsError masks them).
-- **Database.** ``DATABASE_URL`` is, in this order: ``settings.MONTALAQ["DATABASE_URL"]``;
-  the ``DATABASE_URL`` environment variable; the Django database ``DATABASE_ALIAS``
-  (default ``"default"``) when its engine is PostgreSQL (``django.db.backends.postgresql``,
-  PostGIS) or SQLite with a file -- montalaq's tables (migrated by Alembic, its own
-  ``alembic_version`` table) then live next to the project's in the database it already
-  runs, backs up and (in Django's test runner) swaps for a test database; else montalaq's
-  own SQLite file ``MONTALAQ_DB_PATH`` (``data/montalaq.db``). ``DATABASE_ALIAS: None``
-  opts out of the Django database. When the alias was left at its default and that
-  database cannot be shared (MySQL, Oracle, an in-memory SQLite), montalaq falls back to
-  its own file (logged at INFO); an alias named explicitly that cannot be used is an
-  error. The PostgreSQL URL is built from ``NAME``, ``USER``, ``PASSWORD``, ``HOST``,
-  ``PORT`` and the libpq keywords of ``OPTIONS`` (``sslmode``, ``sslrootcert``, ...), with
-  psycopg 3 (``montalaq[postgres]``) or, when only psycopg2 is installed, psycopg2.
-  Django's own connection is never used: montalaq's store has its own SQLAlchemy pool.
-- **Read when needed**, not cached: :func:`load` is called when the service is built
-  (first request, a management command) and by the system check ``montalaq.E001``
-  (``manage.py check``, ``runserver``, ``migrate``), so a bad value is reported at start-up
-  by Django's checks and again, as ``ImproperlyConfigured``, if the service is built anyway.
-- The Django-only keys: ``RUN_SCHEDULER`` (bool, default False: the scheduler runs in web
-  workers only when asked, see :mod:`montalaq.django`), ``TICK_SEC`` (the scheduler's
-  cycle period in wall seconds, > 0 and <= 3600, default 0.25), ``SERVICE_FACTORY``
-  (a callable ``(Settings) -> Service``, or its dotted path, used instead of
-  :func:`montalaq.api.build_service` -- for your own feeds, ML model or agents; the service
-  it returns is owned, and closed, by montalaq.django).
+:func:`load` validates them with :class:`montalaq.settings.Settings` (``ImproperlyConfigured``
+naming the key) and picks montalaq's database (the Django database when it can be shared).
+Keys, values, precedence, the database choice and the Django-only keys: docs/semantics.md,
+"Django" (Settings, Read when needed, Database).
 """
 
 # Django ships no type information (and django-stubs is not a dependency).
@@ -122,7 +77,7 @@ _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 @dataclass(frozen=True)
 class DjangoConf:
-    """montalaq's settings as this Django project gives them (see the module docstring).
+    """montalaq's settings as this Django project gives them (docs/semantics.md, "Django").
 
     ``settings``: the validated :class:`~montalaq.settings.Settings`. ``database_source``:
     where ``DATABASE_URL`` came from (``"settings.MONTALAQ"``, ``"environment"``,
@@ -324,7 +279,7 @@ def _database_url(
 
 
 def load() -> DjangoConf:
-    """The settings now (see the module docstring); ImproperlyConfigured naming the key and
+    """The settings now (docs/semantics.md, "Django"); ImproperlyConfigured naming the key and
     the expected form when one is wrong."""
     given = raw()
     known = _known_names()

@@ -1,46 +1,12 @@
-"""The montalaq service behind the Django views: built once per process, lazily, thread-safe.
-
-::
+"""The montalaq service behind the Django views: built once per process, lazily, thread-safe::
 
     from montalaq.django import get_service, install_service
 
     get_service().run_agents(["trend_score"])        # the service the views serve
     install_service(my_service, token="s3cret")       # serve your own service instead
 
-Decisions:
-
-- **Lazy, once per process.** Nothing is built when Django imports the app or in
-  ``AppConfig.ready`` (``manage.py migrate``, ``shell`` and every other command must not
-  open montalaq's database or start feeds). The first request to a montalaq URL (or the
-  first :func:`get_service` / :func:`get_app` call) builds, under a lock, the service from
-  :func:`montalaq.django.conf.load` -- ``SERVICE_FACTORY`` or
-  :func:`montalaq.api.build_service` -- and the FastAPI app serving
-  :func:`montalaq.api.create_router` over it, with the token ``API_TOKEN``. With gunicorn
-  ``--preload`` this still happens in each worker, after the fork (do not call
-  :func:`get_service` at import time of your WSGI module then).
-- **The scheduler does not run in web workers** unless ``RUN_SCHEDULER`` is true: each
-  worker of a multi-process server would otherwise ingest the feeds and run the analyses
-  again. Run it in one place: ``python manage.py montalaq_run`` (see
-  :mod:`montalaq.django.management.commands.montalaq_run`), or montalaq's Celery tasks.
-  With ``RUN_SCHEDULER`` the service's scheduler (and its notifier's delivery worker) runs
-  in a daemon thread with its own event loop, started when the service is built, every
-  ``TICK_SEC``; stopped at interpreter exit (5 s budget) or by :func:`reset_service`.
-  Use it with one web process (``runserver``, one ASGI/WSGI worker).
-- **Which answers need the scheduler in this process.** The engine (trades, bars,
-  features) and the escalation board live in the memory of the process that runs the
-  scheduler. Without it here, ``/signals``, ``/signals_tf``, ``/debug/*``, ``/api/bars``,
-  the ``trades_cached`` of ``/health`` and the board columns of ``/api/ingestion/status``
-  show an empty market, while everything read from the database -- ``/findings``, the
-  analyses, ``last_signal_bar_ts``/``last_notify_at``, ``/db-health`` -- shows what the
-  scheduler process writes. A POST ``/api/breakers/.../close`` acts on this process's board.
-- **Notifications.** The web process's notifier (when a channel is enabled) writes to the
-  durable outbox; its delivery worker runs with the scheduler (``RUN_SCHEDULER``,
-  ``montalaq_run``) or in Celery's ``deliver`` task.
-- **Ownership.** A service built from the settings (the factory's included) is owned:
-  :func:`reset_service` and interpreter exit close it (and its store). A service given to
-  :func:`install_service` belongs to the caller, who closes it. Changing ``MONTALAQ`` or
-  ``DATABASES`` with ``override_settings`` (Django's ``setting_changed`` signal) drops an
-  owned service, so the next request builds one from the new settings.
+Laziness, ownership, where the scheduler runs and which answers need it: docs/semantics.md,
+"Django" (The service, Scheduler); docs/operations.md, "Django".
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -242,7 +208,7 @@ def _runtime() -> _Runtime:
 
 
 def get_service() -> Service:
-    """The service the montalaq views serve (built on first use; see the module docstring).
+    """The service the montalaq views serve (built on first use; docs/semantics.md, "Django").
     ImproperlyConfigured when the settings are wrong."""
     return _runtime().service
 

@@ -1,21 +1,9 @@
-"""URLs of montalaq's API in a Django project: include them under a prefix of your choice.
+"""URLs of montalaq's API in a Django project: include them under a prefix of your choice::
 
-::
+    urlpatterns = [..., path("montalaq/", include("montalaq.django.urls"))]
 
-    # urls.py of the project
-    from django.urls import include, path
-
-    urlpatterns = [
-        ...,
-        path("montalaq/", include("montalaq.django.urls")),
-    ]
-
-Then ``/montalaq/`` is the dashboard, ``/montalaq/health``, ``/montalaq/api/analysis/latest``
-... are the endpoints of docs/semantics.md, HTTP API and ``/montalaq/api/docs`` documents them. One pattern
-catches every path under the prefix and hands it to the router (see
-:mod:`montalaq.django.views`), so unknown paths under the prefix answer montalaq's JSON 404
-``{"detail": "Not Found"}``; included at the root (``path("", include(...))``), put it
-last. ``reverse("montalaq:api", kwargs={"subpath": "health"})`` builds a URL.
+One pattern catches every path under the prefix; ``reverse("montalaq:api", kwargs={"subpath":
+"health"})`` builds a URL. What answers where: docs/semantics.md, "Django".
 """
 
 # mypy: disable-error-code="import-untyped"

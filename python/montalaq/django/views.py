@@ -1,37 +1,7 @@
 """The Django view of montalaq's API: each request is handed, in process, to the montalaq
-FastAPI router (:func:`montalaq.api.create_router`) and its answer returned unchanged.
-
-Decisions:
-
-- **One implementation.** The view builds an ASGI HTTP scope from the Django request --
-  method, scheme, path, query string (raw, byte for byte), headers, body, client and
-  server addresses -- and calls the ASGI app of :mod:`montalaq.django.runtime`; the status,
-  headers and body it answers become the ``HttpResponse``. So every endpoint of docs/semantics.md, HTTP API
-  (and ``/api/bars``, the docs' assets, the dashboard's files) answers through Django
-  exactly as through FastAPI: the same 400 messages, the token check (401/403), the
-  analysis cache and its ``X-Cache``, ``/metrics`` (counted by the router), the schema,
-  the offline docs, the dashboard and its Content-Security-Policy. Django middleware still
-  runs around the view (headers it sets with ``setdefault``, such as SecurityMiddleware's,
-  do not replace montalaq's).
-- **The prefix is the ASGI ``root_path``.** The URL pattern captures the part of the path
-  after the ``include()`` prefix; the scope gets ``path`` = the whole path (the WSGI
-  ``SCRIPT_NAME`` included) and ``root_path`` = everything before that part, without its
-  trailing slash. The router then matches the part after the prefix, ``/api/schema``
-  names the prefix in ``servers``, and the dashboard's relative URLs work as they do under
-  a FastAPI prefix. ``/montalaq`` (no slash) is Django's: with ``APPEND_SLASH`` and
-  ``CommonMiddleware`` it redirects (301) to ``/montalaq/``.
-- **An async view.** Under ASGI (uvicorn, daphne) it runs in the server's event loop and
-  the router's sync endpoints in its thread pool; under WSGI Django runs it in an event
-  loop of its own per request (Django's usual cost for async views). The first request
-  builds the service in a worker thread (the event loop is not blocked by a migration).
-- **CSRF exempt.** The POST endpoints authenticate with ``Authorization: Bearer`` only;
-  no cookie or session is read, so a cross-site page cannot make a browser send the
-  credential (browsers never add that header on their own) and there is nothing for a
-  CSRF token to protect. Marking the view exempt lets API clients POST without Django's
-  CSRF cookie. GETs are open, as in the FastAPI router: mount it behind your own auth
-  (e.g. a staff-only middleware or URL decorator) where they must not be.
-- The request body (read whole, as Django does) is handed over; the response body is
-  collected whole (the largest answer is the Swagger UI bundle, about 1.5 MB).
+FastAPI router (:func:`montalaq.api.create_router`) as an ASGI scope whose ``root_path`` is
+the ``include()`` prefix, and its answer returned unchanged. One implementation, the
+prefix, async under ASGI and WSGI, why it is CSRF-exempt: docs/semantics.md, "Django".
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -63,7 +33,7 @@ def _address(host: object, port: object) -> tuple[str, int] | None:
 
 def asgi_scope(request: HttpRequest, subpath: str) -> dict[str, Any]:
     """The ASGI HTTP scope of ``request``, whose path after the ``include()`` prefix is
-    ``subpath`` (see the module docstring)."""
+    ``subpath`` (docs/semantics.md, "Django")."""
     full: str = request.path
     prefix = full[: len(full) - len(subpath)] if subpath and full.endswith(subpath) else full
     root_path = prefix.rstrip("/")
@@ -131,7 +101,7 @@ async def call_asgi(
 
 
 async def api(request: HttpRequest, subpath: str = "") -> HttpResponse:
-    """Every montalaq endpoint under the ``include()`` prefix (see the module docstring)."""
+    """Every montalaq endpoint under the ``include()`` prefix (docs/semantics.md, "Django")."""
     app = await aget_app()
     status, headers, body = await call_asgi(app, asgi_scope(request, subpath), request.body)
     response = HttpResponse(body, status=status)

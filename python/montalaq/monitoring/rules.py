@@ -1,17 +1,10 @@
-"""Alert rules (docs/semantics.md, Monitoring): the eight built-ins plus declarative user rules, evaluated in
-the
-native core (``montalaq._core.rules``).
+"""Alert rules: the eight built-ins plus declarative user rules, evaluated in the native
+core (``montalaq._core.rules``)::
 
-A user rule is a mapping::
+    RuleSet([{"name": "drawdown_warning", "metric": "risk.daily_loss_pct", "op": ">=",
+              "threshold": 2.5, "for_s": 120, "severity": "WARNING"}])
 
-    {"name": "drawdown_warning", "metric": "risk.daily_loss_pct", "op": ">=",
-     "threshold": 2.5, "for_s": 120, "severity": "WARNING",
-     "message": "daily loss {value}% (limit {threshold}%)"}
-
-or compares two metrics with ``"threshold_metric": "risk.max_position_value"`` instead of
-``threshold``. Rules come from a list of mappings, a ``{"rules": [...]}`` mapping, or a YAML
-or JSON file holding either. The core validates the whole set before using any of it, so a
-bad rule is a ValueError naming the rule and the field, and nothing half-loaded remains.
+The rule format, its sources and the built-ins: docs/semantics.md, "Monitoring".
 """
 
 from __future__ import annotations

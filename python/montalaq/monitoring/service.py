@@ -1,18 +1,11 @@
-"""The monitoring service (docs/semantics.md, Monitoring).
+"""The monitoring service: metrics in, alerts out.
 
-``record_tick(metrics)`` is what an engine calls after every tick: it stamps the time,
-appends to a bounded in-memory queue and returns (well under a microsecond of Python work;
-never blocks, never raises). A background worker drains the queue in order and, for each
-tick, flattens the metrics, evaluates every rule in the native core, appends FIRING and
-RESOLVED alerts to the JSONL log (and forwards them to the notifier when one is given),
-keeps the latest metrics for a snapshot every ``snapshot_interval_s`` and prunes old alert
-and snapshot files once a day. It also evaluates on a timer when no tick comes, so
-``heartbeat_lapsed`` fires when the engine stops ticking.
-
-If the queue is full (the worker far behind), the oldest ticks are dropped and counted:
-the caller is never slowed. Rule state (timers, what is firing) is saved in
-``<metrics_dir>/rules_state.json`` on every transition, so a restart does not re-alert a
-rule that is already firing.
+``record_tick(metrics)`` is what an engine calls after every tick: it queues the metrics and
+returns (never blocks, never raises). A background worker evaluates the rules in the native
+core for each tick (and on a timer, so ``heartbeat_lapsed`` fires when ticks stop), appends
+FIRING/RESOLVED alerts to the JSONL log, forwards them to the notifier when one is given,
+writes snapshots and prunes old files. Hand-off, files, rule state across restarts:
+docs/semantics.md, "Monitoring".
 """
 
 from __future__ import annotations
@@ -62,7 +55,7 @@ class MonitoringStats:
 
 
 class MonitoringService:
-    """Metrics in, alerts out. See the module docstring.
+    """Metrics in, alerts out (docs/semantics.md, "Monitoring").
 
     ``rules``: user rules (a YAML/JSON path, a list of mappings, or ``{"rules": [...]}``);
     ``thresholds``: the built-in rules' thresholds (:data:`montalaq.monitoring.rules.

@@ -1,10 +1,8 @@
-"""Notifications (docs/semantics.md, Notifications): channels, the durable outbox notifier, the signal hook.
-
-::
+"""Notifications (docs/semantics.md, "Notifications" and "Signal hook"): channels, the
+durable outbox notifier, the signal hook::
 
     settings = Settings.from_env()
-    store = Store(settings.database_url_value)
-    notifier = notifier_from_settings(settings, store).start()
+    notifier = notifier_from_settings(settings, Store(settings.database_url_value)).start()
     notifier.notify("alert", "Feed stale", "SPY 1m: no trade for 180 s", severity="WARNING")
     hook = SignalHook(notifier, threshold=settings.analysis_notify_threshold,
                       dedupe_window_s=settings.analysis_notify_dedupe_sec)

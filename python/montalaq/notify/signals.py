@@ -1,19 +1,7 @@
-"""The analysis signal hook (docs/semantics.md, Notifications): a COMPLETE analysis whose ``composite_score``
-is at
-least the threshold notifies once per (symbol, timeframe, bar_ts) within the dedupe window.
-
-Two guards, both needed: the dedupe cache (in process, or Redis for many workers) answers
-fast and catches repeats; ``ingestion_status.last_signal_bar_ts`` in the database decides
-atomically across every process that shares the store, and survives restarts. A bar older
-than the last one signalled for the pair never notifies (a late, stale signal). Every
-decision is appended to ``dedup_events``.
-
-Nothing is lost between the claim and the outbox: the cache records a bar only once its
-notification is in the outbox, and an analysis of a bar the database says is already
-claimed (by this process earlier, another worker, or a worker killed between its claim and
-its enqueue) queues the notification again under the claim's own idempotency key (derived
-from ``last_notify_at``), which the outbox drops when it is already there. So the hook can
-simply be called again after any failure, in any process.
+"""The analysis signal hook: a COMPLETE analysis whose ``composite_score`` is at least the
+threshold notifies once per (symbol, timeframe, bar_ts) within the dedupe window, guarded
+by the dedupe cache and ``ingestion_status.last_signal_bar_ts`` in the database; safe to
+call again after any failure, in any process. Decisions: docs/semantics.md, "Signal hook".
 """
 
 from __future__ import annotations

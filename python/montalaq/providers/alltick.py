@@ -1,26 +1,8 @@
 """AllTick: the WebSocket trade-tick (22004) and depth (22002) subscriptions with the
-heartbeat (22000) every 10 s.
+heartbeat (22000) every 10 s; no history, so a reconnect's gap is recorded, not filled.
 
-Protocol (AllTick's public WebSocket documentation):
-
-- connect ``wss://quote.alltick.io/quote-stock-b-ws-api?token=TOKEN`` (US/HK/A-share stocks
-  and indices) or ``wss://quote.alltick.io/quote-b-ws-api?token=TOKEN`` (forex, metals,
-  crypto, commodities); every request is ``{"cmd_id", "seq_id", "trace", "data"}``;
-- trade ticks: request 22004 ``{"symbol_list": [{"code": "AAPL.US"}]}``, reply 22005, pushes
-  22998 ``{"code", "seq", "tick_time" (ms), "price", "volume", "turnover",
-  "trade_direction" (0 unknown, 1 buy, 2 sell)}``;
-- depth: request 22002 ``{"symbol_list": [{"code", "depth_level": 1}]}``, reply 22003,
-  pushes 22999 ``{"code", "seq", "tick_time", "bids": [{"price", "volume"}], "asks": [...]}``;
-- heartbeat: request 22000 every 10 s (the server drops a connection silent for 30 s),
-  reply 22001; replies carry ``ret`` (200 ok, 401 token invalid, 429 rate limit, 600 code
-  invalid, 604 code unauthorized, 605 too many codes) and ``msg``.
-
-Decisions (docs/feeds.md): ``tick_time`` below 10^11 is read as seconds (the
-documentation's examples use seconds although the field is described in ms); a tick
-without volume (forex, metals) counts as one unit (tick volume); AllTick serves no trade
-history, so a reconnect's gap is recorded, not filled; ret 401 is a permanent
-authentication failure; 600/604/605 leave the other symbols streaming and are reported in
-``last_error``.
+Requests, pushes, ``ret`` codes and the decisions: docs/feeds.md, "The protocols, as the
+clients speak them" (AllTick) and "When the connection fails" (Gaps recorded).
 """
 
 from __future__ import annotations

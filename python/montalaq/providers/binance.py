@@ -1,20 +1,8 @@
 """Binance spot: the combined ``<symbol>@trade`` and ``<symbol>@bookTicker`` streams, and the
-REST ``historicalTrades`` endpoint to fetch, after a reconnect, every trade id the previous
-session missed (Binance trade ids are contiguous per symbol), so no trade is lost.
+REST ``historicalTrades`` backfill of every trade id a reconnect missed, so no trade is lost.
 
-Frames (Binance's public WebSocket documentation):
-
-- trade: ``{"stream": "btcusdt@trade", "data": {"e": "trade", "E": event_ms, "s": "BTCUSDT",
-  "t": trade_id, "p": "price", "q": "qty", "T": trade_ms, "m": buyer_is_maker, ...}}``;
-  ``m`` true means the seller hit the bid: side -1, else +1.
-- bookTicker: ``{"stream": "btcusdt@bookTicker", "data": {"u": update_id, "s": "BTCUSDT",
-  "b": bid, "B": bid_qty, "a": ask, "A": ask_qty}}`` -- it carries no time, so the quote is
-  stamped with the client's clock.
-- REST ``GET /api/v3/historicalTrades?symbol=BTCUSDT&fromId=N&limit=1000`` ->
-  ``[{"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}]``.
-
-Raw (single-stream) frames without the ``stream``/``data`` envelope are accepted too, and
-control replies (``{"result": null, "id": 1}``) are ignored.
+Frames, fields and decisions: docs/feeds.md, "The protocols, as the clients speak them"
+(Binance spot) and "When the connection fails" (No trade lost).
 """
 
 from __future__ import annotations

@@ -1,26 +1,8 @@
-"""Twelve Data: the WebSocket price stream, and REST ``time_series`` to fill the minutes a
-reconnect missed.
+"""Twelve Data: the WebSocket price stream (each price a tick of volume 1), and REST
+``time_series`` to fill the minutes a reconnect missed (as four ticks per 1m bar).
 
-Protocol (Twelve Data's WebSocket and REST documentation):
-
-- connect ``wss://ws.twelvedata.com/v1/quotes/price?apikey=KEY``; send
-  ``{"action": "subscribe", "params": {"symbols": "AAPL,EUR/USD"}}``; the server answers
-  ``{"event": "subscribe-status", "status": "ok", "success": [...], "fails": [...]}``;
-- every 10 s the client sends ``{"action": "heartbeat"}``, answered by
-  ``{"event": "heartbeat", "status": "ok"}``;
-- prices: ``{"event": "price", "symbol": "AAPL", "timestamp": unix_s, "price": 189.1,
-  "day_volume": ..., "bid": ..., "ask": ...}`` (bid/ask where the instrument has them);
-- ``GET /time_series?symbol=AAPL&interval=1min&start_date=..&end_date=..&timezone=UTC&
-  order=asc&apikey=KEY`` -> ``{"meta": {...}, "values": [{"datetime": "2024-01-02 15:30:00",
-  "open", "high", "low", "close", "volume"}], "status": "ok"}``; errors are
-  ``{"code": 401, "message": "...", "status": "error"}``.
-
-Decisions (docs/feeds.md): the stream carries prices, not trades, so each price event is
-ingested as one tick of volume 1 (tick volume, as FX platforms count it; RVOL on these
-pairs measures activity, not shares). After a reconnect the complete minutes missed are
-fetched from ``time_series`` and each bar enters the engine as four ticks (open, the
-extreme first touched, the other extreme, close) inside its minute, so the engine's 1m
-bars carry the provider's OHLC for the gap; the gap is recorded with ``filled="bars"``.
+Messages, the REST call and the decisions: docs/feeds.md, "The protocols, as the clients
+speak them" (Twelve Data) and "When the connection fails" (Bars instead of trades).
 """
 
 from __future__ import annotations

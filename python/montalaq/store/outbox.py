@@ -1,14 +1,8 @@
-"""The durable notification outbox (docs/semantics.md, Notifications): a row per (event, channel), written
-before
-anything is sent and marked after, so a crash or an outage loses nothing.
-
-Row life: PENDING -> SENT, or -> FOLDED (over the channel's rate limit) -> DIGESTED (sent
-inside a digest), or -> DEAD (a permanent failure: kept, visible, re-queueable), or
-DRY_RUN (recorded, never sent). A PENDING row that fails transiently stays PENDING with a
-later ``next_attempt_at``. Workers *claim* due rows with a lease (``lease_until``): a
-worker that dies mid-send leaves its lease to expire and another worker (or the restarted
-one) takes the rows again -- at-least-once, each row carrying its idempotency key.
-On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED`` so several workers share one outbox.
+"""The durable notification outbox: a row per (event, channel), written before anything is
+sent and marked after, so a crash or an outage loses nothing. Workers claim due rows with
+a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several share one outbox): delivery
+is at least once, each row carrying its idempotency key. Row life (PENDING, SENT, FOLDED,
+DIGESTED, DEAD, DRY_RUN), leases and retries: docs/semantics.md, "Notifications".
 """
 
 from __future__ import annotations

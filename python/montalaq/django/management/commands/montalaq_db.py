@@ -1,14 +1,8 @@
 """``manage.py montalaq_db upgrade|current``: montalaq's schema (Alembic) in its database.
 
-The database is montalaq's (see :mod:`montalaq.django.conf`: ``settings.MONTALAQ``,
-``DATABASE_URL``, the Django database, or montalaq's SQLite file), or ``--url``. Output and
-exit codes as ``montalaq db``: ``upgrade`` applies every pending migration and prints the
-revision reached (0; 1 when the database fails, with the error's first line, password
-masked); ``current`` prints the current and head revisions and exits 1 when they differ
-(a missing SQLite file is "none", and is not created). Run ``upgrade`` in your deploy step
-next to ``manage.py migrate``: Django's ``migrate`` does not touch montalaq's tables (an
-empty database is migrated automatically on first use; an older schema never is).
-``upgrade`` creates the folder of a SQLite file.
+Output and exit codes as ``montalaq db``; run ``upgrade`` in your deploy step next to
+``manage.py migrate``, which does not touch montalaq's tables (docs/semantics.md, "Django";
+docs/operations.md, "Django").
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -29,7 +23,7 @@ COMMAND = "montalaq_db"
 
 
 class Command(BaseCommand):
-    """``montalaq_db upgrade|current [--url URL]`` (see the module docstring)."""
+    """``montalaq_db upgrade|current [--url URL]`` (docs/semantics.md, "Django")."""
 
     help = (
         "montalaq's database schema: 'upgrade' applies every pending migration, 'current' prints "

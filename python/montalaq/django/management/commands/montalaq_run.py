@@ -1,17 +1,8 @@
 """``manage.py montalaq_run``: montalaq's scheduler, in the foreground, until SIGTERM/SIGINT.
 
-The scheduler of docs/semantics.md, HTTP API's service (ingest the feeds, close bars, analyses, agents,
-escalation, the notifier's delivery worker) on the settings of :mod:`montalaq.django.conf`
-(``SERVICE_FACTORY`` for your own feeds), every ``--tick`` (default ``TICK_SEC``, 0.25)
-wall seconds. Run exactly one, next to your web workers (which do not run it unless
-``RUN_SCHEDULER`` is set; see :mod:`montalaq.django.runtime`) -- under systemd, supervisor
-or a container of its own -- or use montalaq's Celery tasks instead.
-
-Output: one line when it runs (``montalaq_run: scheduler running: ...``, the database
-masked), one when it stopped (cycles, trades, analyses). SIGTERM or SIGINT stops it after
-the cycle in progress; the notifier's worker gets 5 s to finish its delivery; the service
-and its store are closed; exit 0. ``--duration SECONDS`` stops it by itself (smoke tests,
-cron). Exit 1 when the service cannot be built, 2 for bad settings or options.
+Run exactly one, next to your web workers (which do not run it unless ``RUN_SCHEDULER`` is
+set), or use montalaq's Celery tasks instead. Options, output, stopping and exit codes:
+docs/semantics.md, "Django"; where to run it: docs/operations.md, "Django".
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -48,7 +39,7 @@ def _seconds(name: str, value: Any, *, upper: float) -> float:
 
 
 class Command(BaseCommand):
-    """``montalaq_run [--tick SECONDS] [--duration SECONDS]`` (see the module docstring)."""
+    """``montalaq_run [--tick SECONDS] [--duration SECONDS]`` (docs/semantics.md, "Django")."""
 
     help = "Run montalaq's scheduler (feeds, bars, analyses, agents, escalation) until SIGTERM or SIGINT."
     requires_system_checks: ClassVar[list[str]] = []
