@@ -10,7 +10,12 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
 (cd "$here" && git ls-files -co --exclude-standard | tar -cf - -T -) | tar -xf - -C "$work/src"
-export CCACHE_BASEDIR="$work/src"  # the Makefile's ccache, if any, then hits across runs
+# Compile through ccache when it is installed, as the Makefile does (this script also runs
+# outside make, from .ci/run): paths relative to the copied tree, so runs hit the cache.
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_NOHASHDIR=1
+fi
+export CCACHE_BASEDIR="$work/src"
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 log="$work/build.log"

@@ -374,9 +374,9 @@ def test_twelvedata_subscribes_heartbeats_and_delivers_prices_and_quotes(
         )
 
         async def push_later() -> None:
-            for _ in range(100):
-                if len(srv.subscribed) == 2:
-                    break
+            deadline = time.monotonic() + 30  # frames before the subscription reach nobody
+            while len(srv.subscribed) < 2:
+                assert time.monotonic() < deadline, "the client never subscribed"
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
             srv.broadcast(
@@ -399,7 +399,7 @@ def test_twelvedata_subscribes_heartbeats_and_delivers_prices_and_quotes(
                         return
 
             await asyncio.gather(
-                asyncio.wait_for(run(), 10), asyncio.to_thread(lambda: asyncio.run(push_later()))
+                asyncio.wait_for(run(), 45), asyncio.to_thread(lambda: asyncio.run(push_later()))
             )
 
         asyncio.run(main())
@@ -489,9 +489,11 @@ def test_alltick_subscribes_trades_and_depth_and_answers_heartbeats(monkeypatch:
 
         async def main() -> None:
             async def push() -> None:
-                for _ in range(100):
-                    if srv.trade_codes and srv.depth_codes and srv.heartbeats:
-                        break
+                # Send only once the client subscribed both and beat once: frames sent
+                # before would reach nobody (a loaded machine can take seconds).
+                deadline = time.monotonic() + 30
+                while not (srv.trade_codes and srv.depth_codes and srv.heartbeats):
+                    assert time.monotonic() < deadline, "the client never subscribed and beat"
                     await asyncio.sleep(0.05)
                 srv.broadcast(
                     [
@@ -508,7 +510,7 @@ def test_alltick_subscribes_trades_and_depth_and_answers_heartbeats(monkeypatch:
                     if n_trades(batches) >= 2 and any(isinstance(x, QuoteBatch) for x in batches):
                         return
 
-            await asyncio.gather(asyncio.wait_for(run(), 10), asyncio.to_thread(lambda: asyncio.run(push())))
+            await asyncio.gather(asyncio.wait_for(run(), 45), asyncio.to_thread(lambda: asyncio.run(push())))
 
         asyncio.run(main())
         assert srv.trade_codes == ["AAPL.US", "EURUSD"]
