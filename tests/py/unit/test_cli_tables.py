@@ -167,7 +167,9 @@ def test_metrics_table_fits_80_columns_whatever_the_number_of_metrics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     h = MetricsHistory(tmp_path / "m")
-    start = NOW.replace(minute=0, second=0) - timedelta(hours=2)
+    # The hour of the run itself (not the module's NOW, taken at collection): --since 3h
+    # counts back from the run, and a run past the next hour dropped the first snapshot.
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
     names = [
         "providers.binance.last_message_age_s",
         "pairs.BTCUSDT-PERP-2025:15m.lag_s",
