@@ -44,8 +44,15 @@ class _ThreadServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _start(self) -> None:
+        # close_timeout: a kill or stop waits at most 2 s for each client's closing handshake
+        # (the default 10 s, under load, outlasted the call's own timeout).
         self.server = await serve(
-            self._handle, "127.0.0.1", self.port, process_request=self._process_request, ping_interval=None
+            self._handle,
+            "127.0.0.1",
+            self.port,
+            process_request=self._process_request,
+            ping_interval=None,
+            close_timeout=2,
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -61,7 +68,7 @@ class _ThreadServer:
 
     def kill(self) -> None:
         """Stop listening and drop every connection (the port stays reserved for restart)."""
-        self.call(self._kill())
+        self.call(self._kill(), timeout=30.0)
 
     def stop(self) -> None:
         for task in asyncio.all_tasks(self.loop) if self.loop.is_running() else ():
