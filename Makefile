@@ -66,8 +66,9 @@ cpp-asan: system
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/asan/montalaq_tests
 
 # Three pytest-xdist workers on a 2-core machine: much of the suite waits on servers and
-# subprocesses, so a third worker keeps the cores busy (measured: 5.7 min with 2, 4.6 with 3;
-# PYTEST_WORKERS=0 runs in one process). A module per worker at a time, so module fixtures
+# subprocesses, so a third worker keeps the cores busy (2026-12-07, other work running:
+# 5.7 min with 2 in a fresh-clone CI, 4.6 min with 3 in a local run; PYTEST_WORKERS=0 runs
+# in one process). A module per worker at a time, so module fixtures
 # (a Celery cluster, a replay) run once.
 PYTEST_WORKERS ?= 3
 py-test: build
