@@ -17,11 +17,11 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -29,6 +29,9 @@ from celery_support import NS, Cluster, closed_bar_starts, replay_trades_ns, wai
 from store_fixtures import create_pg_database, drop_pg_database, fixture_pg_migrated_template, pg_database_url
 
 from receivers import HttpReceiver
+
+if TYPE_CHECKING:
+    import montalaq.celery as mc
 
 # Real Celery workers on a real Redis broker (PostgreSQL is marked through its fixture); slow:
 # scheduled first in parallel runs.
@@ -222,6 +225,51 @@ def _wait_for_counter(config: dict[str, Any], name: str, timeout_s: float) -> No
         app.close()
 
 
+def _run_until(config: dict[str, Any], done: Callable[[mc.MontalaqCelery], bool], what: str) -> None:
+    """Let the cluster run until ``done`` holds (polled through a client app): the tests
+    check what the run reached, not how long it ran, so a loaded machine only makes the run
+    longer instead of leaving it short of ticks, bars or an opened breaker."""
+    from celery_worker_app import make_app
+
+    app, handle = make_app(config)
+    try:
+        reached = wait_until(lambda: done(handle), 180, 0.25)
+        assert reached, f"the run never reached {what}: {handle.counters()}"
+    finally:
+        handle.close()
+        app.close()
+
+
+def _closed_minutes(handle: mc.MontalaqCelery) -> float:
+    """Virtual minutes the replay has run since its first bar."""
+    record = handle.runtime().state.feed()
+    return 0.0 if record is None else (record.cursor_ns - record.first_bar_ns) / (60 * NS)
+
+
+def _pair(handle: mc.MontalaqCelery, symbol: str, timeframe: str) -> dict[str, Any] | None:
+    return next((r for r in handle.pairs() if (r["symbol"], r["timeframe"]) == (symbol, timeframe)), None)
+
+
+def _clean_run_done(handle: mc.MontalaqCelery) -> bool:
+    """Everything the clean run's tests look at has happened at least as often as they ask:
+    12 closed minutes, the periodic tasks' counts, three KPI windows, BROKEN's breaker open
+    and two more minutes of the others after it opened."""
+    c = handle.counters()
+    if c.get("ticks", 0) < 10 or c.get("escalation_cycles", 0) < 2 or c.get("breaker_ticks", 0) < 2:
+        return False
+    if c.get("kpi_rollups", 0) < 3 or len(handle.kpis(10)) < 3:
+        return False
+    broken = _pair(handle, "BROKEN", "1m")
+    if broken is None or not broken["breaker_open"] or broken["breaker_changed_at"] is None:
+        return False
+    record = handle.runtime().state.feed()
+    return (
+        record is not None
+        and _closed_minutes(handle) >= 12
+        and (record.cursor_ns >= _ns(broken["breaker_changed_at"]) + 2 * 60 * NS)
+    )
+
+
 def _watchlist(tmp: Path) -> Path:
     path = tmp / "watchlist.yaml"
     path.write_text(WATCHLIST)
@@ -230,8 +278,9 @@ def _watchlist(tmp: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def clean_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunResult]:
-    """Two workers and the beat for 14 s (14 one-minute bars of virtual time), every
-    analysis request published twice."""
+    """Two workers and the beat for at least 14 s (14 one-minute bars of virtual time) and
+    until the tests' checks are reachable (``_clean_run_done``), every analysis request
+    published twice."""
     tmp = tmp_path_factory.mktemp("celery-clean")
     name = create_pg_database(template=pg_migrated_template)
     client = redis.Redis.from_url(REDIS_URL)
@@ -246,6 +295,7 @@ def clean_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactor
             _warm_up(config)
             cluster.start_beat()
             time.sleep(14.0)
+            _run_until(config, _clean_run_done, "the clean run's checks")
             yield _drain_and_collect(cluster, client, receiver)
         finally:
             cluster.stop_all()
@@ -298,6 +348,7 @@ def kill_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactory
             # (3 s) passes: wait for that (slower on a loaded machine), then go on alone.
             _wait_for_counter(config, "analyses_redelivered", 90)
             time.sleep(max(0.0, 7.0 - (time.monotonic() - killed_at)))
+            _run_until(config, lambda h: _closed_minutes(h) >= 10, "ten closed minutes")
             result = _drain_and_collect(cluster, client, receiver)
             result.extra["seconds_after_kill"] = time.monotonic() - killed_at
             result.extra["killed"] = victim[0]
