@@ -26,10 +26,9 @@ system:
 	@scripts/ensure_system.sh
 
 # The venv is rebuilt when pyproject.toml changes (new dependencies).
-$(VENV)/.deps: pyproject.toml scripts/dev_requirements.py
+$(VENV)/.deps: pyproject.toml scripts/dev_requirements.py scripts/install_deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $$($(PYTHON) scripts/dev_requirements.py | tr '\n' ' ')
+	scripts/install_deps.sh $(PY)
 	@touch $@
 
 venv: system $(VENV)/.deps
@@ -94,7 +93,8 @@ bench: build cpp-test
 stubs: build
 	$(PY) scripts/gen_stubs.py
 
-lint: build
+# Needs no build: mypy reads the sources and the committed stubs, so CI runs it beside the tests.
+lint: venv
 	$(VENV)/bin/ruff check python tests/py benchmarks scripts
 	$(VENV)/bin/ruff format --check python tests/py benchmarks scripts
 	$(VENV)/bin/mypy
