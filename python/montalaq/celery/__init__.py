@@ -25,6 +25,7 @@ from montalaq.settings import Settings
 with needs("montalaq.celery"):  # redis: the celery extra
     from montalaq.celery import escalation, kpi, tasks
     from montalaq.celery.feed import ProviderFactory
+    from montalaq.celery.logs import quiet_periodic_task_lines
     from montalaq.celery.options import CeleryOptions
     from montalaq.celery.runtime import AgentsFactory, Plugins, Runtime
     from montalaq.celery.state import SharedState, release
@@ -217,7 +218,7 @@ def install(
     ml: MLCallable | None = None,
     analyzer: RuleAnalyzer | None = None,
     agents: AgentsFactory | None = _default_agents,
-    configure_app: bool = True,
+    configure_app: bool = False,
 ) -> MontalaqCelery:
     """Register montalaq's tasks on the Celery ``app`` and merge their beat schedule.
 
@@ -226,8 +227,10 @@ def install(
     ``WATCHLIST_PATH``). ``options``: :class:`CeleryOptions`. ``provider_factory``: the
     application's trade providers per watchlist entry. ``ml`` / ``analyzer``: the analyses'
     model and rule analyzer. ``agents``: ``(settings, store) -> AgentRegistry | None`` (default:
-    the built-in agents; None: no agents). ``configure_app``: set
-    ``worker_prefetch_multiplier = 1`` (a worker holds only the message it runs).
+    the built-in agents; None: no agents). The host app's settings are left as they are:
+    with ``worker_prefetch_multiplier`` above 1 a line says why 1 is better for montalaq's
+    tasks; ``configure_app=True`` sets it. Celery's per-task lines of the periodic tasks go
+    to DEBUG (:mod:`montalaq.celery.logs`).
 
     Raises ValueError naming the setting when REDIS_URL, WATCHLIST_PATH or the watchlist is
     wrong; TypeError for arguments of the wrong type.
@@ -272,6 +275,15 @@ def install(
     app.conf.beat_schedule = schedule
     if configure_app:
         app.conf.worker_prefetch_multiplier = 1
+    elif app.conf.worker_prefetch_multiplier != 1:
+        log.info(
+            "worker_prefetch_multiplier is %s: a worker reserves that many montalaq messages while "
+            "it runs one, and a killed worker's reserved ones wait for the visibility timeout; "
+            "montalaq recommends 1 (install(..., configure_app=True) sets it)",
+            app.conf.worker_prefetch_multiplier,
+            extra={"component": "celery"},
+        )
+    quiet_periodic_task_lines()
     return handle
 
 

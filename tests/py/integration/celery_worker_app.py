@@ -46,6 +46,7 @@ def make_app(config: Mapping[str, Any]) -> tuple[Celery, mc.MontalaqCelery]:
     app.conf.broker_connection_retry_on_startup = True
     app.conf.worker_hijack_root_logger = False
     app.conf.beat_max_loop_interval = 0.1  # the test's periods are sub-second
+    app.conf.worker_prefetch_multiplier = 1  # the host's choice (docs/operations.md, Workers)
     sleep_s = float(config.get("ml_sleep_s", 0.0))
     fail_below = float(config.get("ml_fail_below", 0.0))
 

@@ -230,7 +230,33 @@ def test_install_registers_every_task_acked_late_and_rejected_on_worker_loss(dep
         task = app.tasks[f"montalaq.{name}"]
         assert task.acks_late is True, name
         assert task.reject_on_worker_lost is True, name
-    assert app.conf.worker_prefetch_multiplier == 1
+    # The host's own settings are its own: Celery's default prefetch (4) stays.
+    assert app.conf.worker_prefetch_multiplier == 4
+
+
+def test_install_sets_the_prefetch_only_when_asked_and_says_why_otherwise(
+    redis_target: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}", "REDIS_URL": redis_target.url}
+    )
+    options = mc.CeleryOptions(prefix=redis_target.prefix)
+    host = Celery("host")
+    host.conf.worker_prefetch_multiplier = 8
+    with caplog.at_level("INFO", logger="montalaq.celery"):
+        mc.install(host, settings, watchlist=parse_watchlist(WATCHLIST), options=options, agents=None)
+    assert host.conf.worker_prefetch_multiplier == 8
+    assert any("worker_prefetch_multiplier is 8" in r.getMessage() for r in caplog.records)
+    asked = Celery("asked")
+    mc.install(
+        asked,
+        settings,
+        watchlist=parse_watchlist(WATCHLIST),
+        options=options,
+        agents=None,
+        configure_app=True,
+    )
+    assert asked.conf.worker_prefetch_multiplier == 1
 
 
 def test_beat_schedule_runs_each_periodic_task_at_its_settings_interval(deploy: Factory) -> None:
