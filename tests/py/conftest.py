@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,6 +25,9 @@ if _HERE not in sys.path:
 
 import montalaq  # noqa: E402
 from mtq_support import RawTrades, read_raw, require_shared_data  # noqa: E402
+
+if TYPE_CHECKING:
+    from receivers import HttpReceiver, SmtpReceiver
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +95,29 @@ def redis_target() -> Iterator[RedisTarget]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+# ------------------------------------------------------------------- notification receivers
+# Here rather than in integration/conftest.py: one conftest per folder that mypy sees as a
+# package base (pyproject.toml, [tool.mypy]). Imported when used (aiosmtpd is not light).
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    """A fresh loopback HTTP/1.1 receiver answering 200 until told otherwise."""
+    from receivers import HttpReceiver
+
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    """A fresh loopback SMTP server accepting every recipient (no TLS, no AUTH)."""
+    from receivers import SmtpReceiver
+
+    with SmtpReceiver() as receiver:
+        yield receiver
 
 
 # ---------------------------------------------------------------------------- markers

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+import montalaq
 from dashboard_support import (
     CHROMIUM,
     HOLE_END_S,
@@ -37,8 +39,6 @@ from dashboard_support import (
     drain_lines,
     wait_for_url,
 )
-
-import montalaq
 from montalaq.feeds import ReplayProvider
 from montalaq.service import Service
 from montalaq.settings import Settings

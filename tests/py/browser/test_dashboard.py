@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Locator, expect
+
 from dashboard_support import (
     CHROMIUM,
     NS,
@@ -26,8 +28,6 @@ from dashboard_support import (
     ThreadedServer,
     wait_until,
 )
-from playwright.sync_api import Locator, expect
-
 from montalaq.feeds import ReplayProvider
 from montalaq.records import Finding
 from montalaq.service import Service

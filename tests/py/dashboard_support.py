@@ -1,5 +1,5 @@
 """Shared pieces of the dashboard's browser tests: where things are, the replayed file,
-a running server and an open page (fixtures in conftest.py)."""
+a running server and an open page (fixtures in browser/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from mtq_support import REPO_ROOT
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from montalaq.service import Service
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO / "test-artifacts"
+ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 NS = 1_000_000_000
 T1330 = 1_381_152_600_000_000_000  # 2013-10-07 13:30 UTC, the regular session's open
