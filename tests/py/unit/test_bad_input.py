@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ NAN, INF = float("nan"), float("inf")
 @pytest.fixture(scope="module")
 def clean(load_trades: Callable[[str], montalaq.Trades]) -> montalaq.Trades:
     t = load_trades(TARDIS)
+    assert t.side is not None
+    assert t.trade_id is not None
     n = 3_000
     return montalaq.Trades(
         t.symbol,
@@ -68,6 +71,8 @@ def inject_bad_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
     """The clean trades with every BAD_ROWS row inserted `copies` times at random places.
     Bad rows reuse ids of later valid trades: a rejected trade must not block that id."""
+    assert t.side is not None
+    assert t.trade_id is not None
     ts, px, sz, sd, ids = (list(a.tolist()) for a in (t.ts_ns, t.price, t.size, t.side, t.trade_id))
     is_bad = [False] * len(ts)
     expected: dict[str, int] = {"REJECT_TS": 0, "REJECT_PRICE": 0, "REJECT_SIZE": 0}
@@ -77,8 +82,9 @@ def inject_bad_rows(
             prev_valid = next(ts[k] for k in range(pos - 1, -1, -1) if not is_bad[k])
             row_ts = prev_valid if bts is None else bts
             later_id = ids[min(len(ids) - 1, pos + int(rng.integers(0, 50)))]
-            for arr, v in ((ts, row_ts), (px, bpx), (sz, bsz), (sd, 1), (ids, later_id), (is_bad, True)):
+            for arr, v in ((ts, row_ts), (px, bpx), (sz, bsz), (sd, 1), (ids, later_id)):
                 arr.insert(pos, v)
+            is_bad.insert(pos, True)
             expected[reason] += 1
     return (
         np.array(ts, np.int64),
@@ -322,7 +328,9 @@ def test_mismatched_lengths_raise_value_error() -> None:
         ("side", lambda _: np.array([1.0, -1.0, 0.0]), "side: .*float64"),
     ],
 )
-def test_wrong_dtypes_raise_type_error_naming_the_argument(which: str, bad: Callable, match: str) -> None:
+def test_wrong_dtypes_raise_type_error_naming_the_argument(
+    which: str, bad: Callable[[np.ndarray], np.ndarray], match: str
+) -> None:
     ts, px, sz = arrays()
     args = {"ts_ns": ts, "price": px, "size": sz, "side": np.array([1, -1, 0], np.int8)}
     args[which] = bad(args[which])
@@ -369,6 +377,7 @@ def test_side_outside_minus_one_zero_one_is_refused(side: int) -> None:
 def test_unsorted_batch_input_needs_sort_true(clean: montalaq.Trades) -> None:
     rng = np.random.default_rng(4)
     order = rng.permutation(len(clean))
+    assert clean.side is not None
     ts, px, sz, sd = clean.ts_ns[order], clean.price[order], clean.size[order], clean.side[order]
     first_bad = int(np.flatnonzero(np.diff(ts) < 0)[0]) + 1
     with pytest.raises(ValueError, match=f"not sorted \\(row {first_bad} .*sort=True"):
@@ -390,7 +399,7 @@ def test_unsorted_batch_input_needs_sort_true(clean: montalaq.Trades) -> None:
 def test_bool_and_float_arguments_are_not_integers() -> None:
     ts, px, sz = arrays()
     with pytest.raises(TypeError, match="max_fill_bars"):
-        montalaq.build_bars(ts, px, sz, max_fill_bars=1.5)  # type: ignore[arg-type]
+        montalaq.build_bars(ts, px, sz, max_fill_bars=1.5)  # type: ignore[call-overload]  # a float on purpose
     with pytest.raises(ValueError, match="max_fill_bars: must be >= 0"):
         montalaq.build_bars(ts, px, sz, max_fill_bars=-1)
     for name in ("atr_n", "mom_k", "vwap_n", "rvol_n"):
@@ -402,15 +411,18 @@ def test_bool_and_float_arguments_are_not_integers() -> None:
             montalaq.compute_features(
                 {"high": px, "low": px, "close": px, "volume": sz, "vwap": px}, **{name: 0}
             )
+        zero: dict[str, Any] = {name: 0}  # the keyword is picked at run time
         with pytest.raises(ValueError, match=name):
-            MarketEngine(TFS, **{name: 0})
+            MarketEngine(TFS, **zero)
     with pytest.raises(ValueError, match="bars: missing column 'vwap'"):
         montalaq.compute_features({"high": px, "low": px, "close": px, "volume": sz})
     for name in ("max_trades", "max_bars"):
+        zero = {name: 0}
+        true: dict[str, Any] = {name: True}
         with pytest.raises(ValueError, match=f"{name}: must be >= 1"):
-            MarketEngine(TFS, **{name: 0})
+            MarketEngine(TFS, **zero)
         with pytest.raises(TypeError, match=name):
-            MarketEngine(TFS, **{name: True})
+            MarketEngine(TFS, **true)
     with pytest.raises(ValueError, match="late_window_ns: must be >= 0"):
         MarketEngine(TFS, late_window_ns=-1)
     with pytest.raises(TypeError, match="close_grace_ns"):

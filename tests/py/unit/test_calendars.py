@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 
 import montalaq
 from montalaq import Colour, EscalationBoard, MarketEngine, calendars
+from montalaq.shapes import EscalationEvent
 from mtq_support import SPY_FILES
 
 SEC = 1_000_000_000
@@ -22,8 +22,8 @@ MIN = 60 * SEC
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def utc(*args: int) -> int:
-    return int(datetime(*args, tzinfo=UTC).timestamp()) * SEC
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()) * SEC
 
 
 # --------------------------------------------------------------------------- names
@@ -175,7 +175,7 @@ Timeline = list[tuple[int, dict[str, str]]]
 
 def replay_spy(
     load_trades: Callable[[str], montalaq.Trades], calendar: str | None
-) -> tuple[Timeline, list[dict[str, Any]], EscalationBoard]:
+) -> tuple[Timeline, list[EscalationEvent], EscalationBoard]:
     """The five-day SPY tape through an engine and a board with SPY 1m and 5m, evaluated once
     per simulated minute from the first trade to the last; returns each cycle's time and
     colours by timeframe, every event, and the board."""
@@ -187,7 +187,7 @@ def replay_spy(
     board = EscalationBoard()
     board.add_pairs(["SPY"], ["1m", "5m"], calendar=calendar)
     timeline: Timeline = []
-    events: list[dict[str, Any]] = []
+    events: list[EscalationEvent] = []
     fed = 0
     now = int(ts[0]) - int(ts[0]) % MIN + MIN
     while fed < len(ts):

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("celery")
 
-from celery.app import trace
+from celery.app import trace  # type: ignore[import-untyped]
 
 from montalaq.celery.logs import PeriodicTaskLinesToDebug, quiet_periodic_task_lines
 

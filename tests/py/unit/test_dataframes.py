@@ -42,6 +42,7 @@ def _same_as_pandas(frame: pl.DataFrame, pandas: pd.DataFrame) -> None:
     """The polars frame holds the pandas frame's columns (its index as ``start``) with the
     same dtypes and values, NaN where pandas has NaN."""
     assert frame.height == len(pandas)
+    assert isinstance(pandas.index, pd.DatetimeIndex)
     assert frame.schema["start"] == pl.Datetime("ns", "UTC")
     assert frame["start"].dt.epoch("ns").to_list() == pandas.index.asi8.tolist()
     assert frame["start_ns"].to_numpy().tolist() == pandas.index.asi8.tolist()

@@ -24,6 +24,7 @@ from mtq_support import (
     NS_PER_MIN,
     TARDIS,
     XRPETH,
+    RawTrades,
     assert_same_bars,
     shuffle_within_buckets,
 )
@@ -220,6 +221,8 @@ def test_one_by_one_and_chunks_give_identical_engines(spot: montalaq.Trades) -> 
 
 def test_two_symbols_in_one_engine_are_independent(load_trades: Callable[[str], montalaq.Trades]) -> None:
     btc, xrp = load_trades(TARDIS), load_trades(XRPETH)
+    assert btc.side is not None
+    assert xrp.side is not None
     engine = MarketEngine(TFS)
     # interleave chunks of the two files: each symbol keeps its own bars and counts
     rng = np.random.default_rng(3)
@@ -262,6 +265,7 @@ def test_two_symbols_in_one_engine_are_independent(load_trades: Callable[[str], 
 def test_shuffled_arrivals_inside_the_open_bar_equal_sorted_bars(tardis: montalaq.Trades) -> None:
     """Distinct timestamps: a shuffle inside each 1m bar gives exactly the sorted bars."""
     t = tardis
+    assert t.side is not None
     keep = np.r_[True, np.diff(t.ts_ns) > 0]  # first trade of each timestamp: all ts distinct
     ts, px, sz, sd = t.ts_ns[keep], t.price[keep], t.size[keep], t.side[keep]
     assert len(ts) > 5_000
@@ -286,6 +290,7 @@ def test_shuffled_arrivals_with_timestamp_ties_follow_arrival_order(spot: montal
     """With equal timestamps, open is the first arrival among the smallest ts and close the
     last arrival among the largest: the stable sort of the arrival order (sort=True)."""
     t = spot
+    assert t.side is not None
     assert int((np.diff(t.ts_ns) == 0).sum()) > 1_000  # this file has many same-ms trades
     order = shuffle_within_buckets(t.ts_ns, NS_PER_MIN, np.random.default_rng(5))
     ts, px, sz, sd = t.ts_ns[order], t.price[order], t.size[order], t.side[order]
@@ -345,8 +350,11 @@ def test_without_ids_equal_trades_are_not_deduplicated_by_default(tardis: montal
     assert counts["DUPLICATE_TICK"] == 0
 
 
-def test_dedupe_content_drops_repeated_prints(tardis: montalaq.Trades, load_raw: Callable) -> None:
+def test_dedupe_content_drops_repeated_prints(
+    tardis: montalaq.Trades, load_raw: Callable[[str], RawTrades]
+) -> None:
     t = tardis
+    assert t.side is not None
     frame = load_raw(TARDIS).frame
     repeated = frame.duplicated(subset=["timestamp", "price", "amount", "side"]).to_numpy()
     assert int(repeated.sum()) == 216  # SOURCE.md
@@ -390,6 +398,8 @@ def expected_late(ts_arrival: np.ndarray, finest_ns: int) -> np.ndarray:
 
 def test_late_trades_are_counted_and_closed_bars_never_change(tardis: montalaq.Trades) -> None:
     t = tardis
+    assert t.side is not None
+    assert t.trade_id is not None
     order = delayed_arrivals(t, seed=42)
     ts, px, sz, sd, ids = t.ts_ns[order], t.price[order], t.size[order], t.side[order], t.trade_id[order]
     late = expected_late(ts, NS_PER_MIN)
@@ -421,6 +431,8 @@ def test_late_trades_are_counted_and_closed_bars_never_change(tardis: montalaq.T
 
 def test_late_window_amends_and_reemits_and_ends_equal_to_the_sorted_batch(tardis: montalaq.Trades) -> None:
     t = tardis
+    assert t.side is not None
+    assert t.trade_id is not None
     order = delayed_arrivals(t, seed=42)
     ts, px, sz, sd, ids = t.ts_ns[order], t.price[order], t.size[order], t.side[order], t.trade_id[order]
     late = expected_late(ts, NS_PER_MIN)
@@ -466,6 +478,8 @@ def test_late_window_amends_and_reemits_and_ends_equal_to_the_sorted_batch(tardi
 
 def test_late_window_too_short_leaves_older_trades_late(tardis: montalaq.Trades) -> None:
     t = tardis
+    assert t.side is not None
+    assert t.trade_id is not None
     order = delayed_arrivals(t, seed=42)
     ts = t.ts_ns[order]
     window = 10_000_000_000  # 10 s
@@ -651,6 +665,7 @@ def assert_json_clean(payload: object) -> None:
 
 def test_signals_before_and_after_trades(tardis: montalaq.Trades) -> None:
     t = tardis
+    assert t.side is not None
     engine = MarketEngine(TFS)
     with pytest.raises(ValueError, match="unknown symbol"):
         engine.signals(SYM)
@@ -739,8 +754,11 @@ def test_state_is_json_serialisable_and_consistent(tardis: montalaq.Trades, data
     for tf in TFS:
         s = state["timeframes"][tf]
         assert s["bars_kept"] == len(engine.bars(SYM, tf))
-        assert s["open_bar"]["start_ns"] == engine.open_bar(SYM, tf).start_ns
-        assert s["last_bar"]["start_ns"] == engine.latest(SYM, tf).start_ns
+        open_bar, latest = engine.open_bar(SYM, tf), engine.latest(SYM, tf)
+        assert open_bar is not None
+        assert latest is not None
+        assert s["open_bar"]["start_ns"] == open_bar.start_ns
+        assert s["last_bar"]["start_ns"] == latest.start_ns
         assert s["frontier_ns"] == s["open_bar"]["start_ns"]
     # a fresh symbol's state (allow-listed, never traded) is clean too
     fresh = MarketEngine(TFS, symbols=["ETHUSDT"])

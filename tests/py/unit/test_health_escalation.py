@@ -5,7 +5,7 @@ arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 
 import montalaq
 from montalaq import ErrorCode, EscalationBoard, Freshness, Level
+from montalaq.shapes import EscalationEvent
 
 SEC = 1_000_000_000
 T0 = 1_723_161_600 * SEC  # 2024-08-09T00:00:00Z
@@ -38,11 +39,11 @@ class Drive:
 
     def cycle(
         self, colours: Mapping[tuple[str, str], str | None], dt: int = 60 * SEC
-    ) -> list[dict[str, object]]:
+    ) -> list[EscalationEvent]:
         self.now += dt
         return self.board.evaluate(self.now, {p: tick_for(self.now, c) for p, c in colours.items()})
 
-    def one(self, colour: str | None, pair: tuple[str, str] = A1) -> list[dict[str, object]]:
+    def one(self, colour: str | None, pair: tuple[str, str] = A1) -> list[EscalationEvent]:
         return self.cycle({pair: colour})
 
     def fail(
@@ -53,7 +54,7 @@ class Drive:
             self.board.record_failure(*pair, self.now + 60 * SEC - round(ago_s * SEC), code)
 
 
-def kinds(events: list[dict[str, object]]) -> list[tuple[object, ...]]:
+def kinds(events: Sequence[EscalationEvent]) -> list[tuple[str, str, str, str, str]]:
     return [(e["kind"], e["symbol"], e["timeframe"], e["old"], e["new"]) for e in events]
 
 
@@ -908,7 +909,7 @@ def test_record_failure_takes_time_then_code_and_says_so_when_swapped() -> None:
     b.record_failure("A", "1m", T0, "ANALYSIS_ERR")
     assert b.pair("A", "1m", now=T0)["last_error_code"] == "ANALYSIS_ERR"
     with pytest.raises(TypeError, match="fourth argument"):
-        b.record_failure("A", "1m", "ANALYSIS_ERR")  # type: ignore[arg-type]
+        b.record_failure("A", "1m", "ANALYSIS_ERR")
 
 
 def test_events_have_exactly_the_shape_montalaq_shapes_defines() -> None:

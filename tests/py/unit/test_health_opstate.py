@@ -17,7 +17,7 @@ from montalaq._core.health import allowed_transition
 SEC = 1_000_000_000
 T0 = 1_723_161_600 * SEC
 S = OpState
-ALLOWED = {
+ALLOWED: set[tuple[OpState, OpState]] = {
     (S.STARTING, S.ACTIVE),
     (S.STARTING, S.WAITING),
     (S.STARTING, S.ERROR),
@@ -27,6 +27,7 @@ ALLOWED = {
     (S.WAITING, S.ERROR),
     (S.ERROR, S.STARTING),
 } | {(s, S.SHUTDOWN) for s in (S.STARTING, S.ACTIVE, S.WAITING, S.ERROR)}
+ALLOWED_BY_VALUE = sorted(ALLOWED, key=lambda p: (int(p[0]), int(p[1])))
 ALL_STATES = list(S.__members__.values())
 # the shortest allowed route from STARTING to each state
 ROUTE = {
@@ -58,7 +59,7 @@ def test_initial_state() -> None:
     assert abs(wall.entered_at.timestamp() - datetime.now(UTC).timestamp()) < 60
 
 
-@pytest.mark.parametrize(("src", "dst"), sorted(ALLOWED, key=lambda p: (int(p[0]), int(p[1]))))
+@pytest.mark.parametrize(("src", "dst"), ALLOWED_BY_VALUE)
 def test_every_allowed_transition_succeeds(src: OpState, dst: OpState) -> None:
     m = machine_in(src)
     n = len(m.history())

@@ -79,7 +79,8 @@ def test_values_may_be_a_list_and_nan_or_none_means_missing() -> None:
     lapsed = [float(x) for x in values(engine, heartbeat__age_seconds=500.0)]
     assert [e["rule"] for e in engine.evaluate(T0, lapsed)] == ["heartbeat_lapsed"]
     assert engine.evaluate(T0 + SEC, [math.nan] * len(lapsed)) == []
-    assert engine.evaluate(T0 + 2 * SEC, [None] * len(lapsed)) == []  # numpy turns None into NaN
+    # None on purpose (the stub says ArrayLike of float): numpy turns it into NaN
+    assert engine.evaluate(T0 + 2 * SEC, [None] * len(lapsed)) == []  # type: ignore[arg-type]
     (alert,) = engine.active()
     assert set(alert) == ALERT_KEYS
     assert alert["value"] == 500.0
@@ -154,7 +155,7 @@ def test_misuse_raises_value_error() -> None:
     with pytest.raises(ValueError, match="heartbeat_max_age_s"):
         rules.BuiltinThresholds(heartbeat_max_age_s=-1.0)
     with pytest.raises(TypeError):
-        rules.BuiltinThresholds(10.0)  # type: ignore[misc]  # keyword-only
+        rules.BuiltinThresholds(10.0)  # type: ignore[call-arg]  # keyword-only
     t = rules.BuiltinThresholds(daily_loss_max_pct=3.0)
     with pytest.raises(ValueError, match="daily_loss_max_pct"):
         t.daily_loss_max_pct = math.nan
