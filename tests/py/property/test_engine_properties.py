@@ -8,6 +8,7 @@ import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,21 @@ TF_NS = (SEC, 2 * SEC, 6 * SEC)
 SYMBOLS = ("A", "B")
 
 PROPERTY_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# A bar as RefBar.key() and engine_bar_keys() give it: start, OHLC, volume, vwap, trades, buy.
+BarKey = tuple[int, float, float, float, float, float, float, int, float]
+# A closed bar as emitted: timeframe, start, OHLC, trades, revision.
+Emitted = tuple[str, int, float, float, float, float, int, int]
+# Events as drawn (times relative to a cursor or absolute) and as run (absolute ns).
+RawTime = tuple[Literal["rel", "abs"], int]
+RawTrade = tuple[Literal["trade"], str, RawTime, float, float, int, int | None]
+RawAdvance = tuple[Literal["advance"], RawTime]
+TradeEvent = tuple[Literal["trade"], str, int, float, float, int, int | None]
+AdvanceEvent = tuple[Literal["advance"], int]
+Event = TradeEvent | AdvanceEvent
+SortedTrade = tuple[int, float, float, int]  # ts, price, size, side
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 # --------------------------------------------------------------------------- reference model
@@ -62,7 +78,7 @@ class RefBar:
             self.buy += size
         self.trades += 1
 
-    def key(self) -> tuple:
+    def key(self) -> BarKey:
         return (
             self.start,
             self.open,
@@ -87,7 +103,7 @@ class RefTimeframe:
 @dataclass
 class RefSymbol:
     tfs: list[RefTimeframe]
-    cache: deque = field(default_factory=deque)  # (trade_id or None) of applied trades, oldest first
+    cache: deque[int | None] = field(default_factory=deque)  # trade ids (or None) applied, oldest first
     counts: dict[str, int] = field(default_factory=dict)
     last_ts: int = 0
     last_price: float | None = None
@@ -110,7 +126,7 @@ class RefEngine:
 
     def on_trade(
         self, name: str, ts: int, price: float, size: float, side: int, tid: int | None
-    ) -> tuple[str, list[tuple]]:
+    ) -> tuple[str, list[Emitted]]:
         s = self._sym(name)
         status, emitted = self._ingest(s, ts, price, size, side, tid)
         s.counts[status] = s.counts.get(status, 0) + 1
@@ -118,7 +134,7 @@ class RefEngine:
 
     def _ingest(
         self, s: RefSymbol, ts: int, price: float, size: float, side: int, tid: int | None
-    ) -> tuple[str, list[tuple]]:
+    ) -> tuple[str, list[Emitted]]:
         if ts <= 0:
             return "REJECT_TS", []
         if not (math.isfinite(price) and price > 0):
@@ -128,7 +144,7 @@ class RefEngine:
         if tid is not None and tid in s.cache:
             return "DUPLICATE_TICK", []
         finest = s.tfs[0]
-        emitted: list[tuple] = []
+        emitted: list[Emitted] = []
         if finest.frontier is not None and ts < finest.frontier:
             if not (
                 self.late_window > 0 and ts >= finest.frontier - self.late_window and self._amendable(s, ts)
@@ -148,12 +164,12 @@ class RefEngine:
             s.last_ts, s.last_price = ts, price
         return status, emitted
 
-    def _apply(self, f: RefTimeframe, ts: int, price: float, size: float, side: int) -> list[tuple]:
+    def _apply(self, f: RefTimeframe, ts: int, price: float, size: float, side: int) -> list[Emitted]:
         start = ts - ts % f.tf
         if f.open_start is not None and start == f.open_start:
             f.bars[start].add(ts, price, size, side)
             return []
-        out = []
+        out: list[Emitted] = []
         if f.open_start is not None:
             out.append(self._emit(f, f.open_start))
         f.bars[start] = RefBar.first(start, ts, price, size, side)
@@ -174,7 +190,7 @@ class RefEngine:
                 return False
         return True
 
-    def _amend(self, f: RefTimeframe, ts: int, price: float, size: float, side: int) -> list[tuple]:
+    def _amend(self, f: RefTimeframe, ts: int, price: float, size: float, side: int) -> list[Emitted]:
         start = ts - ts % f.tf
         if f.open_start is not None and start == f.open_start:
             f.bars[start].add(ts, price, size, side)  # an open coarser bar just absorbs it
@@ -188,12 +204,12 @@ class RefEngine:
             f.bars[start] = RefBar.first(start, ts, price, size, side)
         return [self._emit(f, start)]
 
-    def _emit(self, f: RefTimeframe, start: int) -> tuple:
+    def _emit(self, f: RefTimeframe, start: int) -> Emitted:
         b = f.bars[start]
         return (TFS[TF_NS.index(f.tf)], b.start, b.open, b.high, b.low, b.close, b.trades, b.revision)
 
-    def advance_time(self, now: int) -> list[tuple]:
-        out = []
+    def advance_time(self, now: int) -> list[Emitted]:
+        out: list[Emitted] = []
         for s in self.syms.values():
             for f in s.tfs:
                 if f.frontier is None:
@@ -206,14 +222,16 @@ class RefEngine:
                     f.frontier = max(f.frontier, limit)
         return out
 
-    def bars(self, name: str, tf_index: int) -> list[tuple]:
+    def bars(self, name: str, tf_index: int) -> list[BarKey]:
         return [b.key() for _, b in sorted(self.syms[name].tfs[tf_index].bars.items())]
 
 
 # --------------------------------------------------------------------------- strategies
 
 
-def weighted(common: st.SearchStrategy, rare: st.SearchStrategy, tenths_common: int) -> st.SearchStrategy:
+def weighted(
+    common: st.SearchStrategy[T], rare: st.SearchStrategy[U], tenths_common: int
+) -> st.SearchStrategy[T | U]:
     """``common`` about ``tenths_common``/10 of the time, else ``rare``."""
     return st.integers(0, 9).flatmap(lambda k: common if k < tenths_common else rare)
 
@@ -248,9 +266,10 @@ advances = st.tuples(st.just("advance"), advance_time)
 raw_events = st.lists(weighted(trades, advances, 9), min_size=5, max_size=80)
 
 
-def materialise(raw: list[tuple]) -> list[tuple]:
+def materialise(raw: list[RawTrade | RawAdvance]) -> list[Event]:
     """Turn cursor-relative times into absolute ns."""
-    cursor, out = 2 * SEC, []
+    cursor = 2 * SEC
+    out: list[Event] = []
     for ev in raw:
         mode, value = ev[2] if ev[0] == "trade" else ev[1]
         if mode == "rel":
@@ -268,7 +287,7 @@ def materialise(raw: list[tuple]) -> list[tuple]:
 events = raw_events.map(materialise)
 
 
-def engine_bar_keys(engine: MarketEngine, sym: str, tf: str) -> list[tuple]:
+def engine_bar_keys(engine: MarketEngine, sym: str, tf: str) -> list[BarKey]:
     b = engine.bars(sym, tf, include_open=True)
     return list(
         zip(
@@ -286,11 +305,11 @@ def engine_bar_keys(engine: MarketEngine, sym: str, tf: str) -> list[tuple]:
     )
 
 
-def emitted_key(b: montalaq.Bar) -> tuple:
+def emitted_key(b: montalaq.Bar) -> Emitted:
     return (b.timeframe, b.start_ns, b.open, b.high, b.low, b.close, b.trades, b.revision)
 
 
-def run_and_compare(stream: list[tuple], max_trades: int, late_window: int) -> None:
+def run_and_compare(stream: list[Event], max_trades: int, late_window: int) -> None:
     engine = MarketEngine(
         TFS, max_trades=max_trades, late_window_ns=late_window, atr_n=2, mom_k=1, vwap_n=3, rvol_n=2
     )
@@ -309,7 +328,7 @@ def run_and_compare(stream: list[tuple], max_trades: int, late_window: int) -> N
 
     for sym, rs in ref.syms.items():
         stats = engine.stats(sym)
-        for status in (
+        for kind in (
             "ACCEPTED",
             "REJECT_TS",
             "REJECT_PRICE",
@@ -318,7 +337,7 @@ def run_and_compare(stream: list[tuple], max_trades: int, late_window: int) -> N
             "LATE",
             "AMENDED",
         ):
-            assert stats[status] == rs.counts.get(status, 0), (sym, status)
+            assert stats[kind] == rs.counts.get(kind, 0), (sym, kind)
         assert engine.trades_cached(sym) == len(rs.cache)
         assert engine.state(sym)["last_price"] == rs.last_price
         for k, tf in enumerate(TFS):
@@ -336,7 +355,7 @@ def run_and_compare(stream: list[tuple], max_trades: int, late_window: int) -> N
 
 @PROPERTY_SETTINGS
 @given(stream=events, max_trades=st.integers(1, 10))
-def test_engine_matches_reference_model(stream: list[tuple], max_trades: int) -> None:
+def test_engine_matches_reference_model(stream: list[Event], max_trades: int) -> None:
     run_and_compare(stream, max_trades, late_window=0)
 
 
@@ -345,7 +364,7 @@ def test_engine_matches_reference_model(stream: list[tuple], max_trades: int) ->
     stream=events, max_trades=st.integers(1, 10), late_window=st.sampled_from([SEC // 2, 3 * SEC, 60 * SEC])
 )
 def test_engine_with_late_window_matches_reference_model(
-    stream: list[tuple], max_trades: int, late_window: int
+    stream: list[Event], max_trades: int, late_window: int
 ) -> None:
     run_and_compare(stream, max_trades, late_window)
 
@@ -365,7 +384,7 @@ sorted_valid_trades = st.lists(
 @PROPERTY_SETTINGS
 @given(rows=sorted_valid_trades, cuts=st.lists(st.integers(0, 80), max_size=6), fill_gaps=st.booleans())
 def test_streaming_equals_batch_for_sorted_valid_input(
-    rows: list[tuple], cuts: list[int], fill_gaps: bool
+    rows: list[SortedTrade], cuts: list[int], fill_gaps: bool
 ) -> None:
     ts = np.array([r[0] for r in rows], np.int64)
     px = np.array([r[1] for r in rows])

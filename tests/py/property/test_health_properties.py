@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pytest
@@ -21,6 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from montalaq import CircuitBreaker, EscalationBoard
+
+if TYPE_CHECKING:
+    from montalaq.shapes import EscalationEvent
 
 # Seconds per test (servers, subprocesses, migrations, many examples): run first in parallel.
 pytestmark = pytest.mark.slow
@@ -33,6 +36,27 @@ PAIRS = (("A", "1m"), ("B", "1m"), ("A", "5m"))
 TF_S = {"1m": 60, "5m": 300}
 CODES = ("ANALYSIS_ERR", "INGESTION_TIMEOUT", "PROVIDER_DISCONNECTED", "RATE_LIMITED", "CUSTOM")
 LEVELS = ("INFO", "WARN", "ERROR", "CRITICAL")
+
+Pair = tuple[str, str]  # (symbol, timeframe)
+# An escalation event compared between board and model: kind, symbol, timeframe, old, new,
+# last error code; an operator close gives ("close", that event or None).
+EvTuple = tuple[str, str, str, str, str, str | None]
+CycleEvent = EvTuple | tuple[str, EvTuple | None]
+
+
+class CycleInput(TypedDict):
+    """What one cycle feeds to board and model (apply_cycle)."""
+
+    failures: list[tuple[Pair, int, str]]  # (pair, seconds before now, error code)
+    closes: list[Pair]  # operator closes
+    mode: str  # how ticks reach evaluate: "mapping", "subset", "array" or "none"
+    ticks: dict[Pair, int | None]  # age in ns, None: never traded
+
+
+class CycleSpec(CycleInput):
+    """One drawn cycle: the clock advances dt_s, then the cycle's input."""
+
+    dt_s: int
 
 
 # --------------------------------------------------------------------------- escalation model
@@ -103,9 +127,9 @@ class RefBoard:
                 best = (at, code)
         return None if best is None else best[1]
 
-    def evaluate(self, now: int) -> list[tuple[Any, ...]]:
+    def evaluate(self, now: int) -> list[EvTuple]:
         c = self.cfg
-        events = []
+        events: list[EvTuple] = []
         for key, p in self.pairs.items():
             colour = colour_at(p, now)
             if colour == "CLOSED":  # nothing escalates, nothing is reported
@@ -138,7 +162,7 @@ class RefBoard:
                 events.append(("breaker_close", *key, "OPEN", "CLOSED", code))
         return events
 
-    def close(self, key: tuple[str, str]) -> tuple[Any, ...] | None:
+    def close(self, key: Pair) -> EvTuple | None:
         p = self.pairs[key]
         if not p.breaker:
             return None
@@ -146,7 +170,7 @@ class RefBoard:
         return ("breaker_close", *key, "OPEN", "CLOSED", self.last_error_code(p))
 
 
-def ev_tuple(e: dict[str, Any]) -> tuple[Any, ...]:
+def ev_tuple(e: EscalationEvent) -> EvTuple:
     return (e["kind"], e["symbol"], e["timeframe"], e["old"], e["new"], e["last_error_code"])
 
 
@@ -176,10 +200,10 @@ def age_choices(tf_s: int) -> st.SearchStrategy[int | None]:
 
 
 @st.composite
-def cycle_specs(draw: st.DrawFn, pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def cycle_specs(draw: st.DrawFn, pairs: tuple[Pair, ...]) -> CycleSpec:
     """One cycle: time advance, failures before it, operator closes, and the tick input."""
     mode = draw(st.sampled_from(["mapping", "subset", "array", "none"]))
-    ticks = {}
+    ticks: dict[Pair, int | None] = {}
     for p in pairs:
         if mode == "mapping" or (mode == "subset" and draw(st.booleans())) or mode == "array":
             ticks[p] = draw(age_choices(TF_S[p[1]]))
@@ -200,13 +224,13 @@ def cycle_specs(draw: st.DrawFn, pairs: tuple[tuple[str, str], ...]) -> dict[str
 def apply_cycle(
     board: EscalationBoard,
     ref: RefBoard,
-    spec: dict[str, Any],
+    spec: CycleInput,
     now: int,
-    last_fail: dict[tuple[str, str], int],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    last_fail: dict[Pair, int],
+) -> tuple[list[CycleEvent], list[CycleEvent]]:
     """Feed one cycle to both; returns (board events, model events) incl. operator closes."""
-    got: list[tuple[Any, ...]] = []
-    want: list[tuple[Any, ...]] = []
+    got: list[CycleEvent] = []
+    want: list[CycleEvent] = []
     for pair, ago_s, code in spec["failures"]:
         # failures of a pair arrive in time order; they may already be older than the window
         at = max(now - ago_s * SEC, last_fail.get(pair, 0))
@@ -249,7 +273,7 @@ def make_board(cfg: Cfg, pairs: tuple[tuple[str, str], ...]) -> EscalationBoard:
     return b
 
 
-def run_against_model(board: EscalationBoard, ref: RefBoard, cycles: list[dict[str, Any]]) -> None:
+def run_against_model(board: EscalationBoard, ref: RefBoard, cycles: list[CycleSpec]) -> None:
     now = T0
     last_fail: dict[tuple[str, str], int] = {}
     for i, spec in enumerate(cycles):
@@ -276,7 +300,7 @@ def run_against_model(board: EscalationBoard, ref: RefBoard, cycles: list[dict[s
 
 @PROPERTY_SETTINGS
 @given(cfg=configs, cycles=st.lists(cycle_specs(PAIRS), min_size=10, max_size=60))
-def test_board_matches_reference_model(cfg: Cfg, cycles: list[dict[str, Any]]) -> None:
+def test_board_matches_reference_model(cfg: Cfg, cycles: list[CycleSpec]) -> None:
     run_against_model(make_board(cfg, PAIRS), RefBoard(cfg, PAIRS), cycles)
 
 
@@ -305,7 +329,7 @@ def session_lists(draw: st.DrawFn) -> list[tuple[int, int]]:
     cycles=st.lists(cycle_specs(CAL_PAIRS), min_size=10, max_size=60),
 )
 def test_board_on_a_calendar_matches_reference_model(
-    cfg: Cfg, sessions: list[tuple[int, int]], cycles: list[dict[str, Any]]
+    cfg: Cfg, sessions: list[tuple[int, int]], cycles: list[CycleSpec]
 ) -> None:
     board = make_board(cfg, CAL_PAIRS)
     opens = np.array([o for o, _ in sessions], dtype=np.int64)
@@ -334,7 +358,7 @@ def test_board_on_a_calendar_matches_reference_model(
     ),
 )
 def test_activity_on_one_pair_never_changes_another(
-    cfg: Cfg, cycles: list[tuple[dict[str, Any], dict[str, Any]]]
+    cfg: Cfg, cycles: list[tuple[CycleSpec, CycleSpec]]
 ) -> None:
     both = make_board(cfg, (("A", "1m"), ("B", "1m")))
     only_b = make_board(cfg, (("B", "1m"),))
@@ -346,19 +370,19 @@ def test_activity_on_one_pair_never_changes_another(
     for spec_a, spec_b in cycles:
         now += spec_b["dt_s"] * SEC
         # the A/B board sees A's activity and B's; the B board only B's
-        merged = {
+        merged: CycleInput = {
             "failures": spec_a["failures"] + spec_b["failures"],
             "closes": spec_a["closes"] + spec_b["closes"],
             "mode": "mapping",
             "ticks": {**spec_a["ticks"], **spec_b["ticks"]},
         }
-        only = {**spec_b, "mode": "mapping"}
+        only: CycleSpec = {**spec_b, "mode": "mapping"}
         got_both, _ = apply_cycle(both, ref_both, merged, now, fa)
         got_b, _ = apply_cycle(only_b, ref_b, only, now, fb)
 
-        def for_b(evs: list[tuple[Any, ...]], closes_a: int) -> list[tuple[Any, ...]]:
+        def for_b(evs: list[CycleEvent], closes_a: int) -> list[CycleEvent]:
             # drop A's operator-close results and A's events
-            out = []
+            out: list[CycleEvent] = []
             for j, e in enumerate(evs):
                 if e[0] == "close":
                     if j >= closes_a:
