@@ -180,6 +180,7 @@ def pandas_bars(
     )
     out = out[out["trades"] > 0].copy()
     out["vwap"] = out["pv"] / out["volume"]
+    assert isinstance(out.index, pd.DatetimeIndex)  # resample's bins
     out["start_ns"] = out.index.as_unit("ns").asi8
     return out
 
@@ -252,7 +253,8 @@ def reference_features(
     # whose residue after a big bar leaves the window is larger than the 1e-9 we test to).
     def trailing_sum(x: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.float64]:
         padded = np.concatenate([np.zeros(n - 1), x])  # "fewer at the start": zeros add nothing
-        return np.lib.stride_tricks.sliding_window_view(padded, n).sum(axis=1)
+        sums: npt.NDArray[np.float64] = np.lib.stride_tricks.sliding_window_view(padded, n).sum(axis=1)
+        return sums
 
     pv_sum = trailing_sum(pv, vwap_n)
     v_sum = trailing_sum(v, vwap_n)
@@ -292,7 +294,7 @@ def shuffle_within_buckets(
     """A permutation of row indices that keeps buckets (floor(ts / bucket)) in order but
     shuffles the rows inside each bucket. Input must be sorted by ts."""
     bucket = ts_ns // bucket_ns
-    keys = rng.random(ts_ns.shape[0])
+    keys = rng.random(len(ts_ns))
     return np.lexsort((keys, bucket)).astype(np.int64)
 
 

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -56,7 +56,7 @@ class _ThreadServer:
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
-    def start(self) -> _ThreadServer:
+    def start(self) -> Self:
         self.call(self._start())
         return self
 

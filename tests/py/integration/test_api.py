@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from api_fixtures import (
@@ -22,7 +22,6 @@ from api_fixtures import (
     TOKEN,
     Z_TIME,
     FakeClock,
-    TestClient,
     client,
     client_for,
     host_app,
@@ -42,6 +41,9 @@ from montalaq.records import Finding
 from montalaq.service import Service
 from montalaq.settings import Settings
 from montalaq.store import Store
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient  # api_fixtures imports it at run time
 
 WARM_MINUTES = 130  # > 120 one-minute bars: the bars endpoint's default limit is reached
 FRESH_MINUTES = 35
@@ -214,7 +216,9 @@ def test_debug_state_is_the_engine_state_with_the_provider(api: TestClient, warm
     assert d["last_trade_age_s"] >= 0
     assert d["bars_1m_count"] == len(warm.engine.bars("SPY", "1m"))
     assert len(d["bars_1m_tail"]) == 5
-    assert ns(d["bars_1m_tail"][-1]["start"]) == warm.engine.latest("SPY", "1m").start_ns
+    latest = warm.engine.latest("SPY", "1m")
+    assert latest is not None
+    assert ns(d["bars_1m_tail"][-1]["start"]) == latest.start_ns
 
 
 def test_debug_features_show_each_timeframe_and_the_trend(api: TestClient, warm: Service) -> None:

@@ -241,6 +241,7 @@ def test_bars_to_pandas_has_utc_index_equal_to_resample(
     frame = montalaq.build_bars(t.ts_ns, t.price, t.size, "5m", side=t.side).to_pandas()
     raw = load_raw(TARDIS)
     ref = pandas_bars(raw.ts_ns, raw.price, raw.size, raw.side, "5m")
+    assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC"
     assert frame.index.equals(ref.index)
     assert_array_equal(frame["close"].to_numpy(), ref["close"].to_numpy())

@@ -475,13 +475,17 @@ def test_a_long_tick_keeps_its_lock_and_one_that_lost_it_stops(
     assert "lock expired" not in caplog.text
     # One call slower than the lock: the tick stops at its next step, feed not advanced.
     monkeypatch.setattr(_SlowFeed, "delay_s", 0.7)
-    cursor = d.rt.state.feed().cursor_ns
+    feed = d.rt.state.feed()
+    assert feed is not None
+    cursor = feed.cursor_ns
     d.jump(60)
     with caplog.at_level("WARNING", logger="montalaq.celery"):
         report = d.tick()
     assert report["ticked"] is False
     assert report["reason"] == "the tick lock expired mid-tick"
-    assert d.rt.state.feed().cursor_ns == cursor
+    feed = d.rt.state.feed()
+    assert feed is not None
+    assert feed.cursor_ns == cursor
     assert d.handle.counters()["tick_lock_lost"] == 1
 
 
@@ -772,10 +776,11 @@ def test_an_evaluation_that_outlived_its_lock_does_not_overwrite_a_newer_board(
 
 def test_a_dropped_analysis_does_not_hold_up_its_pairs_next_bar(deploy: Factory) -> None:
     d = deploy()
-    req = {"symbol": "SPY", "timeframe": "1m", "start_ns": d.rt.now_ns() // 60_000_000_000 * 60_000_000_000}
-    d.rt.state.mark_queued("SPY", "1m", req["start_ns"], 600)
+    start_ns = d.rt.now_ns() // 60_000_000_000 * 60_000_000_000
+    req = {"symbol": "SPY", "timeframe": "1m", "start_ns": start_ns}
+    d.rt.state.mark_queued("SPY", "1m", start_ns, 600)
     tasks.give_up(d.rt, req, "DB_CONN_ERR")
-    assert d.rt.state.claim_state("SPY", "1m", req["start_ns"]) == "d"
+    assert d.rt.state.claim_state("SPY", "1m", start_ns) == "d"
     assert d.rt.state.failures()[-1][3] == "DB_CONN_ERR"
 
 

@@ -332,7 +332,7 @@ def kill_run(pg_migrated_template: str, tmp_path_factory: pytest.TempPathFactory
                 holding a running claim (``r:<task id>``)."""
                 for key in client.scan_iter(match=f"{prefix}celery:bar:*", count=1000):
                     value = client.get(key)
-                    if not value or not value.startswith(b"r:"):
+                    if not isinstance(value, bytes) or not value.startswith(b"r:"):  # raw bytes client
                         continue
                     task_id = value[2:].decode()
                     holders = [p.name for p in (w1, w2) if task_id in p.text()]

@@ -65,6 +65,7 @@ from montalaq.store import migrate as store_migrate
 pytestmark = pytest.mark.slow
 
 if TYPE_CHECKING:
+    import httpx2  # what starlette's TestClient answers with (httpx's successor)
     from starlette.testclient import TestClient
 
 if not django_settings.configured:
@@ -189,13 +190,13 @@ def dj(site: Site) -> Client:
     return Client(raise_request_exception=False)
 
 
-def fastapi_headers(response: httpx.Response) -> dict[str, str]:
+def fastapi_headers(response: httpx2.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k not in _NOT_COMPARED}
 
 
 def same_answer(
     site: Site, dj: Client, method: str, path: str, headers: dict[str, str] | None = None
-) -> tuple[HttpResponse, httpx.Response]:
+) -> tuple[HttpResponse, httpx2.Response]:
     """The answer of ``method PREFIX+path`` through Django and through FastAPI: same
     status, every FastAPI header with the same value, same JSON (or the same bytes)."""
     d = dj.generic(method, PREFIX + path, headers=headers)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import talib
 from numpy.testing import assert_allclose, assert_array_equal
@@ -150,6 +151,7 @@ def test_compute_features_accepts_a_dataframe_and_a_mapping(bar_sets: dict[str, 
         for col in ("atr", "mom_bps", "px_vs_vwap_bps", "rvol"):
             assert_array_equal(getattr(other, col), getattr(direct, col))
     frame = direct.to_pandas()
+    assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC"
     assert list(frame.columns) == ["atr", "mom_bps", "px_vs_vwap_bps", "rvol"]
 

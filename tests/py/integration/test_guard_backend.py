@@ -21,10 +21,12 @@ def test_redis_backend_from_env_shares_state_between_instances(redis_target) -> 
     s = GuardSettings.from_env(env)
     a, b = s.dedupe(ttl_s=60), s.dedupe(ttl_s=60)  # two "processes" on one backend
     assert isinstance(a, RedisDedupe)
+    assert isinstance(b, RedisDedupe)
     assert a.check_and_record("sig", T0) is DedupeResult.ALLOWED
     assert b.check_and_record("sig", T0 + 1) is DedupeResult.DEDUPED
     r1, r2 = s.rate_limiter(limit=1, window_s=60), s.rate_limiter(limit=1, window_s=60)
     assert isinstance(r1, RedisRateLimiter)
+    assert isinstance(r2, RedisRateLimiter)
     assert r1.try_acquire("slack", T0)
     assert not r2.try_acquire("slack", T0 + 1)
     for x in (a, b, r1, r2):

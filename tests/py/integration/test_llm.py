@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from llm_server import LLMServer
 from montalaq.llm import AGENT, LLMAnalyst, LLMAnswer, LLMMalformedError, parse_answer
 from montalaq.notify import Notifier, WebhookChannel
-from montalaq.records import Finding
+from montalaq.records import Finding, as_utc
 from montalaq.settings import Settings, SettingsError
 from montalaq.store import Store
 from mtq_support import FakeClock
@@ -41,7 +41,9 @@ FEATURES: dict[str, Any] = {
 
 
 def trend(symbol: str, p_up: float, ts_ns: int, label: str = "LONG") -> Finding:
-    return Finding(ts_utc=ts_ns, agent="trend_score", symbol=symbol, score=p_up, label=label)
+    return Finding(
+        ts_utc=as_utc(ts_ns, "ts_utc"), agent="trend_score", symbol=symbol, score=p_up, label=label
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -349,7 +351,7 @@ def test_the_score_gate(
 ) -> None:
     analyst = make(min_score=0.7, min_interval_s=300)
     given = [
-        Finding(ts_utc=clock.ns - int(age * S), agent=agent, symbol="SPY", score=score)
+        Finding(ts_utc=as_utc(clock.ns - int(age * S), "ts_utc"), agent=agent, symbol="SPY", score=score)
         for agent, score, age in findings
     ]
     assert analyst.submit("SPY", FEATURES, "FLAT", given, clock.ns) == outcome

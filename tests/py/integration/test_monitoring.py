@@ -54,7 +54,7 @@ def _alerts(tmp_path: Path) -> list[Alert]:
     return AlertLog(tmp_path / "alerts").read()
 
 
-HEALTHY = {
+HEALTHY: dict[str, dict[str, object]] = {
     "risk": {"circuit_breaker_active": False, "daily_loss_pct": 0.0, "max_position_value": 100_000.0},
     "sentiment": {"provider_errors_1h": 0},
     "artifacts": {"teacher_model_age_hours": 1.0, "student_model_age_hours": 1.0},

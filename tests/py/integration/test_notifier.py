@@ -20,6 +20,7 @@ import pytest
 from montalaq import correlation_scope
 from montalaq.health import BreakerState
 from montalaq.notify import (
+    Channel,
     Notifier,
     Severity,
     SlackChannel,
@@ -84,7 +85,7 @@ def test_worker_delivers_payload_with_error_code_and_correlation_id(store: Store
 def test_one_event_fans_out_to_one_row_per_channel(
     store: Store, http_receiver: Any, clock: FakeClock
 ) -> None:
-    chans = [
+    chans: list[Channel] = [
         WebhookChannel(http_receiver.url + "/hook"),
         SlackChannel(http_receiver.url + "/slack/T0/B0/xyz"),
     ]
@@ -322,7 +323,7 @@ def test_secrets_never_reach_the_outbox_or_the_logs(
 ) -> None:
     token = "123456:SECRET-bot-token-xyz"
     hook_secret = "B0/hooksecret987"
-    chans = [
+    chans: list[Channel] = [
         TelegramChannel(token, "42", api_base=http_receiver.url),
         SlackChannel(f"{http_receiver.url}/services/T0/{hook_secret}"),
     ]

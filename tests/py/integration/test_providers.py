@@ -444,6 +444,7 @@ def test_twelvedata_backfills_missed_minutes_from_time_series() -> None:
         now_s[0] = t0 + 4 * 60 + 20  # back at 00:04:20: minutes 1, 2, 3 are complete
         batches = asyncio.run(client.backfill(client.disconnected_at_ns))
         [batch] = batches
+        assert isinstance(batch, TradeBatch)
         bars = montalaq.build_bars(batch.ts_ns, batch.price, batch.size, "1m")
         assert bars.start_ns.tolist() == [(t0 + 60 * m) * NS for m in (1, 2, 3)]
         assert bars.open.tolist() == [10.0] * 3
@@ -518,6 +519,8 @@ def test_alltick_subscribes_trades_and_depth_and_answers_heartbeats(monkeypatch:
         assert srv.heartbeats >= 1
         trades = {b.symbol: b for b in batches if isinstance(b, TradeBatch)}
         a, e = trades["AAPL.US"], trades["EURUSD"]
+        assert a.side is not None
+        assert e.side is not None
         assert (a.ts_ns.tolist(), a.price.tolist(), a.size.tolist(), a.side.tolist()) == (
             [1_723_161_601_250 * MS],
             [189.5],

@@ -436,7 +436,7 @@ def test_kill_9_and_a_restart_keep_open_breakers_and_the_throttle(tmp_path: Path
             wait_for_state(second.base, "ACTIVE")
             with httpx.Client(base_url=second.base, timeout=10) as http:
                 deadline = time.monotonic() + 10
-                rows: list[dict[str, Any]] = []
+                rows = []
                 while time.monotonic() < deadline:
                     rows = http.get("api/ingestion/status").json()["pairs"]
                     if next(p for p in rows if p["timeframe"] == "1m")["breaker_open"]:

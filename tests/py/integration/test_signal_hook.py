@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from montalaq.notify import Notifier, SignalDecision, SignalHook, WebhookChannel, signal_key
-from montalaq.records import Analysis, Decision
+from montalaq.records import Analysis, AnalysisStatus, Decision
 from montalaq.store import Store
 
 BAR = datetime(2026, 3, 2, 14, 31, tzinfo=UTC)
@@ -26,7 +26,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _analysis(
-    score: float | None = 82.0, status: str = "COMPLETE", bar: datetime = BAR, **kw: Any
+    score: float | None = 82.0,
+    status: AnalysisStatus = AnalysisStatus.COMPLETE,
+    bar: datetime = BAR,
+    **kw: Any,
 ) -> Analysis:
     return Analysis(
         "SPY",
@@ -107,8 +110,11 @@ def test_a_restart_does_not_notify_the_same_bar_again(tmp_path: Path, http_recei
     [
         (lambda: _analysis(score=69.99), SignalDecision.BELOW_THRESHOLD),
         (lambda: _analysis(score=None), SignalDecision.BELOW_THRESHOLD),
-        (lambda: _analysis(status="FAILED", error_code="ANALYSIS_ERR"), SignalDecision.NOT_COMPLETE),
-        (lambda: _analysis(status="RUNNING"), SignalDecision.NOT_COMPLETE),
+        (
+            lambda: _analysis(status=AnalysisStatus.FAILED, error_code="ANALYSIS_ERR"),
+            SignalDecision.NOT_COMPLETE,
+        ),
+        (lambda: _analysis(status=AnalysisStatus.RUNNING), SignalDecision.NOT_COMPLETE),
     ],
 )
 def test_analyses_that_do_not_qualify_queue_nothing(

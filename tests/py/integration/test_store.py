@@ -818,7 +818,9 @@ def test_two_processes_writing_one_sqlite_file_at_once_both_succeed(tmp_path: Pa
     reports = run_processes(writer_worker, [(url, "AAA", n), (url, "BBB", n)])
     assert reports == [0, 0]  # nothing went to the in-memory fallback: every write landed
     with Store(url) as s, s.engine.connect() as conn:
-        findings = dict(conn.execute(text("SELECT symbol, count(*) FROM findings GROUP BY symbol")).all())
+        findings: dict[str, int] = dict(
+            conn.execute(text("SELECT symbol, count(*) FROM findings GROUP BY symbol")).all()
+        )
         analyses = conn.execute(text("SELECT count(*) FROM trade_analysis")).scalar_one()
     assert findings == {"AAA": n, "BBB": n}
     assert analyses == 2 * n
