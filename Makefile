@@ -94,6 +94,8 @@ stubs: build
 	$(PY) scripts/gen_stubs.py
 
 # Needs no build: mypy reads the sources and the committed stubs, so CI runs it beside the tests.
+# mypy takes no arguments: pyproject.toml ([tool.mypy] files) names the package, tests/py
+# and benchmarks, so this, pre-commit and a bare `mypy` check the same trees.
 lint: venv
 	$(VENV)/bin/ruff check python tests/py benchmarks scripts
 	$(VENV)/bin/ruff format --check python tests/py benchmarks scripts
