@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from montalaq.shapes.common import IsoTime
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TS_NS = 2**62
 """The latest trade time the core accepts (2116-02-20T23:53:38Z; ``max_ts_ns`` in
@@ -190,6 +192,6 @@ def datetime_utc(ts_ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ts_ns // 1_000)
 
 
-def iso_z(ts: datetime) -> str:
+def iso_z(ts: datetime) -> IsoTime:
     """An aware datetime as ISO-8601 UTC with a ``Z`` suffix (microseconds kept when non-zero)."""
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return IsoTime(ts.astimezone(UTC).isoformat().replace("+00:00", "Z"))
