@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from montalaq._time import datetime_utc, iso_z, to_ns
+from montalaq.shapes import AnalysisDoc, FindingDoc
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 _E = TypeVar("_E", bound=enum.Enum)
@@ -129,7 +130,7 @@ class Analysis:
                 features[str(k)] = value
             self.top_features = features
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AnalysisDoc:
         """The API's JSON shape."""
         return {
             "symbol": self.symbol,
@@ -181,7 +182,7 @@ class Finding:
         if not isinstance(self.details, dict):
             raise TypeError(f"details: expected a dict, got {type(self.details).__name__}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingDoc:
         """The API's JSON shape."""
         return {
             "id": self.id,

@@ -3,7 +3,7 @@ findings (docs/semantics.md, "HTTP API" and "Agents")."""
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at
 # runtime, and they name the router's parameter declarations (locals of the factory).
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
@@ -11,6 +11,7 @@ from starlette.responses import Response
 from montalaq.api import models
 from montalaq.api.context import AUTH, BAD, PROTECTED, Api, ApiContext, Limit, Params, ServiceDep
 from montalaq.api.responses import ApiError, json_response
+from montalaq.shapes import RunNowResult, RunResult
 
 
 def add_routes(router: APIRouter, p: Params) -> None:
@@ -48,7 +49,7 @@ def add_routes(router: APIRouter, p: Params) -> None:
         return json_response({"findings": api.service.latest_findings(sym, limit)})
 
 
-def _run_now(api: ApiContext, names: str | None, symbol: str | None, insert: bool) -> dict[str, Any]:
+def _run_now(api: ApiContext, names: str | None, symbol: str | None, insert: bool) -> RunNowResult:
     """The body of ``POST /agents/run-now``: each agent's findings, and its error when it
     raised (its error count grew)."""
     service = api.service
@@ -61,9 +62,9 @@ def _run_now(api: ApiContext, names: str | None, symbol: str | None, insert: boo
         message = str(exc)
         raise ApiError(400, message if message.startswith("names:") else f"names: {message}") from None
     after = service.agents.status()
-    results: list[dict[str, Any]] = []
+    results: list[RunResult] = []
     for name in agent_names:
-        result: dict[str, Any] = {"agent": name, "findings": sum(1 for f in findings if f.agent == name)}
+        result: RunResult = {"agent": name, "findings": sum(1 for f in findings if f.agent == name)}
         if after[name]["errors"] > errors_before.get(name, 0):
             result["error"] = after[name]["last_error"]
         results.append(result)
@@ -74,5 +75,5 @@ def _run_now(api: ApiContext, names: str | None, symbol: str | None, insert: boo
         "agents": agent_names,
         "symbols": list(api.symbols) if sym is None else [sym],
         "insert": insert,
-        "findings": findings,
+        "findings": [f.to_dict() for f in findings],
     }

@@ -55,7 +55,7 @@ def add_routes(router: APIRouter, p: Params) -> None:
 
     @router.get(
         "/api/analysis/history",
-        response_model=list[models.AnalysisOut],
+        response_model=models.AnalysisHistory,
         operation_id="analysis_history",
         summary="Analyses of a pair, newest bar first (cached)",
         responses={200: {"headers": _X_CACHE_HEADER}, **BAD},

@@ -4,7 +4,7 @@ state and computed features, and the bars of the dashboard's chart (docs/semanti
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations at
 # runtime, and they name the router's parameter declarations (locals of the factory).
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -16,7 +16,7 @@ from montalaq.api.responses import json_response
 from montalaq.service import Service
 
 # The views of one symbol: (path, operation id and route name, response model, summary, view).
-_SYMBOL_VIEWS: tuple[tuple[str, str, Any, str, Callable[[Service, str], dict[str, Any]]], ...] = (
+_SYMBOL_VIEWS: tuple[tuple[str, str, Any, str, Callable[[Service, str], Mapping[str, object]]], ...] = (
     ("/signals", "signals", models.Signals, "Signals tile", Service.signals),
     ("/signals_tf", "signals_tf", models.SignalsTF, "Features per timeframe", Service.signals_tf),
     (
@@ -41,7 +41,7 @@ def add_routes(router: APIRouter, p: Params) -> None:
     ``/api/bars`` to ``router``."""
     symbol_q = Annotated[str, p.symbol]
 
-    def symbol_view(view: Callable[[Service, str], dict[str, Any]]) -> Callable[..., Response]:
+    def symbol_view(view: Callable[[Service, str], Mapping[str, object]]) -> Callable[..., Response]:
         def endpoint(api: Api, symbol: symbol_q) -> Response:
             return json_response(view(api.service, api.check_symbol("symbol", symbol)))
 
