@@ -10,9 +10,22 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from montalaq._time import datetime_utc
+from montalaq.shapes import (
+    AlertsView,
+    Backlog,
+    BreakerCounts,
+    ChannelCircuit,
+    Circuits,
+    DecisionRow,
+    ErrorSummary,
+    HealthSnapshot,
+    MonitoringSummary,
+    OutboxBacklog,
+    PairCircuit,
+)
 
 if TYPE_CHECKING:
     from montalaq.notify.notifier import Notifier
@@ -65,11 +78,11 @@ SERVICE_RULES: tuple[dict[str, Any], ...] = (
 :func:`cycle_metrics` (docs/operations.md, "Alerts of the service")."""
 
 
-def read_backlog(store: Any, now_ns: int) -> dict[str, Any]:
+def read_backlog(store: Any, now_ns: int) -> Backlog:
     """``{pending, folded, dead, oldest_age_s}`` of a store's outbox (None values when the
     store cannot be read)."""
     try:
-        raw = store.outbox.backlog()
+        raw: OutboxBacklog = store.outbox.backlog()
     except Exception as exc:
         log.debug("outbox backlog not read: %s", exc, extra={"component": "ops"})
         return {"pending": None, "folded": None, "dead": None, "oldest_age_s": None}
@@ -82,22 +95,31 @@ def read_backlog(store: Any, now_ns: int) -> dict[str, Any]:
     }
 
 
-def outbox_backlog(service: Service, now_ns: int, *, fresh: bool = False) -> dict[str, Any]:
+def outbox_backlog(service: Service, now_ns: int, *, fresh: bool = False) -> Backlog:
     """:func:`read_backlog` of the service's store, read at most every 5 s unless ``fresh``."""
     cached = getattr(service, "_ops_outbox", None)
     if not fresh and cached is not None and now_ns - cached[0] < _OUTBOX_EVERY_NS:
-        return dict(cached[1])
+        return _copy(cached[1])
     out = read_backlog(service.store, now_ns)
     if out["pending"] is not None:
         service._ops_outbox = (now_ns, out)  # type: ignore[attr-defined]
-    return dict(out)
+    return _copy(out)
 
 
-def circuits(service: Service, now_ns: int) -> dict[str, Any]:
+def _copy(backlog: Backlog) -> Backlog:
+    return {
+        "pending": backlog["pending"],
+        "folded": backlog["folded"],
+        "dead": backlog["dead"],
+        "oldest_age_s": backlog["oldest_age_s"],
+    }
+
+
+def circuits(service: Service, now_ns: int) -> Circuits:
     """Every breaker with its state: ``{pairs: [{symbol, timeframe, state, reason,
     changed_at}], channels: [{channel, state, failures}]}`` (state OPEN or CLOSED for a
     pair; CLOSED, OPEN, HALF_OPEN, FORCED_OPEN or DISABLED for a channel)."""
-    pairs = [
+    pairs: list[PairCircuit] = [
         {
             "symbol": r["symbol"],
             "timeframe": r["timeframe"],
@@ -107,7 +129,7 @@ def circuits(service: Service, now_ns: int) -> dict[str, Any]:
         }
         for r in service.board.pairs(now_ns)
     ]
-    channels: list[dict[str, Any]] = []
+    channels: list[ChannelCircuit] = []
     if service.notifier is not None:
         for name, breaker in service.notifier.breakers.items():
             channels.append(
@@ -120,9 +142,9 @@ def circuits(service: Service, now_ns: int) -> dict[str, Any]:
     return {"pairs": pairs, "channels": channels}
 
 
-def _counts(breaker: Any) -> dict[str, int] | None:
+def _counts(breaker: Any) -> BreakerCounts | None:
     try:
-        return dict(breaker.counts())
+        return cast(BreakerCounts, dict(breaker.counts()))
     except Exception:
         return None
 
@@ -146,7 +168,7 @@ def metrics_of(
     cycle_s: float,
     uptime_s: float,
     notifier: Notifier | None,
-    backlog: Mapping[str, Any],
+    backlog: Backlog,
     counters: Mapping[str, Any],
     errors: Mapping[str, int],
     totals: tuple[int, int, int, int, int] | None = None,
@@ -279,7 +301,7 @@ def cycle_metrics(service: Service, now_ns: int) -> dict[str, Any]:
     )
 
 
-def _analysis_row(a: Any) -> dict[str, Any]:
+def _analysis_row(a: Any) -> DecisionRow:
     return {
         "symbol": a.symbol,
         "timeframe": a.timeframe,
@@ -292,7 +314,7 @@ def _analysis_row(a: Any) -> dict[str, Any]:
     }
 
 
-def alerts_view(service: Service, recent: int = 50) -> dict[str, Any]:
+def alerts_view(service: Service, recent: int = 50) -> AlertsView:
     """``{enabled, active: [alert], recent: [alert]}``: the alerts firing now and the newest
     ``recent`` alert lines (FIRING and RESOLVED, newest first) of the alert log; each alert
     ``{id, timestamp, severity, rule, message, context, acknowledged}``."""
@@ -304,7 +326,7 @@ def alerts_view(service: Service, recent: int = 50) -> dict[str, Any]:
     return {"enabled": True, "active": active, "recent": [a.to_dict() for a in lines[-recent:]][::-1]}
 
 
-def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
+def health_snapshot(service: Service, *, decisions: int = 20) -> HealthSnapshot:
     """``{state, reason, entered_at, failing, last_decisions, dedup_events_last_60min,
     circuits, outbox, alerts_active, monitoring, providers, llm}`` (docs/operations.md). Parts the store
     cannot answer are None, never an error: the snapshot is what an operator reads when
@@ -313,7 +335,7 @@ def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
     lc = service.lifecycle
     failing = {n: r.to_dict() for n, r in lc.failing().items()}
     try:
-        last_decisions: list[dict[str, Any]] | None = [
+        last_decisions: list[DecisionRow] | None = [
             _analysis_row(a) for a in service.store.recent_analyses(decisions)
         ]
     except Exception:
@@ -344,7 +366,7 @@ def health_snapshot(service: Service, *, decisions: int = 20) -> dict[str, Any]:
     }
 
 
-def monitoring_status(mon: Any) -> dict[str, Any]:
+def monitoring_status(mon: Any) -> MonitoringSummary:
     """The monitoring worker's counters and the metric names it did not recognise."""
     st = mon.status()
     return {
@@ -356,7 +378,7 @@ def monitoring_status(mon: Any) -> dict[str, Any]:
     }
 
 
-def error_summary(service: Service) -> dict[str, Any]:
+def error_summary(service: Service) -> ErrorSummary:
     """``{errors: [...], open: n}``: the error summary of the store (one row per error
     type; see :meth:`montalaq.store.Store.error_summary`) and how many are open."""
     rows = service.store.error_summary()

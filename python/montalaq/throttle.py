@@ -11,11 +11,13 @@ aggregation window go out as one digest (docs/semantics.md, "Guards", Notificati
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from montalaq._native import guard as _g
 from montalaq._time import datetime_utc, seconds_to_ns
+from montalaq.shapes import DigestEntry, ThrottleRecovery, ThrottleSummaryRow
 
 ThrottleDecision = _g.ThrottleDecision
 
@@ -53,11 +55,11 @@ def _message(message: object) -> str:
     return message.encode("utf-8", "replace").decode("utf-8")
 
 
-def _time(ns: int | None) -> Any:
+def _time(ns: int | None) -> datetime | None:
     return None if ns is None else datetime_utc(ns)
 
 
-def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+def _entry(raw: dict[str, Any]) -> DigestEntry:
     return {
         "error_type": raw["error_type"],
         "count": raw["count"],
@@ -126,7 +128,7 @@ class ErrorThrottle(_g.ErrorThrottle):
         """
         return self._report(_type_name(error_type), now, _message(message))
 
-    def flush(self, now: Any = None) -> list[list[dict[str, Any]]]:
+    def flush(self, now: Any = None) -> list[list[DigestEntry]]:
         """Digests that are due, oldest first; each one message listing its error types.
 
         A digest is a list of ``{error_type, count, first_seen, last_seen, message,
@@ -134,7 +136,7 @@ class ErrorThrottle(_g.ErrorThrottle):
         """
         return [[_entry(e) for e in d["entries"]] for d in self._flush(now)]
 
-    def resolve(self, error_type: Any, now: Any = None) -> dict[str, Any] | None:
+    def resolve(self, error_type: Any, now: Any = None) -> ThrottleRecovery | None:
         """End the type's episode; the next occurrence notifies again.
 
         Returns the recovery message ``{error_type, resolved_at, since, last_seen, count}``
@@ -153,7 +155,7 @@ class ErrorThrottle(_g.ErrorThrottle):
             "count": raw["count"],
         }
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[ThrottleSummaryRow]:
         """One row per error type, sorted by type: ``{error_type, first_occurrence,
         last_occurrence, count, notifications_sent, resolved, resolved_at}``.
 
@@ -183,7 +185,7 @@ class ErrorThrottle(_g.ErrorThrottle):
         return _time(self.next_flush_ns)
 
 
-def format_digest(digest: list[dict[str, Any]]) -> str:
+def format_digest(digest: Sequence[DigestEntry]) -> str:
     """One digest as the text of one message: a line per error type with its count."""
     head = f"{len(digest)} error type{'s' if len(digest) != 1 else ''} reported"
     lines = [head]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from montalaq.agents.context import AgentContext, AgentFn
 from montalaq.agents.runner import AgentStatus, run_agent
 from montalaq.agents.spec import AgentFnT, AgentSpec, agent, check_interval, check_name, tagged_spec
 from montalaq.records import Finding
+from montalaq.shapes import AgentStatusDoc
 
 
 class AgentRegistry:
@@ -117,7 +117,7 @@ class AgentRegistry:
                 st.record(ctx.now_ns, error)
         return finding
 
-    def status(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+    def status(self, name: str | None = None) -> dict[str, AgentStatusDoc]:
         """``{name: {status, last_run, last_error, runs, errors}}`` of one agent or all."""
         with self._lock:
             if name is not None:

@@ -7,17 +7,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
 from montalaq._time import datetime_utc
 from montalaq.agents.context import AgentContext
 from montalaq.agents.spec import AgentSpec
 from montalaq.correlation import correlation_scope
 from montalaq.records import Finding
+from montalaq.shapes import AgentStatusDoc, AgentStatusName
 
 log = logging.getLogger("montalaq.agents")
-
-AgentStatusName = Literal["never_run", "ok", "error"]
 
 
 @dataclass
@@ -35,7 +33,7 @@ class AgentStatus:
         """``last_run_ns`` as an aware UTC datetime (None before the first run)."""
         return None if self.last_run_ns is None else datetime_utc(self.last_run_ns)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AgentStatusDoc:
         """``{status, last_run, last_error, runs, errors}`` (``last_run`` an aware datetime)."""
         return {
             "status": self.status,

@@ -9,7 +9,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from montalaq._validate import finite_or_none
 from montalaq.agents.context import AgentContext
@@ -100,9 +100,10 @@ class TrendScore:
         n = 0
         with self._lock:
             for row in rows:
-                status = row.get("status")
+                status = row["status"]
                 if status in POSTURES:
-                    self._states[str(row["symbol"])] = _PostureState(posture=status, persisted=True)
+                    posture = cast(Posture, status)
+                    self._states[str(row["symbol"])] = _PostureState(posture=posture, persisted=True)
                     n += 1
         return n
 

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from montalaq.api import models
 from montalaq.api.responses import ApiError, bad_parameter, shown
 from montalaq.service import Service
+from montalaq.shapes import DbHealth
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class ApiContext:
         self.routes: list[BaseRoute] = []  # the router's, for its schema
         self.schemas: dict[tuple[str, str, tuple[str, ...]], bytes] = {}  # (prefix, root path, agents)
         # One database probe at a time, shared by every caller of /db-health.
-        self.db_probe: asyncio.Future[dict[str, Any]] | None = None
+        self.db_probe: asyncio.Future[DbHealth] | None = None
         self.db_probe_timeout_s = float(service.settings.db_connect_timeout_sec) + 1.0
         self._symbol_set = frozenset(self.symbols)
         self._tf_aliases: dict[str, str] = {tf: tf for tf in self.timeframes}

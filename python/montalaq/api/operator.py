@@ -15,6 +15,7 @@ from montalaq import ops
 from montalaq.api import models
 from montalaq.api.context import AUTH, BAD, ERR, PROTECTED, Api, Limit, Params, ServiceDep
 from montalaq.api.responses import ApiError, json_response, shown
+from montalaq.shapes import DbHealth
 
 
 def add_routes(router: APIRouter, p: Params) -> None:
@@ -79,7 +80,7 @@ def add_routes(router: APIRouter, p: Params) -> None:
         if api.db_probe is None or api.db_probe.done():
             api.db_probe = asyncio.ensure_future(asyncio.to_thread(api.service.store.health))
         try:
-            result = await asyncio.wait_for(asyncio.shield(api.db_probe), api.db_probe_timeout_s)
+            result: DbHealth = await asyncio.wait_for(asyncio.shield(api.db_probe), api.db_probe_timeout_s)
         except TimeoutError:
             result = {"ok": False, "error": f"no answer within {api.db_probe_timeout_s:g} s"}
-        return json_response(result, 200 if result.get("ok") else 503)
+        return json_response(result, 200 if result["ok"] else 503)

@@ -21,6 +21,21 @@ from typing import Any
 from montalaq._optional import needs
 from montalaq.analysis import MLCallable, RuleAnalyzer
 from montalaq.settings import Settings
+from montalaq.shapes import (
+    AnalyseResult,
+    BeatEntry,
+    BeatOptions,
+    BoardRow,
+    BreakerCloseDoc,
+    BreakerTickReport,
+    DeliverReport,
+    EvaluationReport,
+    KpiRolled,
+    KpiSkipped,
+    KpiWindow,
+    TickReport,
+    WorkerEntry,
+)
 
 with needs("montalaq.celery"):  # redis: the celery extra
     from montalaq.celery import escalation, kpi, tasks
@@ -102,7 +117,7 @@ class MontalaqCelery:
         if state.client.set(state.key("deliver", "kick"), "1", nx=True, px=_DELIVERY_KICK_MS):
             self.tasks["deliver"].apply_async(queue=self.options.queue)
 
-    def beat_schedule(self) -> dict[str, dict[str, Any]]:
+    def beat_schedule(self) -> dict[str, BeatEntry]:
         """The beat entries (merged into ``app.conf.beat_schedule`` by :func:`install`). A
         message not picked up within its period expires: a late tick is useless, the next
         one does its work."""
@@ -114,9 +129,9 @@ class MontalaqCelery:
             "kpi_rollup": (s.kpi_rollup_interval_sec, o.queue),
             "deliver": (o.deliver_interval_s, o.queue),
         }
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, BeatEntry] = {}
         for name, (period_s, queue) in periods.items():
-            options: dict[str, Any] = {"expires": max(1.0, float(period_s))}
+            options: BeatOptions = {"expires": max(1.0, float(period_s))}
             if queue is not None:
                 options["queue"] = queue
             out[f"montalaq.{name}"] = {
@@ -127,11 +142,11 @@ class MontalaqCelery:
         return out
 
     # -- operator actions and queries ----------------------------------------------------
-    def close_breaker(self, symbol: str, timeframe: str, by: str = "operator") -> dict[str, Any]:
+    def close_breaker(self, symbol: str, timeframe: str, by: str = "operator") -> BreakerCloseDoc:
         """Close one pair's breaker now (see :func:`montalaq.celery.escalation.close_breaker`)."""
         return escalation.close_breaker(self.runtime(), symbol, timeframe, by)
 
-    def kpis(self, limit: int = 100) -> list[dict[str, Any]]:
+    def kpis(self, limit: int = 100) -> list[KpiWindow]:
         """The newest KPI windows, newest first."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
             raise ValueError(f"limit: expected an integer in [1, 100000], got {limit!r}")
@@ -149,7 +164,7 @@ class MontalaqCelery:
             raise TypeError(f"source: expected a callable returning a mapping, got {type(source).__name__}")
         self.plugins.metric_sources.append(source)
 
-    def workers(self) -> dict[str, dict[str, Any]]:
+    def workers(self) -> dict[str, WorkerEntry]:
         """Each worker process's operational state as its lifecycle last wrote it:
         ``{"host:pid": {state, reason, entered_at, updated_at, details}}`` (a worker that
         died keeps its last entry; ``updated_at`` tells how old it is)."""
@@ -159,7 +174,7 @@ class MontalaqCelery:
         raw = rt.state.client.hgetall(rt.state.key("workers"))
         return {text_of(k): json.loads(text_of(v)) for k, v in raw.items()}
 
-    def pairs(self) -> list[dict[str, Any]]:
+    def pairs(self) -> list[BoardRow]:
         """Every pair of the shared board as a status row (as ``EscalationBoard.pairs``)."""
         rt = self.runtime()
         raw = rt.state.client.get(rt.state.key("board"))
@@ -301,11 +316,11 @@ def _register(app: Any, handle: MontalaqCelery) -> None:
     opts = handle.options
 
     @task("tick")
-    def tick(self: Any) -> dict[str, Any]:
+    def tick(self: Any) -> TickReport:
         return tasks.tick(handle.runtime(), handle.enqueue_analysis)
 
     @task("analyse", max_retries=None)
-    def analyse(self: Any, request: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self: Any, request: dict[str, Any]) -> AnalyseResult:
         rt = handle.runtime()
         out = tasks.analyse(rt, request, str(self.request.id))
         if out["status"] == "wait":
@@ -317,23 +332,23 @@ def _register(app: Any, handle: MontalaqCelery) -> None:
         return out
 
     @task("escalation")
-    def escalation_task(self: Any) -> dict[str, Any]:
+    def escalation_task(self: Any) -> EvaluationReport:
         return escalation.evaluate(handle.runtime())
 
     @task("breakers")
-    def breakers(self: Any) -> dict[str, Any]:
+    def breakers(self: Any) -> BreakerTickReport:
         return escalation.breaker_tick(handle.runtime())
 
     @task("kpi_rollup")
-    def kpi_rollup(self: Any) -> dict[str, Any]:
+    def kpi_rollup(self: Any) -> KpiRolled | KpiSkipped:
         return kpi.kpi_rollup(handle.runtime())
 
     @task("deliver")
-    def deliver(self: Any) -> dict[str, Any]:
+    def deliver(self: Any) -> DeliverReport:
         return tasks.deliver(handle.runtime())
 
     @task("close_breaker")
-    def close_breaker(self: Any, symbol: str, timeframe: str, by: str = "operator") -> dict[str, Any]:
+    def close_breaker(self: Any, symbol: str, timeframe: str, by: str = "operator") -> BreakerCloseDoc:
         return escalation.close_breaker(handle.runtime(), symbol, timeframe, by)
 
     handle.tasks = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from montalaq._time import datetime_utc
 from montalaq.celery.board import event_json, load_board, save_board
@@ -17,6 +17,7 @@ from montalaq.celery.state import pair_field, release
 from montalaq.celery.state import text as text_of
 from montalaq.celery.status import board_status_rows
 from montalaq.cycle import write_status
+from montalaq.shapes import BreakerCloseDoc, BreakerTickReport, EventDoc
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("montalaq.celery")
 
 
-def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator") -> dict[str, Any]:
+def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator") -> BreakerCloseDoc:
     """Operator close of one pair's breaker (docs/semantics.md, "Health core"): ``{symbol,
     timeframe, closed, breaker_open, event}``; the close is notified and written to
     ``ingestion_status``. ValueError for a pair not in the watchlist; TimeoutError when the
@@ -62,11 +63,16 @@ def close_breaker(rt: Runtime, symbol: str, timeframe: str, by: str = "operator"
         "timeframe": tf,
         "closed": event is not None,
         "breaker_open": is_open,
-        "event": None if event is None else json.loads(event_json(event)),
+        "event": None if event is None else _event_doc(event_json(event)),
     }
 
 
-def breaker_tick(rt: Runtime) -> dict[str, Any]:
+def _event_doc(text: str) -> EventDoc:
+    doc: EventDoc = json.loads(text)
+    return doc
+
+
+def breaker_tick(rt: Runtime) -> BreakerTickReport:
     """The breaker task: reconcile the shared open-breaker set and the ``breaker_open``
     column of ``ingestion_status`` with the board; returns the open breakers."""
     state = rt.state

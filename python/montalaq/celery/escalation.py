@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from montalaq.celery.board import BoardCache, BoardConflictError, index_board, load_board, new_board
 from montalaq.celery.board_host import RedisBoardHost
@@ -31,6 +31,7 @@ from montalaq.cycle import (
     write_status,
 )
 from montalaq.health import OpState
+from montalaq.shapes import EvaluationReport
 
 if TYPE_CHECKING:
     from montalaq.celery.runtime import Runtime
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("montalaq.celery")
 
 
-def evaluate(rt: Runtime) -> dict[str, Any]:
+def evaluate(rt: Runtime) -> EvaluationReport:
     """One escalation cycle (docs/semantics.md, "Celery", "Escalation") through
     :func:`montalaq.cycle.escalate`; returns what it did."""
     t0 = time.perf_counter()
@@ -69,7 +70,7 @@ def evaluate(rt: Runtime) -> dict[str, Any]:
         status = board_status_rows(rt, cache, host.which, now, host.ticks(), esc.errors)
         _observe_channels(rt)
         record_metrics(rt, cache, host.ticks(), host.codes, now, time.perf_counter() - t0)
-        report: dict[str, Any] = {
+        report: EvaluationReport = {
             "evaluated": True,
             "now_ns": now,
             "pairs": len(cache.board),

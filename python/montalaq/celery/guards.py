@@ -14,6 +14,7 @@ from redis.lock import Lock
 
 from montalaq.celery.state import SharedState, text
 from montalaq.health import BreakerState, CircuitBreaker
+from montalaq.shapes import DigestEntry, ThrottleRecovery, ThrottleSummaryRow
 from montalaq.throttle import ErrorThrottle, ThrottleDecision
 
 T = TypeVar("T")
@@ -71,15 +72,15 @@ class SharedErrorThrottle(ErrorThrottle):
         """``ErrorThrottle.report`` on the shared state."""
         return self._synced(lambda: ErrorThrottle.report(self, error_type, message, now))
 
-    def flush(self, now: Any = None) -> list[list[dict[str, Any]]]:
+    def flush(self, now: Any = None) -> list[list[DigestEntry]]:
         """``ErrorThrottle.flush`` on the shared state (a digest is flushed by one worker)."""
         return self._synced(lambda: ErrorThrottle.flush(self, now))
 
-    def resolve(self, error_type: Any, now: Any = None) -> dict[str, Any] | None:
+    def resolve(self, error_type: Any, now: Any = None) -> ThrottleRecovery | None:
         """``ErrorThrottle.resolve`` on the shared state."""
         return self._synced(lambda: ErrorThrottle.resolve(self, error_type, now))
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[ThrottleSummaryRow]:
         """``ErrorThrottle.summary`` of the shared state."""
         return self._synced(lambda: ErrorThrottle.summary(self), write=False)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, func, select
 
 from montalaq._time import datetime_utc
 from montalaq.celery.state import release, text
+from montalaq.shapes import IsoTime, KpiAnalyses, KpiNotifications, KpiRolled, KpiSkipped, KpiWindow
 from montalaq.store import schema
 
 if TYPE_CHECKING:
@@ -26,11 +27,11 @@ log = logging.getLogger("montalaq.celery")
 _NS = 1_000_000_000
 
 
-def _iso(ns: int) -> str:
-    return datetime_utc(ns).isoformat().replace("+00:00", "Z")
+def _iso(ns: int) -> IsoTime:
+    return IsoTime(datetime_utc(ns).isoformat().replace("+00:00", "Z"))
 
 
-def kpi_rollup(rt: Runtime) -> dict[str, Any]:
+def kpi_rollup(rt: Runtime) -> KpiRolled | KpiSkipped:
     """Roll up the window since the previous rollup; returns the window document (or
     ``{"rolled": False}`` when another rollup holds the lock)."""
     state = rt.state
@@ -47,12 +48,15 @@ def kpi_rollup(rt: Runtime) -> dict[str, Any]:
         before = json.loads(last.get("counters", "{}"))
         counters = state.counters()
         delta = {k: v - int(before.get(k, 0)) for k, v in counters.items() if v - int(before.get(k, 0))}
-        doc: dict[str, Any] = {
+        analyses, findings, notifications = _database_counts(rt.store, (start_v, end_v), (start_w, end_w))
+        doc: KpiWindow = {
             "window_start": _iso(start_v),
             "window_end": _iso(end_v),
             "wall_start": _iso(start_w),
             "wall_end": _iso(end_w),
-            **_database_counts(rt.store, (start_v, end_v), (start_w, end_w)),
+            "analyses": analyses,
+            "findings": findings,
+            "notifications": notifications,
             "counters": delta,
             "breakers_open": int(state.client.scard(state.key("breakers"))),
             "pairs": len(rt.watchlist.pairs()),
@@ -78,7 +82,9 @@ def kpi_rollup(rt: Runtime) -> dict[str, Any]:
     return {"rolled": True, **doc}
 
 
-def _database_counts(store: Store, virtual: tuple[int, int], wall: tuple[int, int]) -> dict[str, Any]:
+def _database_counts(
+    store: Store, virtual: tuple[int, int], wall: tuple[int, int]
+) -> tuple[KpiAnalyses, int, KpiNotifications]:
     """The window's ``analyses``, ``findings`` and ``notifications`` counted in the database:
     analyses and findings in the feed's clock window ``virtual``, the outbox in the wall
     clock window ``wall`` (int ns, start included, end not)."""
@@ -119,11 +125,11 @@ def _database_counts(store: Store, virtual: tuple[int, int], wall: tuple[int, in
                 select(func.count()).select_from(t_o).where(and_(t_o.c.sent_at >= ws, t_o.c.sent_at < we))
             ).scalar_one()
         )
-    return {
-        "analyses": {"COMPLETE": analyses.get("COMPLETE", 0), "FAILED": analyses.get("FAILED", 0)},
-        "findings": findings,
-        "notifications": {"queued": queued, "sent": sent},
-    }
+    return (
+        {"COMPLETE": analyses.get("COMPLETE", 0), "FAILED": analyses.get("FAILED", 0)},
+        findings,
+        {"queued": queued, "sent": sent},
+    )
 
 
 __all__ = ["kpi_rollup"]

@@ -22,6 +22,8 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from montalaq.shapes import KpiWindow
+
 CLAIM_QUEUED = "q"
 CLAIM_DONE = "d"
 
@@ -316,7 +318,7 @@ class SharedState:
         pipe.zremrangebyrank(self.key("kpi"), 0, -(keep + 1))
         pipe.execute()
 
-    def kpis(self, limit: int = 100) -> list[dict[str, Any]]:
+    def kpis(self, limit: int = 100) -> list[KpiWindow]:
         """The newest ``limit`` KPI windows, newest first."""
         raw = self.client.zrevrange(self.key("kpi"), 0, max(0, limit - 1))
         return [json.loads(r) for r in raw if isinstance(r, bytes | str)]

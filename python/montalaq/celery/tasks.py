@@ -24,6 +24,7 @@ from montalaq.cycle import code_name as _code_name
 from montalaq.errors import ErrorCode
 from montalaq.notify import SignalDecision
 from montalaq.records import Analysis, AnalysisStatus
+from montalaq.shapes import AnalyseResult, DeliverReport
 
 log = logging.getLogger("montalaq.celery")
 
@@ -58,7 +59,7 @@ def _signal(rt: Runtime, analysis: Analysis) -> SignalDecision | None:
     return None  # pragma: no cover - the loop returns or raises
 
 
-def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+def analyse(rt: Runtime, request: Mapping[str, Any], task_id: str) -> AnalyseResult:
     """Analyse one bar (docs/semantics.md, "Celery", "Analyses"). ``request``: what the
     tick queued. Returns ``{status, ...}`` with status ``done``/``busy`` (a duplicate:
     nothing done), ``wait`` (retry later: the pair's previous bar is not finished),
@@ -131,7 +132,7 @@ def _snapshot(request: Mapping[str, Any]) -> BarSnapshot:
     )
 
 
-def _store_error(rt: Runtime, sym: str, tf: str, start: int, exc: Exception) -> dict[str, Any]:
+def _store_error(rt: Runtime, sym: str, tf: str, start: int, exc: Exception) -> AnalyseResult:
     """The analysis could not be stored: its claim is given back for the retry."""
     rt.lifecycle.report("database", exc)
     rt.state.release(sym, tf, start, rt.options.claim_ttl_s)
@@ -172,7 +173,7 @@ def give_up(rt: Runtime, request: Mapping[str, Any], error_code: str) -> None:
 # ------------------------------------------------------------------------------ delivery
 
 
-def deliver(rt: Runtime) -> dict[str, Any]:
+def deliver(rt: Runtime) -> DeliverReport:
     """One delivery pass of the outbox (leases + SKIP LOCKED on PostgreSQL: workers never
     send the same row twice); returns how many rows went out."""
     done = rt.notifier.deliver_once()

@@ -27,6 +27,7 @@ from montalaq.cycle import code_name as _code_name
 from montalaq.cycle import consult_analyst, provider_failed, run_agents, store_findings, upsert_status
 from montalaq.engine import Bar
 from montalaq.health import Colour, Freshness, OpState
+from montalaq.shapes import TickReport
 
 log = logging.getLogger("montalaq.celery")
 
@@ -36,7 +37,7 @@ Enqueue = Callable[[dict[str, Any]], None]
 """Sends one analysis request (a JSON-ready dict) to the analysis task."""
 
 
-def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
+def tick(rt: Runtime, enqueue: Enqueue) -> TickReport:
     """One scheduler tick (module docstring); returns what it did."""
     t0 = time.perf_counter()
     idle = _idle(rt)
@@ -48,7 +49,7 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
         state.incr("tick_busy")
         return {"ticked": False, "reason": "another tick holds the tick lock"}
     status: list[dict[str, Any]] = []
-    report: dict[str, Any] = {
+    report: TickReport = {
         "ticked": True,
         "queued": 0,
         "skipped_breaker": 0,
@@ -85,7 +86,7 @@ def tick(rt: Runtime, enqueue: Enqueue) -> dict[str, Any]:
             _provider_error(rt, sym, exc, now)
         _provider_outcomes(rt, bars.failing)
         findings = _run_agents(rt, ctx, now)
-        report.update(now_ns=now, steps=len(steps), rebuilt=rebuilt, findings=findings)
+        report.update({"now_ns": now, "steps": len(steps), "rebuilt": rebuilt, "findings": findings})
     finally:
         release(lock, "tick")
     state.incr("ticks")
@@ -186,7 +187,7 @@ class _BarQueue:
     high-water marks to store; ``failing``: each failing symbol's first provider error."""
 
     def __init__(
-        self, rt: Runtime, ctx: FeedContext, record: FeedRecord, enqueue: Enqueue, report: dict[str, Any]
+        self, rt: Runtime, ctx: FeedContext, record: FeedRecord, enqueue: Enqueue, report: TickReport
     ) -> None:
         self.rt = rt
         self.ctx = ctx

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from montalaq.monitoring.alerts import Alert
+    from montalaq.shapes import AlertDoc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STYLE = {"INFO": "cyan", "WARNING": "yellow", "CRITICAL": "bold red"}
@@ -45,10 +49,9 @@ def fill_dirs(args: argparse.Namespace) -> None:
             args.metrics_dir = settings.metrics_dir
 
 
-def alert_row(a: Any) -> dict[str, Any]:
+def alert_row(a: Alert) -> AlertDoc:
     """An alert as its JSON line (``Alert.to_dict``)."""
-    d: dict[str, Any] = a.to_dict()
-    return d
+    return a.to_dict()
 
 
 def clip(text: str, limit: int) -> str:

@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from montalaq import cli_table as ct
 from montalaq.cli_ops.common import EXIT_FAILED, EXIT_OK, STYLE, alert_row, clip, fill_dirs, jsonable
+
+if TYPE_CHECKING:
+    from montalaq.shapes import ErrorTypeSummary, IngestionRow, OperationalStateRow, OutboxBacklog
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
 
     fill_dirs(args)
     active = AlertLog(args.alerts_dir).active()
-    state: dict[str, Any] | None = None
-    pairs: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    outbox: dict[str, Any] | None = None
+    state: OperationalStateRow | None = None
+    pairs: list[IngestionRow] = []
+    errors: list[ErrorTypeSummary] = []
+    outbox: OutboxBacklog | None = None
     db_error: str | None = None
     try:
         state, pairs, errors, outbox = _read_store(args.url)
@@ -106,7 +109,7 @@ def _alerts_table(active: list[Any]) -> Any:
     return t
 
 
-def _pairs_table(pairs: list[dict[str, Any]]) -> Any:
+def _pairs_table(pairs: list[IngestionRow]) -> Any:
     """Every pair's health in 80 columns: freshness/level in one cell; the provider in the
     title when all pairs share it, else under the symbol."""
     from rich.markup import escape
@@ -141,7 +144,7 @@ def _pairs_table(pairs: list[dict[str, Any]]) -> Any:
 
 def _read_store(
     url: str | None,
-) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+) -> tuple[OperationalStateRow | None, list[IngestionRow], list[ErrorTypeSummary], OutboxBacklog | None]:
     """``(operational state, status rows, error summary, outbox backlog)`` of the database."""
     from sqlalchemy.engine import make_url
 

@@ -5,7 +5,8 @@ its tick sources (mapping, MarketEngine, array) and market calendars (docs/seman
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from montalaq._time import datetime_utc, seconds_to_ns, to_ns
 from montalaq.errors import ErrorCode
 from montalaq.health.arguments import int_setting
 from montalaq.health.freshness import Freshness
-from montalaq.shapes import EscalationEvent
+from montalaq.shapes import BoardRow, EscalationEvent
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 Level = _h.Level
@@ -36,13 +37,18 @@ def _event(raw: dict[str, Any]) -> EscalationEvent:
     }
 
 
-def _row(raw: dict[str, Any]) -> dict[str, Any]:
-    row = dict(raw)
-    row["timeframe"] = timeframe_label(row["tf_ns"])
-    for key in ("last_tick", "last_eval", "breaker_changed"):
-        ns = row[f"{key}_ns"]
-        row[f"{key}_at" if key == "breaker_changed" else key] = None if ns is None else datetime_utc(ns)
+def _row(raw: dict[str, Any]) -> BoardRow:
+    """The native row (times in int ns) with the timeframe's label and the times as datetimes."""
+    row = cast(BoardRow, dict(raw))
+    row["timeframe"] = timeframe_label(raw["tf_ns"])
+    row["last_tick"] = _time_or_none(raw["last_tick_ns"])
+    row["last_eval"] = _time_or_none(raw["last_eval_ns"])
+    row["breaker_changed_at"] = _time_or_none(raw["breaker_changed_ns"])
     return row
+
+
+def _time_or_none(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime_utc(ns)
 
 
 class EscalationBoard(_h.EscalationBoard):
@@ -227,11 +233,11 @@ class EscalationBoard(_h.EscalationBoard):
         ev = self._close_breaker(self._index(symbol, timeframe), now, by)
         return None if ev is None else _event(ev)
 
-    def pair(self, symbol: str, timeframe: str, now: Any = None) -> dict[str, Any]:
+    def pair(self, symbol: str, timeframe: str, now: Any = None) -> BoardRow:
         """One pair as a status row."""
         return _row(self._row(self._index(symbol, timeframe), now))
 
-    def pairs(self, now: Any = None) -> list[dict[str, Any]]:
+    def pairs(self, now: Any = None) -> list[BoardRow]:
         """Every pair as a row for the status API (freshness, level, breaker, streaks...)."""
         return [_row(r) for r in self._rows(now)]
 

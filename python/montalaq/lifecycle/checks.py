@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from montalaq.errors import DEFAULT_TAXONOMY, ErrorCode, ErrorKind, ErrorTaxonomy
+from montalaq.shapes import CheckResultDoc, FailingCheck
 
 
 def code_name(code: object) -> str | None:
@@ -58,7 +58,7 @@ class CheckResult:
         """A failure no retry fixes (ERROR)."""
         return cls(False, ErrorKind.PERMANENT, detail, code_name(error_code))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckResultDoc:
         """JSON-ready form (what is persisted in ``operational_state.details``)."""
         return {
             "ok": self.ok,
@@ -139,7 +139,7 @@ def normalise(value: object, name: str) -> CheckResult:
 # -- a set of results, as persisted, logged and notified
 
 
-def failing_details(results: Mapping[str, CheckResult]) -> dict[str, dict[str, Any]]:
+def failing_details(results: Mapping[str, CheckResult]) -> dict[str, FailingCheck]:
     """The failing results: name -> {kind, detail, error_code} (``details["failing"]``)."""
     return {
         name: {"kind": r.kind.value if r.kind else None, "detail": r.detail, "error_code": r.error_code}

@@ -31,6 +31,7 @@ from montalaq.llm.metrics import _OPEN_STATES, _Counters, _families
 from montalaq.llm.outcome import _finding_of, _notify_answer
 from montalaq.records import Finding
 from montalaq.retry import RetryPolicy, RetryStats
+from montalaq.shapes import LLMStats
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -473,16 +474,16 @@ class LLMAnalyst:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> LLMStats:
         """The counters (this process; docs/llm.md "Metrics"), the queue and the breaker."""
         with self._cond:
-            out: dict[str, Any] = {
-                "enabled": self.enabled,
-                "model": self.model,
-                **self._counters.snapshot(queued=len(self._pending)),
-            }
-        out["breaker"] = self.breaker.state(self._clock()).name
-        return out
+            counters = self._counters.snapshot(queued=len(self._pending))
+        return {
+            "enabled": self.enabled,
+            "model": self.model,
+            **counters,
+            "breaker": self.breaker.state(self._clock()).name,
+        }
 
     def prometheus_families(self) -> list[Metric]:
         """``montalaq_llm_*`` families for a scrape (none while disabled): requests, errors

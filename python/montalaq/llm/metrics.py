@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from montalaq.shapes import LLMCounters, LLMStats
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -44,7 +45,7 @@ class _Counters:
         self.latency_ms_count += 1
         self.latency_ms_last = latency_ms
 
-    def snapshot(self, queued: int) -> dict[str, Any]:
+    def snapshot(self, queued: int) -> LLMCounters:
         """The counters as :meth:`~montalaq.llm.LLMAnalyst.stats` shows them, with ``queued``."""
         return {
             "submitted": self.submitted,
@@ -70,7 +71,7 @@ class _Counters:
         }
 
 
-def _families(s: Mapping[str, Any]) -> list[Metric]:
+def _families(s: LLMStats) -> list[Metric]:
     """``montalaq_llm_*`` families from :meth:`~montalaq.llm.LLMAnalyst.stats` ``s``."""
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 
@@ -85,8 +86,9 @@ def _families(s: Mapping[str, Any]) -> list[Metric]:
     tokens.add_metric(["prompt"], s["prompt_tokens"])
     tokens.add_metric(["completion"], s["completion_tokens"])
     skipped = CounterMetricFamily("montalaq_llm_skipped", "LLM calls not made, by reason", labels=["reason"])
-    for reason in ("interval", "score", "breaker"):
-        skipped.add_metric([reason], s[f"skipped_{reason}"])
+    skipped.add_metric(["interval"], s["skipped_interval"])
+    skipped.add_metric(["score"], s["skipped_score"])
+    skipped.add_metric(["breaker"], s["skipped_breaker"])
     skipped.add_metric(["dropped"], s["dropped"])
     return [
         CounterMetricFamily("montalaq_llm_requests", "HTTP requests sent to the LLM server", s["requests"]),

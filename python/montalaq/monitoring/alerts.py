@@ -19,13 +19,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from montalaq._time import iso_z
+from montalaq.shapes import AlertDoc
 
 log = logging.getLogger("montalaq.monitoring")
 
@@ -53,7 +54,7 @@ class Alert:
         """FIRING or RESOLVED (from the context)."""
         return str(self.context.get("state", "FIRING"))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AlertDoc:
         """The JSON line's object."""
         return {
             "timestamp": iso_z(self.timestamp),
@@ -101,7 +102,7 @@ class AlertLog:
         """The file holding ``day``'s alerts."""
         return self.directory / f"{day.isoformat()}.jsonl"
 
-    def _write(self, doc: dict[str, Any], when: datetime) -> None:
+    def _write(self, doc: Mapping[str, object], when: datetime) -> None:
         line = (json.dumps(doc, separators=(",", ":"), allow_nan=False, default=str) + "\n").encode()
         path = self.path_for(when.astimezone(UTC).date())
         with self._lock:

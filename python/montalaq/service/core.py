@@ -33,7 +33,7 @@ from montalaq.service.stats import ServiceStats, StepReport
 from montalaq.service.supervision import ProviderSupervisor, checked_providers, late_window_s
 from montalaq.service.views import ServiceViews
 from montalaq.settings import Settings
-from montalaq.shapes import EscalationEvent, EventDoc
+from montalaq.shapes import BreakerClose, EscalationEvent, EventDoc
 from montalaq.store import Store
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -204,7 +204,7 @@ class Service(ServiceViews):
             self._store_findings(findings)
         return findings
 
-    def close_breaker(self, symbol: str, timeframe: str) -> dict[str, Any]:
+    def close_breaker(self, symbol: str, timeframe: str) -> BreakerClose:
         """Operator close of the pair's breaker: ``{symbol, timeframe, closed, breaker_open,
         event}`` (``closed`` False and ``event`` None when it was not open). The close is
         notified and written to ``ingestion_status``."""

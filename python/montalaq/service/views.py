@@ -6,12 +6,30 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from montalaq._time import datetime_utc
 from montalaq._validate import finite_or_none
 from montalaq.agents import TrendScore, trend_features
 from montalaq.feeds import ReplayProvider
+from montalaq.shapes import (
+    AgentSpecRow,
+    Bar,
+    Bars,
+    BoardRow,
+    ClosedBar,
+    FeaturesView,
+    FrameFeatures,
+    Health,
+    IngestionStatus,
+    OpStateName,
+    PairStatus,
+    ProviderSummary,
+    ReadinessName,
+    ReplayInfo,
+    Signals,
+    Trend,
+)
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 if TYPE_CHECKING:
@@ -28,12 +46,11 @@ log = logging.getLogger("montalaq.service")
 
 _NS = 1_000_000_000
 _FEATURES = ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
-_BAR_KEYS = ("start", "open", "high", "low", "close", "volume", "trades")
 NO_PROVIDER = "none"
 """The ``providers_summary`` key of the pairs no provider feeds."""
 
 
-def _bar_dict(bar: Any) -> dict[str, Any] | None:
+def _bar_dict(bar: Any) -> Bar | None:
     """``{start, open, high, low, close, volume, trades}`` of a bar (None for none)."""
     if bar is None:
         return None
@@ -45,6 +62,19 @@ def _bar_dict(bar: Any) -> dict[str, Any] | None:
         "close": float(bar.close),
         "volume": float(bar.volume),
         "trades": int(bar.trades),
+    }
+
+
+def _open_part(bar: ClosedBar) -> Bar:
+    """A closed bar without its features."""
+    return {
+        "start": bar["start"],
+        "open": bar["open"],
+        "high": bar["high"],
+        "low": bar["low"],
+        "close": bar["close"],
+        "volume": bar["volume"],
+        "trades": bar["trades"],
     }
 
 
@@ -93,14 +123,14 @@ class ServiceViews:
         """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""
         return self.lifecycle.state
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         """Readiness: ``{status, state, reason, symbols[], trades_cached{sym: n}, agents{name:
         {status, last_run}}, replay}`` -- ``status`` "ok" while ACTIVE, else the state in
         lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what is
         replayed instead of a live feed (None for live feeds)."""
-        state = self.state.name
+        state = cast(OpStateName, self.state.name)
         return {
-            "status": "ok" if state == "ACTIVE" else state.lower(),
+            "status": "ok" if state == "ACTIVE" else cast(ReadinessName, state.lower()),
             "state": state,
             "reason": self.lifecycle.reason,
             "symbols": list(self.symbols),
@@ -112,7 +142,7 @@ class ServiceViews:
             "replay": self.replay_info(),
         }
 
-    def replay_info(self) -> dict[str, Any] | None:
+    def replay_info(self) -> ReplayInfo | None:
         """``{source, speed, loop, shifted_to_today}`` when every feed is a replay (the
         demo, ``montalaq serve --replay``), else None."""
         feeds = self.supervisor.unique()
@@ -126,7 +156,7 @@ class ServiceViews:
             "shifted_to_today": True,
         }
 
-    def agent_specs(self) -> list[dict[str, Any]]:
+    def agent_specs(self) -> list[AgentSpecRow]:
         """Registered agents: ``{name, interval_s, description, status, last_run,
         last_error, runs, errors}`` each."""
         status = self.agents.status()
@@ -142,12 +172,12 @@ class ServiceViews:
         ]
 
     # -- the market -----------------------------------------------------------------------
-    def signals(self, symbol: str) -> dict[str, Any]:
+    def signals(self, symbol: str) -> Signals:
         """The ``/signals`` tile of ``symbol`` (docs/semantics.md, "Market core", Signals;
         None where undefined)."""
-        return dict(self.engine.signals(self._symbol(symbol)))
+        return cast(Signals, dict(self.engine.signals(self._symbol(symbol))))
 
-    def signals_tf(self, symbol: str) -> dict[str, Any]:
+    def signals_tf(self, symbol: str) -> dict[str, float | None]:
         """The ``/signals_tf`` features of ``symbol`` (docs/semantics.md, "Market core",
         Signals; None where undefined)."""
         return dict(self.engine.signals_tf(self._symbol(symbol)))
@@ -169,7 +199,7 @@ class ServiceViews:
         if "1m" in self.timeframes:
             tail = self.bars(sym, "1m", limit=5)["bars"]
             state["bars_1m_count"] = len(self.engine.bars(sym, "1m"))
-            state["bars_1m_tail"] = [{k: b[k] for k in _BAR_KEYS} for b in tail]
+            state["bars_1m_tail"] = [_open_part(b) for b in tail]
         else:
             state["bars_1m_count"], state["bars_1m_tail"] = 0, []
         # The symbol's position_state row, as trend_score's posture logic keeps it (None
@@ -182,14 +212,14 @@ class ServiceViews:
         state["position"] = None if row is None else {k: v for k, v in row.items() if k != "symbol"}
         return state
 
-    def debug_features(self, symbol: str) -> dict[str, Any]:
+    def debug_features(self, symbol: str) -> FeaturesView:
         """Computed features of ``symbol``: the contract's ``bars`` (the latest closed bar
-        per timeframe) and flat ``<feature>_<tf>`` keys (``mom_bps_1m``, ``atr_1m``, ...),
-        and beside them per timeframe the latest closed bar's start (aware datetime), close
-        and features (None where undefined or no bar yet), plus the trend score's inputs,
-        ``p_up`` and posture."""
+        per timeframe) and flat ``<feature>_<tf>`` keys (``mom_bps_1m``, ``atr_1m``, ...;
+        beyond the record's keys), and beside them per timeframe the latest closed bar's start
+        (aware datetime), close and features (None where undefined or no bar yet), plus the
+        trend score's inputs, ``p_up`` and posture."""
         sym = self._symbol(symbol)
-        frames: dict[str, Any] = {}
+        frames: dict[str, FrameFeatures | None] = {}
         for tf in self.timeframes:
             bar = self.engine.latest(sym, tf)
             frames[tf] = None
@@ -197,21 +227,30 @@ class ServiceViews:
                 frames[tf] = {
                     "bar_start": datetime_utc(int(bar.start_ns)),
                     "close": float(bar.close),
-                    **{name: finite_or_none(getattr(bar, name)) for name in _FEATURES},
+                    "atr": finite_or_none(bar.atr),
+                    "mom_bps": finite_or_none(bar.mom_bps),
+                    "px_vs_vwap_bps": finite_or_none(bar.px_vs_vwap_bps),
+                    "rvol": finite_or_none(bar.rvol),
                 }
         trend = self._trend(sym)
         flat: dict[str, float | None] = {}
-        bars: dict[str, Any] = {}
+        bars: dict[str, Bar | None] = {}
         for tf, frame in frames.items():
-            for name in _FEATURES:
-                flat[f"{name}_{tf}"] = None if frame is None else frame[name]
+            values = (
+                (None, None, None, None)
+                if frame is None
+                else (frame["atr"], frame["mom_bps"], frame["px_vs_vwap_bps"], frame["rvol"])
+            )
+            for name, value in zip(_FEATURES, values, strict=True):
+                flat[f"{name}_{tf}"] = value
             bars[tf] = _bar_dict(self.engine.latest(sym, tf))
-        return {"symbol": sym, "bars": bars, **flat, "timeframes": frames, "trend": trend}
+        # The flat keys sit between bars and timeframes, as they always have on the wire.
+        return cast(FeaturesView, {"symbol": sym, "bars": bars, **flat, "timeframes": frames, "trend": trend})
 
-    def _trend(self, sym: str) -> dict[str, Any]:
+    def _trend(self, sym: str) -> Trend:
         """The trend score's inputs, ``p_up`` and posture of ``sym`` (None where undefined)."""
         signals_tf = self.engine.signals_tf(sym)
-        trend: dict[str, Any] = {"features": None, "p_up": None, "posture": None}
+        trend: Trend = {"features": None, "p_up": None, "posture": None}
         f = trend_features(signals_tf)
         if f is not None:
             trend["features"] = dict(
@@ -228,7 +267,7 @@ class ServiceViews:
                 trend["posture"] = fn.posture(sym)
         return trend
 
-    def bars(self, symbol: str, timeframe: str, limit: int = 120) -> dict[str, Any]:
+    def bars(self, symbol: str, timeframe: str, limit: int = 120) -> Bars:
         """The newest ``limit`` (1..10,000) closed bars of (symbol, timeframe), oldest first,
         with their features, and the bar still open: ``{symbol, timeframe, bars: [{start,
         open, high, low, close, volume, trades, atr, mom_bps, px_vs_vwap_bps, rvol}],
@@ -251,17 +290,17 @@ class ServiceViews:
             name: getattr(closed, name)[lo:].tolist()
             for name in ("start_ns", "open", "high", "low", "close", "volume", "trades")
         }
-        out: list[dict[str, Any]] = []
+        out: list[ClosedBar] = []
         for k, start_ns in enumerate(cols["start_ns"]):
             i = f_index.get(start_ns)
-            row: dict[str, Any] = {
+            row = {
                 "start": datetime_utc(int(start_ns)),
                 **{name: float(cols[name][k]) for name in ("open", "high", "low", "close", "volume")},
                 "trades": int(cols["trades"][k]),
             }
             for name, values in f_cols.items():
                 row[name] = None if i is None else finite_or_none(values[i])
-            out.append(row)
+            out.append(cast(ClosedBar, row))
         return {
             "symbol": sym,
             "timeframe": tf,
@@ -294,7 +333,7 @@ class ServiceViews:
         errors, gaps, ...; ``montalaq.providers.StreamClient.stats``) and each push feed's."""
         return self.supervisor.stats()
 
-    def ingestion_status(self) -> dict[str, Any]:
+    def ingestion_status(self) -> IngestionStatus:
         """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red, closed,
         breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
         escalation_level, breaker_open, last_tick (live, aware datetime or None),
@@ -310,11 +349,11 @@ class ServiceViews:
             stored = {}
         symbols, last = self.engine.last_trades()
         last_tick = dict(zip(symbols, last, strict=True))
-        pairs: list[dict[str, Any]] = []
-        summary: dict[str, dict[str, int]] = {}
+        pairs: list[PairStatus] = []
+        summary: dict[str, ProviderSummary] = {}
         for row in self.board.pairs(now):
             sym, tf = row["symbol"], row["timeframe"]
-            db = stored.get((sym, tf), {})
+            db = stored.get((sym, tf))
             provider = self.provider_name(sym)
             pairs.append(
                 {
@@ -327,25 +366,35 @@ class ServiceViews:
                     "last_tick": _ns_or_none(last_tick.get(sym)),
                     "last_eval": row["last_eval"],
                     "last_error_code": self.last_error_code(sym, tf),
-                    "last_signal_bar_ts": db.get("last_signal_bar_ts"),
-                    "last_notify_at": db.get("last_notify_at"),
-                    **{k: row[k] for k in ("amber_streak", "red_streak", "error_streak", "fails_5m")},
+                    "last_signal_bar_ts": None if db is None else db["last_signal_bar_ts"],
+                    "last_notify_at": None if db is None else db["last_notify_at"],
+                    "amber_streak": row["amber_streak"],
+                    "red_streak": row["red_streak"],
+                    "error_streak": row["error_streak"],
+                    "fails_5m": row["fails_5m"],
                     "breaker_changed_at": row["breaker_changed_at"],
                     "breaker_reason": row["breaker_reason"],
                     "calendar": row.get("calendar", "24/7"),
                 }
             )
-            _summarise(summary.setdefault(provider or NO_PROVIDER, dict.fromkeys(_SUMMARY, 0)), row)
+            _summarise(summary.setdefault(provider or NO_PROVIDER, _no_pairs()), row)
         return {"pairs": pairs, "providers_summary": summary}
 
 
-_SUMMARY = ("pairs", "green", "amber", "red", "closed", "breakers_open")
+def _no_pairs() -> ProviderSummary:
+    return {"pairs": 0, "green": 0, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0}
 
 
-def _summarise(s: dict[str, int], row: Any) -> None:
+def _summarise(s: ProviderSummary, row: BoardRow) -> None:
     """Count one pair's board row into its provider's summary."""
     s["pairs"] += 1
-    colour = str(row["freshness"]).lower()
-    if colour in s:
-        s[colour] += 1
+    colour = row["freshness"]
+    if colour == "GREEN":
+        s["green"] += 1
+    elif colour == "AMBER":
+        s["amber"] += 1
+    elif colour == "RED":
+        s["red"] += 1
+    elif colour == "CLOSED":
+        s["closed"] += 1
     s["breakers_open"] += int(bool(row["breaker_open"]))

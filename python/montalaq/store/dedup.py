@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 
 from montalaq.records import as_utc
+from montalaq.shapes import DedupEventRow
 from montalaq.store import schema
 from montalaq.store.base import StoreBase
 from montalaq.store.rows import _limit, _now
@@ -44,7 +45,7 @@ class DedupEventsMixin(StoreBase):
                 )
             )
 
-    def dedup_events(self, key: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def dedup_events(self, key: str | None = None, limit: int = 100) -> list[DedupEventRow]:
         """Dedupe decisions, newest first (of one key, or all)."""
         self._ensure()
         t = schema.dedup_events
@@ -52,7 +53,7 @@ class DedupEventsMixin(StoreBase):
         if key is not None:
             stmt = stmt.where(t.c.key == key)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            return [cast(DedupEventRow, dict(r._mapping)) for r in conn.execute(stmt)]
 
     def count_dedup_events(self, since: Any, action: str | None = None) -> int:
         """How many dedupe decisions were recorded at or after ``since`` (of ``action``

@@ -4,10 +4,11 @@ section Error episodes)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, text, update
 
+from montalaq.shapes import ErrorEpisodeRow, ErrorTypeSummary
 from montalaq.store import schema
 from montalaq.store.base import StoreBase
 from montalaq.store.rows import _limit, _now
@@ -89,7 +90,7 @@ class ErrorEpisodesMixin(StoreBase):
         with self.engine.begin() as conn:
             return bool(conn.execute(stmt).rowcount)
 
-    def error_episodes(self, limit: int = 100, error_type: str | None = None) -> list[dict[str, Any]]:
+    def error_episodes(self, limit: int = 100, error_type: str | None = None) -> list[ErrorEpisodeRow]:
         """``error_notifications_log`` rows (one per episode), newest occurrence first."""
         limit = _limit(limit)
         self._ensure()
@@ -98,9 +99,9 @@ class ErrorEpisodesMixin(StoreBase):
         if error_type is not None:
             q = q.where(t.c.error_type == _error_type(error_type))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [cast(ErrorEpisodeRow, dict(r._mapping)) for r in conn.execute(q)]
 
-    def error_summary(self) -> list[dict[str, Any]]:
+    def error_summary(self) -> list[ErrorTypeSummary]:
         """The error summary, one row per error type (sorted by type): ``{error_type,
         error_message, first_occurrence, last_occurrence, occurrence_count,
         last_notification_sent, notification_count, is_resolved, resolved_at, episodes,
@@ -111,7 +112,7 @@ class ErrorEpisodesMixin(StoreBase):
         t = schema.error_notifications_log
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.error_type, t.c.id))]
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, dict[str, Any]] = {}  # filled row by row: complete once the loop ends
         for r in rows:
             s = out.get(r["error_type"])
             if s is None:
@@ -140,4 +141,4 @@ class ErrorEpisodesMixin(StoreBase):
                 resolved_at=r["resolved_at"],
                 open_since=None if r["is_resolved"] else r["first_occurrence"],
             )
-        return list(out.values())
+        return [cast(ErrorTypeSummary, s) for s in out.values()]

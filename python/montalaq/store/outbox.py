@@ -7,7 +7,7 @@ DIGESTED, DEAD, DRY_RUN), leases and retries: docs/semantics.md, "Notifications"
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from montalaq.shapes import OutboxBacklog
 from montalaq.store.schema import notification_outbox as t
 
 STATUSES = ("PENDING", "SENT", "FOLDED", "DIGESTED", "DEAD", "DRY_RUN")
@@ -44,13 +45,13 @@ class OutboxRow:
 
 @dataclass(frozen=True)
 class NewOutboxRow:
-    """A row to enqueue: ``payload`` is the message's JSON document."""
+    """A row to enqueue: ``payload`` is the message's JSON document (``Message.to_payload``)."""
 
     channel: str
     idempotency_key: str
     kind: str
     severity: str
-    payload: dict[str, Any]
+    payload: Mapping[str, Any]
     correlation_id: str | None = None
     error_code: str | None = None
     status: str = "PENDING"
@@ -195,7 +196,7 @@ class Outbox:
                 out[status] = int(n)
         return out
 
-    def backlog(self) -> dict[str, Any]:
+    def backlog(self) -> OutboxBacklog:
         """What waits and what gave up, in one query: ``{pending, folded, dead,
         oldest_waiting_at}`` -- PENDING rows (to send), FOLDED rows (waiting for a digest),
         DEAD rows (given up), and when the oldest PENDING or FOLDED row was created (aware
@@ -205,10 +206,15 @@ class Outbox:
             .where(t.c.status.in_(("PENDING", "FOLDED", "DEAD")))
             .group_by(t.c.status)
         )
-        out: dict[str, Any] = {"pending": 0, "folded": 0, "dead": 0, "oldest_waiting_at": None}
+        out: OutboxBacklog = {"pending": 0, "folded": 0, "dead": 0, "oldest_waiting_at": None}
         with self._engine.connect() as conn:
             for status, n, raw in conn.execute(stmt):
-                out[str(status).lower()] = int(n)
+                if status == "PENDING":
+                    out["pending"] = int(n)
+                elif status == "FOLDED":
+                    out["folded"] = int(n)
+                else:
+                    out["dead"] = int(n)
                 if status == "DEAD" or raw is None:
                     continue
                 # SQLite: MIN() over the stored text may come back untyped and naive.

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from montalaq.records import as_utc
+from montalaq.shapes import OperationalStateRow, PositionRow
 from montalaq.store import schema
 from montalaq.store.base import StoreBase
 from montalaq.store.rows import _now
@@ -69,7 +70,7 @@ class SnapshotsMixin(StoreBase):
                 ins.on_conflict_do_update(index_elements=["id"], set_={k: ins.excluded[k] for k in values})
             )
 
-    def load_operational_state(self) -> dict[str, Any] | None:
+    def load_operational_state(self) -> OperationalStateRow | None:
         """The ``operational_state`` row, or None if never written."""
         self._ensure()
         t = schema.operational_state
@@ -79,7 +80,7 @@ class SnapshotsMixin(StoreBase):
             return None
         out = dict(row._mapping)
         out.pop("id")
-        return out
+        return cast(OperationalStateRow, out)
 
     # -- positions ------------------------------------------------------------------------
     def upsert_position(
@@ -112,9 +113,9 @@ class SnapshotsMixin(StoreBase):
                 )
             )
 
-    def positions(self) -> list[dict[str, Any]]:
+    def positions(self) -> list[PositionRow]:
         """``position_state`` rows by symbol."""
         self._ensure()
         t = schema.position_state
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.symbol))]
+            return [cast(PositionRow, dict(r._mapping)) for r in conn.execute(select(t).order_by(t.c.symbol))]

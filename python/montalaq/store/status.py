@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, update
 
 from montalaq.records import as_utc
+from montalaq.shapes import IngestionRow
 from montalaq.store import schema
 from montalaq.store.base import StoreBase
 from montalaq.store.rows import _now, _tf
@@ -63,7 +64,7 @@ class IngestionStatusMixin(StoreBase):
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
-    def ingestion_status(self, symbol: str | None = None) -> list[dict[str, Any]]:
+    def ingestion_status(self, symbol: str | None = None) -> list[IngestionRow]:
         """Status rows (of one symbol, or all), ordered by symbol and timeframe."""
         self._ensure()
         t = schema.ingestion_status
@@ -71,7 +72,7 @@ class IngestionStatusMixin(StoreBase):
         if symbol is not None:
             stmt = stmt.where(t.c.symbol == symbol)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            return [cast(IngestionRow, dict(r._mapping)) for r in conn.execute(stmt)]
 
     def claim_signal_bar(
         self, symbol: str, timeframe: str, bar_ts: Any, now: Any = None, window_s: float = 900.0

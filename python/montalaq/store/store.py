@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from montalaq.records import Analysis, Finding
+from montalaq.shapes import DbHealth
 from montalaq.store import schema
 from montalaq.store.dedup import DedupEventsMixin
 from montalaq.store.engine import (
@@ -113,7 +114,7 @@ class Store(IngestionStatusMixin, DedupEventsMixin, ErrorEpisodesMixin, Snapshot
         self._ensure()
         return self._outbox
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> DbHealth:
         """``{ok: True}`` when a trivial query answers, else ``{ok: False, error}`` (no secrets)."""
         try:
             with self.engine.connect() as conn:

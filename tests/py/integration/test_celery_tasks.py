@@ -41,6 +41,7 @@ from montalaq.feeds import TradeBatch
 from montalaq.health import BreakerState, OpState
 from montalaq.notify import signal_key
 from montalaq.settings import Settings
+from montalaq.shapes import AnalyseResult, TickReport
 from montalaq.store import Store
 from montalaq.throttle import ThrottleDecision
 from montalaq.watchlist import Watchlist, WatchlistEntry, WatchlistError, parse_watchlist
@@ -102,7 +103,7 @@ class Deployment:
         self.extra.append(h)
         return h.runtime()
 
-    def tick(self, rt: Runtime | None = None) -> dict[str, Any]:
+    def tick(self, rt: Runtime | None = None) -> TickReport:
         return tasks.tick(rt or self.rt, self.requests.append)
 
     def jump(self, seconds: float) -> None:
@@ -118,11 +119,11 @@ class Deployment:
         out, self.requests[:] = list(self.requests), []
         return out
 
-    def analyse_all(self, rt: Runtime | None = None) -> list[dict[str, Any]]:
+    def analyse_all(self, rt: Runtime | None = None) -> list[AnalyseResult]:
         """Run every queued request once, in order (as one worker would)."""
         return [tasks.analyse(rt or self.rt, r, uuid.uuid4().hex) for r in self.take()]
 
-    def cycle(self, minutes: int = 1) -> list[dict[str, Any]]:
+    def cycle(self, minutes: int = 1) -> list[AnalyseResult]:
         """Move time, tick, analyse what was queued, evaluate the board."""
         self.jump(minutes * 60)
         self.tick()
@@ -852,6 +853,7 @@ def test_an_operator_close_closes_the_breaker_notifies_and_updates_status(deploy
         d.cycle()
     assert ("BROKEN", "1m") in d.rt.state.open_breakers()
     out = d.handle.close_breaker("BROKEN", "1m")
+    assert out["event"] is not None
     assert (out["closed"], out["breaker_open"], out["event"]["kind"]) == (True, False, "breaker_close")
     assert ("BROKEN", "1m") not in d.rt.state.open_breakers()
     [row] = [r for r in d.rt.store.ingestion_status("BROKEN")]
@@ -891,6 +893,7 @@ def test_kpi_rollup_counts_the_window_from_the_database(deploy: Factory) -> None
     results = [d.cycle() for _ in range(3)]
     d.jump(1)
     doc = kpi.kpi_rollup(d.rt)
+    assert doc["rolled"] is True
     statuses = [r["status"] for batch in results for r in batch]
     assert doc["analyses"] == {"COMPLETE": statuses.count("COMPLETE"), "FAILED": statuses.count("FAILED")}
     assert doc["analyses"]["FAILED"] == 3  # BROKEN

@@ -32,6 +32,7 @@ from receivers import HttpReceiver
 
 if TYPE_CHECKING:
     import montalaq.celery as mc
+    from montalaq.shapes import BoardRow, KpiWindow
 
 # Real Celery workers on a real Redis broker (PostgreSQL is marked through its fixture); slow:
 # scheduled first in parallel runs.
@@ -70,8 +71,8 @@ class RunResult:
     signals: list[dict[str, Any]]  # webhook payloads of kind "signal"
     signal_keys: list[str]  # their Idempotency-Key headers, one per delivery
     counters: dict[str, int]
-    kpis: list[dict[str, Any]]
-    board: list[dict[str, Any]]
+    kpis: list[KpiWindow]
+    board: list[BoardRow]
     logs: dict[str, str]
     outbox: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -246,7 +247,7 @@ def _closed_minutes(handle: mc.MontalaqCelery) -> float:
     return 0.0 if record is None else (record.cursor_ns - record.first_bar_ns) / (60 * NS)
 
 
-def _pair(handle: mc.MontalaqCelery, symbol: str, timeframe: str) -> dict[str, Any] | None:
+def _pair(handle: mc.MontalaqCelery, symbol: str, timeframe: str) -> BoardRow | None:
     return next((r for r in handle.pairs() if (r["symbol"], r["timeframe"]) == (symbol, timeframe)), None)
 
 
@@ -378,7 +379,9 @@ def test_the_broken_pair_is_skipped_once_its_breaker_opens_while_the_others_cont
 ) -> None:
     row = next(r for r in clean_run.board if (r["symbol"], r["timeframe"]) == ("BROKEN", "1m"))
     assert row["breaker_open"] is True
-    opened_ns = _ns(row["breaker_changed_at"])
+    changed_at = row["breaker_changed_at"]
+    assert changed_at is not None
+    opened_ns = _ns(changed_at)
     analysed = clean_run.analysed("BROKEN", "1m")
     closed = clean_run.expected("BROKEN", "1m")
     assert analysed, "BROKEN was never analysed"

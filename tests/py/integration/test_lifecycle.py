@@ -23,6 +23,7 @@ import montalaq
 from montalaq.errors import ErrorKind
 from montalaq.lifecycle import builtin_checks, run_check
 from montalaq.settings import Settings
+from montalaq.shapes import OperationalStateRow
 from montalaq.store import Store
 from receivers import free_port
 
@@ -102,7 +103,7 @@ class Host:
         path = self.dir / "steps.log"
         return path.read_text().split() if path.exists() else []
 
-    def stored_state(self) -> dict[str, Any] | None:
+    def stored_state(self) -> OperationalStateRow | None:
         with Store(self.db_url) as store:
             return store.load_operational_state()
 
@@ -143,7 +144,7 @@ def _wait_messages(receiver: Any, kind: str, n: int, timeout_s: float) -> list[A
     raise AssertionError(f"{len(_messages(receiver, kind))} {kind!r} message(s), wanted {n}")
 
 
-def _wait_stored(host: Host, state: str, timeout_s: float = 5.0) -> dict[str, Any]:
+def _wait_stored(host: Host, state: str, timeout_s: float = 5.0) -> OperationalStateRow:
     deadline = time.monotonic() + timeout_s
     row = None
     while time.monotonic() < deadline:
@@ -187,6 +188,7 @@ def test_waiting_recovers_to_active_with_one_recovery_notification_and_stored_st
     states = _messages(http_receiver, "state")
     assert [m.json["fields"]["state"] for m in states] == ["WAITING", "ACTIVE"]
     assert states[1].json["fields"]["previous"] == "WAITING"
+    assert row["details"] is not None
     assert row["details"]["failing"] == {}
     assert host.proc.poll() is None
 
@@ -203,6 +205,7 @@ def test_permanent_failure_enters_error_with_exactly_one_critical_notification(
     assert first.json["severity"] == "CRITICAL"
     assert "upstream" in first.json["title"]
     assert "credentials" in first.json["text"]
+    assert row["details"] is not None
     assert row["details"]["failing"]["upstream"]["kind"] == "PERMANENT"
 
 

@@ -666,6 +666,7 @@ def test_the_service_consults_the_analyst_after_its_agents_and_shows_it(
             assert request.model == "test-model"
             assert "trend_score" in json.dumps(request.messages)
             snap = health_snapshot(svc)
+            assert snap["llm"] is not None
             assert snap["llm"]["requests"] == 1
             client = TestClient(create_app(settings, service=svc, token="t"))
             text = client.get("/metrics").text

@@ -23,6 +23,7 @@ from montalaq.notify import notifier_from_settings
 from montalaq.records import AnalysisStatus
 from montalaq.service import Service, StepReport
 from montalaq.settings import Settings
+from montalaq.shapes import IngestionStatus
 from montalaq.store import Store
 
 NS = 1_000_000_000
@@ -124,7 +125,7 @@ def test_signals_have_the_spec_keys_and_finite_values(warm: Service) -> None:
     s = warm.signals("SPY")
     assert set(s) == SIGNALS_KEYS
     assert s["last_price"] == pytest.approx(float(warm.engine.state("SPY")["last_price"]))
-    assert all(v is None or math.isfinite(v) for v in s.values())
+    assert all(v is None or (isinstance(v, float | int) and math.isfinite(v)) for v in s.values())
     assert s["mom1_bps"] is not None
     assert s["rvol_vs_recent"] is not None
 
@@ -160,10 +161,14 @@ def test_debug_features_show_each_timeframe_and_the_trend(warm: Service) -> None
     assert set(d["timeframes"]) == {"1m", "5m", "15m"}
     one = d["timeframes"]["1m"]
     bar = warm.engine.latest("SPY", "1m")
+    assert one is not None
     assert bar is not None
-    assert (one["close"], one["atr"]) == (bar.close, pytest.approx(bar.atr))
+    assert one["close"] == bar.close
+    assert one["atr"] == pytest.approx(bar.atr)
     assert d["trend"]["posture"] in {"FLAT", "LONG", "SHORT"}
-    assert 0.0 < d["trend"]["p_up"] < 1.0
+    p_up = d["trend"]["p_up"]
+    assert p_up is not None
+    assert 0.0 < p_up < 1.0
 
 
 def test_debug_state_is_the_engine_state_with_the_provider(warm: Service) -> None:
@@ -434,7 +439,7 @@ def test_a_provider_error_goes_to_the_notifier_error_throttle(tmp_path: Path) ->
 class GapRun:
     service: Service
     reports: list[StepReport]
-    status_in_hole: dict[str, Any]
+    status_in_hole: IngestionStatus
     logs: list[logging.LogRecord]
 
 
@@ -550,6 +555,7 @@ def test_operator_close_reopens_analyses_and_is_notified(spy: montalaq.Trades, t
     service = run.service
     try:
         out = service.close_breaker("SPY", "1m")
+        assert out["event"] is not None
         assert (out["closed"], out["breaker_open"], out["event"]["kind"]) == (True, False, "breaker_close")
         assert service.ingestion_status()["pairs"][0]["breaker_open"] is False
         assert service.store.outbox.rows()[-1].payload["title"] == "SPY 1m: breaker closed"

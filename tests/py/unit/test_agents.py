@@ -272,7 +272,9 @@ def test_an_agent_returning_something_else_than_a_finding_is_an_error() -> None:
     registry = AgentRegistry()
     registry.register("wrong", lambda ctx: 42)  # type: ignore[arg-type,return-value]
     assert registry.run("wrong", ctx_for(0.5)) is None
-    assert "returned int" in registry.status("wrong")["wrong"]["last_error"]
+    error = registry.status("wrong")["wrong"]["last_error"]
+    assert error is not None
+    assert "returned int" in error
 
 
 def test_an_agent_that_never_ran_says_so() -> None:

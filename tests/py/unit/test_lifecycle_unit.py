@@ -324,6 +324,7 @@ def test_state_changes_are_persisted_with_the_failing_checks(tmp_path: Path, clo
         row = store.load_operational_state()
     assert row is not None
     assert row["state"] == "WAITING"
+    assert row["details"] is not None
     assert row["details"]["failing"]["db"] == {"kind": "TRANSIENT", "detail": "refused", "error_code": None}
     assert row["entered_at"].timestamp() == pytest.approx(clock.t, abs=1e-3)
 
@@ -433,6 +434,7 @@ def test_shutdown_report_persists_as_shutdown(tmp_path: Path) -> None:
         row = store.load_operational_state()
     assert row is not None
     assert (row["state"], row["reason"]) == ("SHUTDOWN", "maintenance")
+    assert row["details"] is not None
     assert row["details"]["shutdown"]["persisted"] is True
 
 

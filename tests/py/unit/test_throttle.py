@@ -443,7 +443,8 @@ def test_agrees_with_a_reference_model(steps: list[tuple[str, str, int]], agg: i
     rows = {r["error_type"]: r for r in t.summary()}
     assert set(rows) == set(m.types)
     for name, s in m.types.items():
-        r = rows[name]
-        assert (r["count"], r["notifications_sent"], r["resolved"]) == (s["count"], s["sent"], s["resolved"])
-        assert (_ns(r["first_occurrence"]), _ns(r["last_occurrence"])) == (s["first"], s["last"])
+        row = rows[name]
+        counts = (row["count"], row["notifications_sent"], row["resolved"])
+        assert counts == (s["count"], s["sent"], s["resolved"])
+        assert (_ns(row["first_occurrence"]), _ns(row["last_occurrence"])) == (s["first"], s["last"])
     assert ErrorThrottle.from_json(t.to_json()).to_json() == t.to_json()
