@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from montalaq.shapes import BenchResultDoc
+
 _NS = 1_000_000_000
 
 
@@ -42,7 +44,7 @@ class Result:
             self.montalaq / self.peer_value if self.unit.endswith("/s") else self.peer_value / self.montalaq
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> BenchResultDoc:
         return {
             "name": self.name,
             "unit": self.unit,

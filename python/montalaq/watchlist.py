@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from montalaq.shapes import SourceSpecDoc
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class SourceSpec:
     vol_bps: float | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SourceSpecDoc:
         """The spec as plain JSON-ready values (``path`` as a string)."""
         return {
             "kind": self.kind,

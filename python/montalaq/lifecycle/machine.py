@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from montalaq._time import datetime_utc
 from montalaq.errors import DEFAULT_TAXONOMY, ErrorTaxonomy
@@ -25,6 +25,7 @@ from montalaq.lifecycle.shutdown_runner import ShutdownRunner
 from montalaq.lifecycle.signals import SignalHandlers
 from montalaq.lifecycle.state import StateRecord
 from montalaq.lifecycle.transitions import Transitions
+from montalaq.shapes import StateChange
 
 
 def _count(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -157,12 +158,12 @@ class Lifecycle:
         with self._record.lock:
             return datetime_utc(self._record.op.entered_at_ns)
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[StateChange]:
         """The state changes so far (oldest first, at most the last 100): ``{at (aware UTC
         datetime), at_ns, from, to, reason}``."""
         with self._record.lock:
             raw = self._record.op.history()
-        return [{"at": datetime_utc(h["at_ns"]), **h} for h in raw]
+        return [cast(StateChange, {"at": datetime_utc(h["at_ns"]), **h}) for h in raw]
 
     def results(self) -> dict[str, CheckResult]:
         """The last result of each check that has run."""

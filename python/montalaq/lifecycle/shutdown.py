@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from montalaq.lifecycle.seconds import positive_s
+from montalaq.shapes import IsoTime, ShutdownReportDoc, StepReportDoc
 
 DEFAULT_SHUTDOWN_STEPS: tuple[tuple[str, float], ...] = (
     ("cancel_orders", 2.0),
@@ -52,7 +53,7 @@ class StepReport:
     budget_s: float
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> StepReportDoc:
         """JSON-ready form."""
         return {
             "name": self.name,
@@ -87,14 +88,14 @@ class ShutdownReport:
         """How many steps raised."""
         return sum(1 for s in self.steps if s.outcome == "failed")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ShutdownReportDoc:
         """JSON-ready form (persisted in ``operational_state.details["shutdown"]``)."""
         return {
             "reason": self.reason,
             "steps": [s.to_dict() for s in self.steps],
             "elapsed_s": round(self.elapsed_s, 6),
             "budget_s": self.budget_s,
-            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "started_at": IsoTime(self.started_at.isoformat().replace("+00:00", "Z")),
             "complete": self.complete,
             "persisted": self.persisted,
             "timed_out": self.timed_out,

@@ -17,9 +17,10 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from montalaq._time import iso_z
+from montalaq.shapes import AggregateWindow, SnapshotFile
 
 log = logging.getLogger("montalaq.monitoring")
 
@@ -79,7 +80,7 @@ class MetricsHistory:
             samples.append((ts, {k: float(v) for k, v in flat.items() if isinstance(v, int | float)}))
         return samples
 
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> SnapshotFile | None:
         """The newest snapshot document, or None."""
         for _ts, path in reversed(self.files()):
             try:
@@ -87,7 +88,7 @@ class MetricsHistory:
             except (OSError, ValueError):
                 continue
             if isinstance(doc, dict):
-                return doc
+                return cast(SnapshotFile, doc)
         return None
 
     def prune(self, now: datetime, retention_days: float) -> int:
@@ -105,7 +106,7 @@ class MetricsHistory:
 
 def aggregate(
     samples: Iterable[Sample], window_s: float, metrics: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[AggregateWindow]:
     """Min/max/mean/count per metric per window of ``window_s`` seconds (aligned to the
     epoch), oldest window first; windows without samples are left out.
 
@@ -126,7 +127,7 @@ def aggregate(
         for path, value in flat.items():
             if (wanted is None or path in wanted) and math.isfinite(value):
                 bucket.setdefault(path, []).append(value)
-    out = []
+    out: list[AggregateWindow] = []
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for idx in sorted(windows):
         start = epoch + timedelta(seconds=idx * window_s)

@@ -13,11 +13,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from montalaq import _native
+from montalaq.shapes import FiringRule, RuleTransition
 
 #: Defaults of the built-in rules' thresholds (settable per service).
 DEFAULT_THRESHOLDS: Mapping[str, float] = {
@@ -127,22 +128,22 @@ class RuleSet:
         """Every rule as its definition mapping."""
         return list(json.loads(self._engine.rules_json()))
 
-    def evaluate(self, now_ns: int, flat: Mapping[str, float]) -> list[dict[str, Any]]:
+    def evaluate(self, now_ns: int, flat: Mapping[str, float]) -> list[RuleTransition]:
         """Evaluate every rule against ``flat`` metrics at ``now_ns``; FIRING/RESOLVED events."""
         values = np.full(len(self.paths), np.nan)
         for path, slot in self._slots.items():
             v = flat.get(path)
             if v is not None:
                 values[slot] = v
-        return list(self._engine.evaluate(now_ns, values))
+        return cast(list[RuleTransition], list(self._engine.evaluate(now_ns, values)))
 
     def acknowledge(self, rule: str, now_ns: int) -> bool:
         """Acknowledge the firing alert of ``rule``; False when it is not firing."""
         return bool(self._engine.acknowledge(rule, now_ns))
 
-    def active(self) -> list[dict[str, Any]]:
+    def active(self) -> list[FiringRule]:
         """Firing rules: ``{rule, severity, since_ns, fired_at_ns, value, acknowledged, message}``."""
-        return list(self._engine.active())
+        return cast(list[FiringRule], list(self._engine.active()))
 
     def state_json(self) -> str:
         """The evaluator's state (pending timers, firing flags) as JSON."""

@@ -27,6 +27,7 @@ from montalaq.monitoring.alerts import Alert, AlertLog
 from montalaq.monitoring.history import MetricsHistory, aggregate
 from montalaq.monitoring.metrics import MetricsSnapshot, flatten, known_path, snapshot_dict
 from montalaq.monitoring.rules import RuleSet
+from montalaq.shapes import AggregateWindow, MonitoringStatus, RuleTransition
 
 if TYPE_CHECKING:
     from montalaq.notify import Notifier
@@ -180,7 +181,7 @@ class MonitoringService:
 
     def aggregate(
         self, window_s: float, since: datetime | None = None, until: datetime | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[AggregateWindow]:
         """Min/max/mean/count per metric per window over the snapshots on disk."""
         return aggregate(self.history.read(since, until), window_s)
 
@@ -311,7 +312,7 @@ class MonitoringService:
             self._emit(event)
         self._save_state()
 
-    def _emit(self, event: Mapping[str, Any]) -> None:
+    def _emit(self, event: RuleTransition) -> None:
         state = str(event["state"])
         severity = str(event["severity"])
         message = str(event["message"])  # the core words RESOLVED messages itself
@@ -404,7 +405,7 @@ class MonitoringService:
             # A state from another rule set (rules changed) or a damaged file: start clean.
             log.warning("rule state not restored: %s", exc, extra={"component": "monitoring"})
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> MonitoringStatus:
         """Counters, queue depth and the rules that are firing now."""
         return {
             "stats": dict(vars(self.stats)),

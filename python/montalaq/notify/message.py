@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from montalaq._time import iso_z
+from montalaq.shapes import DigestItemDoc, MessagePayload
 
 
 class Severity(enum.Enum):
@@ -36,7 +37,7 @@ class DigestItem:
     severity: str
     created_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DigestItemDoc:
         return {
             "idempotency_key": self.idempotency_key,
             "kind": self.kind,
@@ -67,9 +68,9 @@ class Message:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     items: tuple[DigestItem, ...] = ()
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> MessagePayload:
         """The JSON document the generic webhook posts (and the outbox stores)."""
-        doc: dict[str, Any] = {
+        doc: MessagePayload = {
             "idempotency_key": self.idempotency_key,
             "kind": self.kind,
             "severity": self.severity.value,

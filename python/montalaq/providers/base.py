@@ -28,6 +28,7 @@ from montalaq.feeds import Batch, QuoteBatch, TradeBatch
 from montalaq.providers.buffer import Gap, PendingTrades
 from montalaq.providers.errors import MalformedFrameError, ProviderAuthError, redact
 from montalaq.retry import RetryPolicy
+from montalaq.shapes import StreamStats
 
 log = logging.getLogger("montalaq.providers")
 
@@ -418,7 +419,7 @@ class StreamClient(ABC):
                 return (self.messages - m0) / elapsed_s
             return self._rate or 0.0
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StreamStats:
         """The client's numbers (JSON-ready): connected, sessions, reconnects, messages,
         messages_per_s, trades, quotes, parse_errors, dropped, backfilled, gaps (count and
         the last few), last_message_age_s (None before the first), last_error."""

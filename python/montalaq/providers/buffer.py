@@ -5,7 +5,8 @@ fails" and "What operators see")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from montalaq.shapes import GapDoc
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Gap:
     filled: str
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> GapDoc:
         return {
             "symbol": self.symbol,
             "from_ns": self.from_ns,
