@@ -632,7 +632,8 @@ def test_the_service_consults_the_analyst_after_its_agents_and_shows_it(
     from fastapi.testclient import TestClient
 
     import montalaq
-    from montalaq.api import create_app
+    from montalaq.api import create_app, models
+    from montalaq.api.responses import json_bytes
     from montalaq.feeds import ReplayProvider
     from montalaq.ops import health_snapshot
     from montalaq.service import Service
@@ -668,6 +669,8 @@ def test_the_service_consults_the_analyst_after_its_agents_and_shows_it(
             snap = health_snapshot(svc)
             assert snap["llm"] is not None
             assert snap["llm"]["requests"] == 1
+            # The analyst's numbers as the API's schema describes them (the LLMStats record).
+            models.HealthSnapshot.model_validate_json(json_bytes(snap), strict=True)
             client = TestClient(create_app(settings, service=svc, token="t"))
             text = client.get("/metrics").text
             assert "montalaq_llm_requests_total 1.0" in text

@@ -6,6 +6,7 @@ a real loopback HTTP receiver, the bundled SPY day."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from api_fixtures import client, client_for
 from test_service import ENV, HOLE_END, HOLE_START, NS, T1330, replay, with_hole
 
 import montalaq
-from montalaq.api import create_router
+from montalaq.api import create_router, models
 from montalaq.health import BreakerState
 from montalaq.monitoring import MonitoringService
 from montalaq.monitoring.alerts import AlertLog
@@ -159,7 +160,10 @@ def test_a_channel_outage_opens_its_breaker_and_recovers_with_one_message(
         service.step(now.ns)
         [channel] = health_snapshot(service)["circuits"]["channels"]
         assert (channel["channel"], channel["state"]) == ("webhook", "OPEN")
-        assert api.get("/api/health/snapshot").json()["circuits"]["channels"][0]["state"] == "OPEN"
+        body = api.get("/api/health/snapshot").text
+        assert json.loads(body)["circuits"]["channels"][0]["state"] == "OPEN"
+        # The channel's breaker counts as the schema describes them (the BreakerCounts record).
+        models.HealthSnapshot.model_validate_json(body, strict=True)
         assert (
             'montalaq_channel_breaker_state{channel="webhook",state="OPEN"} 1.0' in api.get("/metrics").text
         )
