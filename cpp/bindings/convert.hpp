@@ -22,6 +22,15 @@ namespace py = pybind11;
 
 using str_dict = py::typing::Dict<py::str, py::object>;
 
+// A dict whose keys are a record of montalaq.shapes: the stubs name the record (Name, its
+// dotted path) instead of dict[str, Any] (docs/architecture.md, "Records").
+template <py::typing::StringLiteral Name>
+class record : public py::dict {
+  using py::dict::dict;
+};
+
+using transition_record = record<"montalaq.shapes.Transition">;
+
 // Hands the vector's buffer to numpy; the capsule frees it with the array.
 template <class T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
@@ -74,10 +83,10 @@ inline nlohmann::json parse_json_doc(const std::string& text, const char* what) 
 // A breaker's or an operational state's history as dicts {at_ns, from, to, reason}
 // (to_string of the states is found next to their enum).
 template <class Transitions>
-py::typing::List<str_dict> transitions_to_py(const Transitions& history) {
-  py::typing::List<str_dict> out;
+py::typing::List<transition_record> transitions_to_py(const Transitions& history) {
+  py::typing::List<transition_record> out;
   for (const auto& h : history) {
-    str_dict d;
+    transition_record d;
     d["at_ns"] = h.at_ns;
     d["from"] = std::string(to_string(h.from));
     d["to"] = std::string(to_string(h.to));
@@ -108,3 +117,10 @@ inline std::int64_t to_ns(py::handle value, const char* name) {
 }
 
 }  // namespace montalaq::bindings
+
+namespace pybind11::detail {
+template <typing::StringLiteral Name>
+struct handle_type_name<montalaq::bindings::record<Name>> {
+  static constexpr auto name = const_name(Name.name);
+};
+}  // namespace pybind11::detail

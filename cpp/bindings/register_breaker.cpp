@@ -34,8 +34,9 @@ using montalaq::bindings::native_self;
 using montalaq::bindings::now_or_wall;
 using montalaq::bindings::parse_json_doc;
 using montalaq::bindings::raw_call;
-using montalaq::bindings::str_dict;
+using montalaq::bindings::record;
 using montalaq::bindings::to_ns;
+using montalaq::bindings::transition_record;
 using montalaq::bindings::transitions_to_py;
 using montalaq::bindings::wall_clock_ns;
 
@@ -81,10 +82,10 @@ class py_breaker {
   void force_open(const py::object& now, const std::string& reason) { b_.force_open(now_ns_of(now), reason); }
   void disable(const py::object& now, const std::string& reason) { b_.disable(now_ns_of(now), reason); }
   void reset(const py::object& now, const std::string& reason) { b_.reset(now_ns_of(now), reason); }
-  py::typing::List<str_dict> history() { return transitions_to_py(b_.history()); }
-  py::typing::Dict<py::str, py::int_> counts(const py::object& now) {
+  py::typing::List<transition_record> history() { return transitions_to_py(b_.history()); }
+  record<"montalaq.shapes.BreakerCounts"> counts(const py::object& now) {
     const auto t = now_ns_of(now);
-    py::typing::Dict<py::str, py::int_> d;
+    record<"montalaq.shapes.BreakerCounts"> d;
     d["allowed"] = b_.counts().allowed;
     d["rejected"] = b_.counts().rejected;
     d["successes"] = b_.counts().successes;

@@ -17,7 +17,7 @@ namespace py = pybind11;
 namespace hl = montalaq::health;
 using montalaq::bindings::now_or_wall;
 using montalaq::bindings::parse_json_doc;
-using montalaq::bindings::str_dict;
+using montalaq::bindings::transition_record;
 using montalaq::bindings::transitions_to_py;
 
 namespace {
@@ -42,7 +42,7 @@ class py_opstate {
     std::lock_guard<std::mutex> lock(mu_);
     return s_.reason();
   }
-  py::typing::List<str_dict> history() {
+  py::typing::List<transition_record> history() {
     std::lock_guard<std::mutex> lock(mu_);
     return transitions_to_py(s_.history());
   }

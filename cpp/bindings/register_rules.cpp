@@ -22,13 +22,15 @@ using montalaq::bindings::view;
 
 namespace {
 
-using dict_t = py::typing::Dict<py::str, py::object>;
+using montalaq::bindings::record;
+using event_record = record<"montalaq.shapes.RuleTransition">;
+using alert_record = record<"montalaq.shapes.FiringRule">;
 using f64_array = py::array_t<double, py::array::c_style>;
 
 py::object finite_or_none(double v) { return std::isfinite(v) ? py::object(py::float_(v)) : py::object(py::none()); }
 
-dict_t event_dict(const rl::rule_event& e) {
-  dict_t d;
+event_record event_dict(const rl::rule_event& e) {
+  event_record d;
   d["rule"] = e.rule;
   d["severity"] = std::string(rl::to_string(e.sev));
   d["state"] = std::string(rl::to_string(e.kind));
@@ -41,8 +43,8 @@ dict_t event_dict(const rl::rule_event& e) {
   return d;
 }
 
-dict_t alert_dict(const rl::active_alert& a) {
-  dict_t d;
+alert_record alert_dict(const rl::active_alert& a) {
+  alert_record d;
   d["rule"] = a.rule;
   d["severity"] = std::string(rl::to_string(a.sev));
   d["since_ns"] = a.since_ns;
@@ -150,7 +152,7 @@ void register_rules(py::module_& m) {
           "evaluate",
           [](rl::rule_engine& e, std::int64_t now_ns, const f64_array& values) {
             const auto events = e.evaluate(now_ns, view(values));
-            py::typing::List<dict_t> out;
+            py::typing::List<event_record> out;
             for (const auto& ev : events) out.append(event_dict(ev));
             return out;
           },
@@ -164,7 +166,7 @@ void register_rules(py::module_& m) {
       .def(
           "active",
           [](const rl::rule_engine& e) {
-            py::typing::List<dict_t> out;
+            py::typing::List<alert_record> out;
             for (const auto& a : e.active()) out.append(alert_dict(a));
             return out;
           },

@@ -11,6 +11,7 @@ from montalaq._native import market as _m
 from montalaq._time import duration_ns, float_array, side_array, ts_array
 from montalaq._validate import finite_or_none
 from montalaq.bars import BAR_COLUMNS, Bars, Features
+from montalaq.shapes import Signals
 from montalaq.timeframes import parse_timeframe, parse_timeframes
 
 Bar = _m.Bar
@@ -144,7 +145,7 @@ class MarketEngine(_m.MarketEngine):
         bar = self._latest(symbol, tf_ns)
         return None if bar is None else finite_or_none(getattr(bar, name))
 
-    def signals(self, symbol: str) -> dict[str, float | int | None]:
+    def signals(self, symbol: str) -> Signals:
         """The ``/signals`` tile (docs/semantics.md, Agents); undefined values are None."""
         st = self.state(symbol)
         return {

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from montalaq._time import datetime_utc
 from montalaq.shapes import (
@@ -28,6 +28,7 @@ from montalaq.shapes import (
 )
 
 if TYPE_CHECKING:
+    from montalaq.health import CircuitBreaker
     from montalaq.notify.notifier import Notifier
     from montalaq.service import Service
 
@@ -142,9 +143,9 @@ def circuits(service: Service, now_ns: int) -> Circuits:
     return {"pairs": pairs, "channels": channels}
 
 
-def _counts(breaker: Any) -> BreakerCounts | None:
+def _counts(breaker: CircuitBreaker) -> BreakerCounts | None:
     try:
-        return cast(BreakerCounts, dict(breaker.counts()))
+        return breaker.counts()  # a new dict each call
     except Exception:
         return None
 

@@ -10,6 +10,8 @@ import typing
 import numpy
 import numpy.typing
 
+import montalaq.shapes
+
 __all__: list[str] = [
     "BreakerMode",
     "BreakerState",
@@ -354,13 +356,13 @@ class CircuitBreaker:
         """
         fn(*args, **kwargs) through the breaker; raises the open error when rejected.
         """
-    def counts(self, now_ns: typing.Any = None) -> dict[str, int]:
+    def counts(self, now_ns: typing.Any = None) -> montalaq.shapes.BreakerCounts:
         """
         Calls allowed/rejected, successes/failures, and what counts towards opening now.
         """
     def disable(self, now_ns: typing.Any = None, reason: str = "operator") -> None: ...
     def force_open(self, now_ns: typing.Any = None, reason: str = "operator") -> None: ...
-    def history(self) -> list[dict[str, typing.Any]]:
+    def history(self) -> list[montalaq.shapes.Transition]:
         """
         Transitions, oldest first (bounded).
         """
@@ -436,7 +438,7 @@ class OperationalState:
     Native operational state machine; use montalaq.health.
     """
     def __init__(self, now_ns: typing.Any = None, reason: str = "created") -> None: ...
-    def history(self) -> list[dict[str, typing.Any]]: ...
+    def history(self) -> list[montalaq.shapes.Transition]: ...
     def load_json(self, text: str) -> None: ...
     def to_json(self) -> str: ...
     def transition(self, to: OpState, now_ns: typing.Any = None, reason: str = "") -> bool:

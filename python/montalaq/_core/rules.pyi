@@ -9,6 +9,8 @@ import typing
 import numpy
 import numpy.typing
 
+import montalaq.shapes
+
 __all__: list[str] = ["BuiltinThresholds", "Comparison", "RuleEngine", "Severity", "builtin_rules_json"]
 
 class Comparison:
@@ -157,7 +159,7 @@ class RuleEngine:
         """
         Mark a firing rule acknowledged (until it resolves): True; False if it is not firing; ValueError for a rule name this engine does not have.
         """
-    def active(self) -> list[dict[str, typing.Any]]:
+    def active(self) -> list[montalaq.shapes.FiringRule]:
         """
         The firing rules as dicts {rule, severity, since_ns, fired_at_ns, value (the latest), acknowledged, message (as fired)}.
         """
@@ -169,7 +171,7 @@ class RuleEngine:
         self,
         now_ns: typing.SupportsInt | typing.SupportsIndex,
         values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-    ) -> list[dict[str, typing.Any]]:
+    ) -> list[montalaq.shapes.RuleTransition]:
         """
         One evaluation at now_ns (int ns) over one float per slot (NaN: missing). Returns this evaluation's transitions as dicts {rule, severity, state ('FIRING' | 'RESOLVED'), value, threshold, since_ns, at_ns, message, metric}; ValueError if len(values) != len(paths()).
         """

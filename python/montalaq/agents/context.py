@@ -35,7 +35,7 @@ class AgentContext:
     symbol: str
     now_ns: int
     settings: Settings
-    signals: Mapping[str, float | int | None] = field(default_factory=dict)
+    signals: Mapping[str, object] = field(default_factory=dict)  # the /signals tile (the Signals record)
     signals_tf: Mapping[str, float | None] = field(default_factory=dict)
     bars: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     engine: MarketEngine | None = None

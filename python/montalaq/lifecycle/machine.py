@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import cast
 
 from montalaq._time import datetime_utc
 from montalaq.errors import DEFAULT_TAXONOMY, ErrorTaxonomy
@@ -163,7 +162,7 @@ class Lifecycle:
         datetime), at_ns, from, to, reason}``."""
         with self._record.lock:
             raw = self._record.op.history()
-        return [cast(StateChange, {"at": datetime_utc(h["at_ns"]), **h}) for h in raw]
+        return [{"at": datetime_utc(h["at_ns"]), **h} for h in raw]
 
     def results(self) -> dict[str, CheckResult]:
         """The last result of each check that has run."""

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +135,7 @@ class RuleSet:
             v = flat.get(path)
             if v is not None:
                 values[slot] = v
-        return cast(list[RuleTransition], list(self._engine.evaluate(now_ns, values)))
+        return list(self._engine.evaluate(now_ns, values))
 
     def acknowledge(self, rule: str, now_ns: int) -> bool:
         """Acknowledge the firing alert of ``rule``; False when it is not firing."""
@@ -143,7 +143,7 @@ class RuleSet:
 
     def active(self) -> list[FiringRule]:
         """Firing rules: ``{rule, severity, since_ns, fired_at_ns, value, acknowledged, message}``."""
-        return cast(list[FiringRule], list(self._engine.active()))
+        return list(self._engine.active())
 
     def state_json(self) -> str:
         """The evaluator's state (pending timers, firing flags) as JSON."""

@@ -175,7 +175,7 @@ class ServiceViews:
     def signals(self, symbol: str) -> Signals:
         """The ``/signals`` tile of ``symbol`` (docs/semantics.md, "Market core", Signals;
         None where undefined)."""
-        return cast(Signals, dict(self.engine.signals(self._symbol(symbol))))
+        return self.engine.signals(self._symbol(symbol))
 
     def signals_tf(self, symbol: str) -> dict[str, float | None]:
         """The ``/signals_tf`` features of ``symbol`` (docs/semantics.md, "Market core",
