@@ -121,6 +121,15 @@ class escalation_board {
   static constexpr int json_version = 2;
   static constexpr int json_oldest_version = 1;
 
+  // Full state as a binary snapshot, and back (docs/semantics.md, "Binary snapshots"): the
+  // same state as to_json, little-endian, columnar, versioned and CRC-32C checked, about
+  // 100x faster both ways. from_bytes checks the frame (length, magic, version, checksum)
+  // and every count, index, enum and range while it builds a new board, so a truncated,
+  // corrupt or foreign buffer throws std::invalid_argument and never yields a board.
+  [[nodiscard]] std::string to_bytes() const;
+  [[nodiscard]] static escalation_board from_bytes(std::span<const unsigned char> data);
+  static constexpr std::uint16_t bytes_version = 1;
+
   friend bool operator==(const escalation_board& a, const escalation_board& b) { return a.to_json() == b.to_json(); }
 
  private:
