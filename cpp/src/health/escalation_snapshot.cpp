@@ -200,6 +200,9 @@ escalation_board escalation_board::from_bytes(std::span<const unsigned char> dat
   detail::byte_reader& r = opened.body;
   const auto n = r.get<std::uint32_t>("header");
   const auto n_calendars = r.get<std::uint32_t>("header");
+  if (n_calendars > std::numeric_limits<std::uint16_t>::max()) {
+    r.fail("the header says " + std::to_string(n_calendars) + " calendars; a board holds at most 65535");
+  }
   const auto n_overrides = r.get<std::uint32_t>("header");
   const auto n_strings = r.get<std::uint32_t>("header");
   const auto n_failures = r.get<std::uint64_t>("header");
