@@ -88,11 +88,19 @@ TEST_CASE("CRC-32C: the check value, and the table and hardware paths agree", "[
   CHECK(crc32c(check.data(), check.size()) == 0xE3069283U);
   CHECK(crc32c_portable(check.data(), check.size()) == 0xE3069283U);
   CHECK(crc32c(nullptr, 0) == 0U);
+  // Joining CRCs: appending zero bytes is multiplying by x^(8n).
+  const std::string zeros(5000, '\0');
+  const auto head = crc32c(check.data(), check.size());
+  CHECK(crc32c(zeros.data(), zeros.size(), head) ==
+        (montalaq::detail::crc32c_impl::multmodp(montalaq::detail::crc32c_impl::x8nmodp(zeros.size()), head) ^
+         crc32c(zeros.data(), zeros.size())));
   std::mt19937_64 rng(3);
-  std::vector<unsigned char> buf(4099);
+  std::vector<unsigned char> buf(100'009);
   for (auto& x : buf) x = static_cast<unsigned char>(rng());
+  // 3,072 bytes and up take the three-stream path where the CPU has SSE4.2.
   for (std::size_t off = 0; off < 9; ++off) {
-    for (const std::size_t len : {0UL, 1UL, 7UL, 8UL, 9UL, 63UL, 64UL, 1000UL, 4090UL}) {
+    for (const std::size_t len :
+         {0UL, 1UL, 7UL, 8UL, 9UL, 63UL, 64UL, 1000UL, 3071UL, 3072UL, 3079UL, 4090UL, 100'000UL}) {
       const auto whole = crc32c(buf.data() + off, len);
       CHECK(whole == crc32c_portable(buf.data() + off, len));
       const std::size_t cut = len / 3;

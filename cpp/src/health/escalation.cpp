@@ -163,14 +163,19 @@ bool escalation_board::index_at(std::uint32_t idx, std::uint64_t hash) {
   return true;
 }
 
-std::size_t escalation_board::index_pairs(std::size_t from) {
-  // The hashes first (a sequential pass), then the inserts with the home slot of a pair
-  // a few ahead prefetched: a 100k-pair index is larger than the caches, and waiting on
-  // one slot's miss at a time was most of a snapshot load.
+std::size_t escalation_board::index_pairs(std::size_t from, std::span<const std::uint64_t> known) {
+  // The hashes first (a sequential pass, or the caller's), then the inserts with the home
+  // slot of a pair a few ahead prefetched: a 100k-pair index is larger than the caches, and
+  // waiting on one slot's miss at a time was most of a snapshot load.
   constexpr std::size_t ahead = 16;
   const std::size_t n = cold_.size();
-  std::vector<std::uint64_t> hashes(n - std::min(from, n));
-  for (std::size_t i = from; i < n; ++i) hashes[i - from] = key_hash(cold_[i].symbol, cold_[i].tf_ns);
+  std::vector<std::uint64_t> computed;
+  if (known.size() != n - std::min(from, n)) {
+    computed.resize(n - std::min(from, n));
+    for (std::size_t i = from; i < n; ++i) computed[i - from] = key_hash(cold_[i].symbol, cold_[i].tf_ns);
+    known = computed;
+  }
+  const auto& hashes = known;
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t k = 0; k < hashes.size(); ++k) {
     if (k + ahead < hashes.size()) __builtin_prefetch(&slots_[hashes[k + ahead] & mask], 1);

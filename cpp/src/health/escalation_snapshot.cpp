@@ -295,6 +295,8 @@ escalation_board escalation_board::from_bytes(std::span<const unsigned char> dat
   board.hot_.reserve(n);
   board.cold_.reserve(n);
   board.reserve_index(n);  // empty: filled after the pairs are read
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(n);
   std::uint64_t failure = 0;
   // Thresholds per distinct timeframe (a board has a handful), not a rounding per pair.
   std::vector<std::pair<std::int64_t, freshness_thresholds>> by_tf;
@@ -362,11 +364,12 @@ escalation_board escalation_board::from_bytes(std::span<const unsigned char> dat
     c.last_error_ns = err_ns[i];
     c.breaker_changed_ns = brk_ns[i];
     if (brk_reason[i] != 0) c.breaker_reason = strings.at(brk_reason[i], r, field("breaker_reason"));
+    hashes.push_back(key_hash(sym, c.tf_ns));  // while the symbol is in cache
   }
   if (failure != n_failures) {
     r.fail("the pairs hold " + std::to_string(failure) + " failures, the header says " + std::to_string(n_failures));
   }
-  if (const auto dup = board.index_pairs(0); dup != n) {
+  if (const auto dup = board.index_pairs(0, hashes); dup != n) {
     pair_fail(dup, " repeats the pair ('" + board.cold_[dup].symbol + "', " + std::to_string(board.cold_[dup].tf_ns) +
                        " ns)");
   }

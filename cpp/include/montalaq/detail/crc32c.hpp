@@ -51,9 +51,69 @@ inline std::uint32_t portable(std::uint32_t crc, const unsigned char* p, std::si
   return crc;
 }
 
+// a * b modulo the polynomial, both reflected (zlib's multmodp): what joins the CRCs of
+// two pieces into the CRC of both.
+constexpr std::uint32_t multmodp(std::uint32_t a, std::uint32_t b) noexcept {
+  std::uint32_t m = 1U << 31, p = 0;
+  for (;;) {
+    if ((a & m) != 0) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1U) != 0 ? (b >> 1) ^ 0x82F63B78U : b >> 1;
+  }
+  return p;
+}
+
+consteval std::array<std::uint32_t, 32> make_x2n() {
+  std::array<std::uint32_t, 32> t{};
+  std::uint32_t p = 1U << 30;  // x^1
+  for (auto& v : t) {
+    v = p;
+    p = multmodp(p, p);
+  }
+  return t;
+}
+inline constexpr std::array<std::uint32_t, 32> x2n = make_x2n();  // x^(2^k)
+
+// x^(8n) modulo the polynomial: the factor that appends n zero bytes.
+inline std::uint32_t x8nmodp(std::size_t n) noexcept {
+  std::uint32_t xp = 1U << 31;  // x^0
+  for (std::size_t k = 3; n != 0; n >>= 1, ++k) {
+    if ((n & 1U) != 0) xp = multmodp(x2n[k & 31], xp);
+  }
+  return xp;
+}
+
 #ifdef MONTALAQ_CRC32C_X86
+// The crc32 instruction has a latency of 3 cycles and a throughput of 1: three independent
+// streams over thirds of a large buffer, joined with multmodp, run about 3x one stream.
 __attribute__((target("sse4.2"))) inline std::uint32_t hardware(std::uint32_t crc, const unsigned char* p,
                                                                 std::size_t n) noexcept {
+  constexpr std::size_t min_split = 3 * 1024;
+  if (n >= min_split) {
+    const std::size_t third = n / 24 * 8;  // bytes per stream, whole words
+    std::uint64_t a = crc, b = 0xFFFFFFFFU, c = 0xFFFFFFFFU;
+    const unsigned char* pb = p + third;
+    const unsigned char* pc = p + 2 * third;
+    for (std::size_t i = 0; i < third; i += 8) {
+      std::uint64_t wa = 0, wb = 0, wc = 0;
+      std::memcpy(&wa, p + i, 8);
+      std::memcpy(&wb, pb + i, 8);
+      std::memcpy(&wc, pc + i, 8);
+      a = _mm_crc32_u64(a, wa);
+      b = _mm_crc32_u64(b, wb);
+      c = _mm_crc32_u64(c, wc);
+    }
+    // Registers to CRCs (inverted), joined as the CRC of the three thirds, back to a register.
+    const std::uint32_t shift = x8nmodp(third);
+    std::uint32_t joined = multmodp(shift, ~static_cast<std::uint32_t>(a)) ^ ~static_cast<std::uint32_t>(b);
+    joined = multmodp(shift, joined) ^ ~static_cast<std::uint32_t>(c);
+    crc = ~joined;
+    p += 3 * third;
+    n -= 3 * third;
+  }
   std::uint64_t c = crc;
   while (n >= 8) {
     std::uint64_t w = 0;

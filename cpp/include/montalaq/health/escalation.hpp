@@ -184,9 +184,9 @@ class escalation_board {
   // Appends a pair to the index (not to hot_/cold_); false if the key is already there.
   bool index_new_pair(std::uint32_t idx);
   bool index_at(std::uint32_t idx, std::uint64_t hash);
-  // Indexes the pairs from `from` on; returns the first one whose key is already there, or
-  // size() when none is.
-  std::size_t index_pairs(std::size_t from);
+  // Indexes the pairs from `from` on (`hashes`: their key_hash values, if the caller has
+  // them); returns the first one whose key is already there, or size() when none is.
+  std::size_t index_pairs(std::size_t from, std::span<const std::uint64_t> hashes = {});
 
   escalation_config cfg_;
   freshness fresh_;
