@@ -956,7 +956,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"snapshot: the escalation board after its last cycle, {snap['bytes']:,} bytes "
         f"(to_json {snap['json_bytes']:,}); to_bytes min {fmt_time(snap['to_bytes']['min_s'])}, "
-        f"from_bytes min {fmt_time(snap['from_bytes']['min_s'])}; round trip checked"
+        f"from_bytes min {fmt_time(snap['from_bytes']['min_s'])}; thread CPU time medians: to_bytes "
+        f"{fmt_time(snap['to_bytes_cpu']['median_s'])}, from_bytes "
+        f"{fmt_time(snap['from_bytes_cpu']['median_s'])}; round trip checked"
     )
     for shape in figures["engine_ticks"]:
         print(
