@@ -68,6 +68,9 @@ Python)
     The breakers' own counters are checked after the runs (calls allowed, failures,
     rejections, state).
 
+Board scale-out (issue 16; budgets: <= 10 ms per cycle with an engine as the tick source,
+<= 10 ms to save and to load a 100,000-pair board snapshot): see _board_scale.py.
+
 The ratio column is always peer time / montalaq time (> 1: montalaq is faster). Budgets
 are reported PASS/MISS; the script exits 0 either way (benchmarks are not tests).
 """
@@ -95,6 +98,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import montalaq
+from _board_scale import bench_engine_ticks, bench_snapshot
 from _common import (
     Row,
     best_of,
@@ -368,7 +372,8 @@ def _summary(runs: list[float]) -> dict[str, Any]:
 
 def bench_escalation(
     n_symbols: int, warmup: int, cycles: int, rows: list[Row], figures: dict[str, Any]
-) -> None:
+) -> EscalationBoard:
+    """The cycles above; returns the array path's board after its last cycle."""
     wl = Workload.make(n_symbols)
     n = len(wl)
     t0 = time.perf_counter()
@@ -521,6 +526,7 @@ def bench_escalation(
             "- (info)",
         )
     )
+    return boards["array"]
 
 
 # --------------------------------------------------------------------------- circuit breaker
@@ -901,7 +907,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     figures: dict[str, Any] = {}
     log(f"escalation: {n_symbols * len(TIMEFRAMES):,} pairs, {warmup} warm-up + {cycles} cycles")
-    bench_escalation(n_symbols, warmup, cycles, rows, figures)
+    board = bench_escalation(n_symbols, warmup, cycles, rows, figures)
+    log(f"board snapshot: {len(board):,} pairs; engine ticks: {cycles} cycles per shape")
+    bench_snapshot(board, 3 if quick else 10, rows, figures)
+    del board
+    bench_engine_ticks(quick, cycles, rows, figures)
     log(f"circuit breaker: {n_calls:,} calls, best of {repeats}")
     bench_breaker_closed(n_calls, repeats, rows, figures)
     bench_breaker_open(n_calls, repeats, rows, figures)
@@ -942,6 +952,21 @@ def main(argv: list[str] | None = None) -> int:
         f"            first (burst) cycle: array {fmt_time(esc['warmup_array_s'][0])}, pure Python "
         f"{fmt_time(esc['warmup_peer_s'][0])}; every event stream identical across the four implementations"
     )
+    snap = figures["snapshot"]
+    print(
+        f"snapshot: the escalation board after its last cycle, {snap['bytes']:,} bytes "
+        f"(to_json {snap['json_bytes']:,}); to_bytes min {fmt_time(snap['to_bytes']['min_s'])}, "
+        f"from_bytes min {fmt_time(snap['from_bytes']['min_s'])}; thread CPU time medians: to_bytes "
+        f"{fmt_time(snap['to_bytes_cpu']['median_s'])}, from_bytes "
+        f"{fmt_time(snap['from_bytes_cpu']['median_s'])}; round trip checked"
+    )
+    for shape in figures["engine_ticks"]:
+        print(
+            f"engine ticks: {shape['pairs']:,} pairs ({shape['symbols']:,} symbols x "
+            f"{len(shape['timeframes'])}); engine min {fmt_time(shape['engine']['min_s'])}, max "
+            f"{fmt_time(shape['engine']['max_s'])}; array min {fmt_time(shape['array']['min_s'])}, max "
+            f"{fmt_time(shape['array']['max_s'])}; events and final boards identical"
+        )
     c_ns = closed["ns_per_call"]
     print(
         f"breaker: pybreaker {pb_version}; per protected call; the same loop "

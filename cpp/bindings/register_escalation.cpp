@@ -1,6 +1,7 @@
 // Bindings for the escalation board (docs/semantics.md, "Health core": order inside a
 // cycle, market calendars, JSON). The board is shared between threads, so every call takes
-// its mutex, and batch work (set_calendar, set_last_ticks, evaluate) releases the GIL.
+// its mutex, and batch work (set_calendar, set_last_ticks, evaluate, the binary snapshot)
+// releases the GIL.
 // `now_ns=None` reads the wall clock here, in the binding.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -180,6 +181,26 @@ class py_board {
     std::lock_guard<std::mutex> lock(mu_);
     b_ = std::move(fresh);
   }
+  // The snapshot is built, and read and checked, with the GIL released; the board is
+  // replaced only by a loaded snapshot, under the lock.
+  py::bytes to_bytes() {
+    std::string out;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mu_);
+      out = b_.to_bytes();
+    }
+    return {out.data(), out.size()};
+  }
+  void load_bytes(const py::bytes& data) {
+    // bytes are immutable and the caller holds them for the call: safe to read without the GIL.
+    const auto* p = reinterpret_cast<const unsigned char*>(PyBytes_AS_STRING(data.ptr()));
+    const auto n = static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr()));
+    py::gil_scoped_release release;
+    auto fresh = hl::escalation_board::from_bytes({p, n});
+    std::lock_guard<std::mutex> lock(mu_);
+    b_ = std::move(fresh);
+  }
   str_dict config() {
     std::lock_guard<std::mutex> lock(mu_);
     const auto doc = b_.to_json();
@@ -244,6 +265,11 @@ void register_escalation(py::module_& m) {
       .def("to_json", &py_board::to_json, "The whole board (config, freshness, every pair) as a JSON string.")
       .def("load_json", &py_board::load_json, py::arg("text"),
            "Replace this board's state with a document from to_json(); on any error (ValueError) the board is "
+           "unchanged.")
+      .def("to_bytes", &py_board::to_bytes,
+           "The whole board as a binary snapshot (docs/semantics.md, \"Binary snapshots\"); GIL released.")
+      .def("load_bytes", &py_board::load_bytes, py::arg("data"),
+           "Replace this board's state with a snapshot from to_bytes(); on any error (ValueError) the board is "
            "unchanged.")
       .def("config", &py_board::config, "Thresholds and freshness settings.");
 }

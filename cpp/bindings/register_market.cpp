@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <optional>
@@ -202,6 +203,26 @@ class py_engine {
     for (std::uint32_t i = 0; i < eng_.symbol_count(); ++i) {
       out.first.push_back(eng_.symbol_name(i));
       out.second.push_back(eng_.last_trade_ns(i));
+    }
+    return out;
+  }
+  // The same times as an int64 array in symbol index order, without the names: what a
+  // board's cached engine mapping reads every cycle (health/ticks.py).
+  py::array_t<std::int64_t> last_trade_ns() {
+    std::vector<std::int64_t> out;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      out.resize(eng_.symbol_count());
+      for (std::uint32_t i = 0; i < out.size(); ++i) out[i] = eng_.last_trade_ns(i);
+    }
+    return to_numpy(std::move(out));
+  }
+  // Symbols from index `start` on (symbols are only ever appended).
+  std::vector<std::string> symbols_since(std::size_t start) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (auto i = static_cast<std::uint32_t>(std::min(start, eng_.symbol_count())); i < eng_.symbol_count(); ++i) {
+      out.push_back(eng_.symbol_name(i));
     }
     return out;
   }
@@ -448,6 +469,9 @@ void register_market(py::module_& m) {
       .def("last_trades", &py_engine::last_trades,
            "(symbols, last accepted trade time in ns per symbol; 0 when none yet).")
       .def("symbols", &py_engine::symbols, "Symbols seen (or allowed), in order of first sight.")
+      .def("_last_trade_ns", &py_engine::last_trade_ns,
+           "Last accepted trade time per symbol (int64 ns, 0: none yet), in symbols() order.")
+      .def("_symbols_since", &py_engine::symbols_since, py::arg("start"), "symbols()[start:].")
       .def("has_symbol", &py_engine::has_symbol, py::arg("symbol"))
       .def_property_readonly("timeframes", &py_engine::timeframe_labels, "Configured timeframes, as labels.")
       .def_property_readonly("timeframes_ns", &py_engine::timeframes_ns, "Configured timeframes in ns.");

@@ -96,11 +96,10 @@ std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t t
   if (calendar >= calendars_.size()) {
     throw std::invalid_argument("calendar index " + std::to_string(calendar) + " is not on this board");
   }
-  auto key = std::make_pair(std::string(symbol), tf_ns);
-  const auto it = index_.find(key);
-  if (it != index_.end()) return it->second;
+  if (const auto found = find_pair(symbol, tf_ns)) return *found;
   if (hot_.size() >= std::numeric_limits<std::uint32_t>::max() - 1) throw std::length_error("too many pairs");
   const auto idx = static_cast<std::uint32_t>(hot_.size());
+  reserve_index(hot_.size() + 1);
   hot_state h;
   const auto t = fresh_.thresholds(tf_ns);
   h.amber_after_ns = t.amber_after_ns;
@@ -108,17 +107,81 @@ std::uint32_t escalation_board::add_pair(std::string_view symbol, std::int64_t t
   h.calendar = calendar;
   hot_.push_back(h);
   cold_state c;
-  c.symbol = key.first;
+  c.symbol = std::string(symbol);
   c.tf_ns = tf_ns;
   cold_.push_back(std::move(c));
-  index_.emplace(std::move(key), idx);
+  index_new_pair(idx);
   return idx;
 }
 
 std::optional<std::uint32_t> escalation_board::find_pair(std::string_view symbol, std::int64_t tf_ns) const {
-  const auto it = index_.find(std::make_pair(std::string(symbol), tf_ns));
-  if (it == index_.end()) return std::nullopt;
-  return it->second;
+  if (slots_.empty()) return std::nullopt;
+  const auto s = static_cast<std::uint32_t>(slots_[slot_of(symbol, tf_ns, key_hash(symbol, tf_ns))]);
+  if (s == 0) return std::nullopt;
+  return s - 1;
+}
+
+std::uint64_t escalation_board::key_hash(std::string_view symbol, std::int64_t tf_ns) noexcept {
+  std::uint64_t h = std::hash<std::string_view>{}(symbol) ^ (static_cast<std::uint64_t>(tf_ns) * 0x9e3779b97f4a7c15ULL);
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 32);
+}
+
+std::size_t escalation_board::slot_of(std::string_view symbol, std::int64_t tf_ns, std::uint64_t hash) const noexcept {
+  const std::size_t mask = slots_.size() - 1;
+  const std::uint64_t tag = hash & 0xFFFFFFFF00000000ULL;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const std::uint64_t s = slots_[i];
+    if (s == 0) return i;
+    // The tag (the hash's high half) spares the cold_ lookup, a cache miss, for other keys.
+    if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+      const cold_state& c = cold_[static_cast<std::uint32_t>(s) - 1];
+      if (c.tf_ns == tf_ns && c.symbol == symbol) return i;
+    }
+  }
+}
+
+void escalation_board::reserve_index(std::size_t pairs) {
+  if (pairs * 2 <= slots_.size()) return;
+  std::size_t cap = 16;
+  while (cap < pairs * 2) cap *= 2;
+  slots_.assign(cap, 0);
+  index_pairs(0);
+}
+
+bool escalation_board::index_new_pair(std::uint32_t idx) {
+  const cold_state& c = cold_[idx];
+  return index_at(idx, key_hash(c.symbol, c.tf_ns));
+}
+
+bool escalation_board::index_at(std::uint32_t idx, std::uint64_t hash) {
+  const cold_state& c = cold_[idx];
+  std::uint64_t& s = slots_[slot_of(c.symbol, c.tf_ns, hash)];
+  if (s != 0) return false;
+  s = (hash & 0xFFFFFFFF00000000ULL) | (std::uint64_t{idx} + 1);
+  return true;
+}
+
+std::size_t escalation_board::index_pairs(std::size_t from, std::span<const std::uint64_t> known) {
+  // The hashes first (a sequential pass, or the caller's), then the inserts with the home
+  // slot of a pair a few ahead prefetched: a 100k-pair index is larger than the caches, and
+  // waiting on one slot's miss at a time was most of a snapshot load.
+  constexpr std::size_t ahead = 16;
+  const std::size_t n = cold_.size();
+  std::vector<std::uint64_t> computed;
+  if (known.size() != n - std::min(from, n)) {
+    computed.resize(n - std::min(from, n));
+    for (std::size_t i = from; i < n; ++i) computed[i - from] = key_hash(cold_[i].symbol, cold_[i].tf_ns);
+    known = computed;
+  }
+  const auto& hashes = known;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t k = 0; k < hashes.size(); ++k) {
+    if (k + ahead < hashes.size()) __builtin_prefetch(&slots_[hashes[k + ahead] & mask], 1);
+    if (!index_at(static_cast<std::uint32_t>(from + k), hashes[k])) return from + k;
+  }
+  return n;
 }
 
 void escalation_board::record_failure(std::uint32_t pair, std::int64_t at_ns, std::string_view error_code) {
@@ -465,6 +528,7 @@ escalation_board escalation_board::from_json(const json& doc) {
   if (!pairs.is_array()) rd.fail("pairs must be an array");
   board.hot_.reserve(pairs.size());
   board.cold_.reserve(pairs.size());
+  board.reserve_index(pairs.size());  // empty: filled after the pairs are read
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     const json& pj = pairs[i];
     const std::string where = "pairs[" + std::to_string(i) + "]";
@@ -512,11 +576,11 @@ escalation_board escalation_board::from_json(const json& doc) {
       if (!cal) rd.fail(where + ".calendar '" + cname + "' is not in calendars");
       p.calendar = *cal;
     }
-    auto key = std::make_pair(c.symbol, c.tf_ns);
-    if (board.index_.count(key) != 0) rd.fail(where + " repeats a (symbol, timeframe) pair");
-    board.index_.emplace(std::move(key), static_cast<std::uint32_t>(board.hot_.size()));
     board.hot_.push_back(p);
     board.cold_.push_back(std::move(c));
+  }
+  if (const auto dup = board.index_pairs(0); dup != board.cold_.size()) {
+    rd.fail("pairs[" + std::to_string(dup) + "] repeats a (symbol, timeframe) pair");
   }
   return board;
 }

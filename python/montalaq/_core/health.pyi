@@ -227,9 +227,17 @@ class EscalationBoard:
         """
         Thresholds and freshness settings.
         """
+    def load_bytes(self, data: bytes) -> None:
+        """
+        Replace this board's state with a snapshot from to_bytes(); on any error (ValueError) the board is unchanged.
+        """
     def load_json(self, text: str) -> None:
         """
         Replace this board's state with a document from to_json(); on any error (ValueError) the board is unchanged.
+        """
+    def to_bytes(self) -> bytes:
+        """
+        The whole board as a binary snapshot (docs/semantics.md, "Binary snapshots"); GIL released.
         """
     def to_json(self) -> str:
         """

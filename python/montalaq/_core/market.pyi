@@ -209,8 +209,16 @@ class MarketEngine:
     def _features(
         self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex
     ) -> dict[str, typing.Any]: ...
+    def _last_trade_ns(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Last accepted trade time per symbol (int64 ns, 0: none yet), in symbols() order.
+        """
     def _latest(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> Bar | None: ...
     def _open_bar(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> Bar | None: ...
+    def _symbols_since(self, start: typing.SupportsInt | typing.SupportsIndex) -> list[str]:
+        """
+        symbols()[start:].
+        """
     def advance_time(self, now_ns: typing.Any) -> list[Bar]:
         """
         Close every bar whose end + close_grace <= now; returns the bars closed.

@@ -16,6 +16,7 @@ from montalaq._time import datetime_utc, seconds_to_ns, to_ns
 from montalaq.errors import ErrorCode
 from montalaq.health.arguments import int_setting
 from montalaq.health.freshness import Freshness
+from montalaq.health.ticks import EngineTicks
 from montalaq.shapes import BoardRow, EscalationEvent
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
@@ -61,6 +62,8 @@ class EscalationBoard(_h.EscalationBoard):
     a registered pair that has never traded is RED. One broken pair never changes another.
     A pair may follow a market calendar (``add_pair(..., calendar="XNYS")``): outside its
     sessions it is CLOSED and nothing escalates (docs/semantics.md, "Market calendars").
+    ``to_json``/``from_json`` and the binary ``to_bytes``/``from_bytes`` (the same state,
+    for workers handing it over) save and restore it (docs/semantics.md, "Binary snapshots").
 
     Thread safety: every method may be called from any thread (an internal lock).
     """
@@ -94,6 +97,8 @@ class EscalationBoard(_h.EscalationBoard):
         # Calendar name -> board index, for the calendars whose sessions this object put on
         # the board (a loaded document's sessions are replaced by this process's on first use).
         self._calendar_ids: dict[str, int] = {}
+        # The last MarketEngine given as ticks, with its pairs' board indices.
+        self._engine_ticks: EngineTicks | None = None
 
     @classmethod
     def from_json(cls, text: str) -> EscalationBoard:
@@ -108,7 +113,28 @@ class EscalationBoard(_h.EscalationBoard):
         """Replace this board's state with a document from ``to_json()`` (version 1 or 2); on
         any error (ValueError) the board is unchanged."""
         super().load_json(text)
+        self._loaded()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> EscalationBoard:
+        """A board from a ``to_bytes()`` snapshot (docs/semantics.md, "Binary snapshots");
+        ValueError naming what is wrong on a truncated, corrupt or foreign snapshot."""
+        board = cls()
+        board.load_bytes(data)
+        return board
+
+    def load_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Replace this board's state with a ``to_bytes()`` snapshot; on any error (ValueError)
+        the board is unchanged. The snapshot is checked and read with the GIL released."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data: expected bytes from to_bytes(), got {type(data).__name__}")
+        super().load_bytes(data if isinstance(data, bytes) else bytes(data))
+        self._loaded()
+
+    def _loaded(self) -> None:
+        """A loaded board has other indices and other calendar sessions: forget both maps."""
         self._calendar_ids = {}
+        self._engine_ticks = None
 
     def add_pair(self, symbol: str, timeframe: str, calendar: str | None = None) -> int:
         """Register a pair (idempotent); returns its index in ``pairs()`` order.
@@ -176,10 +202,13 @@ class EscalationBoard(_h.EscalationBoard):
     def evaluate(self, now: Any = None, last_tick_ns: Any = None) -> list[EscalationEvent]:
         """Run one cycle; returns this cycle's events.
 
-        ``last_tick_ns``: None (use the ticks given before), a mapping
-        ``{(symbol, timeframe): ts_ns}``, a :class:`montalaq.MarketEngine` (its symbols x
-        timeframes), or an int64 array with one time per pair in ``pairs()`` order (the
-        fast path for large boards; 0 means never).
+        ``last_tick_ns``: None (use the ticks given before), a :class:`montalaq.MarketEngine`
+        (its symbols x timeframes), an int64 array with one time per pair in ``pairs()``
+        order (0 means never), or a mapping ``{(symbol, timeframe): ts_ns}``. An engine and
+        an array take the native path: the board keeps the engine's pair indices between
+        cycles (built once, extended as the engine gains symbols), so either meets the
+        10 ms budget at 100,000 pairs. The mapping is the convenient, slow form (a Python
+        call per pair per cycle): use it for a few pairs.
         """
         ticks = None if last_tick_ns is None else self._apply_ticks(last_tick_ns)
         return [_event(e) for e in self._evaluate(now, ticks)]
@@ -189,10 +218,10 @@ class EscalationBoard(_h.EscalationBoard):
         from montalaq.engine import MarketEngine
 
         if isinstance(source, MarketEngine):
-            symbols, last = source.last_trades()
-            frames = source.timeframes
-            idx = np.array([self.add_pair(sym, tf) for sym in symbols for tf in frames], dtype=np.uint32)
-            self._set_last_ticks(idx, np.repeat(np.asarray(last, dtype=np.int64), len(frames)))
+            ticks = self._engine_ticks
+            if ticks is None or not ticks.serves(source):
+                ticks = self._engine_ticks = EngineTicks(source)
+            ticks.apply(self, source)
             return None
         if isinstance(source, Mapping):
             idx = np.empty(len(source), dtype=np.uint32)

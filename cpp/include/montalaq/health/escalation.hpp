@@ -10,7 +10,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -122,6 +121,15 @@ class escalation_board {
   static constexpr int json_version = 2;
   static constexpr int json_oldest_version = 1;
 
+  // Full state as a binary snapshot, and back (docs/semantics.md, "Binary snapshots"): the
+  // same state as to_json, little-endian, columnar, versioned and CRC-32C checked, about
+  // 100x faster both ways. from_bytes checks the frame (length, magic, version, checksum)
+  // and every count, index, enum and range while it builds a new board, so a truncated,
+  // corrupt or foreign buffer throws std::invalid_argument and never yields a board.
+  [[nodiscard]] std::string to_bytes() const;
+  [[nodiscard]] static escalation_board from_bytes(std::span<const unsigned char> data);
+  static constexpr std::uint16_t bytes_version = 1;
+
   friend bool operator==(const escalation_board& a, const escalation_board& b) { return a.to_json() == b.to_json(); }
 
  private:
@@ -164,15 +172,21 @@ class escalation_board {
     std::int64_t breaker_changed_ns = 0;
     std::string breaker_reason;
   };
-  struct key_hash {
-    std::size_t operator()(const std::pair<std::string, std::int64_t>& k) const noexcept {
-      return std::hash<std::string>{}(k.first) ^ (std::hash<std::int64_t>{}(k.second) * 0x9e3779b97f4a7c15ULL);
-    }
-  };
-
   int prune_failures(std::uint32_t i, std::int64_t now_ns);
   void calendars_at(std::int64_t now_ns);
   void evaluate_one(std::uint32_t i, std::int64_t now_ns, std::vector<escalation_event>& events);
+  // The (symbol, timeframe) index: the slot holding the pair, or the empty slot where it
+  // would go (slots_ must not be empty); `hash` is key_hash(symbol, tf_ns).
+  [[nodiscard]] static std::uint64_t key_hash(std::string_view symbol, std::int64_t tf_ns) noexcept;
+  [[nodiscard]] std::size_t slot_of(std::string_view symbol, std::int64_t tf_ns, std::uint64_t hash) const noexcept;
+  // Sizes the index for `pairs` pairs and re-inserts those already on the board.
+  void reserve_index(std::size_t pairs);
+  // Appends a pair to the index (not to hot_/cold_); false if the key is already there.
+  bool index_new_pair(std::uint32_t idx);
+  bool index_at(std::uint32_t idx, std::uint64_t hash);
+  // Indexes the pairs from `from` on (`hashes`: their key_hash values, if the caller has
+  // them); returns the first one whose key is already there, or size() when none is.
+  std::size_t index_pairs(std::size_t from, std::span<const std::uint64_t> hashes = {});
 
   escalation_config cfg_;
   freshness fresh_;
@@ -180,7 +194,11 @@ class escalation_board {
   std::vector<cold_state> cold_;
   std::vector<calendar_sessions> calendars_;
   std::vector<calendar_now> calendars_now_;  // filled by calendars_at, one per calendar
-  std::unordered_map<std::pair<std::string, std::int64_t>, std::uint32_t, key_hash> index_;
+  // (symbol, timeframe) -> pair index by open addressing: a slot holds index + 1 (0: empty)
+  // in its low half and the key's hash tag in its high half; keys are compared against
+  // cold_ only when the tags match, so loading 100k pairs allocates no node, copies no
+  // string and rarely touches cold_ per pair. Never more than half full.
+  std::vector<std::uint64_t> slots_;
 };
 
 }  // namespace montalaq::health
