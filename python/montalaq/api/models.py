@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from montalaq.shapes import EscalationEvent
 
-Freshness = Literal["GREEN", "AMBER", "RED", "CLOSED"]  # CLOSED: outside the pair's market session
+# CLOSED: outside the pair's market session; UNKNOWN: never evaluated by this process.
+Freshness = Literal["GREEN", "AMBER", "RED", "CLOSED", "UNKNOWN"]
 Level = Literal["INFO", "WARN", "ERROR", "CRITICAL"]
 
 
@@ -44,6 +45,15 @@ class ReplayInfo(BaseModel):
     shifted_to_today: bool
 
 
+class SchedulerInfo(BaseModel):
+    """Whether this process runs the scheduler and has market data of its own; ``reason``
+    (only without market data) says why the pairs are UNKNOWN and where to look."""
+
+    running: bool
+    market_data: bool
+    reason: str | None
+
+
 class Health(BaseModel):
     """``GET /health`` (readiness: 200 only while ``state`` is ACTIVE, else 503 with the
     same body). ``status`` is "ok" when ACTIVE, else the state in lower case."""
@@ -55,6 +65,7 @@ class Health(BaseModel):
     trades_cached: dict[str, int]
     agents: dict[str, AgentHealth]
     replay: ReplayInfo | None = None
+    scheduler: SchedulerInfo | None = None
 
 
 class Livez(BaseModel):
@@ -319,6 +330,7 @@ class ProviderSummary(BaseModel):
     amber: int
     red: int
     closed: int = 0  # outside their market's session
+    unknown: int = 0  # never evaluated by this process
     breakers_open: int
 
 

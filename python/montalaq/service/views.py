@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from montalaq.health import EscalationBoard, OpState
     from montalaq.lifecycle import Lifecycle
     from montalaq.records import Analysis, Finding
+    from montalaq.service.stats import ServiceStats
     from montalaq.service.supervision import ProviderSupervisor
     from montalaq.store import Store
 
@@ -31,6 +32,15 @@ _FEATURES = ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
 _BAR_KEYS = ("start", "open", "high", "low", "close", "volume", "trades")
 NO_PROVIDER = "none"
 """The ``providers_summary`` key of the pairs no provider feeds."""
+UNKNOWN = "UNKNOWN"
+"""The freshness of a pair this process never evaluated (never RED as if stale)."""
+
+
+def pair_freshness(row: Any) -> str:
+    """The freshness a board row shows: its own, or UNKNOWN while this process has never
+    evaluated the pair (a web process without the scheduler, the moments before the first
+    cycle): a pair nobody looked at is not stale (docs/semantics.md, "Service")."""
+    return UNKNOWN if row["last_eval"] is None else str(row["freshness"])
 
 
 def _bar_dict(bar: Any) -> dict[str, Any] | None:
@@ -67,11 +77,17 @@ class ServiceViews:
     providers: dict[str, Provider]
     supervisor: ProviderSupervisor
 
+    stats: ServiceStats
+    no_scheduler_reason: str | None
+
     if TYPE_CHECKING:
 
         def now(self) -> int: ...
 
         def last_error_code(self, symbol: str, timeframe: str) -> str | None: ...
+
+        @property
+        def running(self) -> bool: ...
 
     # -- arguments ------------------------------------------------------------------------
     def _symbol(self, symbol: object) -> str:
@@ -93,11 +109,29 @@ class ServiceViews:
         """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""
         return self.lifecycle.state
 
+    def own_market_data(self) -> bool:
+        """Whether this process has market data of its own: it runs the scheduler, or its
+        host stepped it. False in a process that serves the API while the scheduler runs
+        elsewhere or nowhere: its engine and board stay empty. The one place that decides
+        it (where a market view shared between processes would plug in)."""
+        return self.running or self.stats.cycles > 0
+
+    def scheduler_status(self) -> dict[str, Any]:
+        """``{running, market_data, reason}``: whether this process runs the scheduler now,
+        whether it has market data of its own (:meth:`own_market_data`) and, when it has
+        none, why and where to look instead (else None)."""
+        market_data = self.own_market_data()
+        reason = None
+        if not market_data:
+            reason = self.no_scheduler_reason or NO_SCHEDULER.format(why="it was never started here")
+        return {"running": bool(self.running), "market_data": market_data, "reason": reason}
+
     def health(self) -> dict[str, Any]:
         """Readiness: ``{status, state, reason, symbols[], trades_cached{sym: n}, agents{name:
-        {status, last_run}}, replay}`` -- ``status`` "ok" while ACTIVE, else the state in
-        lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what is
-        replayed instead of a live feed (None for live feeds)."""
+        {status, last_run}}, replay, scheduler}`` -- ``status`` "ok" while ACTIVE, else the
+        state in lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what
+        is replayed instead of a live feed (None for live feeds); ``scheduler`` is
+        :meth:`scheduler_status`."""
         state = self.state.name
         return {
             "status": "ok" if state == "ACTIVE" else state.lower(),
@@ -110,6 +144,7 @@ class ServiceViews:
                 for n, st in self.agents.status().items()
             },
             "replay": self.replay_info(),
+            "scheduler": self.scheduler_status(),
         }
 
     def replay_info(self) -> dict[str, Any] | None:
@@ -296,7 +331,8 @@ class ServiceViews:
 
     def ingestion_status(self) -> dict[str, Any]:
         """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red, closed,
-        breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
+        unknown, breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness (UNKNOWN
+        while this process never evaluated it, :func:`pair_freshness`),
         escalation_level, breaker_open, last_tick (live, aware datetime or None),
         last_eval, last_error_code, last_signal_bar_ts, last_notify_at, amber_streak,
         red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason, calendar.
@@ -321,7 +357,7 @@ class ServiceViews:
                     "symbol": sym,
                     "timeframe": tf,
                     "provider": provider,
-                    "freshness": row["freshness"],
+                    "freshness": pair_freshness(row),
                     "escalation_level": row["escalation_level"],
                     "breaker_open": bool(row["breaker_open"]),
                     "last_tick": _ns_or_none(last_tick.get(sym)),
@@ -339,13 +375,21 @@ class ServiceViews:
         return {"pairs": pairs, "providers_summary": summary}
 
 
-_SUMMARY = ("pairs", "green", "amber", "red", "closed", "breakers_open")
+_SUMMARY = ("pairs", "green", "amber", "red", "closed", "unknown", "breakers_open")
+NO_SCHEDULER = (
+    "this process runs no scheduler ({why}): no pair is evaluated here, so they show UNKNOWN, "
+    "and the tiles and bars stay empty; the analyses, findings and alerts are those the "
+    "scheduler's process writes (montalaq serve, manage.py montalaq_run or the Celery tasks), "
+    "and `montalaq status` shows its pairs"
+)
+"""``/health``'s ``scheduler.reason`` in a process without market data; ``{why}``: the
+setting that says so."""
 
 
 def _summarise(s: dict[str, int], row: Any) -> None:
     """Count one pair's board row into its provider's summary."""
     s["pairs"] += 1
-    colour = str(row["freshness"]).lower()
+    colour = pair_freshness(row).lower()
     if colour in s:
         s[colour] += 1
     s["breakers_open"] += int(bool(row["breaker_open"]))

@@ -803,6 +803,30 @@ def test_run_scheduler_runs_the_scheduler_in_a_thread_of_the_web_process(
         assert not any(t.name == "montalaq-django-scheduler" for t in threading.enumerate())
 
 
+def test_a_web_process_without_run_scheduler_says_so_and_shows_no_pair_red(
+    own_db: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 16, as a new user met it: montalaq_run evaluated the pairs (the rows `montalaq
+    status` shows), and the web process, which runs no scheduler, showed each one RED from
+    its own board that nobody evaluated. It shows them UNKNOWN and says why."""
+    settings = montalaq_settings(tmp_path, SERVICE_FACTORY=factories.accelerated)
+    with django_settings_for(DATABASES=own_db, MONTALAQ=settings):
+        command("montalaq_run", "--tick", "0.05", "--duration", "2")
+        with Store(f"sqlite:///{tmp_path / 'project.sqlite3'}") as store:
+            assert {r["freshness"] for r in store.ingestion_status()} == {"GREEN"}
+        client = Client()
+        health = body(client.get(f"{PREFIX}/health"))
+        assert (health["scheduler"]["running"], health["scheduler"]["market_data"]) == (False, False)
+        assert health["scheduler"]["reason"].startswith(
+            "this process runs no scheduler (settings.MONTALAQ['RUN_SCHEDULER'] is false): "
+        )
+        status = body(client.get(f"{PREFIX}/api/ingestion/status"))
+        assert {p["freshness"] for p in status["pairs"]} == {"UNKNOWN"}
+        assert status["providers_summary"]["AllTick"]["red"] == 0
+        assert status["providers_summary"]["AllTick"]["unknown"] == 3
+        assert 'id="no-scheduler"' in client.get(f"{PREFIX}/").content.decode()
+
+
 # ------------------------------------------------------------------------------ management commands
 
 
