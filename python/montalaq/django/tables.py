@@ -19,7 +19,6 @@ from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
-from django.core.management.color import color_style
 from sqlalchemy.engine import URL, make_url
 
 from montalaq.django import conf
@@ -96,14 +95,14 @@ def upgrade_on_migrate(*, using: str, verbosity: int = 1, stdout: Any = None, **
         ) from None
     if verbosity < 1:
         return
+    # Plain text: the receiver cannot see migrate's --no-color.
     out = stdout if stdout is not None else sys.stdout
-    style = color_style()
     if not done.applied:
         out.write(f"  montalaq tables up to date (revision {done.reached}, {shown})\n")
         return
-    out.write(style.MIGRATE_HEADING(f"Upgrading montalaq's tables ({shown}):") + "\n")
+    out.write(f"Upgrading montalaq's tables ({shown}):\n")
     for name in done.applied:
-        out.write(f"  Applying montalaq store migration {name}..." + style.SUCCESS(" OK") + "\n")
+        out.write(f"  Applying montalaq store migration {name}... OK\n")
 
 
 # ------------------------------------------------------------------------------ the check

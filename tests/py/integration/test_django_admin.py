@@ -183,6 +183,17 @@ def test_migrate_on_another_database_leaves_montalaqs_tables_alone(tables: Table
     assert "trade_analysis" not in connections["default"].introspection.table_names()
 
 
+def test_flush_leaves_montalaqs_rows_and_upgrades_nothing(tables: Tables) -> None:
+    """Django's test runner flushes between TransactionTestCases: unmanaged tables are not
+    Django's to empty, and post_migrate after a flush is not a migrate."""
+    before = models.Analysis.objects.using(tables.alias).count()
+    out = io.StringIO()
+    with django_settings_for(MONTALAQ=tables.montalaq):
+        call_command("flush", database=tables.alias, interactive=False, stdout=out)
+    assert "montalaq" not in out.getvalue()
+    assert models.Analysis.objects.using(tables.alias).count() == before == 2
+
+
 def test_an_unreachable_database_url_is_a_command_error_without_its_password() -> None:
     bad = "postgresql://trader:s3cret-pw@127.0.0.1:1/x"
     with (
