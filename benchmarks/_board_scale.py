@@ -142,7 +142,7 @@ def bench_snapshot(board: EscalationBoard, repeats: int, rows: list[Row], figure
     jload, _ = _timed_runs(lambda: EscalationBoard.from_json(text), 2)
     if loaded.to_json() != text or loaded.to_bytes() != data:
         raise AssertionError("from_bytes(to_bytes(board)) differs from the board")
-    fig = {
+    fig: dict[str, Any] = {
         "pairs": len(board),
         "bytes": len(data),
         "json_bytes": len(text.encode()),

@@ -157,7 +157,9 @@ def _lifespan(
             task = asyncio.create_task(service.run(stop, tick_s=tick_s), name="montalaq-scheduler")
             task.add_done_callback(_report_failure)
         elif not service.running:
-            service.start_checks()  # readiness without a scheduler: the database's checks
+            # Readiness from the database's checks; /health and the dashboard say why the
+            # pairs are UNKNOWN here.
+            service.serve_without_scheduler("create_app(run_scheduler=False)")
         log.info("montalaq API started", extra={"component": "api"})
         try:
             yield

@@ -78,7 +78,8 @@ class ServiceCollector:
         labels = ["symbol", "timeframe", "provider"]
         fresh = GaugeMetricFamily(
             "montalaq_pair_freshness",
-            "0 GREEN, 1 AMBER, 2 RED, 3 CLOSED (outside the market's session)",
+            "0 GREEN, 1 AMBER, 2 RED, 3 CLOSED (outside the market's session); absent until this "
+            "process evaluates the pair",
             labels=labels,
         )
         level = GaugeMetricFamily(
@@ -98,7 +99,8 @@ class ServiceCollector:
         for row in service.board.pairs(service.now()):
             sym, tf = str(row["symbol"]), str(row["timeframe"])
             values = [sym, tf, service.provider_name(sym) or "none"]
-            fresh.add_metric(values, FRESHNESS_VALUE.get(str(row["freshness"]), 2))
+            if row["last_eval"] is not None:  # never evaluated here: unknown, not RED
+                fresh.add_metric(values, FRESHNESS_VALUE.get(str(row["freshness"]), 2))
             level.add_metric(values, LEVEL_VALUE.get(str(row["escalation_level"]), 3))
             breaker.add_metric(values, 1 if row["breaker_open"] else 0)
             ts_ns = last_tick.get(sym)

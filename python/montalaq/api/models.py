@@ -22,7 +22,8 @@ _STATUS = {"status": "never_run, ok or error"}
 ErrorDetail = record_model(shapes.ErrorDetail)
 AgentHealth = record_model(shapes.AgentHealth, descriptions=_STATUS)
 ReplayInfo = record_model(shapes.ReplayInfo)
-Health = record_model(shapes.Health, replay=None)
+SchedulerInfo = record_model(shapes.SchedulerInfo)
+Health = record_model(shapes.Health, replay=None, scheduler=None)
 Livez = record_model(shapes.Livez)
 AlertItem = record_model(shapes.AlertDoc, name="AlertItem")
 Alerts = record_model(shapes.AlertsView, name="Alerts")
@@ -51,7 +52,7 @@ AnalysisOut = record_model(shapes.AnalysisDoc, name="AnalysisOut")
 AnalysisHistory = types.GenericAlias(list, (AnalysisOut,))
 """``GET /api/analysis/history``: a list of :data:`AnalysisOut`."""
 PairStatus = record_model(shapes.PairStatus, calendar="24/7")
-ProviderSummary = record_model(shapes.ProviderSummary, closed=0)
+ProviderSummary = record_model(shapes.ProviderSummary, closed=0, unknown=0)
 IngestionStatus = record_model(shapes.IngestionStatus)
 BreakerClose = record_model(shapes.BreakerClose)  # its event: the EscalationEvent record, as is
 
@@ -86,6 +87,7 @@ __all__ = [
     "ReplayInfo",
     "RunNowResult",
     "RunResult",
+    "SchedulerInfo",
     "Signals",
     "SignalsTF",
     "Trend",

@@ -6,8 +6,8 @@
     # urls.py
     urlpatterns += [path("montalaq/", include("montalaq.django.urls"))]
 
-Running it: docs/operations.md, "Django"; how it works: docs/semantics.md, "Django". The
-names below load on first use, so listing the app costs nothing to commands that skip it.
+``manage.py migrate`` upgrades montalaq's tables; the admin shows them (docs/operations.md and
+docs/semantics.md, "Django"). Names load on first use: listing the app costs commands nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         install_service,
         reset_service,
     )
+    from montalaq.django.tables import tables_alias
 
 _LAZY = {
     "DjangoConf": "montalaq.django.conf",
@@ -35,6 +36,7 @@ _LAZY = {
     "get_service": "montalaq.django.runtime",
     "install_service": "montalaq.django.runtime",
     "reset_service": "montalaq.django.runtime",
+    "tables_alias": "montalaq.django.tables",
 }
 
 
@@ -46,4 +48,13 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["DjangoConf", "get_app", "get_router", "get_service", "install_service", "load", "reset_service"]
+__all__ = [
+    "DjangoConf",
+    "get_app",
+    "get_router",
+    "get_service",
+    "install_service",
+    "load",
+    "reset_service",
+    "tables_alias",
+]

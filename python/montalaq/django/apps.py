@@ -1,10 +1,11 @@
 """The Django app config of montalaq (``INSTALLED_APPS += ["montalaq.django"]``).
 
-Label ``montalaq``; no models (montalaq's tables are migrated by its own Alembic
-migrations: ``manage.py montalaq_db upgrade``). ``ready()`` builds nothing -- the service
-is built on the first request (:mod:`montalaq.django.runtime`) -- it only registers the
-system check ``montalaq.E001`` (the settings, :mod:`montalaq.django.conf`) and the
-``setting_changed`` receiver that drops a service built from settings that changed.
+Label ``montalaq``; unmanaged models of montalaq's tables for the read-only admin.
+``ready()`` builds nothing -- the service is built on the first request
+(:mod:`montalaq.django.runtime`) -- it registers the system checks ``montalaq.E001`` (the
+settings, :mod:`montalaq.django.conf`) and ``montalaq.W001`` (:mod:`montalaq.django.tables`),
+the ``post_migrate`` receiver that upgrades montalaq's tables, and the ``setting_changed``
+receiver that drops a service built from settings that changed.
 """
 
 # mypy: disable-error-code="import-untyped"
@@ -44,10 +45,14 @@ class MontalaqConfig(AppConfig):
     verbose_name = "montalaq"
 
     def ready(self) -> None:
-        """Register the settings check and the ``setting_changed`` receiver."""
+        """Register the checks and the ``post_migrate`` and ``setting_changed`` receivers."""
         from django.core.signals import setting_changed
+        from django.db.models.signals import post_migrate
 
         from montalaq.django.runtime import on_setting_changed
+        from montalaq.django.tables import check_tables, upgrade_on_migrate
 
         checks.register(check_settings)
+        checks.register(check_tables)
+        post_migrate.connect(upgrade_on_migrate, sender=self, dispatch_uid="montalaq.django.post_migrate")
         setting_changed.connect(on_setting_changed, dispatch_uid="montalaq.django.setting_changed")

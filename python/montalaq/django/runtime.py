@@ -163,7 +163,9 @@ def _build() -> _Runtime:
             runtime.scheduler = SchedulerThread(service, conf.tick_s)
             runtime.scheduler.start()
         else:
-            service.start_checks()  # readiness without a scheduler: the database's checks
+            # Readiness from the database's checks; /health and the dashboard say why the
+            # pairs are UNKNOWN here.
+            service.serve_without_scheduler("settings.MONTALAQ['RUN_SCHEDULER'] is false")
     except BaseException:
         close_service(service)
         raise

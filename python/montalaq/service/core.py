@@ -136,6 +136,7 @@ class Service(ServiceViews):
         self.monitoring = monitoring
         self.lifecycle = lifecycle if lifecycle is not None else self._default_lifecycle()
         self.scheduler = Scheduler(self, restore_state=bool(restore_state))
+        self.no_scheduler_reason: str | None = None  # set by serve_without_scheduler
 
     def _default_lifecycle(self) -> Lifecycle:
         """From the settings, checking the database, Redis when the guards use it, and the
@@ -416,6 +417,16 @@ class Service(ServiceViews):
         a process that serves the API without the scheduler calls, so that its readiness
         (``/health``) says whether its database answers instead of STARTING forever."""
         threading.Thread(target=self.lifecycle.start, name="montalaq-startup", daemon=True).start()
+
+    def serve_without_scheduler(self, why: str) -> None:
+        """What a process that serves the API but runs no scheduler calls (``why``: the
+        setting that says so, such as ``"RUN_SCHEDULER is false"``): ``/health`` then says
+        so in ``scheduler.reason`` (the dashboard's banner), and the start-up checks run
+        (:meth:`start_checks`)."""
+        from montalaq.service.views import NO_SCHEDULER
+
+        self.no_scheduler_reason = NO_SCHEDULER.format(why=why)
+        self.start_checks()
 
     @property
     def running(self) -> bool:

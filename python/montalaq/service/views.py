@@ -23,10 +23,12 @@ from montalaq.shapes import (
     Health,
     IngestionStatus,
     OpStateName,
+    PairFreshnessName,
     PairStatus,
     ProviderSummary,
     ReadinessName,
     ReplayInfo,
+    SchedulerInfo,
     Signals,
     Trend,
 )
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from montalaq.health import EscalationBoard, OpState
     from montalaq.lifecycle import Lifecycle
     from montalaq.records import Analysis, Finding
+    from montalaq.service.stats import ServiceStats
     from montalaq.service.supervision import ProviderSupervisor
     from montalaq.store import Store
 
@@ -48,6 +51,15 @@ _NS = 1_000_000_000
 _FEATURES = ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
 NO_PROVIDER = "none"
 """The ``providers_summary`` key of the pairs no provider feeds."""
+UNKNOWN = "UNKNOWN"
+"""The freshness of a pair this process never evaluated (never RED as if stale)."""
+
+
+def pair_freshness(row: BoardRow) -> PairFreshnessName:
+    """The freshness a board row shows: its own, or UNKNOWN while this process has never
+    evaluated the pair (a web process without the scheduler, the moments before the first
+    cycle): a pair nobody looked at is not stale (docs/semantics.md, "Service")."""
+    return "UNKNOWN" if row["last_eval"] is None else row["freshness"]
 
 
 def _bar_dict(bar: Any) -> Bar | None:
@@ -97,11 +109,17 @@ class ServiceViews:
     providers: dict[str, Provider]
     supervisor: ProviderSupervisor
 
+    stats: ServiceStats
+    no_scheduler_reason: str | None
+
     if TYPE_CHECKING:
 
         def now(self) -> int: ...
 
         def last_error_code(self, symbol: str, timeframe: str) -> str | None: ...
+
+        @property
+        def running(self) -> bool: ...
 
     # -- arguments ------------------------------------------------------------------------
     def _symbol(self, symbol: object) -> str:
@@ -123,11 +141,29 @@ class ServiceViews:
         """The operational state (STARTING, ACTIVE, WAITING, ERROR, SHUTDOWN)."""
         return self.lifecycle.state
 
+    def own_market_data(self) -> bool:
+        """Whether this process has market data of its own: it runs the scheduler, or its
+        host stepped it. False in a process that serves the API while the scheduler runs
+        elsewhere or nowhere: its engine and board stay empty. The one place that decides
+        it (where a market view shared between processes would plug in)."""
+        return self.running or self.stats.cycles > 0
+
+    def scheduler_status(self) -> SchedulerInfo:
+        """``{running, market_data, reason}``: whether this process runs the scheduler now,
+        whether it has market data of its own (:meth:`own_market_data`) and, when it has
+        none, why and where to look instead (else None)."""
+        market_data = self.own_market_data()
+        reason = None
+        if not market_data:
+            reason = self.no_scheduler_reason or NO_SCHEDULER.format(why="it was never started here")
+        return {"running": bool(self.running), "market_data": market_data, "reason": reason}
+
     def health(self) -> Health:
         """Readiness: ``{status, state, reason, symbols[], trades_cached{sym: n}, agents{name:
-        {status, last_run}}, replay}`` -- ``status`` "ok" while ACTIVE, else the state in
-        lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what is
-        replayed instead of a live feed (None for live feeds)."""
+        {status, last_run}}, replay, scheduler}`` -- ``status`` "ok" while ACTIVE, else the
+        state in lower case; ``last_run`` an aware UTC datetime or None; ``replay`` says what
+        is replayed instead of a live feed (None for live feeds); ``scheduler`` is
+        :meth:`scheduler_status`."""
         state = cast(OpStateName, self.state.name)
         return {
             "status": "ok" if state == "ACTIVE" else cast(ReadinessName, state.lower()),
@@ -140,6 +176,7 @@ class ServiceViews:
                 for n, st in self.agents.status().items()
             },
             "replay": self.replay_info(),
+            "scheduler": self.scheduler_status(),
         }
 
     def replay_info(self) -> ReplayInfo | None:
@@ -335,7 +372,8 @@ class ServiceViews:
 
     def ingestion_status(self) -> IngestionStatus:
         """``{"pairs": [...], "providers_summary": {provider: {pairs, green, amber, red, closed,
-        breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness,
+        unknown, breakers_open}}}``. Each pair: symbol, timeframe, provider, freshness (UNKNOWN
+        while this process never evaluated it, :func:`pair_freshness`),
         escalation_level, breaker_open, last_tick (live, aware datetime or None),
         last_eval, last_error_code, last_signal_bar_ts, last_notify_at, amber_streak,
         red_streak, error_streak, fails_5m, breaker_changed_at, breaker_reason, calendar.
@@ -360,7 +398,7 @@ class ServiceViews:
                     "symbol": sym,
                     "timeframe": tf,
                     "provider": provider,
-                    "freshness": row["freshness"],
+                    "freshness": pair_freshness(row),
                     "escalation_level": row["escalation_level"],
                     "breaker_open": bool(row["breaker_open"]),
                     "last_tick": _ns_or_none(last_tick.get(sym)),
@@ -382,13 +420,23 @@ class ServiceViews:
 
 
 def _no_pairs() -> ProviderSummary:
-    return {"pairs": 0, "green": 0, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0}
+    return {"pairs": 0, "green": 0, "amber": 0, "red": 0, "closed": 0, "unknown": 0, "breakers_open": 0}
+
+
+NO_SCHEDULER = (
+    "this process runs no scheduler ({why}): no pair is evaluated here, so they show UNKNOWN, "
+    "and the tiles and bars stay empty; the analyses, findings and alerts are those the "
+    "scheduler's process writes (montalaq serve, manage.py montalaq_run or the Celery tasks), "
+    "and `montalaq status` shows its pairs"
+)
+"""``/health``'s ``scheduler.reason`` in a process without market data; ``{why}``: the
+setting that says so."""
 
 
 def _summarise(s: ProviderSummary, row: BoardRow) -> None:
     """Count one pair's board row into its provider's summary."""
     s["pairs"] += 1
-    colour = row["freshness"]
+    colour = pair_freshness(row)
     if colour == "GREEN":
         s["green"] += 1
     elif colour == "AMBER":
@@ -397,4 +445,6 @@ def _summarise(s: ProviderSummary, row: BoardRow) -> None:
         s["red"] += 1
     elif colour == "CLOSED":
         s["closed"] += 1
+    elif colour == "UNKNOWN":
+        s["unknown"] += 1
     s["breakers_open"] += int(bool(row["breaker_open"]))

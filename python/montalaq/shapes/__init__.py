@@ -32,7 +32,7 @@ from montalaq.shapes.celery import (
     KpiWindow,
     TickReport,
 )
-from montalaq.shapes.common import FreshnessName, IsoTime, LevelName
+from montalaq.shapes.common import FreshnessName, IsoTime, LevelName, PairFreshnessName
 from montalaq.shapes.events import (
     BoardRow,
     BreakerClose,
@@ -112,6 +112,7 @@ from montalaq.shapes.ops import (
     PairCircuit,
     ReadinessName,
     ReplayInfo,
+    SchedulerInfo,
     SnapshotOutbox,
 )
 from montalaq.shapes.records import AnalysisDoc, BenchResultDoc, FindingDoc, PositionRow
@@ -189,6 +190,7 @@ __all__ = [
     "OperationalStateRow",
     "OutboxBacklog",
     "PairCircuit",
+    "PairFreshnessName",
     "PairStatus",
     "PositionRow",
     "ProviderSummary",
@@ -197,6 +199,7 @@ __all__ = [
     "RuleTransition",
     "RunNowResult",
     "RunResult",
+    "SchedulerInfo",
     "ShutdownReportDoc",
     "Signals",
     "SignalsTF",

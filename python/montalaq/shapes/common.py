@@ -4,6 +4,8 @@ time string (docs/semantics.md, "Time values in Python")."""
 from typing import Literal, NewType
 
 FreshnessName = Literal["GREEN", "AMBER", "RED", "CLOSED"]
+# What a status row shows: UNKNOWN for a pair this process never evaluated (no scheduler here).
+PairFreshnessName = Literal["GREEN", "AMBER", "RED", "CLOSED", "UNKNOWN"]
 """A pair's freshness colour; CLOSED: outside its market calendar's sessions."""
 LevelName = Literal["INFO", "WARN", "ERROR", "CRITICAL"]
 """An escalation level."""
@@ -12,4 +14,4 @@ IsoTime = NewType("IsoTime", str)
 record keeps where it is written to a file, a queue or a database as text. The API's schema
 shows it as a date-time."""
 
-__all__ = ["FreshnessName", "IsoTime", "LevelName"]
+__all__ = ["FreshnessName", "IsoTime", "LevelName", "PairFreshnessName"]

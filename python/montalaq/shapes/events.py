@@ -6,7 +6,7 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from montalaq.shapes.common import FreshnessName, LevelName
+from montalaq.shapes.common import FreshnessName, LevelName, PairFreshnessName
 
 EventKind = Literal["level", "breaker_open", "breaker_close"]
 
@@ -85,7 +85,7 @@ class PairStatus(TypedDict):
     symbol: str
     timeframe: str
     provider: str | None
-    freshness: FreshnessName
+    freshness: PairFreshnessName  # UNKNOWN: never evaluated by this process
     escalation_level: LevelName
     breaker_open: bool
     last_tick: datetime | None
@@ -110,6 +110,7 @@ class ProviderSummary(TypedDict):
     amber: int
     red: int
     closed: int  # outside their market's session
+    unknown: int  # never evaluated by this process
     breakers_open: int
 
 

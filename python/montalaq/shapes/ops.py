@@ -54,6 +54,15 @@ class ReplayInfo(TypedDict):
     shifted_to_today: bool
 
 
+class SchedulerInfo(TypedDict):
+    """Whether this process runs the scheduler and has market data of its own; ``reason``
+    (only without market data) says why the pairs are UNKNOWN and where to look."""
+
+    running: bool
+    market_data: bool
+    reason: str | None
+
+
 class Health(TypedDict):
     """``GET /health`` (readiness: 200 only while ``state`` is ACTIVE, else 503 with the
     same body). ``status`` is "ok" when ACTIVE, else the state in lower case."""
@@ -65,6 +74,7 @@ class Health(TypedDict):
     trades_cached: dict[str, int]
     agents: dict[str, AgentHealth]
     replay: ReplayInfo | None
+    scheduler: SchedulerInfo
 
 
 class BreakerCounts(TypedDict):
@@ -262,5 +272,6 @@ __all__ = [
     "PairCircuit",
     "ReadinessName",
     "ReplayInfo",
+    "SchedulerInfo",
     "SnapshotOutbox",
 ]

@@ -9,6 +9,7 @@ serialised: a PostgreSQL advisory lock, or on SQLite the database's own write lo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -84,6 +85,41 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     return reached
 
 
+@dataclass(frozen=True)
+class Upgraded:
+    """What :func:`upgrade_url` did: the revision ``before`` (None: never migrated), the one
+    ``reached`` (head), and the revisions ``applied`` (their script names, oldest first;
+    empty when the database was already at head)."""
+
+    before: str | None
+    reached: str
+    applied: tuple[str, ...]
+
+
+def upgrade_url(url: str) -> Upgraded:
+    """Migrate the database at ``url`` to head (idempotent; a SQLite file and its folder are
+    created): what ``montalaq_db upgrade`` and Django's ``migrate`` run. Raises whatever the
+    connection or a migration raises (the caller scrubs the URL from the message)."""
+    from montalaq.store.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        reached = upgrade(engine)
+    finally:
+        engine.dispose()
+    return Upgraded(before, reached, applied_between(before, reached))
+
+
+def applied_between(before: str | None, reached: str) -> tuple[str, ...]:
+    """The script names (``0002_error_episodes_service_state``) of the revisions after
+    ``before`` (None: from the start) up to ``reached``, oldest first."""
+    if before == reached:
+        return ()
+    scripts = ScriptDirectory.from_config(_config()).iterate_revisions(reached, before or "base")
+    return tuple(Path(s.path).stem for s in reversed(list(scripts)))
+
+
 def ensure(engine: Engine, *, auto_upgrade_empty: bool = True) -> str:
     """Make the schema usable: migrate an empty database, refuse an out-of-date one.
 
@@ -125,4 +161,14 @@ _OUR_TABLES = {
     "notification_outbox",
 }
 
-__all__ = ["MIGRATIONS_DIR", "SchemaOutOfDateError", "current_revision", "ensure", "head_revision", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SchemaOutOfDateError",
+    "Upgraded",
+    "applied_between",
+    "current_revision",
+    "ensure",
+    "head_revision",
+    "upgrade",
+    "upgrade_url",
+]

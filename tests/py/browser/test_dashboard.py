@@ -132,6 +132,37 @@ def test_pairs_outside_their_market_session_show_closed(
             service.close()
 
 
+def test_a_process_without_the_scheduler_says_so_and_shows_its_pairs_unknown(
+    gap_file: GapFile, tmp_path: Path, open_dashboard: OpenDashboard
+) -> None:
+    """Issue 16: a web process that runs no scheduler (create_app(run_scheduler=False),
+    Django without RUN_SCHEDULER) showed every pair RED; it says why in a note and shows
+    them UNKNOWN (grey)."""
+    from montalaq.api import create_app
+
+    settings = Settings.from_env({"SYMBOL": "SPY"})
+    with Store(f"sqlite:///{tmp_path / 'web.db'}") as store:
+        feed = ReplayProvider(gap_file.path, symbol="SPY", name="Replay", start_ns=T1330)
+        service = Service(settings, store=store, providers={"SPY": feed})
+        server = ThreadedServer(create_app(service=service, token="t", run_scheduler=False))
+        port = server.start()
+        try:
+            dash = open_dashboard(Served(f"http://127.0.0.1:{port}/", "t").page_url())
+            note = dash.page.locator("#no-scheduler")
+            expect(note).to_be_visible()
+            expect(note).to_contain_text("This process runs no scheduler (create_app(run_scheduler=False))")
+            for tf in ("1m", "5m", "15m"):
+                badge = dash.page.locator(f'#pairs tr[data-pair="SPY/{tf}"] .fresh-unknown')
+                expect(badge).to_have_text("UNKNOWN")
+            expect(dash.page.locator("#pairs .fresh-red")).to_have_count(0)
+            expect(dash.page.locator('.provider[data-provider="Replay"]')).to_contain_text("0 red, 3 unknown")
+            dash.screenshot("no-scheduler")
+            assert dash.errors == []
+        finally:
+            server.stop()
+            service.close()
+
+
 def test_untrusted_text_is_shown_as_text_never_as_html(
     hosted: Hosted, host_server: tuple[ThreadedServer, Served], open_dashboard: OpenDashboard
 ) -> None:

@@ -303,7 +303,15 @@ def test_ingestion_status_lists_every_pair_and_the_providers_summary(api: TestCl
         assert Z_TIME.match(p["last_tick"])
         assert Z_TIME.match(p["last_eval"])
     assert status["providers_summary"] == {
-        "AllTick": {"pairs": 3, "green": 3, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0}
+        "AllTick": {
+            "pairs": 3,
+            "green": 3,
+            "amber": 0,
+            "red": 0,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 0,
+        }
     }
 
 
@@ -1019,7 +1027,15 @@ def test_the_gap_shows_on_the_ingestion_status(gap_in_hole: Service) -> None:
             False,
         )
     assert status["providers_summary"] == {
-        "AllTick": {"pairs": 3, "green": 2, "amber": 0, "red": 1, "closed": 0, "breakers_open": 1}
+        "AllTick": {
+            "pairs": 3,
+            "green": 2,
+            "amber": 0,
+            "red": 1,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 1,
+        }
     }
 
 

@@ -10,9 +10,7 @@ from ``settings.MONTALAQ`` over the environment (errors naming the key), the dat
 from ``DATABASES``, the lazy once-per-process service, ``RUN_SCHEDULER``, and the
 management commands ``montalaq_db``, ``montalaq_health``, ``montalaq_run``.
 
-Django is configured once per test process with ``settings.configure()`` from
-``montalaq_django_site.settings`` (never ``DJANGO_SETTINGS_MODULE`` here: Celery's Django
-fix-up would see it in other modules).
+Django is configured once per test process (django_support).
 """
 
 from __future__ import annotations
@@ -20,22 +18,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import django
 import httpx
 import pytest
 from api_fixtures import AUTH, TOKEN, client_for, spy_trades, walk
@@ -45,16 +39,24 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.http import HttpResponse
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, Client
+from django_support import (
+    PG,
+    django_settings_for,
+    hermetic_environment,  # noqa: F401  (autouse)
+    manage,
+    manage_env,
+    montalaq_settings,
+    pg_databases,
+    sqlite_databases,
+)
 from montalaq_django_site import factories
-from montalaq_django_site import settings as site_settings
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
-from store_fixtures import PG_ADMIN_URL, create_pg_database, drop_pg_database
+from store_fixtures import create_pg_database, drop_pg_database
 from test_service import ENV, HOLE_START, NS, T1330, drive, gap_run
 
-import montalaq
 from montalaq.django import conf, runtime
 from montalaq.service import Service
 from montalaq.settings import Settings
@@ -68,76 +70,9 @@ if TYPE_CHECKING:
     import httpx2  # what starlette's TestClient answers with (httpx's successor)
     from starlette.testclient import TestClient
 
-if not django_settings.configured:
-    django_settings.configure(**{k: getattr(site_settings, k) for k in dir(site_settings) if k.isupper()})
-django.setup()
-
 PREFIX = "/montalaq"
-INTEGRATION_DIR = Path(__file__).resolve().parent
-# The montalaq this test process imports (the installed package under `make test`, whose
-# native module the source tree does not hold), handed to the manage.py subprocesses.
-PYTHON_DIR = Path(montalaq.__file__).resolve().parent.parent
 # Headers the two stacks add on their own (Django's middleware adds more; those are ignored).
 _NOT_COMPARED = {"date", "server", "x-cache"}
-_PG = make_url(PG_ADMIN_URL)
-
-
-def pg_databases(name: str) -> dict[str, Any]:
-    """Django's DATABASES for the PostgreSQL database ``name`` on the test server."""
-    return {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": name,
-            "USER": _PG.username or "",
-            "PASSWORD": _PG.password or "",
-            "HOST": _PG.host or "",
-            "PORT": str(_PG.port or ""),
-        }
-    }
-
-
-def sqlite_databases(path: Path) -> dict[str, Any]:
-    """Django's DATABASES for a SQLite file."""
-    return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}}
-
-
-@contextmanager
-def django_settings_for(**overrides: Any) -> Iterator[None]:
-    """``override_settings`` without Django's warning that DATABASES is overridden (Django's
-    own connections are not used by montalaq)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Overriding setting DATABASES")
-        override = override_settings(**overrides)
-        override.enable()
-    try:
-        yield
-    finally:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Overriding setting DATABASES")
-            override.disable()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _hermetic_environment() -> Iterator[None]:
-    """montalaq reads the environment under settings.MONTALAQ: none of its database or
-    token variables leak in from the shell running the tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("DATABASE_URL", "MONTALAQ_DB_PATH", "API_TOKEN", "SYMBOL", "NOTIFY_RATE_LIMIT_PER_MIN"):
-            mp.delenv(name, raising=False)
-        yield
-    runtime.reset_service()
-
-
-def montalaq_settings(tmp: Path, **extra: Any) -> dict[str, Any]:
-    """settings.MONTALAQ of a test: the SPY settings of test_service, the token, alerts
-    under ``tmp``."""
-    return {
-        **ENV,
-        "API_TOKEN": TOKEN,
-        "ALERTS_DIR": str(tmp / "alerts"),
-        "METRICS_DIR": str(tmp / "monitoring"),
-        **extra,
-    }
 
 
 # ------------------------------------------------------------------------------ the site
@@ -221,7 +156,7 @@ def test_the_service_was_built_on_the_django_database(site: Site) -> None:
         assert site.url.endswith("/project.sqlite3")
     else:
         url = make_url(site.url)
-        assert (url.drivername, url.host) == ("postgresql+psycopg", _PG.host)
+        assert (url.drivername, url.host) == ("postgresql+psycopg", PG.host)
         assert str(url.database).startswith("montalaq_test_")
     assert site.service.store.url == site.url
     tables = set(inspect(site.service.store.engine).get_table_names())
@@ -726,14 +661,14 @@ def test_an_alias_named_explicitly_that_cannot_be_shared_is_an_error() -> None:
         load_with({"DATABASE_ALIAS": "default"}, DATABASES=databases)
 
 
-def test_the_system_check_reports_bad_settings() -> None:
+def test_the_system_check_reports_bad_settings(tmp_path: Path) -> None:
     with django_settings_for(MONTALAQ={"NOTIFY_RATE_LIMIT_PER_MIN": "ten"}):
         errors = [e for e in checks.run_checks() if e.id == "montalaq.E001"]
         with pytest.raises(CommandError, match=r"montalaq\.E001"):
             call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
     assert len(errors) == 1
     assert "settings.MONTALAQ['NOTIFY_RATE_LIMIT_PER_MIN']" in errors[0].msg
-    with django_settings_for(MONTALAQ={"SYMBOL": "SPY"}):
+    with django_settings_for(DATABASES=sqlite_databases(tmp_path / "p.sqlite3"), MONTALAQ={"SYMBOL": "SPY"}):
         assert [e for e in checks.run_checks() if e.id.startswith("montalaq.")] == []
 
 
@@ -866,6 +801,30 @@ def test_run_scheduler_runs_the_scheduler_in_a_thread_of_the_web_process(
         runtime.reset_service()
         assert not service.running
         assert not any(t.name == "montalaq-django-scheduler" for t in threading.enumerate())
+
+
+def test_a_web_process_without_run_scheduler_says_so_and_shows_no_pair_red(
+    own_db: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 16, as a new user met it: montalaq_run evaluated the pairs (the rows `montalaq
+    status` shows), and the web process, which runs no scheduler, showed each one RED from
+    its own board that nobody evaluated. It shows them UNKNOWN and says why."""
+    settings = montalaq_settings(tmp_path, SERVICE_FACTORY=factories.accelerated)
+    with django_settings_for(DATABASES=own_db, MONTALAQ=settings):
+        command("montalaq_run", "--tick", "0.05", "--duration", "2")
+        with Store(f"sqlite:///{tmp_path / 'project.sqlite3'}") as store:
+            assert {r["freshness"] for r in store.ingestion_status()} == {"GREEN"}
+        client = Client()
+        health = body(client.get(f"{PREFIX}/health"))
+        assert (health["scheduler"]["running"], health["scheduler"]["market_data"]) == (False, False)
+        assert health["scheduler"]["reason"].startswith(
+            "this process runs no scheduler (settings.MONTALAQ['RUN_SCHEDULER'] is false): "
+        )
+        status = body(client.get(f"{PREFIX}/api/ingestion/status"))
+        assert {p["freshness"] for p in status["pairs"]} == {"UNKNOWN"}
+        assert status["providers_summary"]["AllTick"]["red"] == 0
+        assert status["providers_summary"]["AllTick"]["unknown"] == 3
+        assert 'id="no-scheduler"' in client.get(f"{PREFIX}/").content.decode()
 
 
 # ------------------------------------------------------------------------------ management commands
@@ -1010,37 +969,6 @@ def test_montalaq_run_runs_the_scheduler_for_its_duration(own_db: dict[str, Any]
 
 
 # ------------------------------------------------------------------------------ manage.py, for real
-
-
-def manage(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """``python -m django ARGS`` (what manage.py runs) with the test project's settings."""
-    return subprocess.run(
-        [sys.executable, "-m", "django", *args],
-        cwd=tmp_path,
-        env=manage_env(tmp_path, env),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-
-
-def manage_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "API_TOKEN", "SYMBOL")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "montalaq_django_site.settings",
-            "PYTHONPATH": os.pathsep.join(
-                [str(PYTHON_DIR), str(INTEGRATION_DIR), str(INTEGRATION_DIR.parent)]
-            ),
-            "MONTALAQ_TEST_DJANGO_DB": str(tmp_path / "project.sqlite3"),
-            "ALERTS_DIR": str(tmp_path / "alerts"),
-        }
-    )
-    env.update(extra or {})
-    return env
 
 
 def test_manage_py_upgrades_then_passes_the_health_check(tmp_path: Path) -> None:

@@ -323,3 +323,63 @@ def test_an_app_without_the_scheduler_is_ready_once_its_checks_pass(tmp_path: Pa
                 body = api.get("/health").json()
             assert body["state"] == "ACTIVE"
             assert service.stats.cycles == 0  # no cycle ran here
+
+
+# ------------------------------------------------------------------------------ no scheduler here
+
+
+def test_an_app_without_the_scheduler_says_so_and_shows_its_pairs_unknown_not_red(tmp_path: Path) -> None:
+    """Issue 16: a web process beside the scheduler's process showed every pair RED (its own
+    board, never evaluated) while `montalaq status` showed GREEN."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from montalaq.api import create_app, models
+
+    with Store(f"sqlite:///{tmp_path / 'web.db'}") as store:
+        service = Service(Settings.from_env(ENV), store=store, providers={})
+        with client(create_app(service=service, run_scheduler=False)) as api:
+            health = api.get("/health").json()
+            models.Health.model_validate(health)  # the schema documents the new field and value
+            scheduler = health["scheduler"]
+            assert (scheduler["running"], scheduler["market_data"]) == (False, False)
+            assert scheduler["reason"].startswith(
+                "this process runs no scheduler (create_app(run_scheduler=False)): no pair is evaluated here"
+            )
+            status = api.get("/api/ingestion/status").json()
+            models.IngestionStatus.model_validate(status)
+            assert {(p["timeframe"], p["freshness"]) for p in status["pairs"]} == {
+                ("1m", "UNKNOWN"),
+                ("5m", "UNKNOWN"),
+                ("15m", "UNKNOWN"),
+            }
+            assert status["providers_summary"]["none"] == {
+                "pairs": 3,
+                "green": 0,
+                "amber": 0,
+                "red": 0,
+                "closed": 0,
+                "unknown": 3,
+                "breakers_open": 0,
+            }
+            families = {f.name: f for f in text_string_to_metric_families(api.get("/metrics").text)}
+            assert families["montalaq_pair_freshness"].samples == []  # absent: not RED
+            assert 'id="no-scheduler"' in api.get("/").text  # the dashboard's note
+
+
+def test_a_process_that_steps_its_service_has_market_data_of_its_own(
+    tmp_path: Path, spy: montalaq.Trades
+) -> None:
+    with Store(f"sqlite:///{tmp_path / 'own.db'}") as store:
+        service = Service(Settings.from_env(ENV), store=store, providers={"SPY": replay(spy)})
+        assert service.scheduler_status() == {
+            "running": False,
+            "market_data": False,
+            "reason": "this process runs no scheduler (it was never started here): no pair is evaluated "
+            "here, so they show UNKNOWN, and the tiles and bars stay empty; the analyses, findings and "
+            "alerts are those the scheduler's process writes (montalaq serve, manage.py montalaq_run or "
+            "the Celery tasks), and `montalaq status` shows its pairs",
+        }
+        service.step(T1330 + 60 * NS)
+        assert service.health()["scheduler"] == {"running": False, "market_data": True, "reason": None}
+        # Evaluated now: a pair is its colour, the quiet 15m one too (RED is RED once evaluated).
+        assert "UNKNOWN" not in {p["freshness"] for p in service.ingestion_status()["pairs"]}

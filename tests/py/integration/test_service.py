@@ -222,7 +222,15 @@ def test_ingestion_status_lists_every_pair_with_its_provider(warm: Service) -> N
         (p["provider"], p["freshness"], p["escalation_level"], p["breaker_open"]) for p in status["pairs"]
     } == {("AllTick", "GREEN", "INFO", False)}
     assert status["providers_summary"] == {
-        "AllTick": {"pairs": 3, "green": 3, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0}
+        "AllTick": {
+            "pairs": 3,
+            "green": 3,
+            "amber": 0,
+            "red": 0,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 0,
+        }
     }
 
 
@@ -241,8 +249,24 @@ def test_providers_summary_counts_each_provider(spy: montalaq.Trades, tmp_path: 
         drive(service, T1330 + 30 * NS, T1330 + 3 * 60 * NS)
         summary = service.ingestion_status()["providers_summary"]
     assert summary == {
-        "AllTick": {"pairs": 3, "green": 3, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0},
-        "TwelveData": {"pairs": 3, "green": 3, "amber": 0, "red": 0, "closed": 0, "breakers_open": 0},
+        "AllTick": {
+            "pairs": 3,
+            "green": 3,
+            "amber": 0,
+            "red": 0,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 0,
+        },
+        "TwelveData": {
+            "pairs": 3,
+            "green": 3,
+            "amber": 0,
+            "red": 0,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 0,
+        },
     }
 
 
@@ -508,7 +532,15 @@ def test_the_gap_shows_in_ingestion_status(gap: GapRun) -> None:
             False,
         )
     assert gap.status_in_hole["providers_summary"] == {
-        "AllTick": {"pairs": 3, "green": 2, "amber": 0, "red": 1, "closed": 0, "breakers_open": 1}
+        "AllTick": {
+            "pairs": 3,
+            "green": 2,
+            "amber": 0,
+            "red": 1,
+            "closed": 0,
+            "unknown": 0,
+            "breakers_open": 1,
+        }
     }
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_health_board_json import SEC, T0, TEST_SESSIONS, drive, rich_board
 
+from board_support import SEC, T0, TEST_SESSIONS, drive, rich_board
 from montalaq import EscalationBoard, Freshness
 
 MINUTE = 60 * SEC

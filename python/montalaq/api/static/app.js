@@ -21,6 +21,9 @@
  *   draw the canvas carries data-bars (closed bars drawn) and data-last-start (ISO start
  *   of the newest closed bar, "" when none) so tests and tools can see what is shown.
  * - "Run agents now" marks the findings it returned (class "just-run") until the next run.
+ * - A process without market data of its own (health.scheduler.market_data false: it runs
+ *   no scheduler) shows health.scheduler.reason in a grey note (#no-scheduler) and its
+ *   pairs as UNKNOWN (grey), never RED: nobody evaluated them here.
  * - Latest analysis of a pair: GET api/analysis/history?limit=1 (same record as
  *   api/analysis/latest, cached the same way) because it answers 200 [] while a pair has no
  *   analysis yet, where latest answers 404 -- and a browser logs every 404 as a console
@@ -746,6 +749,7 @@
           document.createTextNode(
             ": " + plural(s.pairs, "pair") + ", " + fmtValue(s.green) + " green, " + fmtValue(s.amber) +
               " amber, " + fmtValue(s.red) + " red" + (s.closed ? ", " + fmtValue(s.closed) + " closed" : "") +
+              (s.unknown ? ", " + fmtValue(s.unknown) + " unknown" : "") +
               ", " + plural(s.breakers_open, "breaker") + " open",
           ),
         );
@@ -955,6 +959,16 @@
     b.textContent = state || DASH;
     b.className = "badge badge-" + (STATE_KIND[state] || "warn");
     setText($("opstate-reason"), state === "ACTIVE" ? "" : String(health.reason || ""));
+    const sched = health.scheduler;
+    const note = $("no-scheduler");
+    if (sched && typeof sched === "object" && sched.market_data === false) {
+      note.hidden = false;
+      const why = String(sched.reason || "this process runs no scheduler");
+      setText(note, why.charAt(0).toUpperCase() + why.slice(1) + ".");
+    } else {
+      note.hidden = true;
+      note.textContent = "";
+    }
     const replay = health.replay;
     const label = $("replay-label");
     if (replay && typeof replay === "object") {

@@ -1,7 +1,9 @@
-"""URLs of the Django test project: a view of its own and montalaq under ``/montalaq/``."""
+"""URLs of the Django test project: a view of its own, the admin under ``/admin/`` and
+montalaq under ``/montalaq/``."""
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
@@ -13,5 +15,6 @@ def host_ping(_request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("host-ping", host_ping),
+    path("admin/", admin.site.urls),
     path("montalaq/", include("montalaq.django.urls")),
 ]

@@ -1,23 +1,20 @@
 """``manage.py montalaq_db upgrade|current``: montalaq's schema (Alembic) in its database.
 
-Output and exit codes as ``montalaq db``; run ``upgrade`` in your deploy step next to
-``manage.py migrate``, which does not touch montalaq's tables (docs/semantics.md, "Django";
-docs/operations.md, "Django").
+Output and exit codes as ``montalaq db``; ``manage.py migrate`` runs the same upgrade
+(docs/semantics.md, "Django"; docs/operations.md, "Django").
 """
 
 # mypy: disable-error-code="import-untyped"
 # mypy: allow-subclassing-any
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from sqlalchemy.engine import make_url
 
 from montalaq.django.management.common import EXIT_FAILED, EXIT_USAGE, failure, load_conf
 from montalaq.store import migrate
-from montalaq.store.engine import make_engine, mask_url, resolve_url
+from montalaq.store.engine import mask_url, resolve_url
 
 COMMAND = "montalaq_db"
 
@@ -60,23 +57,15 @@ class Command(BaseCommand):
             self._current(url, shown)
 
     def _upgrade(self, url: str, shown: str) -> None:
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(url)
         try:
-            before = migrate.current_revision(engine)
-            reached = migrate.upgrade(engine)
+            done = migrate.upgrade_url(url)
         except Exception as exc:  # unreachable server, unknown revision, ...: reported, no traceback
             raise failure(f"{COMMAND} upgrade", url, shown, exc) from None
-        finally:
-            engine.dispose()
-        if before == reached:
-            self.stdout.write(f"{shown}: already at revision {reached} (head)")
+        if done.before == done.reached:
+            self.stdout.write(f"{shown}: already at revision {done.reached} (head)")
         else:
-            self.stdout.write(
-                f"{shown}: upgraded from {before or 'an empty database'} to revision {reached} (head)"
-            )
+            before = done.before or "an empty database"
+            self.stdout.write(f"{shown}: upgraded from {before} to revision {done.reached} (head)")
 
     def _current(self, url: str, shown: str) -> None:
         head = migrate.head_revision()

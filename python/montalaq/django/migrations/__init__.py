@@ -1,0 +1,1 @@
+"""Django migrations of the montalaq app: unmanaged models only (montalaq.django.models)."""
