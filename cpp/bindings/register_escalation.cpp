@@ -203,10 +203,14 @@ class py_board {
   }
   str_dict config() {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto doc = b_.to_json();
+    const auto doc = b_.settings_json();
     str_dict d = json_to_py(doc["config"]);
     d["freshness"] = json_to_py(doc["freshness"]);
     return d;
+  }
+  void set_auto_close_cycles(int cycles) {
+    std::lock_guard<std::mutex> lock(mu_);
+    b_.set_auto_close_cycles(cycles);
   }
 
  private:
@@ -271,5 +275,7 @@ void register_escalation(py::module_& m) {
       .def("load_bytes", &py_board::load_bytes, py::arg("data"),
            "Replace this board's state with a snapshot from to_bytes(); on any error (ValueError) the board is "
            "unchanged.")
-      .def("config", &py_board::config, "Thresholds and freshness settings.");
+      .def("config", &py_board::config, "Thresholds and freshness settings.")
+      .def("_set_auto_close_cycles", &py_board::set_auto_close_cycles, py::arg("cycles"),
+           "Take a new auto_close_cycles and keep every pair's state.");
 }

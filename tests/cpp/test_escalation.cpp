@@ -148,6 +148,38 @@ TEST_CASE("auto close after N clean GREEN cycles", "[escalation]") {
   CHECK(ev.back().reason.find("auto") == 0);
 }
 
+TEST_CASE("a new auto_close_cycles applies to a board that keeps its state", "[escalation]") {
+  rig r;  // operator-only closing
+  r.cycle(colour::red);
+  r.cycle(colour::red);
+  REQUIRE(r.b.breaker_open(r.p));
+  r.cycle(colour::green);
+  r.cycle(colour::green);
+  CHECK(r.b.breaker_open(r.p));  // 0: never closes by itself
+  r.b.set_auto_close_cycles(3);
+  CHECK(r.b.config().auto_close_cycles == 3);
+  CHECK(r.b.settings_json()["config"]["auto_close_cycles"] == 3);
+  CHECK(r.b.breaker_open(r.p));            // the state is kept
+  const auto ev = r.cycle(colour::green);  // the third clean cycle since it opened
+  CHECK_FALSE(r.b.breaker_open(r.p));
+  REQUIRE_FALSE(ev.empty());
+  CHECK(ev.back().kind == event_kind::breaker_close);
+  CHECK_THROWS_AS(r.b.set_auto_close_cycles(-1), std::invalid_argument);
+  CHECK(r.b.config().auto_close_cycles == 3);
+}
+
+TEST_CASE("settings_json is the document's config and freshness", "[escalation][json]") {
+  escalation_config c;
+  c.warn_fails = 5;
+  rig r(c);
+  r.cycle(colour::amber);
+  const auto doc = r.b.to_json();
+  const auto settings = r.b.settings_json();
+  CHECK(settings["config"] == doc["config"]);
+  CHECK(settings["freshness"] == doc["freshness"]);
+  CHECK(settings.size() == 2);
+}
+
 TEST_CASE("a broken pair never changes another pair", "[escalation]") {
   escalation_board b;
   const auto bad = b.add_pair("BAD", minute);

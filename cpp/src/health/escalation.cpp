@@ -408,12 +408,33 @@ pair_row escalation_board::row(std::uint32_t pair, std::int64_t now_ns) const {
                   calendars_[p.calendar].name};
 }
 
-json escalation_board::to_json() const {
+json escalation_board::settings_json() const {
   json overrides = json::array();
   for (const auto& o : fresh_.overrides()) {
     overrides.push_back(
         {{"tf_ns", o.tf_ns}, {"amber_after_ns", o.t.amber_after_ns}, {"red_after_ns", o.t.red_after_ns}});
   }
+  return {
+      {"config",
+       {{"critical_red_streak", cfg_.critical_red_streak},
+        {"error_fails", cfg_.error_fails},
+        {"warn_amber_streak", cfg_.warn_amber_streak},
+        {"warn_fails", cfg_.warn_fails},
+        {"breaker_red_streak", cfg_.breaker_red_streak},
+        {"breaker_error_streak", cfg_.breaker_error_streak},
+        {"auto_close_cycles", cfg_.auto_close_cycles},
+        {"fail_window_ns", cfg_.fail_window_ns},
+        {"max_failures_kept", cfg_.max_failures_kept}}},
+      {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}}};
+}
+
+void escalation_board::set_auto_close_cycles(int cycles) {
+  if (cycles < 0) throw std::invalid_argument("auto_close_cycles must be >= 0 (0 = operator only)");
+  cfg_.auto_close_cycles = cycles;
+}
+
+json escalation_board::to_json() const {
+  json settings = settings_json();
   json pairs = json::array();
   for (std::size_t i = 0; i < hot_.size(); ++i) {
     const hot_state& p = hot_[i];
@@ -443,22 +464,12 @@ json escalation_board::to_json() const {
     calendars.push_back(
         {{"name", calendars_[c].name}, {"opens", calendars_[c].opens}, {"closes", calendars_[c].closes}});
   }
-  return {
-      {"format", "montalaq.escalation_board"},
-      {"version", json_version},
-      {"config",
-       {{"critical_red_streak", cfg_.critical_red_streak},
-        {"error_fails", cfg_.error_fails},
-        {"warn_amber_streak", cfg_.warn_amber_streak},
-        {"warn_fails", cfg_.warn_fails},
-        {"breaker_red_streak", cfg_.breaker_red_streak},
-        {"breaker_error_streak", cfg_.breaker_error_streak},
-        {"auto_close_cycles", cfg_.auto_close_cycles},
-        {"fail_window_ns", cfg_.fail_window_ns},
-        {"max_failures_kept", cfg_.max_failures_kept}}},
-      {"freshness", {{"amber_mult", fresh_.amber_mult()}, {"red_mult", fresh_.red_mult()}, {"overrides", overrides}}},
-      {"calendars", calendars},
-      {"pairs", pairs}};
+  return {{"format", "montalaq.escalation_board"},
+          {"version", json_version},
+          {"config", std::move(settings["config"])},
+          {"freshness", std::move(settings["freshness"])},
+          {"calendars", calendars},
+          {"pairs", pairs}};
 }
 
 escalation_board escalation_board::from_json(const json& doc) {

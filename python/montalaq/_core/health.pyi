@@ -204,6 +204,10 @@ class EscalationBoard:
         self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any
     ) -> dict[str, typing.Any]: ...
     def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]: ...
+    def _set_auto_close_cycles(self, cycles: typing.SupportsInt | typing.SupportsIndex) -> None:
+        """
+        Take a new auto_close_cycles and keep every pair's state.
+        """
     def _set_calendar(
         self,
         name: str,

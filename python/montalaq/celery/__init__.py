@@ -39,6 +39,7 @@ from montalaq.shapes import (
 
 with needs("montalaq.celery"):  # redis: the celery extra
     from montalaq.celery import escalation, kpi, tasks
+    from montalaq.celery.board import decode_board
     from montalaq.celery.feed import ProviderFactory
     from montalaq.celery.logs import quiet_periodic_task_lines
     from montalaq.celery.options import CeleryOptions
@@ -180,9 +181,7 @@ class MontalaqCelery:
         raw = rt.state.client.get(rt.state.key("board"))
         if raw is None:
             return []
-        from montalaq.health import EscalationBoard
-
-        return EscalationBoard.from_json(text_of(raw)).pairs(rt.now_ns())
+        return decode_board(raw).pairs(rt.now_ns())
 
     def reset_state(self) -> int:
         """Delete this deployment's shared state (feed, claims, board, counters...); returns

@@ -1,7 +1,7 @@
 """The escalation board the workers share, in Redis (docs/semantics.md, "Celery",
-"Escalation"): its ``to_json`` document and version, loaded into a per-process cache with
-the index arrays of its pairs, and saved with what goes with it in one transaction fenced
-by the version."""
+"Escalation"): its binary snapshot (``to_bytes``) and version, loaded into a per-process
+cache with the index arrays of its pairs, and saved with what goes with it in one
+transaction fenced by the version."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from redis.exceptions import WatchError
 
 from montalaq.calendars import ALWAYS_OPEN, normalize
 from montalaq.celery.state import pair_field
-from montalaq.celery.state import text as text_of
 from montalaq.cycle import event_doc
 from montalaq.health import EscalationBoard, Freshness
 from montalaq.shapes import EventDoc
@@ -111,39 +110,26 @@ def load_board(rt: Runtime) -> BoardCache:
         board = new_board(want)
         freshness = Freshness()
     else:
-        doc = text_of(raw_doc)
-        head = _document_head(doc)
-        board = EscalationBoard.from_json(doc)
-        if head["config"]["auto_close_cycles"] != want:
+        board = decode_board(raw_doc)
+        cfg = board.config()
+        if cfg["auto_close_cycles"] != want:
             # BREAKER_AUTO_CLOSE_CYCLES changed since the board was created: keep the state,
-            # take the setting (the document is the core's; its config is a flat object).
-            parsed = json.loads(doc)
-            parsed["config"]["auto_close_cycles"] = want
-            board = EscalationBoard.from_json(json.dumps(parsed))
-        freshness = _freshness(head["freshness"])
+            # take the setting.
+            board.set_auto_close_cycles(want)
+        freshness = _freshness(cfg["freshness"])
     cache = index_board(board, version, rt.watchlist.pairs(), freshness, rt.watchlist.calendars())
     rt.board_cache = cache
     return cache
 
 
-def _document_head(doc: str) -> dict[str, Any]:
-    """The board document's ``config`` and ``freshness`` without parsing its pairs (the
-    core writes its keys sorted: config, format, freshness, pairs). ``config()`` of the
-    native board costs as much as the whole document, so it is read from here."""
-    cut = doc.find(',"pairs":')
-    try:
-        head = json.loads(doc[:cut] + "}") if cut > 0 else json.loads(doc)
-    except ValueError:
-        head = None
-    if (
-        not isinstance(head, dict)
-        or not isinstance(head.get("config"), dict)
-        or "auto_close_cycles" not in head["config"]
-        or not isinstance(head.get("freshness"), dict)
-        or "amber_mult" not in head["freshness"]
-    ):
-        raise ValueError("escalation board: the shared document is not a montalaq board")
-    return head
+def decode_board(raw: bytes | str) -> EscalationBoard:
+    """The shared board from what Redis holds: the binary snapshot, or the JSON document a
+    deployment from before the snapshots left (read once; the next save writes the
+    snapshot). A damaged value raises ValueError naming what is wrong."""
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if data[:1] == b"{":
+        return EscalationBoard.from_json(data.decode())
+    return EscalationBoard.from_bytes(data)
 
 
 def _freshness(cfg: Mapping[str, Any]) -> Freshness:
@@ -177,7 +163,7 @@ def save_board(
     :class:`BoardConflictError` is raised -- the later writer must not overwrite a newer board or
     trim failures it never applied."""
     state = rt.state
-    text = cache.board.to_json()
+    snapshot = cache.board.to_bytes()
     version_key = state.key("board", "version")
     pipe: Pipeline = state.client.pipeline(transaction=True)
     pipe.watch(version_key)  # type: ignore[no-untyped-call]
@@ -186,7 +172,7 @@ def save_board(
         pipe.reset()
         raise BoardConflictError(f"the shared board moved to version {raw!r} since {cache.version}")
     pipe.multi()
-    pipe.set(state.key("board"), text)
+    pipe.set(state.key("board"), snapshot)
     pipe.incr(state.key("board", "version"))
     if consumed_failures:
         pipe.ltrim(state.key("failures"), consumed_failures, -1)

@@ -131,6 +131,11 @@ class EscalationBoard(_h.EscalationBoard):
         super().load_bytes(data if isinstance(data, bytes) else bytes(data))
         self._loaded()
 
+    def set_auto_close_cycles(self, cycles: int) -> None:
+        """Take a new ``auto_close_cycles`` (0: operator only) and keep every pair's state --
+        for a board saved under another ``BREAKER_AUTO_CLOSE_CYCLES``."""
+        self._set_auto_close_cycles(int_setting("auto_close_cycles", cycles, 0))
+
     def _loaded(self) -> None:
         """A loaded board has other indices and other calendar sessions: forget both maps."""
         self._calendar_ids = {}

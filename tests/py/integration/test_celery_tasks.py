@@ -34,6 +34,7 @@ import montalaq
 import montalaq.celery as mc
 from montalaq._time import datetime_utc
 from montalaq.celery import escalation, kpi, tasks
+from montalaq.celery.board import decode_board
 from montalaq.celery.guards import SharedCircuitBreaker, SharedErrorThrottle
 from montalaq.celery.runtime import Runtime
 from montalaq.celery.state import FeedRecord
@@ -1143,3 +1144,62 @@ def test_the_escalation_records_metrics_and_alerts_once_whichever_worker_evaluat
     flat = mon._last_flat
     assert "pairs.SPY:1m.freshness" in flat
     assert (flat["positions.count"], flat["risk.daily_loss_pct"]) == (2.0, 1.0)  # the host's source
+
+
+def _stored_board(d: Deployment) -> bytes:
+    """What Redis holds under the board key (bytes: the client does not decode)."""
+    raw = d.rt.state.client.get(d.rt.state.key("board"))
+    assert isinstance(raw, bytes)
+    return raw
+
+
+def test_the_shared_board_is_a_binary_snapshot_and_an_older_json_document_still_loads(
+    deploy: Factory,
+) -> None:
+    d = deploy()
+    d.tick()
+    d.cycle()
+    d.cycle()  # BROKEN: WARN
+    state = d.rt.state
+    raw = _stored_board(d)
+    assert raw[:4] == b"MQEB"
+    levels = {(r["symbol"], r["timeframe"]): r["escalation_level"] for r in d.handle.pairs()}
+    assert levels[("BROKEN", "1m")] == "WARN"
+    # What a deployment from before the snapshots left in Redis: the JSON document.
+    state.client.set(state.key("board"), decode_board(raw).to_json())
+    state.client.incr(state.key("board", "version"))
+    assert {(r["symbol"], r["timeframe"]): r["escalation_level"] for r in d.handle.pairs()} == levels
+    assert escalation.evaluate(d.worker())["evaluated"] is True
+    assert _stored_board(d)[:4] == b"MQEB"  # saved as a snapshot again
+    assert {(r["symbol"], r["timeframe"]): r["escalation_level"] for r in d.handle.pairs()} == levels
+
+
+def test_a_damaged_shared_board_is_refused_with_what_is_wrong_and_left_as_it_is(deploy: Factory) -> None:
+    d = deploy()
+    d.tick()
+    escalation.evaluate(d.rt)
+    state = d.rt.state
+    damaged = _stored_board(d)[:100]
+    state.client.set(state.key("board"), damaged)
+    state.client.incr(state.key("board", "version"))
+    with pytest.raises(ValueError, match="snapshot truncated"):
+        escalation.evaluate(d.worker())
+    assert state.client.get(state.key("board")) == damaged
+    assert state.client.get(state.key("lock", "board")) is None  # the lock was released
+
+
+def test_a_new_auto_close_setting_applies_to_the_shared_board(deploy: Factory) -> None:
+    d = deploy()
+    d.tick()
+    escalation.evaluate(d.rt)
+    assert decode_board(_stored_board(d)).config()["auto_close_cycles"] == 0
+    # A worker started after BREAKER_AUTO_CLOSE_CYCLES changed, on the same shared board.
+    settings = d.handle.settings.model_copy(update={"breaker_auto_close_cycles": 4})
+    rt = mc.install(
+        Celery("other"), settings, watchlist=d.watchlist, options=d.handle.options, agents=None
+    ).runtime()
+    assert escalation.evaluate(rt)["evaluated"] is True
+    board = decode_board(_stored_board(d))
+    assert board.config()["auto_close_cycles"] == 4
+    assert d.rt.board_cache is not None
+    assert len(board) == len(d.rt.board_cache.board)  # every pair kept

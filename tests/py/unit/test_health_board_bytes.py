@@ -5,6 +5,7 @@ foreign snapshot raises ValueError saying what is wrong and leaves the board unt
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 import zlib
@@ -212,3 +213,17 @@ def test_random_boards_round_trip_and_evaluate_identically(
     assert c.to_json() == b.to_json()
     seed = rng.random()
     assert _cycles(b, now, random.Random(seed)) == _cycles(c, now, random.Random(seed))
+
+
+def test_set_auto_close_cycles_keeps_the_state_and_checks_its_argument() -> None:
+    board, _ = rich_board()
+    before = json.loads(board.to_json())
+    board.set_auto_close_cycles(7)
+    after = json.loads(board.to_json())
+    assert after["config"]["auto_close_cycles"] == board.config()["auto_close_cycles"] == 7
+    after["config"]["auto_close_cycles"] = before["config"]["auto_close_cycles"]
+    assert after == before
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises((ValueError, TypeError), match="auto_close_cycles"):
+            board.set_auto_close_cycles(bad)  # type: ignore[arg-type]  # wrong on purpose
+    assert board.config()["auto_close_cycles"] == 7

@@ -111,6 +111,12 @@ class escalation_board {
   [[nodiscard]] pair_row row(std::uint32_t pair, std::int64_t now_ns) const;
   [[nodiscard]] const escalation_config& config() const noexcept { return cfg_; }
   [[nodiscard]] const freshness& fresh() const noexcept { return fresh_; }
+  // The thresholds and freshness settings as the JSON document's "config" and "freshness"
+  // objects ({"config": ..., "freshness": ...}), without the pairs: cheap on any board.
+  [[nodiscard]] nlohmann::json settings_json() const;
+  // BREAKER_AUTO_CLOSE_CYCLES changed since the board was saved: take the new value and
+  // keep every pair's state (0 = operator only; negative throws std::invalid_argument).
+  void set_auto_close_cycles(int cycles);
 
   // Full state as JSON, and back. from_json validates everything before it builds a
   // board, so a malformed or foreign document throws std::invalid_argument and never
