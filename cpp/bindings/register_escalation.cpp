@@ -27,6 +27,7 @@ using montalaq::bindings::json_to_py;
 using montalaq::bindings::now_or_wall;
 using montalaq::bindings::parse_json_doc;
 using montalaq::bindings::str_dict;
+using montalaq::bindings::to_numpy;
 using montalaq::bindings::view;
 
 namespace {
@@ -93,6 +94,21 @@ class py_board {
     std::lock_guard<std::mutex> lock(mu_);
     check(pair);
     b_.set_pair_calendar(pair, calendar);
+  }
+  py::array_t<std::uint32_t> place_pairs(std::vector<std::string> symbols,
+                                         const py::array_t<std::uint32_t, py::array::c_style>& symbol_of,
+                                         const py::array_t<std::int64_t, py::array::c_style>& tf_ns,
+                                         const py::array_t<std::uint16_t, py::array::c_style>& calendar) {
+    const auto s = view(symbol_of);
+    const auto t = view(tf_ns);
+    const auto c = view(calendar);
+    std::vector<std::uint32_t> placed;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mu_);
+      placed = b_.place_pairs(symbols, s, t, c);
+    }
+    return to_numpy(std::move(placed));
   }
   std::optional<std::uint32_t> find_pair(const std::string& symbol, std::int64_t tf_ns) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -255,6 +271,8 @@ void register_escalation(py::module_& m) {
            "Register (or replace) a calendar's sessions [open, close); returns its index (0 is '24/7').")
       .def("_find_calendar", &py_board::find_calendar, py::arg("name"))
       .def("_set_pair_calendar", &py_board::set_pair_calendar, py::arg("pair"), py::arg("calendar"))
+      .def("_place_pairs", &py_board::place_pairs, py::arg("symbols"), py::arg("symbol_of"), py::arg("tf_ns"),
+           py::arg("calendar"), "Register a watchlist's pairs in one call; returns their indices.")
       .def("_find_pair", &py_board::find_pair, py::arg("symbol"), py::arg("tf_ns"))
       .def("__len__", &py_board::size)
       .def("_record_failure", &py_board::record_failure, py::arg("pair"), py::arg("at_ns"), py::arg("error_code"))

@@ -168,6 +168,36 @@ TEST_CASE("a new auto_close_cycles applies to a board that keeps its state", "[e
   CHECK(r.b.config().auto_close_cycles == 3);
 }
 
+TEST_CASE("place_pairs registers a watchlist at once, moves calendars, and checks first", "[escalation]") {
+  escalation_board b;
+  const std::vector<std::int64_t> opens{t0}, closes{t0 + minute};
+  const auto xnys = b.set_calendar("XNYS", opens, closes);
+  const auto existing = b.add_pair("B", minute);
+  const std::vector<std::string> symbols{"A", "B"};
+  const std::vector<std::uint32_t> sym{0, 0, 1};
+  const std::vector<std::int64_t> tf{minute, 5 * minute, minute};
+  const std::vector<std::uint16_t> cal{0, 0, xnys};
+  const auto idx = b.place_pairs(symbols, sym, tf, cal);
+  REQUIRE(idx.size() == 3);
+  CHECK(idx[2] == existing);  // found, not added again
+  CHECK(b.size() == 3);
+  CHECK(b.symbol(idx[0]) == "A");
+  CHECK(b.tf_ns(idx[1]) == 5 * minute);
+  CHECK(b.to_json()["pairs"][existing]["calendar"] == "XNYS");  // moved
+  CHECK(b.place_pairs(symbols, sym, tf, cal) == idx);           // idempotent
+  const std::vector<std::uint32_t> bad_sym{0, 2, 1};
+  CHECK_THROWS_AS(b.place_pairs(symbols, bad_sym, tf, cal), std::invalid_argument);
+  const std::vector<std::int64_t> bad_tf{minute, 5 * minute, 1};
+  const std::vector<std::string> more{"A", "B", "C"};
+  const std::vector<std::uint32_t> sym_c{2, 0, 1};
+  CHECK_THROWS_AS(b.place_pairs(more, sym_c, bad_tf, cal), std::invalid_argument);
+  CHECK(b.size() == 3);  // C was not added: everything is checked first
+  const std::vector<std::uint16_t> bad_cal{0, 0, 9};
+  CHECK_THROWS_AS(b.place_pairs(symbols, sym, tf, bad_cal), std::invalid_argument);
+  const std::vector<std::int64_t> short_tf{minute};
+  CHECK_THROWS_AS(b.place_pairs(symbols, sym, short_tf, cal), std::invalid_argument);
+}
+
 TEST_CASE("settings_json is the document's config and freshness", "[escalation][json]") {
   escalation_config c;
   c.warn_fails = 5;

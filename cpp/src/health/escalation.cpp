@@ -240,6 +240,37 @@ void escalation_board::set_pair_calendar(std::uint32_t pair, std::uint16_t calen
   p.calendar = calendar;
 }
 
+std::vector<std::uint32_t> escalation_board::place_pairs(std::span<const std::string> symbols,
+                                                         std::span<const std::uint32_t> symbol_of,
+                                                         std::span<const std::int64_t> tf_ns,
+                                                         std::span<const std::uint16_t> calendar) {
+  const std::size_t n = symbol_of.size();
+  if (tf_ns.size() != n || calendar.size() != n) {
+    throw std::invalid_argument("place_pairs: symbol_of, tf_ns and calendar must have one value per pair");
+  }
+  for (const auto& s : symbols) {
+    if (s.empty()) throw std::invalid_argument("symbol must be a non-empty string");
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (symbol_of[i] >= symbols.size()) {
+      throw std::invalid_argument("place_pairs: pair " + std::to_string(i) + " names symbol " +
+                                  std::to_string(symbol_of[i]) + " of " + std::to_string(symbols.size()));
+    }
+    if (tf_ns[i] <= 0 || tf_ns[i] % 1'000'000'000 != 0) {
+      throw std::invalid_argument("timeframe must be a positive whole number of seconds");
+    }
+    if (calendar[i] >= calendars_.size()) {
+      throw std::invalid_argument("calendar index " + std::to_string(calendar[i]) + " is not on this board");
+    }
+  }
+  std::vector<std::uint32_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = add_pair(symbols[symbol_of[i]], tf_ns[i], calendar[i]);
+    hot_[out[i]].calendar = calendar[i];  // an existing pair moves
+  }
+  return out;
+}
+
 void escalation_board::calendars_at(std::int64_t now_ns) {
   calendars_now_[always_open] = {std::numeric_limits<std::int64_t>::min(), true};
   for (std::size_t c = 1; c < calendars_.size(); ++c) {

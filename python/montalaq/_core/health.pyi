@@ -197,6 +197,16 @@ class EscalationBoard:
     def _find_calendar(self, name: str) -> int | None: ...
     def _find_pair(self, symbol: str, tf_ns: typing.SupportsInt | typing.SupportsIndex) -> int | None: ...
     def _level(self, pair: typing.SupportsInt | typing.SupportsIndex) -> Level: ...
+    def _place_pairs(
+        self,
+        symbols: collections.abc.Sequence[str],
+        symbol_of: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32],
+        tf_ns: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+        calendar: typing.Annotated[numpy.typing.ArrayLike, numpy.uint16],
+    ) -> numpy.typing.NDArray[numpy.uint32]:
+        """
+        Register a watchlist's pairs in one call; returns their indices.
+        """
     def _record_failure(
         self, pair: typing.SupportsInt | typing.SupportsIndex, at_ns: typing.Any, error_code: str
     ) -> None: ...

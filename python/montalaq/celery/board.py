@@ -5,6 +5,7 @@ transaction fenced by the version."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,42 @@ def new_board(auto_close_cycles: int) -> EscalationBoard:
     return EscalationBoard(Freshness(), auto_close_cycles=auto_close_cycles)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What a watchlist's pairs mean for the board, computed once per watchlist: the symbols,
+    per pair its symbol's position and timeframe in ns, per symbol its calendar."""
+
+    keys: tuple[tuple[str, str], ...]
+    symbols: list[str]
+    symbol_of: npt.NDArray[np.uint32]
+    tf_ns: npt.NDArray[np.int64]
+    sym_cal: list[str]  # per symbol, its normalised calendar
+    cal_names: list[str]  # cal_idx -> name
+    pair_cal: npt.NDArray[np.int64]  # per pair, its calendar's position in cal_names
+
+
+@functools.lru_cache(maxsize=4)
+def _layout(keys: tuple[tuple[str, str], ...], calendars: tuple[tuple[str, str], ...]) -> _Layout:
+    symbols = list(dict.fromkeys(s for s, _ in keys))
+    sym_pos = {s: i for i, s in enumerate(symbols)}
+    tf_of = {tf: parse_timeframe(tf) for tf in dict.fromkeys(tf for _, tf in keys)}
+    symbol_of = np.fromiter((sym_pos[s] for s, _ in keys), dtype=np.uint32, count=len(keys))
+    tf_ns = np.fromiter((tf_of[tf] for _, tf in keys), dtype=np.int64, count=len(keys))
+    cal = dict(calendars)
+    norm = {raw: normalize(raw) for raw in dict.fromkeys(cal.get(s, ALWAYS_OPEN) for s in symbols)}
+    sym_cal = [norm[cal.get(s, ALWAYS_OPEN)] for s in symbols]
+    cal_names = [ALWAYS_OPEN, *(n for n in dict.fromkeys(sym_cal) if n != ALWAYS_OPEN)]
+    cal_pos = {name: k for k, name in enumerate(cal_names)}
+    per_symbol = np.array([cal_pos[c] for c in sym_cal], dtype=np.int64)
+    pair_cal = per_symbol[symbol_of] if len(per_symbol) else np.zeros(0, dtype=np.int64)
+    return _Layout(keys, symbols, symbol_of, tf_ns, sym_cal, cal_names, pair_cal)
+
+
+# The last (layout, placement) -> (by_index, index): a board loaded again with its pairs in the
+# same places (every cold load of the shared board) reuses them instead of 2 x n Python steps.
+_placements: dict[int, tuple[_Layout, npt.NDArray[np.uint32], int, list[Any], dict[Any, int]]] = {}
+
+
 def index_board(
     board: EscalationBoard,
     version: int,
@@ -67,32 +104,31 @@ def index_board(
     calendars: Mapping[str, str] | None = None,
 ) -> BoardCache:
     """``board`` with the watchlist's ``pairs`` registered (and their ``calendars``), as a
-    cache at ``version``."""
-    symbols = list(dict.fromkeys(s for s, _ in pairs))
-    sym_pos = {s: i for i, s in enumerate(symbols)}
-    cal = calendars or {}
-    # Idempotent; registers new pairs and moves a pair whose calendar the watchlist changed.
-    placed = [(board.add_pair(sym, tf, cal.get(sym, "24/7")), sym, tf) for sym, tf in pairs]
+    cache at ``version``. One native call registers the pairs (idempotent: new pairs added, a
+    pair whose calendar the watchlist changed moved); what the watchlist means is computed
+    once per watchlist."""
+    lay = _layout(tuple((s, tf) for s, tf in pairs), tuple(sorted((calendars or {}).items())))
+    placed = board.place_pairs(lay.symbols, lay.symbol_of, lay.tf_ns, lay.sym_cal)
     n = len(board)
-    by_index: list[tuple[str, str] | None] = [None] * n
-    sym_idx = np.full(n, len(symbols), dtype=np.int64)
+    sym_idx = np.full(n, len(lay.symbols), dtype=np.int64)
+    sym_idx[placed] = lay.symbol_of
     tf_ns = np.zeros(n, dtype=np.int64)
-    index: dict[tuple[str, str], int] = {}
-    tf_cache: dict[str, int] = {}
-    cal_names = [ALWAYS_OPEN]
-    cal_pos = {ALWAYS_OPEN: 0}
+    tf_ns[placed] = lay.tf_ns
     cal_idx = np.zeros(n, dtype=np.int64)  # a pair the watchlist no longer has: 24/7 as far as we know
-    for i, sym, tf in placed:
-        by_index[i] = (sym, tf)
-        sym_idx[i] = sym_pos[sym]
-        tf_ns[i] = tf_cache.setdefault(tf, parse_timeframe(tf))
-        index[(sym, tf)] = i
-        name = normalize(cal.get(sym, ALWAYS_OPEN))
-        if name not in cal_pos:
-            cal_pos[name] = len(cal_names)
-            cal_names.append(name)
-        cal_idx[i] = cal_pos[name]
-    return BoardCache(version, board, by_index, symbols, sym_idx, tf_ns, index, freshness, cal_idx, cal_names)
+    cal_idx[placed] = lay.pair_cal
+    last = _placements.get(id(lay))
+    if last is not None and last[0] is lay and last[2] == n and np.array_equal(last[1], placed):
+        by_index, index = last[3], last[4]
+    else:
+        by_index = [None] * n
+        for i, key in zip(placed.tolist(), lay.keys, strict=True):
+            by_index[i] = key
+        index = dict(zip(lay.keys, placed.tolist(), strict=True))
+        _placements.clear()
+        _placements[id(lay)] = (lay, placed, n, by_index, index)
+    return BoardCache(
+        version, board, by_index, lay.symbols, sym_idx, tf_ns, index, freshness, cal_idx, lay.cal_names
+    )
 
 
 def load_board(rt: Runtime) -> BoardCache:

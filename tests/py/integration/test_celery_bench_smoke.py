@@ -13,7 +13,7 @@ ROWS = (
     "escalation task, warm (this worker's cached board)",
     "escalation task, warm, quiet cycle (no event, no failure)",
     "of which: native evaluate",
-    "of which: from_json / to_json / Redis GET / SET",
+    "of which: from_bytes / to_bytes / Redis GET / SET",
     "analyses/s, 1 worker (solo pool)",
     "analyses/s, 2 workers on the same queue",
 )

@@ -93,6 +93,11 @@ class escalation_board {
   [[nodiscard]] const std::string& calendar_name(std::uint16_t calendar) const { return calendars_.at(calendar).name; }
   // Moves a pair to another calendar; its streaks, level and breaker stay as they are.
   void set_pair_calendar(std::uint32_t pair, std::uint16_t calendar);
+  // A watchlist in one call: pair i is (symbols[symbol_of[i]], tf_ns[i]) on calendar[i],
+  // registered when new, moved to that calendar when it exists; returns the pairs' indices.
+  // Every argument is checked before anything changes (std::invalid_argument).
+  std::vector<std::uint32_t> place_pairs(std::span<const std::string> symbols, std::span<const std::uint32_t> symbol_of,
+                                         std::span<const std::int64_t> tf_ns, std::span<const std::uint16_t> calendar);
   [[nodiscard]] std::uint16_t calendar_of(std::uint32_t pair) const { return hot_.at(pair).calendar; }
 
   // One cycle over every pair, in index order. Returns the events of this cycle. Each
