@@ -1,15 +1,18 @@
 #pragma once
 // What several register_*.cpp files share: the wall clock (read here, never in the core),
-// `now` arguments that default to it, and the raw CPython methods used for the few calls
-// made once per event from Python (breaker allow/record, rate limiter, dedupe), where
-// pybind11's dispatcher would cost several times the work itself: their installation,
-// their argument binding and the mapping of C++ exceptions to Python ones.
+// `now` arguments that default to it (and the deprecated `now_ns`/`now_s` keywords they
+// replace: docs/semantics.md, "Time values in Python"), and the raw CPython methods used
+// for the few calls made once per event from Python (breaker allow/record, rate limiter,
+// dedupe), where pybind11's dispatcher would cost several times the work itself: their
+// installation, their argument binding and the mapping of C++ exceptions to Python ones.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/pybind11.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <new>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -25,10 +28,55 @@ inline std::int64_t wall_clock_ns() {
       .count();
 }
 
-// A time argument (int ns, aware datetime, datetime64; None: the wall clock) as int64 ns;
-// errors name the argument `name`.
-inline std::int64_t now_or_wall(py::handle now, const char* name) {
-  return now.is_none() ? wall_clock_ns() : to_ns(now, name);
+// A time argument (int ns, aware datetime, datetime64; None or absent (a null handle): the
+// wall clock) as int64 ns; errors name the argument `name` (a float is refused: it may be
+// seconds).
+inline std::int64_t now_or_wall(py::handle now, const char* name = "now") {
+  return !now || now.is_none() ? wall_clock_ns() : to_ns(now, name);
+}
+
+// The same without reading the clock: nullopt for None or absent, so a caller that needs a
+// time only in some states reads the clock only then.
+inline std::optional<std::int64_t> now_given(py::handle now, const char* name = "now") {
+  if (!now || now.is_none()) return std::nullopt;
+  return to_ns(now, name);
+}
+
+// The default of a deprecated time keyword in pybind11 signatures (py::arg_v(name, unset_arg(),
+// "...")): tells "not passed" from an explicit None, which is a value there.
+inline py::handle unset_arg() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> sentinel;
+  return sentinel.call_once_and_store_result([] { return py::module_::import("builtins").attr("object")(); })
+      .get_stored();
+}
+
+// The deprecated keyword-only `name` of a pybind11-bound method (after py::kw_only()); shown
+// as `name: ... = ...` in its signature and stubs.
+inline py::arg_v deprecated_kw(const char* name) {
+  return py::arg_v(name, py::reinterpret_borrow<py::object>(unset_arg()), "...");
+}
+
+[[gnu::cold, gnu::noinline]] inline void warn_deprecated_now(py::handle now, const char* old_name) {
+  if (now && !now.is_none()) {
+    throw py::type_error(std::string("pass now= or ") + old_name + "=, not both (" + old_name + " is deprecated)");
+  }
+  // Level 1 is the Python frame that made this call: the warning points at the caller.
+  if (PyErr_WarnFormat(PyExc_DeprecationWarning, 1, "%s is deprecated, pass now= (int ns, datetime or datetime64)",
+                       old_name) != 0) {
+    throw py::error_already_set();  // warnings turned into errors
+  }
+}
+
+// Whether the deprecated keyword `old_name` (`now_ns`, `now_s`) was passed in place of `now`
+// (`old`: nullptr or unset_arg() when not): then a DeprecationWarning pointing at the caller
+// and true, and the caller converts `old` exactly as that keyword always was; TypeError when
+// `now` was passed too. One pointer compare when it was not.
+inline bool deprecated_now(py::handle now, py::handle old, const char* old_name) {
+  if (!old || old.is(unset_arg())) [[likely]] {
+    return false;
+  }
+  warn_deprecated_now(now, old_name);
+  return true;
 }
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_not_initialised(const char* class_name) {
@@ -94,9 +142,10 @@ PyObject* raw_call(F&& body) noexcept {
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_call_error(const char* fname, const std::string& what) {
   throw py::type_error(std::string(fname) + "() " + what);
 }
-[[noreturn, gnu::cold, gnu::noinline]] inline void throw_too_many(const char* fname, std::size_t most,
-                                                                  Py_ssize_t given) {
-  throw_call_error(fname, "takes at most " + std::to_string(most) + (most == 1 ? " argument (" : " arguments (") +
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_too_many(const char* fname, std::size_t most, Py_ssize_t given,
+                                                                  bool keywords_after) {
+  const char* what = keywords_after ? " positional argument" : " argument";
+  throw_call_error(fname, "takes at most " + std::to_string(most) + what + (most == 1 ? " (" : "s (") +
                               std::to_string(given) + " given)");
 }
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_unexpected(const char* fname, PyObject* kw) {
@@ -111,12 +160,14 @@ PyObject* raw_call(F&& body) noexcept {
 
 // The arguments of a raw METH_FASTCALL | METH_KEYWORDS method, bound to `names` the way
 // Python binds them (positional first, then keywords); an absent one is nullptr. The first
-// `required` must be given; TypeError otherwise.
+// `required` must be given, and only the first `positional` may be given by position (the
+// rest are keyword-only); TypeError otherwise.
 template <std::size_t N>
 std::array<PyObject*, N> fast_args(const char* fname, const char* const (&names)[N], std::size_t required,
-                                   PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+                                   PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                                   std::size_t positional = N) {
   std::array<PyObject*, N> vals{};
-  if (nargs > static_cast<Py_ssize_t>(N)) throw_too_many(fname, N, nargs);
+  if (nargs > static_cast<Py_ssize_t>(positional)) throw_too_many(fname, positional, nargs, positional < N);
   for (Py_ssize_t i = 0; i < nargs; ++i) vals[static_cast<std::size_t>(i)] = args[i];
   const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   for (Py_ssize_t k = 0; k < nkw; ++k) {

@@ -1,10 +1,14 @@
-"""Time conversions: every public function takes ns, aware datetimes, datetime64, Timestamps."""
+"""Time conversions: every public function takes ns, aware datetimes, datetime64, Timestamps;
+a ``now`` argument goes through :func:`now_arg` (docs/semantics.md, "Time values in Python")."""
 
 from __future__ import annotations
 
+import enum
 import math
+import time
+import warnings
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +40,8 @@ def to_ns(value: object, name: str = "ts_ns") -> int:
             raise ValueError(f"{name}: {v} does not fit in int64 nanoseconds")
         return v
     if isinstance(value, datetime):
+        if type(value).__name__ == "NaTType":  # pandas.NaT is a datetime without a time
+            raise ValueError(f"{name}: NaT is not a time")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
                 f"{name}: naive datetime {value!r} is ambiguous; pass an aware datetime "
@@ -50,10 +56,60 @@ def to_ns(value: object, name: str = "ts_ns") -> int:
         if np.isnat(value):
             raise ValueError(f"{name}: NaT is not a time")
         return int(datetime64_to_ns(np.asarray([value]), name)[0])
+    if isinstance(value, float):
+        raise TypeError(
+            f"{name}: expected int nanoseconds, an aware datetime, numpy.datetime64 or pandas.Timestamp; "
+            f"got float {value!r} (a float cannot be told apart from seconds since the epoch; "
+            "time.time_ns() gives int ns)"
+        )
     raise TypeError(
         f"{name}: expected int nanoseconds, an aware datetime, numpy.datetime64 or pandas.Timestamp; "
         f"got {type(value).__name__}"
     )
+
+
+class Unset(enum.Enum):
+    """The default of a deprecated time keyword: not passed (None is a value there)."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+def deprecated_now(now: object, old_name: str, stacklevel: int = 3) -> None:
+    """The deprecated keyword ``old_name`` (``now_s``, ``now_ns``) was passed in place of
+    ``now`` (its default, :data:`UNSET`, tells): a DeprecationWarning attributed to the
+    caller's caller (``stacklevel`` 3: the public function's caller); TypeError when ``now``
+    was passed too. The caller then converts the old value exactly as it always did."""
+    if now is not None:
+        raise TypeError(f"pass now= or {old_name}=, not both ({old_name} is deprecated)")
+    warnings.warn(
+        f"{old_name} is deprecated, pass now= (int ns, datetime or datetime64)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def now_arg(now: object, name: str = "now") -> int | None:
+    """A ``now`` argument as int ns; None stays None (the caller's clock: this machine's or
+    a server's). Errors name ``name``; a float is refused (it may be seconds)."""
+    return None if now is None else to_ns(now, name)
+
+
+def now_or_old_ns(now: object, now_ns: object) -> int | None:
+    """``now`` as int ns, or the deprecated ``now_ns`` keyword passed in its place (UNSET
+    when not; it warns at the caller of the public method that calls this); None when
+    neither was given (the caller's clock)."""
+    if now_ns is UNSET:
+        return now_arg(now)
+    deprecated_now(now, "now_ns", stacklevel=4)
+    return now_arg(now_ns, "now_ns")
+
+
+def wall_ns(now: object, name: str = "now") -> int:
+    """A ``now`` argument as int ns; None is this machine's wall clock."""
+    return time.time_ns() if now is None else to_ns(now, name)
 
 
 _UNIT_NS = {
