@@ -29,20 +29,25 @@ namespace py = pybind11;
 namespace hl = montalaq::health;
 using montalaq::bindings::add_raw_methods;
 using montalaq::bindings::as_cfunction;
+using montalaq::bindings::deprecated_kw;
+using montalaq::bindings::deprecated_now;
 using montalaq::bindings::fast_args;
 using montalaq::bindings::native_self;
+using montalaq::bindings::now_given;
 using montalaq::bindings::now_or_wall;
 using montalaq::bindings::parse_json_doc;
 using montalaq::bindings::raw_call;
 using montalaq::bindings::record;
-using montalaq::bindings::to_ns;
 using montalaq::bindings::transition_record;
 using montalaq::bindings::transitions_to_py;
 using montalaq::bindings::wall_clock_ns;
 
 namespace {
 
-std::int64_t now_ns_of(const py::object& now) { return now_or_wall(now, "now_ns"); }
+// `now`, or the deprecated `now_ns` keyword (`old`), as int64 ns; None: the wall clock.
+std::int64_t now_ns_of(const py::object& now, const py::object& old) {
+  return deprecated_now(now, old, "now_ns") ? now_or_wall(old, "now_ns") : now_or_wall(now);
+}
 
 class py_breaker {
  public:
@@ -78,13 +83,19 @@ class py_breaker {
     b_ = hl::circuit_breaker::from_json(parse_json_doc(text, "circuit breaker document"));
   }
 
-  hl::breaker_state state(const py::object& now) { return b_.state(now_ns_of(now)); }
-  void force_open(const py::object& now, const std::string& reason) { b_.force_open(now_ns_of(now), reason); }
-  void disable(const py::object& now, const std::string& reason) { b_.disable(now_ns_of(now), reason); }
-  void reset(const py::object& now, const std::string& reason) { b_.reset(now_ns_of(now), reason); }
+  hl::breaker_state state(const py::object& now, const py::object& old) { return b_.state(now_ns_of(now, old)); }
+  void force_open(const py::object& now, const std::string& reason, const py::object& old) {
+    b_.force_open(now_ns_of(now, old), reason);
+  }
+  void disable(const py::object& now, const std::string& reason, const py::object& old) {
+    b_.disable(now_ns_of(now, old), reason);
+  }
+  void reset(const py::object& now, const std::string& reason, const py::object& old) {
+    b_.reset(now_ns_of(now, old), reason);
+  }
   py::typing::List<transition_record> history() { return transitions_to_py(b_.history()); }
-  record<"montalaq.shapes.BreakerCounts"> counts(const py::object& now) {
-    const auto t = now_ns_of(now);
+  record<"montalaq.shapes.BreakerCounts"> counts(const py::object& now, const py::object& old) {
+    const auto t = now_ns_of(now, old);
     record<"montalaq.shapes.BreakerCounts"> d;
     d["allowed"] = b_.counts().allowed;
     d["rejected"] = b_.counts().rejected;
@@ -94,7 +105,9 @@ class py_breaker {
     d["window_calls"] = b_.window_calls();
     return d;
   }
-  std::optional<std::int64_t> retry_after_ns(const py::object& now) { return b_.retry_after_ns(now_ns_of(now)); }
+  std::optional<std::int64_t> retry_after_ns(const py::object& now, const py::object& old) {
+    return b_.retry_after_ns(now_ns_of(now, old));
+  }
 
  private:
   void set_open_error(std::int64_t now) {
@@ -129,13 +142,12 @@ void settle(PyObject* self, py_breaker& b, py::handle exc_type) {
   }
 }
 
-// The optional now_ns argument of allow/record_*: nullopt when not given or None (the
-// caller then reads the clock only if it needs a time).
+// The optional `now` argument of allow/record_* (or the deprecated keyword-only `now_ns`):
+// nullopt when not given or None (the caller then reads the clock only if it needs a time).
 std::optional<std::int64_t> now_arg(const char* fname, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  static const char* const names[] = {"now_ns"};
-  PyObject* now = fast_args(fname, names, 0, args, nargs, kwnames)[0];
-  if (now == nullptr || now == Py_None) return std::nullopt;
-  return to_ns(now, "now_ns");
+  static const char* const names[] = {"now", "now_ns"};
+  const auto [now, old] = fast_args(fname, names, 0, args, nargs, kwnames, 1);
+  return deprecated_now(now, old, "now_ns") ? now_given(old, "now_ns") : now_given(now);
 }
 
 PyObject* fast_allow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
@@ -216,12 +228,14 @@ PyObject* fast_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 void add_fast_breaker_methods(py::class_<py_breaker>& cls) {
   static PyMethodDef defs[] = {
       {"allow", as_cfunction(fast_allow), METH_FASTCALL | METH_KEYWORDS,
-       "allow(self, now_ns: typing.Any = None) -> bool\n\nMay a call go ahead now (None: the wall clock)? In "
-       "HALF_OPEN this takes a probe permit."},
+       "allow(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> bool\n\nMay a call go ahead at `now` "
+       "(None: the wall clock)? In HALF_OPEN this takes a probe permit. now_ns is deprecated."},
       {"record_success", as_cfunction(fast_success), METH_FASTCALL | METH_KEYWORDS,
-       "record_success(self, now_ns: typing.Any = None) -> None\n\nThe guarded call succeeded."},
+       "record_success(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> None\n\nThe guarded call "
+       "succeeded. now_ns is deprecated."},
       {"record_failure", as_cfunction(fast_failure), METH_FASTCALL | METH_KEYWORDS,
-       "record_failure(self, now_ns: typing.Any = None) -> None\n\nThe guarded call failed."},
+       "record_failure(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> None\n\nThe guarded call "
+       "failed. now_ns is deprecated."},
       {"call", as_cfunction(fast_call), METH_FASTCALL | METH_KEYWORDS,
        "call(self, fn: collections.abc.Callable[..., typing.Any], *args: typing.Any, **kwargs: typing.Any) -> "
        "typing.Any\n\nfn(*args, **kwargs) through the breaker; raises the open error when rejected."},
@@ -269,16 +283,19 @@ void register_breaker(py::module_& m) {
            py::arg("mode"), py::arg("failure_threshold"), py::arg("window_ns"), py::arg("failure_rate_pct"),
            py::arg("rate_window_calls"), py::arg("min_calls"), py::arg("cooldown_ns"), py::arg("half_open_calls"),
            py::arg("half_open_max_wait_ns"), py::arg("history_capacity"))
-      .def("state", &py_breaker::state, py::arg("now_ns") = py::none(),
-           "State after applying the clock (OPEN turns HALF_OPEN once the cooldown is over).")
-      .def("force_open", &py_breaker::force_open, py::arg("now_ns") = py::none(), py::arg("reason") = "operator")
-      .def("disable", &py_breaker::disable, py::arg("now_ns") = py::none(), py::arg("reason") = "operator")
-      .def("reset", &py_breaker::reset, py::arg("now_ns") = py::none(), py::arg("reason") = "operator")
+      .def("state", &py_breaker::state, py::arg("now") = py::none(), py::kw_only(), deprecated_kw("now_ns"),
+           "State at `now` (OPEN turns HALF_OPEN once the cooldown is over).")
+      .def("force_open", &py_breaker::force_open, py::arg("now") = py::none(), py::arg("reason") = "operator",
+           py::kw_only(), deprecated_kw("now_ns"))
+      .def("disable", &py_breaker::disable, py::arg("now") = py::none(), py::arg("reason") = "operator", py::kw_only(),
+           deprecated_kw("now_ns"))
+      .def("reset", &py_breaker::reset, py::arg("now") = py::none(), py::arg("reason") = "operator", py::kw_only(),
+           deprecated_kw("now_ns"))
       .def("history", &py_breaker::history, "Transitions, oldest first (bounded).")
-      .def("counts", &py_breaker::counts, py::arg("now_ns") = py::none(),
-           "Calls allowed/rejected, successes/failures, and what counts towards opening now.")
-      .def("retry_after_ns", &py_breaker::retry_after_ns, py::arg("now_ns") = py::none(),
-           "While OPEN: ns until HALF_OPEN; otherwise None.")
+      .def("counts", &py_breaker::counts, py::arg("now") = py::none(), py::kw_only(), deprecated_kw("now_ns"),
+           "Calls allowed/rejected, successes/failures, and what counts towards opening at `now`.")
+      .def("retry_after_ns", &py_breaker::retry_after_ns, py::arg("now") = py::none(), py::kw_only(),
+           deprecated_kw("now_ns"), "While OPEN: ns from `now` until HALF_OPEN; otherwise None.")
       .def("to_json", &py_breaker::to_json)
       .def("load_json", &py_breaker::load_json, py::arg("text"))
       .def("_configure", &py_breaker::configure, py::arg("name"), py::arg("open_error"),

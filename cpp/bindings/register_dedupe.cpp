@@ -1,10 +1,11 @@
-// Bindings for the dedupe cache (docs/semantics.md, "Guards": dedupe keys and caches). Times
-// are float seconds (`now_s`, `ttl_s`) as in the other guards; now_s=None reads the wall
-// clock here, in the binding. The binding decides what is a Python question (is it a
+// Bindings for the dedupe cache (docs/semantics.md, "Guards": dedupe keys and caches). `now`
+// is a time (int ns, aware datetime, datetime64; None reads the wall clock here, in the
+// binding), `ttl_s` float seconds; `now_s`, float seconds, is now's deprecated keyword and is
+// converted as it always was. The binding decides what is a Python question (is it a
 // non-empty str, a real number?); the ranges and their messages are the core's
 // (guard/dedupe.hpp), given the value's repr. RedisDedupe (python/montalaq/dedupe.py)
-// checks its arguments with the same functions (check_dedupe_key, dedupe_now_ns,
-// dedupe_ttl_ns), so both backends refuse the same calls with the same words.
+// checks its arguments with the same functions (check_dedupe_key, dedupe_time_ns,
+// dedupe_now_ns, dedupe_ttl_ns), so both backends refuse the same calls with the same words.
 //
 // check_and_record and contains are raw CPython METH_FASTCALL methods (common.hpp) rather
 // than pybind11 bindings: pybind11's dispatcher costs several times the cache's own work
@@ -30,9 +31,12 @@
 namespace py = pybind11;
 using montalaq::bindings::add_raw_methods;
 using montalaq::bindings::as_cfunction;
+using montalaq::bindings::deprecated_kw;
+using montalaq::bindings::deprecated_now;
 using montalaq::bindings::fast_args;
 using montalaq::bindings::native_self;
 using montalaq::bindings::raw_call;
+using montalaq::bindings::to_ns;
 using montalaq::bindings::wall_clock_ns;
 namespace gd = montalaq::guard;
 
@@ -81,11 +85,33 @@ double seconds_of(PyObject* arg, const char* name, const char* what, bool none_a
   throw_not_seconds(arg, name, what, none_allowed);
 }
 
-// now_s as ns; absent or None: the wall clock.
+// The deprecated now_s as ns; absent or None: the wall clock.
 std::int64_t now_ns_of(PyObject* arg) {
   if (arg == nullptr || arg == Py_None) return wall_clock_ns();
   const double s = seconds_of(arg, "now_s", "seconds since the epoch", true);
   return in_range(arg, [s] { return gd::dedupe_now_ns(s); });
+}
+
+// The latest `now` the cache takes: the now_s range's end (8e9 s, in 2223), so now + ttl
+// stays within int64 ns.
+constexpr std::int64_t max_now_ns = static_cast<std::int64_t>(gd::dedupe_max_now_s * 1e9);
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_now_range(PyObject* arg) {
+  throw py::value_error("now: expected a time from 1970 to 2223 (int ns in [0, 8e18]), got " +
+                        py::repr(arg).cast<std::string>());
+}
+
+// `now` as ns; absent or None: the wall clock.
+std::int64_t time_ns_of(PyObject* arg) {
+  if (arg == nullptr || arg == Py_None) return wall_clock_ns();
+  const std::int64_t t = to_ns(arg, "now");
+  if (t < 0 || t > max_now_ns) throw_now_range(arg);
+  return t;
+}
+
+// `now` of a call, or the deprecated `now_s` (`old`) when that was passed instead.
+std::int64_t now_of(PyObject* now, PyObject* old) {
+  return deprecated_now(now, old, "now_s") ? now_ns_of(old) : time_ns_of(now);
 }
 
 std::int64_t ttl_ns_of(PyObject* arg, bool none_allowed) {
@@ -121,11 +147,11 @@ std::size_t capacity_of(PyObject* arg) {
 
 PyObject* fast_check_and_record(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return raw_call([&] {
-    static const char* const names[] = {"key", "now_s", "ttl_s"};
+    static const char* const names[] = {"key", "now", "ttl_s", "now_s"};
     gd::dedupe_cache& c = cache_of(self);
-    const auto [key_arg, now_arg, ttl_arg] = fast_args("check_and_record", names, 1, args, nargs, kwnames);
+    const auto [key_arg, now_arg, ttl_arg, old_arg] = fast_args("check_and_record", names, 1, args, nargs, kwnames, 3);
     const std::string_view key = key_of(key_arg);
-    const std::int64_t now = now_ns_of(now_arg);
+    const std::int64_t now = now_of(now_arg, old_arg);
     const std::int64_t ttl = ttl_arg == nullptr || ttl_arg == Py_None ? c.ttl_ns() : ttl_ns_of(ttl_arg, true);
     return result_object(c.check_and_record(key, now, ttl));
   });
@@ -133,24 +159,24 @@ PyObject* fast_check_and_record(PyObject* self, PyObject* const* args, Py_ssize_
 
 PyObject* fast_contains(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return raw_call([&] {
-    static const char* const names[] = {"key", "now_s"};
+    static const char* const names[] = {"key", "now", "now_s"};
     gd::dedupe_cache& c = cache_of(self);
-    const auto [key_arg, now_arg] = fast_args("contains", names, 1, args, nargs, kwnames);
+    const auto [key_arg, now_arg, old_arg] = fast_args("contains", names, 1, args, nargs, kwnames, 2);
     const std::string_view key = key_of(key_arg);
-    return PyBool_FromLong(c.contains(key, now_ns_of(now_arg)) ? 1 : 0);
+    return PyBool_FromLong(c.contains(key, now_of(now_arg, old_arg)) ? 1 : 0);
   });
 }
 
 void add_fast_methods(py::class_<gd::dedupe_cache>& cls) {
   static PyMethodDef defs[] = {
       {"check_and_record", as_cfunction(fast_check_and_record), METH_FASTCALL | METH_KEYWORDS,
-       "check_and_record(self, key: str, now_s: typing.SupportsFloat | None = None, ttl_s: typing.SupportsFloat | "
-       "None = None) -> montalaq._core.guard.DedupeResult\n\nALLOWED (and `key` is recorded until now_s + ttl_s), "
-       "or DEDUPED while an earlier record of `key` is unexpired. now_s=None: the wall clock; ttl_s=None: the "
-       "cache's TTL."},
+       "check_and_record(self, key: str, now: typing.Any = None, ttl_s: typing.SupportsFloat | None = None, *, "
+       "now_s: typing.SupportsFloat | None = ...) -> montalaq._core.guard.DedupeResult\n\nALLOWED (and `key` is "
+       "recorded until now + ttl_s), or DEDUPED while an earlier record of `key` is unexpired. now=None: the wall "
+       "clock; ttl_s=None: the cache's TTL. now_s (seconds) is deprecated."},
       {"contains", as_cfunction(fast_contains), METH_FASTCALL | METH_KEYWORDS,
-       "contains(self, key: str, now_s: typing.SupportsFloat | None = None) -> bool\n\nIs there an unexpired "
-       "record of `key`? Records nothing."},
+       "contains(self, key: str, now: typing.Any = None, *, now_s: typing.SupportsFloat | None = ...) -> bool\n\n"
+       "Is there an unexpired record of `key` at `now`? Records nothing. now_s (seconds) is deprecated."},
   };
   add_raw_methods(cls, defs);
 }
@@ -174,12 +200,19 @@ void register_dedupe(py::module_& m) {
       },
       py::arg("key"), "`key` if DedupeCache would take it as a key; TypeError or ValueError as it would raise.");
   m.def(
+      "dedupe_time_ns",
+      [](const py::object& now) -> std::optional<std::int64_t> {
+        if (now.is_none()) return std::nullopt;
+        return time_ns_of(now.ptr());
+      },
+      py::arg("now"), "now as DedupeCache takes it, in ns (None stays None: the backend's clock).");
+  m.def(
       "dedupe_now_ns",
       [](const py::typing::Optional<py::float_>& now_s) -> std::optional<std::int64_t> {
         if (now_s.is_none()) return std::nullopt;
         return now_ns_of(now_s.ptr());
       },
-      py::arg("now_s"), "now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).");
+      py::arg("now_s"), "The deprecated now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).");
   m.def(
       "dedupe_ttl_ns", [](const py::typing::Union<py::float_>& ttl_s) { return ttl_ns_of(ttl_s.ptr(), false); },
       py::arg("ttl_s"), "ttl_s as DedupeCache takes it, in ns.");
@@ -194,10 +227,11 @@ void register_dedupe(py::module_& m) {
           py::arg("ttl_s"), py::arg("capacity"))
       .def(
           "purge",
-          [](gd::dedupe_cache& c, const py::typing::Optional<py::float_>& now_s) {
-            return c.purge(now_ns_of(now_s.ptr()));
+          [](gd::dedupe_cache& c, const py::object& now, const py::object& now_s) {
+            return c.purge(now_of(now.ptr(), now_s.ptr()));
           },
-          py::arg("now_s") = py::none(), "Drop every expired record now; returns how many (calls also purge).")
+          py::arg("now") = py::none(), py::kw_only(), deprecated_kw("now_s"),
+          "Drop every record expired at `now`; returns how many (calls also purge). now_s is deprecated.")
       .def("clear", &gd::dedupe_cache::clear, "Forget every record and reset the counters.")
       .def("__len__", &gd::dedupe_cache::size, "Records held (expired ones not purged yet included).")
       .def_property_readonly("ttl_s", [](const gd::dedupe_cache& c) { return static_cast<double>(c.ttl_ns()) / 1e9; })

@@ -1,8 +1,7 @@
 // Bindings for the escalation board (docs/semantics.md, "Health core": order inside a
 // cycle, market calendars, JSON). The board is shared between threads, so every call takes
 // its mutex, and batch work (set_calendar, set_last_ticks, evaluate, the binary snapshot)
-// releases the GIL.
-// `now_ns=None` reads the wall clock here, in the binding.
+// releases the GIL. `now=None` reads the wall clock here, in the binding.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -68,7 +67,8 @@ str_dict row_dict(const hl::pair_row& r) {
   return d;
 }
 
-std::int64_t now_ns_of(const py::object& now) { return now_or_wall(now, "now_ns"); }
+// A time argument (None: the wall clock); errors name `name`.
+std::int64_t now_ns_of(const py::object& now, const char* name = "now") { return now_or_wall(now, name); }
 
 class py_board {
  public:
@@ -119,7 +119,7 @@ class py_board {
     return b_.size();
   }
   void record_failure(std::uint32_t pair, const py::object& at, const std::string& code) {
-    const auto t = now_ns_of(at);
+    const auto t = now_ns_of(at, "at_ns");
     std::lock_guard<std::mutex> lock(mu_);
     check(pair);
     b_.record_failure(pair, t, code);
@@ -277,13 +277,13 @@ void register_escalation(py::module_& m) {
       .def("__len__", &py_board::size)
       .def("_record_failure", &py_board::record_failure, py::arg("pair"), py::arg("at_ns"), py::arg("error_code"))
       .def("_set_last_ticks", &py_board::set_last_ticks, py::arg("pairs"), py::arg("ts_ns"))
-      .def("_evaluate", &py_board::evaluate, py::arg("now_ns"), py::arg("ticks") = py::none(),
+      .def("_evaluate", &py_board::evaluate, py::arg("now"), py::arg("ticks") = py::none(),
            "One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.")
-      .def("_close_breaker", &py_board::close_breaker, py::arg("pair"), py::arg("now_ns"), py::arg("by"))
+      .def("_close_breaker", &py_board::close_breaker, py::arg("pair"), py::arg("now"), py::arg("by"))
       .def("_level", &py_board::level, py::arg("pair"))
       .def("_breaker_open", &py_board::breaker_open, py::arg("pair"))
-      .def("_row", &py_board::row, py::arg("pair"), py::arg("now_ns"))
-      .def("_rows", &py_board::rows, py::arg("now_ns"))
+      .def("_row", &py_board::row, py::arg("pair"), py::arg("now"))
+      .def("_rows", &py_board::rows, py::arg("now"))
       .def("to_json", &py_board::to_json, "The whole board (config, freshness, every pair) as a JSON string.")
       .def("load_json", &py_board::load_json, py::arg("text"),
            "Replace this board's state with a document from to_json(); on any error (ValueError) the board is "

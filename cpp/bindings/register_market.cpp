@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common.hpp"
 #include "convert.hpp"
 #include "montalaq/market/bar_builder.hpp"
 #include "montalaq/market/engine.hpp"
@@ -18,7 +19,10 @@
 
 namespace py = pybind11;
 namespace mk = montalaq::market;
+using montalaq::bindings::deprecated_kw;
+using montalaq::bindings::deprecated_now;
 using montalaq::bindings::json_to_py;
+using montalaq::bindings::now_or_wall;
 using montalaq::bindings::to_ns;
 using montalaq::bindings::to_numpy;
 using montalaq::bindings::view;
@@ -156,8 +160,8 @@ class py_engine {
     return sym != mk::market_engine::npos && eng_.held(sym);
   }
 
-  py::typing::List<py_bar> advance_time(py::handle now) {
-    const std::int64_t t = to_ns(now, "now_ns");
+  py::typing::List<py_bar> advance_time(py::handle now, py::handle old) {
+    const std::int64_t t = deprecated_now(now, old, "now_ns") ? to_ns(old, "now_ns") : now_or_wall(now);
     std::lock_guard<std::mutex> lock(mu_);
     eng_.advance_time(t);
     py::typing::List<py_bar> out;
@@ -456,8 +460,9 @@ void register_market(py::module_& m) {
       .def("set_hold", &py_engine::set_hold, py::arg("symbol"), py::arg("held"),
            "Hold (True) or release a symbol's bars from closing by the clock (a feed backfilling).")
       .def("held", &py_engine::held, py::arg("symbol"), "Whether the symbol is on hold.")
-      .def("advance_time", &py_engine::advance_time, py::arg("now_ns"),
-           "Close every bar whose end + close_grace <= now; returns the bars closed.")
+      .def("advance_time", &py_engine::advance_time, py::arg("now") = py::none(), py::kw_only(),
+           deprecated_kw("now_ns"),
+           "Close every bar whose end + close_grace <= now (None: the wall clock); returns the bars closed.")
       .def("_bars", &py_engine::bars, py::arg("symbol"), py::arg("tf_ns"), py::arg("include_open"))
       .def("_features", &py_engine::features, py::arg("symbol"), py::arg("tf_ns"))
       .def("_latest", &py_engine::latest, py::arg("symbol"), py::arg("tf_ns"))

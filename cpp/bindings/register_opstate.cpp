@@ -1,6 +1,6 @@
 // Bindings for the operational state machine (docs/semantics.md, "Health core":
-// operational state). Shared between threads, so every call takes its mutex. `now_ns=None`
-// reads the wall clock here, in the binding.
+// operational state). Shared between threads, so every call takes its mutex. `now=None`
+// reads the wall clock here, in the binding; `now_ns` is transition's deprecated keyword.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/typing.h>
@@ -15,6 +15,8 @@
 
 namespace py = pybind11;
 namespace hl = montalaq::health;
+using montalaq::bindings::deprecated_kw;
+using montalaq::bindings::deprecated_now;
 using montalaq::bindings::now_or_wall;
 using montalaq::bindings::parse_json_doc;
 using montalaq::bindings::transition_record;
@@ -24,9 +26,9 @@ namespace {
 
 class py_opstate {
  public:
-  py_opstate(const py::object& now, const std::string& reason) : s_(now_or_wall(now, "now_ns"), reason) {}
-  bool transition(hl::op_state to, const py::object& now, const std::string& reason) {
-    const auto t = now_or_wall(now, "now_ns");
+  py_opstate(const py::object& now, const std::string& reason) : s_(now_or_wall(now), reason) {}
+  bool transition(hl::op_state to, const py::object& now, const std::string& reason, const py::object& old) {
+    const auto t = deprecated_now(now, old, "now_ns") ? now_or_wall(old, "now_ns") : now_or_wall(now);
     std::lock_guard<std::mutex> lock(mu_);
     return s_.transition(to, t, reason);
   }
@@ -74,9 +76,10 @@ void register_opstate(py::module_& m) {
   py::register_exception<hl::invalid_transition>(m, "InvalidTransitionError", PyExc_ValueError);
 
   py::class_<py_opstate>(m, "OperationalState", "Native operational state machine; use montalaq.health.")
-      .def(py::init<const py::object&, const std::string&>(), py::arg("now_ns") = py::none(),
+      .def(py::init<const py::object&, const std::string&>(), py::arg("now") = py::none(),
            py::arg("reason") = "created")
-      .def("transition", &py_opstate::transition, py::arg("to"), py::arg("now_ns") = py::none(), py::arg("reason") = "",
+      .def("transition", &py_opstate::transition, py::arg("to"), py::arg("now") = py::none(), py::arg("reason") = "",
+           py::kw_only(), deprecated_kw("now_ns"),
            "Move to `to`; InvalidTransitionError (a ValueError) if the state machine does not allow it. "
            "SHUTDOWN -> SHUTDOWN is ignored and returns False.")
       .def_property_readonly("state", &py_opstate::current)

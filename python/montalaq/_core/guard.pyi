@@ -19,6 +19,7 @@ __all__: list[str] = [
     "canonical_error_type",
     "check_dedupe_key",
     "dedupe_now_ns",
+    "dedupe_time_ns",
     "dedupe_ttl_ns",
     "is_tick_multiple",
     "validate_trading_decision",
@@ -34,23 +35,21 @@ class RateLimiter:
         window_ns: typing.SupportsInt | typing.SupportsIndex,
         max_keys: typing.SupportsInt | typing.SupportsIndex,
     ) -> None: ...
-    def purge(self, now_s: typing.SupportsFloat | typing.SupportsIndex | None = None) -> int:
+    def purge(self, now: typing.Any = None, *, now_s: typing.Any = ...) -> int:
         """
-        Drop keys with an empty window; returns how many.
+        Drop keys with an empty window at `now`; returns how many. now_s is deprecated.
         """
-    def remaining(self, key: str, now_s: typing.SupportsFloat | typing.SupportsIndex | None = None) -> int:
+    def remaining(self, key: str, now: typing.Any = None, *, now_s: typing.Any = ...) -> int:
         """
-        Slots left for `key` now.
+        Slots left for `key` at `now`. now_s is deprecated.
         """
-    def retry_after_s(
-        self, key: str, now_s: typing.SupportsFloat | typing.SupportsIndex | None = None
-    ) -> float:
+    def retry_after_s(self, key: str, now: typing.Any = None, *, now_s: typing.Any = ...) -> float:
         """
-        Seconds until `key` gets a slot (0 if it has one).
+        Seconds from `now` until `key` gets a slot (0 if it has one). now_s is deprecated.
         """
-    def try_acquire(self, key: str, now_s: float | None = None) -> bool:
+    def try_acquire(self, key: str, now: typing.Any = None, *, now_s: float | None = ...) -> bool:
         """
-        Take a slot for `key` if fewer than `limit` were taken in the window ending now; False means over the limit (fold the event into a digest: nothing is dropped here).
+        Take a slot for `key` if fewer than `limit` were taken in the window ending at `now` (None: the wall clock); False means over the limit (fold the event into a digest: nothing is dropped here). now_s (seconds) is deprecated.
         """
     @property
     def denied(self) -> int: ...
@@ -106,22 +105,27 @@ class DedupeCache:
         Records held (expired ones not purged yet included).
         """
     def check_and_record(
-        self, key: str, now_s: typing.SupportsFloat | None = None, ttl_s: typing.SupportsFloat | None = None
+        self,
+        key: str,
+        now: typing.Any = None,
+        ttl_s: typing.SupportsFloat | None = None,
+        *,
+        now_s: typing.SupportsFloat | None = ...,
     ) -> DedupeResult:
         """
-        ALLOWED (and `key` is recorded until now_s + ttl_s), or DEDUPED while an earlier record of `key` is unexpired. now_s=None: the wall clock; ttl_s=None: the cache's TTL.
+        ALLOWED (and `key` is recorded until now + ttl_s), or DEDUPED while an earlier record of `key` is unexpired. now=None: the wall clock; ttl_s=None: the cache's TTL. now_s (seconds) is deprecated.
         """
     def clear(self) -> None:
         """
         Forget every record and reset the counters.
         """
-    def contains(self, key: str, now_s: typing.SupportsFloat | None = None) -> bool:
+    def contains(self, key: str, now: typing.Any = None, *, now_s: typing.SupportsFloat | None = ...) -> bool:
         """
-        Is there an unexpired record of `key`? Records nothing.
+        Is there an unexpired record of `key` at `now`? Records nothing. now_s (seconds) is deprecated.
         """
-    def purge(self, now_s: float | None = None) -> int:
+    def purge(self, now: typing.Any = None, *, now_s: typing.Any = ...) -> int:
         """
-        Drop every expired record now; returns how many (calls also purge).
+        Drop every record expired at `now`; returns how many (calls also purge). now_s is deprecated.
         """
     @property
     def allowed(self) -> int:
@@ -362,7 +366,12 @@ def check_dedupe_key(key: str) -> str:
 
 def dedupe_now_ns(now_s: float | None) -> int | None:
     """
-    now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).
+    The deprecated now_s as DedupeCache takes it, in ns (None stays None: the backend's clock).
+    """
+
+def dedupe_time_ns(now: typing.Any) -> int | None:
+    """
+    now as DedupeCache takes it, in ns (None stays None: the backend's clock).
     """
 
 def dedupe_ttl_ns(ttl_s: float) -> int:

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("montalaq.notify")
 
-_NS = 1_000_000_000
-
 
 def send_digests(n: Notifier, channel: Channel) -> tuple[int, bool]:
     """Send ``channel``'s folded rows as digests while the rate limit has room; returns
@@ -39,7 +37,7 @@ def send_digests(n: Notifier, channel: Channel) -> tuple[int, bool]:
             return done, False
         # room() said yes, so this only fails when another process took the last slot of
         # a shared (Redis) window; a half-open probe then times out and re-opens.
-        if not n.rate_limiter.try_acquire(name, now_ns / _NS):
+        if not n.rate_limiter.try_acquire(name, now_ns):
             break
         folded = outbox.claim(name, now, channel.max_digest_items, n.lease_s, status="FOLDED")
         if not folded:

@@ -37,8 +37,6 @@ from montalaq.throttle import ErrorThrottle, ThrottleDecision
 
 log = logging.getLogger("montalaq.notify")
 
-_NS = 1_000_000_000
-
 
 class Notifier:
     """Durable, rate-limited, breaker-guarded delivery to ``channels`` (see module doc).
@@ -162,7 +160,7 @@ class Notifier:
         now_ns, now = self._now()
         if (
             dedupe_key is not None
-            and self.dedupe.check_and_record(dedupe_key, now_s=now_ns / _NS) is DedupeResult.DEDUPED
+            and self.dedupe.check_and_record(dedupe_key, now_ns) is DedupeResult.DEDUPED
         ):
             self.stats.deduped += 1
             self.store.record_dedup_event(

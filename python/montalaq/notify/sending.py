@@ -33,7 +33,7 @@ def room(n: Notifier, name: str, now_ns: int) -> bool:
     """Whether the rate limit has room, asked without taking a slot (when the limiter
     can say), so that a breaker probe is never spent on a send the limit then stops."""
     remaining = getattr(n.rate_limiter, "remaining", None)
-    return True if remaining is None else bool(remaining(name, now_ns / _NS) > 0)
+    return True if remaining is None else bool(remaining(name, now_ns) > 0)
 
 
 def describe(exc: BaseException) -> str:
@@ -77,7 +77,7 @@ def send_pending(n: Notifier, channel: Channel, stuck_logged: set[int]) -> int:
                 outbox.release([r.id for r in rows[i:]], now + timedelta(microseconds=retry_ns // 1000))
                 n.stats.breaker_skips += 1
                 break
-            if not n.rate_limiter.try_acquire(name, now_ns / _NS):
+            if not n.rate_limiter.try_acquire(name, now_ns):
                 outbox.fold([r.id for r in rows[i:]])
                 n.stats.folded += len(rows) - i
                 break

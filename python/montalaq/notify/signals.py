@@ -71,7 +71,7 @@ class SignalHook:
         if analysis.composite_score is None or analysis.composite_score < self.threshold:
             return SignalDecision.BELOW_THRESHOLD
         when = as_utc(now, "now") if now is not None else as_utc(self.notifier.clock(), "now")
-        now_s = to_ns(when, "now") / 1e9
+        now_ns = to_ns(when, "now")
         key = signal_key(analysis.symbol, analysis.timeframe, analysis.bar_ts)
         info = {
             "symbol": analysis.symbol,
@@ -79,7 +79,7 @@ class SignalHook:
             "bar_ts": analysis.bar_ts.isoformat(),
         }
         cid = analysis.correlation_id
-        if self.dedupe.contains(key, now_s=now_s):
+        if self.dedupe.contains(key, now_ns):
             self.store.record_dedup_event(
                 key, "DEDUPED", symbol=analysis.symbol, correlation_id=cid, payload=info, now=when
             )
@@ -87,7 +87,7 @@ class SignalHook:
         granted = self.store.claim_signal_bar(
             analysis.symbol, analysis.timeframe, analysis.bar_ts, now=when, window_s=self.dedupe_window_s
         )
-        claimed_at_s = now_s
+        claimed_at_s = now_ns / 1e9
         if not granted:
             claimed_at = self._claim_of(analysis)
             if claimed_at is None:  # a later bar was signalled: this one is stale
@@ -120,7 +120,7 @@ class SignalHook:
             correlation_id=cid,
             idempotency_key=f"signal-{key[:40]}-{window_no}",
         )
-        self.dedupe.check_and_record(key, now_s=now_s, ttl_s=self.dedupe_window_s)
+        self.dedupe.check_and_record(key, now_ns, ttl_s=self.dedupe_window_s)
         # NOTIFIED when this call put the notification in the outbox: the claim's owner, or a
         # later call for a claim whose owner died before queueing (REQUEUED). Exactly one
         # call per claim inserts the rows, so exactly one reports NOTIFIED.

@@ -439,7 +439,7 @@ def test_naive_datetimes_are_refused_everywhere() -> None:
     naive = datetime(2020, 2, 22, 0, 0, 1)
     with pytest.raises(ValueError, match=r"ts_ns: naive datetime .* aware datetime"):
         engine.on_trade(SYM, naive, 1.0, 1.0)
-    with pytest.raises(ValueError, match="now_ns: naive datetime"):
+    with pytest.raises(ValueError, match="now: naive datetime"):
         engine.advance_time(naive)
     with pytest.raises(ValueError, match="ts_ns: naive datetime"):
         engine.on_quote(SYM, naive, 1.0, 2.0)

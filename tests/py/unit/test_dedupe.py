@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from montalaq import _core
 from montalaq.dedupe import DedupeCache, DedupeResult, dedup_key, dedup_key_text
 
-T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-TS = 1_767_225_600_000_000_000
+TS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z, int ns
+T0 = TS
+T0_S = 1_767_225_600.0  # the same in seconds, for the deprecated now_s
+S = 1_000_000_000
 ALLOWED = DedupeResult.ALLOWED
 DEDUPED = DedupeResult.DEDUPED
 BASE = {
@@ -169,22 +171,22 @@ def test_the_result_enum_is_native_and_has_the_two_names() -> None:
 def test_ttl_expiry_then_the_key_is_recorded_anew() -> None:
     c = DedupeCache(ttl_s=900)
     assert c.check_and_record("k", T0) is ALLOWED
-    assert c.check_and_record("k", T0 + 899.999) is DEDUPED
-    assert c.check_and_record("k", T0 + 900) is ALLOWED  # expires == now: expired
-    assert c.check_and_record("k", T0 + 1799.999) is DEDUPED
-    assert c.check_and_record("k", T0 + 1800) is ALLOWED
+    assert c.check_and_record("k", T0 + 900 * S - 1) is DEDUPED
+    assert c.check_and_record("k", T0 + 900 * S) is ALLOWED  # expires == now: expired
+    assert c.check_and_record("k", T0 + 1800 * S - 1) is DEDUPED
+    assert c.check_and_record("k", T0 + 1800 * S) is ALLOWED
     assert (c.allowed, c.deduped) == (3, 2)
 
 
 def test_capacity_bounds_the_records_and_counts_evictions() -> None:
     c = DedupeCache(ttl_s=100, capacity=3)
     for i, k in enumerate("abc"):
-        assert c.check_and_record(k, T0 + i) is ALLOWED
-    assert c.check_and_record("d", T0 + 3) is ALLOWED
+        assert c.check_and_record(k, T0 + i * S) is ALLOWED
+    assert c.check_and_record("d", T0 + 3 * S) is ALLOWED
     assert (len(c), c.evictions) == (3, 1)
-    assert not c.contains("a", T0 + 3)  # the one expiring soonest went
-    assert c.contains("b", T0 + 3)
-    assert c.check_and_record("e", T0 + 101) is ALLOWED  # a and b expired: no eviction
+    assert not c.contains("a", T0 + 3 * S)  # the one expiring soonest went
+    assert c.contains("b", T0 + 3 * S)
+    assert c.check_and_record("e", T0 + 101 * S) is ALLOWED  # a and b expired: no eviction
     assert c.evictions == 1
     assert c.capacity == 3
 
@@ -194,7 +196,7 @@ def test_purge_len_and_clear() -> None:
     for i in range(5):
         c.check_and_record(f"k{i}", T0, ttl_s=i + 1)
     assert len(c) == 5
-    assert c.purge(T0 + 2) == 2
+    assert c.purge(T0 + 2 * S) == 2
     assert len(c) == 3
     c.clear()
     assert (len(c), c.allowed, c.deduped) == (0, 0, 0)
@@ -203,40 +205,88 @@ def test_purge_len_and_clear() -> None:
 
 def test_arguments_by_keyword_and_number_types() -> None:
     c = DedupeCache(ttl_s=60)
-    assert c.check_and_record(key="k", now_s=T0, ttl_s=5) is ALLOWED
-    assert c.check_and_record("k", ttl_s=5, now_s=T0 + 4) is DEDUPED
-    assert c.check_and_record("k", np.float64(T0 + 5)) is ALLOWED  # recorded with the 60 s default
-    assert c.check_and_record("k", int(T0) + 64) is DEDUPED
-    assert c.check_and_record("k", np.int64(int(T0) + 65)) is ALLOWED
-    assert c.contains(key="k", now_s=T0 + 66)
+    assert c.check_and_record(key="k", now=T0, ttl_s=5) is ALLOWED
+    assert c.check_and_record("k", ttl_s=5, now=T0 + 4 * S) is DEDUPED
+    assert c.check_and_record("k", np.int64(T0 + 5 * S)) is ALLOWED  # recorded with the 60 s default
+    assert c.contains(key="k", now=T0 + 64 * S)
+    assert not c.contains("k", T0 + 65 * S)
     assert c.ttl_s == 60.0
+
+
+# One instant four ways: int ns, aware datetimes (two zones), numpy.datetime64, pandas.Timestamp.
+T0_FORMS = [
+    T0,
+    datetime(2026, 1, 1, tzinfo=UTC),
+    datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+    np.datetime64(T0, "ns"),
+    pd.Timestamp(T0, tz="UTC"),
+]
+
+
+@pytest.mark.parametrize("now", T0_FORMS, ids=["int", "utc", "plus1h", "datetime64", "timestamp"])
+def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(now: object) -> None:
+    c = DedupeCache(ttl_s=60)
+    assert c.check_and_record("k", now) is ALLOWED
+    assert c.contains("k", T0 + 60 * S - 1)
+    assert not c.contains("k", T0 + 60 * S)  # recorded at T0 exactly, whatever the form
+    assert c.contains("k", now=now)
+    assert c.check_and_record("k", now=now) is DEDUPED
+    assert c.purge(now=now) == 0
+
+
+def test_now_s_still_works_and_warns_at_the_caller() -> None:
+    c = DedupeCache(ttl_s=60)
+    with pytest.warns(DeprecationWarning, match=r"now_s is deprecated, pass now= \(int ns") as record:
+        assert c.check_and_record("k", now_s=T0_S) is ALLOWED
+    assert record[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert c.check_and_record("k", ttl_s=5, now_s=T0_S + 59.999) is DEDUPED
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert not c.contains("k", now_s=T0_S + 60)  # seconds, converted as they always were
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert c.purge(now_s=T0_S + 60) == 1
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert c.check_and_record("j", now_s=None) is ALLOWED  # None: the wall clock, as before
 
 
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
         (lambda c: c.check_and_record(), TypeError, "missing required argument 'key'"),
-        (lambda c: c.check_and_record("k", T0, 1, 2), TypeError, "at most 3"),
+        (lambda c: c.check_and_record("k", T0, 1, 2), TypeError, "at most 3 positional"),
         (lambda c: c.check_and_record("k", when=T0), TypeError, "unexpected keyword argument 'when'"),
-        (lambda c: c.check_and_record("k", T0, now_s=T0), TypeError, "multiple values for argument 'now_s'"),
+        (lambda c: c.check_and_record("k", T0, now=T0), TypeError, "multiple values for argument 'now'"),
+        (lambda c: c.check_and_record("k", T0, now_s=T0_S), TypeError, "pass now= or now_s=, not both"),
+        (lambda c: c.contains("k", T0, now_s=T0_S), TypeError, "not both"),
+        (lambda c: c.purge(T0, now_s=T0_S), TypeError, "not both"),
         (lambda c: c.check_and_record(None), TypeError, "key"),
         (lambda c: c.check_and_record(b"k"), TypeError, "key"),
         (lambda c: c.check_and_record(""), ValueError, "key"),
-        (lambda c: c.check_and_record("k", "now"), TypeError, "now_s"),
-        (lambda c: c.check_and_record("k", True), TypeError, "now_s"),
-        (lambda c: c.check_and_record("k", float("nan")), ValueError, "now_s"),
-        (lambda c: c.check_and_record("k", -1.0), ValueError, "now_s"),
-        (lambda c: c.check_and_record("k", 10**400), ValueError, "now_s"),
+        (lambda c: c.check_and_record("k", "now"), TypeError, "^now: expected int nanoseconds"),
+        (lambda c: c.check_and_record("k", True), TypeError, "^now: .*bool"),
+        (lambda c: c.check_and_record("k", T0_S), TypeError, "^now: .*got float .* seconds"),
+        (lambda c: c.check_and_record("k", float("nan")), TypeError, "^now: .*got float nan"),
+        (lambda c: c.check_and_record("k", datetime(2026, 1, 1)), ValueError, "^now: naive datetime"),
+        (lambda c: c.check_and_record("k", np.datetime64("NaT")), ValueError, "^now: NaT"),
+        (lambda c: c.check_and_record("k", pd.NaT), ValueError, "^now: NaT"),
+        (lambda c: c.check_and_record("k", -1), ValueError, r"^now: expected a time from 1970 to 2223"),
+        (lambda c: c.check_and_record("k", 8 * 10**18 + 1), ValueError, "^now: expected a time"),
+        (lambda c: c.check_and_record("k", 10**400), ValueError, "^now: integer out of int64 range"),
+        (lambda c: c.check_and_record("k", now_s="now"), TypeError, "^now_s"),
+        (lambda c: c.check_and_record("k", now_s=float("nan")), ValueError, "^now_s"),
+        (lambda c: c.check_and_record("k", now_s=-1.0), ValueError, "^now_s"),
         (lambda c: c.check_and_record("k", T0, -900), ValueError, "ttl_s"),
         (lambda c: c.check_and_record("k", T0, 0), ValueError, "ttl_s"),
         (lambda c: c.check_and_record("k", T0, 1e-12), ValueError, "ttl_s"),
         (lambda c: c.check_and_record("k", T0, float("inf")), ValueError, "ttl_s"),
         (lambda c: c.check_and_record("k", T0, "900"), TypeError, "ttl_s"),
         (lambda c: c.contains(""), ValueError, "key"),
-        (lambda c: c.contains("k", float("nan")), ValueError, "now_s"),
-        (lambda c: c.purge(float("nan")), ValueError, "now_s"),
+        (lambda c: c.contains("k", 1.5), TypeError, "^now: .*got float"),
+        (lambda c: c.purge(1.5), TypeError, "^now: .*got float"),
+        (lambda c: c.purge(-1), ValueError, "^now: expected a time"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:now_s is deprecated:DeprecationWarning")
 def test_bad_calls_are_clear(call: object, error: type[Exception], match: str) -> None:
     c = DedupeCache()
     with pytest.raises(error, match=match):
@@ -284,15 +334,15 @@ def test_wall_clock_by_default() -> None:
 )
 def test_agrees_with_a_dict_of_expiries(ops: list[tuple[int, int, int | None]]) -> None:
     c = DedupeCache(ttl_s=20)
-    expires: dict[str, float] = {}
+    expires: dict[str, int] = {}
     now = T0
     for k, gap, ttl in ops:
-        now += gap
+        now += gap * S
         name = f"k{k}"
         if name in expires and now < expires[name]:
             expect = DEDUPED
         else:
             expect = ALLOWED
-            expires[name] = now + (20 if ttl is None else ttl)
+            expires[name] = now + (20 if ttl is None else ttl) * S
         assert c.check_and_record(name, now, ttl) is expect
         assert all(c.contains(n, now) == (now < e) for n, e in expires.items())

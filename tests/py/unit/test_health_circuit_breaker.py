@@ -1,7 +1,7 @@
 """The generic CircuitBreaker (docs/semantics.md, Health core): count mode and rate mode with their edges, the
 cooldown, HALF_OPEN probes, the probe timeout, operator states, history and counts, the
 sync/async decorator and context managers, CircuitOpenError, exclusions, JSON snapshots.
-Time is passed explicitly (``now_ns``) except where the wall clock is the point."""
+Time is passed explicitly (``now``) except where the wall clock is the point."""
 
 from __future__ import annotations
 
