@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from montalaq._native import guard as _g
 from montalaq._optional import needs
-from montalaq._time import TimeLike, to_ns
+from montalaq._time import UNSET, TimeLike, Unset, deprecated_now, to_ns
 from montalaq.timeframes import parse_timeframe, timeframe_label
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def _bucket_ns(bucket_s: object) -> int:
     return ns
 
 
-# bucket_s is the key's alone (the caches take now_s and ttl_s through the native module),
+# bucket_s is the key's alone (the caches take now and ttl_s through the native module),
 # read with the caches' words and rounding.
 def _seconds(value: object, name: str) -> float:
     if not isinstance(value, bool | str | bytes | complex):
@@ -198,19 +198,20 @@ class DedupeStore(Protocol):
     def ttl_s(self) -> float: ...
 
     def check_and_record(
-        self, key: str, now_s: float | None = None, ttl_s: float | None = None
+        self, key: str, now: TimeLike | None = None, ttl_s: float | None = None
     ) -> DedupeResult: ...
 
-    def contains(self, key: str, now_s: float | None = None) -> bool: ...
+    def contains(self, key: str, now: TimeLike | None = None) -> bool: ...
 
 
 class DedupeCache(_g.DedupeCache):
     """In-process TTL dedupe cache (native; ``check_and_record`` costs well under 1 µs).
 
-    ``check_and_record(key, now_s=None, ttl_s=None)``: ALLOWED and ``key`` recorded until
-    ``now_s + ttl_s``, or DEDUPED while an earlier record is unexpired. ``now_s=None`` is
-    this machine's wall clock; ``ttl_s=None`` is the cache's ``ttl_s``.
-    ``contains(key, now_s=None)`` looks without recording.
+    ``check_and_record(key, now=None, ttl_s=None)``: ALLOWED and ``key`` recorded until
+    ``now + ttl_s``, or DEDUPED while an earlier record is unexpired. ``now`` is int ns, an
+    aware datetime or datetime64 (docs/semantics.md, "Time values in Python"), None this
+    machine's wall clock; ``ttl_s=None`` is the cache's ``ttl_s``. ``contains(key, now=None)``
+    looks without recording. ``now_s=`` (float seconds) is deprecated.
 
     Memory is bounded: expired records are purged as calls go (and by ``purge()``), and a
     new key arriving when ``capacity`` records are held first purges every expired record,
@@ -270,7 +271,7 @@ class RedisDedupe:
     Same interface and answers as :class:`DedupeCache`. Each record is the Redis string
     ``prefix + key`` holding its expiry in ns since the epoch, with a server-side expiry of
     the TTL (rounded up to ms) set in the same command, so a killed process leaves nothing
-    stuck. ``now_s=None`` reads the Redis server's clock (one clock for every process);
+    stuck. ``now=None`` reads the Redis server's clock (one clock for every process);
     with a passed-in clock the records still vanish after ``ttl_s`` of real time, so a
     replay clock slower than real time can see a record disappear before its logical
     expiry. There is no capacity: Redis memory is bounded by TTL x key rate (and Redis's
@@ -296,35 +297,45 @@ class RedisDedupe:
         return self._ttl_ns / 1e9
 
     def check_and_record(
-        self, key: str, now_s: float | None = None, ttl_s: float | None = None
+        self,
+        key: str,
+        now: TimeLike | None = None,
+        ttl_s: float | None = None,
+        *,
+        now_s: float | Unset | None = UNSET,
     ) -> DedupeResult:
         """ALLOWED (``key`` recorded until now + ttl) or DEDUPED, atomically across processes."""
         name = self.prefix + _g.check_dedupe_key(key)
-        now = _g.dedupe_now_ns(now_s)
+        at = _now_ns(now, now_s)
         ttl = self._ttl_ns if ttl_s is None else _g.dedupe_ttl_ns(ttl_s)
-        args = ["" if now is None else str(now), str(ttl), "1", str(-(-ttl // 1_000_000))]
+        args = ["" if at is None else str(at), str(ttl), "1", str(-(-ttl // 1_000_000))]
         allowed = self._script(keys=[name], args=args)
         return DedupeResult.ALLOWED if int(allowed) == 1 else DedupeResult.DEDUPED
 
     def check_and_record_many(
-        self, keys: list[str], now_s: float | None = None, ttl_s: float | None = None
+        self,
+        keys: list[str],
+        now: TimeLike | None = None,
+        ttl_s: float | None = None,
+        *,
+        now_s: float | Unset | None = UNSET,
     ) -> list[DedupeResult]:
         """``check_and_record`` for each key in one pipelined round trip, in order (each
         call still atomic; a key repeated in the batch is DEDUPED after its first)."""
         names = [self.prefix + _g.check_dedupe_key(k) for k in keys]
-        now = _g.dedupe_now_ns(now_s)
+        at = _now_ns(now, now_s)
         ttl = self._ttl_ns if ttl_s is None else _g.dedupe_ttl_ns(ttl_s)
-        args = ["" if now is None else str(now), str(ttl), "1", str(-(-ttl // 1_000_000))]
+        args = ["" if at is None else str(at), str(ttl), "1", str(-(-ttl // 1_000_000))]
         pipe = self._client.pipeline(transaction=False)
         for name in names:
             self._script(keys=[name], args=args, client=pipe)
         return [DedupeResult.ALLOWED if int(v) == 1 else DedupeResult.DEDUPED for v in pipe.execute()]
 
-    def contains(self, key: str, now_s: float | None = None) -> bool:
-        """Is there an unexpired record of ``key``? Records nothing."""
+    def contains(self, key: str, now: TimeLike | None = None, *, now_s: float | Unset | None = UNSET) -> bool:
+        """Is there an unexpired record of ``key`` at ``now``? Records nothing."""
         name = self.prefix + _g.check_dedupe_key(key)
-        now = _g.dedupe_now_ns(now_s)
-        return int(self._script(keys=[name], args=["" if now is None else str(now), "1", "0", "1"])) == 0
+        at = _now_ns(now, now_s)
+        return int(self._script(keys=[name], args=["" if at is None else str(at), "1", "0", "1"])) == 0
 
     def clear(self) -> int:
         """Delete every record under this prefix (expired or not); returns how many."""
@@ -354,6 +365,15 @@ class RedisDedupe:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _now_ns(now: TimeLike | None, now_s: float | Unset | None) -> int | None:
+    """The time of a RedisDedupe call in ns, checked as DedupeCache checks it (None: the
+    server's clock); the deprecated ``now_s`` warns at the method's caller."""
+    if now_s is UNSET:
+        return _g.dedupe_time_ns(now)
+    deprecated_now(now, "now_s", stacklevel=4)
+    return _g.dedupe_now_ns(now_s)
 
 
 __all__ = [

@@ -16,10 +16,16 @@ import uuid
 
 from montalaq._native import guard as _g
 from montalaq._optional import needs
+from montalaq._time import UNSET, TimeLike, Unset, deprecated_now, to_ns
+
+_MAX_NOW_NS = 2**62  # the latest time either limiter takes (as RateLimiter's binding)
 
 
 class RateLimiter(_g.RateLimiter):
-    """In-process sliding-window limiter; ``now_s`` defaults to the wall clock.
+    """In-process sliding-window limiter. ``try_acquire(key, now=None)``, ``remaining``,
+    ``retry_after_s`` and ``purge`` take ``now`` as int ns, an aware datetime or datetime64
+    (docs/semantics.md, "Time values in Python"), None the wall clock; ``now_s=`` (float
+    seconds) is deprecated.
 
     Thread safety: calls are serialised by the GIL (the native calls never release it).
     """
@@ -63,10 +69,11 @@ return 0
 class RedisRateLimiter:
     """The same limiter shared by many processes through Redis (atomic per call).
 
-    ``try_acquire(key, now_s=None)`` has the answers of :class:`RateLimiter`: at most
+    ``try_acquire(key, now=None)`` has the answers of :class:`RateLimiter`: at most
     ``limit`` acquisitions per key in any window of ``window_s``. Keys live under
     ``prefix`` and expire on their own once idle, so a killed process leaves nothing stuck.
-    ``now_s=None`` uses the Redis server's clock (one clock for every process).
+    ``now=None`` uses the Redis server's clock (one clock for every process); times are
+    kept to the microsecond.
     """
 
     def __init__(
@@ -92,26 +99,38 @@ class RedisRateLimiter:
         self._token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
         self._seq = itertools.count()
 
-    def try_acquire(self, key: str, now_s: float | None = None) -> bool:
-        """Take a slot for ``key`` if it has one in the window ending now (Redis-atomic)."""
+    def try_acquire(
+        self, key: str, now: TimeLike | None = None, *, now_s: float | Unset | None = UNSET
+    ) -> bool:
+        """Take a slot for ``key`` if it has one in the window ending at ``now`` (Redis-atomic)."""
         if not isinstance(key, str) or not key:
             raise ValueError("key: expected a non-empty string")
-        if now_s is None:
-            now_us = -1
-        elif isinstance(now_s, bool) or not isinstance(now_s, int | float) or not math.isfinite(now_s):
-            raise ValueError(f"now_s: expected finite seconds since the epoch, got {now_s!r}")
+        if now_s is UNSET:
+            now_us = _now_us(now)
         else:
-            now_us = round(now_s * 1_000_000)
+            deprecated_now(now, "now_s")
+            if now_s is None:
+                now_us = -1
+            elif isinstance(now_s, bool) or not isinstance(now_s, int | float) or not math.isfinite(now_s):
+                raise ValueError(f"now_s: expected finite seconds since the epoch, got {now_s!r}")
+            else:
+                now_us = round(now_s * 1_000_000)
         member = f"{self._token}{next(self._seq)}"
         return bool(
             self._acquire(keys=[self.prefix + key], args=[self.limit, self._window_us, now_us, member])
         )
 
-    def try_acquire_many(self, keys: list[str], now_s: float | None = None) -> list[bool]:
+    def try_acquire_many(
+        self, keys: list[str], now: TimeLike | None = None, *, now_s: float | Unset | None = UNSET
+    ) -> list[bool]:
         """``try_acquire`` for each key in one pipelined round trip (each still atomic)."""
         if any(not isinstance(k, str) or not k for k in keys):
             raise ValueError("keys: expected non-empty strings")
-        now_us = -1 if now_s is None else round(float(now_s) * 1_000_000)
+        if now_s is UNSET:
+            now_us = _now_us(now)
+        else:
+            deprecated_now(now, "now_s")
+            now_us = -1 if now_s is None else round(float(now_s) * 1_000_000)
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             member = f"{self._token}{next(self._seq)}"
@@ -123,6 +142,17 @@ class RedisRateLimiter:
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+
+def _now_us(now: TimeLike | None) -> int:
+    """``now`` in whole microseconds (the Redis scores), -1 for None (the server's clock);
+    refused outside what :class:`RateLimiter` takes, with its words."""
+    if now is None:
+        return -1
+    ns = to_ns(now, "now")
+    if not 0 <= ns <= _MAX_NOW_NS:
+        raise ValueError(f"now: expected a time from 1970 to 2116 (int ns in [0, 2**62]), got {now!r}")
+    return ns // 1_000
 
 
 __all__ = ["RateLimiter", "RedisRateLimiter"]

@@ -4,8 +4,10 @@ due, and one call to run one (docs/semantics.md, "Agents")."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
+from montalaq._time import UNSET, TimeLike, Unset, now_or_old_ns
 from montalaq.agents.context import AgentContext, AgentFn
 from montalaq.agents.runner import AgentStatus, run_agent
 from montalaq.agents.spec import AgentFnT, AgentSpec, agent, check_interval, check_name, tagged_spec
@@ -17,7 +19,7 @@ class AgentRegistry:
     """Named agents with their intervals and run status. Thread-safe.
 
     ``run(name, ctx)`` evaluates one agent for one symbol and never raises for what the
-    agent does (docs/semantics.md, "Agents"); ``due(now_ns)`` says which agents' intervals
+    agent does (docs/semantics.md, "Agents"); ``due(now)`` says which agents' intervals
     have passed since their last run.
     """
 
@@ -125,8 +127,11 @@ class AgentRegistry:
                 return {name: self._status[name].to_dict()}
             return {n: st.to_dict() for n, st in self._status.items()}
 
-    def due(self, now_ns: int) -> list[str]:
-        """Agents never run, or last run at least their ``interval_s`` before ``now_ns``."""
+    def due(self, now: TimeLike | None = None, *, now_ns: int | Unset = UNSET) -> list[str]:
+        """Agents never run, or last run at least their ``interval_s`` before ``now`` (int ns,
+        an aware datetime or datetime64; None: the wall clock). ``now_ns=`` is deprecated."""
+        at = now_or_old_ns(now, now_ns)
+        now_ns = time.time_ns() if at is None else at
         with self._lock:
             out = []
             for n, spec in self._specs.items():

@@ -12,6 +12,8 @@ from typing import Any, Protocol, TypeVar
 
 from redis.lock import Lock
 
+from montalaq._time import UNSET
+from montalaq._time import now_or_old_ns as _time  # taken before the lock; None: the wall clock
 from montalaq.celery.state import SharedState, text
 from montalaq.health import BreakerState, CircuitBreaker
 from montalaq.shapes import DigestEntry, ThrottleRecovery, ThrottleSummaryRow
@@ -97,25 +99,30 @@ class SharedCircuitBreaker(CircuitBreaker):
     def _synced(self, fn: Callable[[], T], *, write: bool = True) -> T:
         return _synced(self, self._shared, self._shared_key, fn, write=write)
 
-    def allow(self, now_ns: Any = None) -> bool:
+    def allow(self, now: Any = None, *, now_ns: Any = UNSET) -> bool:
         """``allow`` on the shared state (a half-open probe permit is taken once cluster-wide)."""
-        return self._synced(lambda: CircuitBreaker.allow(self, now_ns))
+        t = _time(now, now_ns)
+        return self._synced(lambda: CircuitBreaker.allow(self, t))
 
-    def record_success(self, now_ns: Any = None) -> None:
+    def record_success(self, now: Any = None, *, now_ns: Any = UNSET) -> None:
         """``record_success`` on the shared state."""
-        self._synced(lambda: CircuitBreaker.record_success(self, now_ns))
+        t = _time(now, now_ns)
+        self._synced(lambda: CircuitBreaker.record_success(self, t))
 
-    def record_failure(self, now_ns: Any = None) -> None:
+    def record_failure(self, now: Any = None, *, now_ns: Any = UNSET) -> None:
         """``record_failure`` on the shared state."""
-        self._synced(lambda: CircuitBreaker.record_failure(self, now_ns))
+        t = _time(now, now_ns)
+        self._synced(lambda: CircuitBreaker.record_failure(self, t))
 
-    def retry_after_ns(self, now_ns: Any = None) -> int | None:
+    def retry_after_ns(self, now: Any = None, *, now_ns: Any = UNSET) -> int | None:
         """``retry_after_ns`` of the shared state."""
-        return self._synced(lambda: CircuitBreaker.retry_after_ns(self, now_ns), write=False)
+        t = _time(now, now_ns)
+        return self._synced(lambda: CircuitBreaker.retry_after_ns(self, t), write=False)
 
-    def state(self, now_ns: Any = None) -> BreakerState:
+    def state(self, now: Any = None, *, now_ns: Any = UNSET) -> BreakerState:
         """``state`` of the shared state."""
-        return self._synced(lambda: CircuitBreaker.state(self, now_ns), write=False)
+        t = _time(now, now_ns)
+        return self._synced(lambda: CircuitBreaker.state(self, t), write=False)
 
 
 __all__ = ["SharedCircuitBreaker", "SharedErrorThrottle"]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
+from montalaq._time import UNSET, TimeLike, Unset, now_or_old_ns
 from montalaq.correlation import correlation_scope
 from montalaq.errors import ErrorTaxonomy
 from montalaq.health import CircuitBreaker
@@ -199,18 +200,22 @@ class LLMAnalyst:
         features: Mapping[str, Any],
         posture: str | None,
         findings: Sequence[Finding],
-        now_ns: int,
+        now: TimeLike | None = None,
+        *,
+        now_ns: int | Unset = UNSET,
     ) -> SubmitOutcome:
         """Queue a call for ``symbol`` if the gates let it through; returns at once.
 
         ``features``: the ``/signals_tf`` mapping; ``posture``: the trend score's posture;
-        ``findings``: the symbol's recent findings; ``now_ns``: the cycle's time (int ns), the
-        time of the finding an answer becomes. Never raises for what the gates decide."""
+        ``findings``: the symbol's recent findings; ``now``: the cycle's time (int ns, aware
+        datetime, datetime64; None: the analyst's clock), the time of the finding an answer
+        becomes (``now_ns=`` is deprecated). Never raises for what the gates decide."""
+        at = now_or_old_ns(now, now_ns)
         if self._stop.is_set():
             return "closed"
         if not self.enabled:
             return "disabled"
-        now_ns = int(now_ns)
+        now_ns = int(self._clock()) if at is None else at
         mine = sorted(
             (f for f in findings if isinstance(f, Finding) and f.symbol == symbol),
             key=lambda f: f.ts_utc,

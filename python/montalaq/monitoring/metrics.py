@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
+from montalaq._time import UNSET, TimeLike, Unset, deprecated_now, wall_ns
 from montalaq.records import as_utc
 
 
@@ -127,12 +128,24 @@ def _number(path: str, value: Any) -> float | None:
     return None  # strings, lists (symbols): not numeric, not a rule input
 
 
-def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[str, float]:
-    """``metrics`` as ``{dotted path: float}`` plus the derived ages at ``now_s``.
+def flatten(
+    metrics: MetricsSnapshot | Mapping[str, Any],
+    now: TimeLike | None = None,
+    *,
+    now_s: float | Unset = UNSET,
+) -> dict[str, float]:
+    """``metrics`` as ``{dotted path: float}`` plus the derived ages at ``now`` (int ns, an
+    aware datetime or datetime64; None: the wall clock). ``now_s=`` (float seconds) is
+    deprecated.
 
     Raises TypeError when ``metrics`` is neither a snapshot nor a mapping of sections.
     Non-numeric leaves are skipped; NaN/inf become missing.
     """
+    if now_s is UNSET:
+        at_s = wall_ns(now) / 1e9
+    else:
+        deprecated_now(now, "now_s")
+        at_s = now_s
     if is_dataclass(metrics) and not isinstance(metrics, type):
         data: Mapping[str, Any] = asdict(metrics)
     elif isinstance(metrics, Mapping):
@@ -154,10 +167,10 @@ def flatten(metrics: MetricsSnapshot | Mapping[str, Any], now_s: float) -> dict[
     _seed_forms(out)
     last_tick = out.get("heartbeat.last_tick")
     if last_tick is not None:
-        out["heartbeat.age_seconds"] = max(0.0, now_s - last_tick)
+        out["heartbeat.age_seconds"] = max(0.0, at_s - last_tick)
     last_call = out.get("connectivity.last_api_call")
     if last_call is not None:
-        out["connectivity.last_api_call_age_seconds"] = max(0.0, now_s - last_call)
+        out["connectivity.last_api_call_age_seconds"] = max(0.0, at_s - last_call)
     return out
 
 

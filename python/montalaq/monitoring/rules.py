@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from montalaq import _native
+from montalaq._time import UNSET, TimeLike, Unset, now_or_old_ns
 from montalaq.shapes import FiringRule, RuleTransition
 
 #: Defaults of the built-in rules' thresholds (settable per service).
@@ -128,18 +130,31 @@ class RuleSet:
         """Every rule as its definition mapping."""
         return list(json.loads(self._engine.rules_json()))
 
-    def evaluate(self, now_ns: int, flat: Mapping[str, float]) -> list[RuleTransition]:
-        """Evaluate every rule against ``flat`` metrics at ``now_ns``; FIRING/RESOLVED events."""
+    def evaluate(
+        self,
+        now: TimeLike | None = None,
+        flat: Mapping[str, float] | None = None,
+        *,
+        now_ns: int | Unset = UNSET,
+    ) -> list[RuleTransition]:
+        """Evaluate every rule against ``flat`` metrics (required) at ``now`` (int ns, an aware
+        datetime or datetime64; None: the wall clock); FIRING/RESOLVED events. ``now_ns=`` is
+        deprecated."""
+        at = now_or_old_ns(now, now_ns)
+        if flat is None:
+            raise TypeError("evaluate() missing required argument 'flat'")
         values = np.full(len(self.paths), np.nan)
         for path, slot in self._slots.items():
             v = flat.get(path)
             if v is not None:
                 values[slot] = v
-        return list(self._engine.evaluate(now_ns, values))
+        return list(self._engine.evaluate(time.time_ns() if at is None else at, values))
 
-    def acknowledge(self, rule: str, now_ns: int) -> bool:
-        """Acknowledge the firing alert of ``rule``; False when it is not firing."""
-        return bool(self._engine.acknowledge(rule, now_ns))
+    def acknowledge(self, rule: str, now: TimeLike | None = None, *, now_ns: int | Unset = UNSET) -> bool:
+        """Acknowledge the firing alert of ``rule`` at ``now`` (None: the wall clock); False
+        when it is not firing. ``now_ns=`` is deprecated."""
+        at = now_or_old_ns(now, now_ns)
+        return bool(self._engine.acknowledge(rule, time.time_ns() if at is None else at))
 
     def active(self) -> list[FiringRule]:
         """Firing rules: ``{rule, severity, since_ns, fired_at_ns, value, acknowledged, message}``."""

@@ -257,7 +257,7 @@ class MonitoringService:
 
     def _process(self, ts_ns: int, metrics: Any) -> None:
         try:
-            flat = flatten(metrics if metrics is not None else {}, ts_ns / _NS)
+            flat = flatten(metrics if metrics is not None else {}, ts_ns)
         except Exception as exc:
             self.stats.bad_ticks += 1
             log.warning("bad metrics ignored: %s", exc, extra={"component": "monitoring"})

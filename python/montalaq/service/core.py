@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from montalaq import cycle
+from montalaq._time import UNSET, TimeLike, Unset, deprecated_now, to_ns
 from montalaq.agents import AgentRegistry, default_registry
 from montalaq.analysis import AnalysisRunner, MLCallable
 from montalaq.engine import Bar, MarketEngine, QuoteStatus
@@ -276,10 +277,20 @@ class Service(ServiceViews):
                 self._pending[key] = bar
 
     # -- the cycle ---------------------------------------------------------------------
-    def step(self, now_ns: int) -> StepReport:
-        """Run one cycle at ``now_ns`` (int ns; docs/semantics.md, "Service") and report it."""
+    def step(self, now: TimeLike | None = None, *, now_ns: int | Unset = UNSET) -> StepReport:
+        """Run one cycle at ``now`` (int ns, an aware datetime or datetime64; None: the
+        service's clock; docs/semantics.md, "Service") and report it. ``now_ns=`` is deprecated."""
+        if now_ns is UNSET:
+            at = int(self.clock()) if now is None else to_ns(now, "now")
+            if at <= 0:
+                raise ValueError(f"now: expected a time after 1970-01-01, got {now!r}")
+            return self._step(at)
+        deprecated_now(now, "now_ns")
         if isinstance(now_ns, bool) or not isinstance(now_ns, int) or now_ns <= 0:
             raise ValueError(f"now_ns: expected int ns since the epoch > 0, got {now_ns!r}")
+        return self._step(now_ns)
+
+    def _step(self, now_ns: int) -> StepReport:
         with self._step_lock:
             # A service its host steps itself (no run()): ACTIVE without start-up checks.
             self.lifecycle.assume_active()
@@ -380,14 +391,19 @@ class Service(ServiceViews):
             raise TypeError(f"source: expected a callable returning a mapping, got {type(source).__name__}")
         self._metric_sources.append(source)
 
-    def cycle_metrics(self, now_ns: int | None = None) -> dict[str, Any]:
-        """The metrics this service records each cycle (montalaq's own sections plus the
-        host's sources); see :func:`montalaq.ops.cycle_metrics`."""
+    def cycle_metrics(
+        self, now: TimeLike | None = None, *, now_ns: int | Unset | None = UNSET
+    ) -> dict[str, Any]:
+        """The metrics this service records each cycle at ``now`` (None: the service's time;
+        montalaq's own sections plus the host's sources); see :func:`montalaq.ops.cycle_metrics`.
+        ``now_ns=`` is deprecated."""
         from montalaq.ops import cycle_metrics, merge_sources
 
-        return merge_sources(
-            cycle_metrics(self, self.now() if now_ns is None else now_ns), self._metric_sources
-        )
+        if now_ns is not UNSET:
+            deprecated_now(now, "now_ns")
+            now = now_ns
+        at = self.now() if now is None else to_ns(now, "now" if now_ns is UNSET else "now_ns")
+        return merge_sources(cycle_metrics(self, at), self._metric_sources)
 
     def _record_metrics(self, now_ns: int) -> None:
         if self.monitoring is None:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -946,6 +947,24 @@ def test_a_channels_breaker_opens_for_every_worker(deploy: Factory) -> None:
     b.record_failure()
     assert a.state() == BreakerState.OPEN
     assert b.allow() is False
+
+
+def test_the_shared_breaker_takes_now_in_any_form_and_the_old_now_ns_keyword_warns(deploy: Factory) -> None:
+    d = deploy()
+    t0 = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
+    a = SharedCircuitBreaker(d.rt.state, "notify.email", failure_threshold=1, cooldown_s=60)
+    b = SharedCircuitBreaker(d.worker().state, "notify.email", failure_threshold=1, cooldown_s=60)
+    a.record_failure(datetime(2026, 1, 1, tzinfo=UTC))
+    assert b.retry_after_ns(np.datetime64(t0 + 20 * NS, "ns")) == 40 * NS
+    assert b.state(now=t0 + 59 * NS) == BreakerState.OPEN
+    with pytest.warns(DeprecationWarning, match="now_ns is deprecated, pass now=") as record:
+        assert b.allow(now_ns=t0 + 60 * NS) is True  # the half-open probe, taken once cluster-wide
+    assert [w.filename for w in record] == [__file__]
+    assert a.allow(t0 + 61 * NS) is False
+    with pytest.raises(TypeError, match="pass now= or now_ns=, not both"):
+        a.record_success(t0, now_ns=t0)
+    with pytest.raises(TypeError, match=r"^now: .*got float"):
+        a.state(t0 / 1e9)
 
 
 # ------------------------------------------------------------------------------ one cycle, two adapters

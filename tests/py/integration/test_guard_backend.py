@@ -6,7 +6,7 @@ from montalaq.dedupe import DedupeCache, DedupeResult, RedisDedupe
 from montalaq.guards import GuardBackend, GuardSettings
 from montalaq.ratelimit import RateLimiter, RedisRateLimiter
 
-T0 = 1_767_225_600.0
+T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z, int ns
 
 
 def test_memory_is_the_default() -> None:
@@ -23,12 +23,12 @@ def test_redis_backend_from_env_shares_state_between_instances(redis_target) -> 
     assert isinstance(a, RedisDedupe)
     assert isinstance(b, RedisDedupe)
     assert a.check_and_record("sig", T0) is DedupeResult.ALLOWED
-    assert b.check_and_record("sig", T0 + 1) is DedupeResult.DEDUPED
+    assert b.check_and_record("sig", T0 + 10**9) is DedupeResult.DEDUPED
     r1, r2 = s.rate_limiter(limit=1, window_s=60), s.rate_limiter(limit=1, window_s=60)
     assert isinstance(r1, RedisRateLimiter)
     assert isinstance(r2, RedisRateLimiter)
     assert r1.try_acquire("slack", T0)
-    assert not r2.try_acquire("slack", T0 + 1)
+    assert not r2.try_acquire("slack", T0 + 10**9)
     for x in (a, b, r1, r2):
         x.close()
 

@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from llm_server import LLMServer
+from montalaq._time import datetime_utc
 from montalaq.llm import AGENT, LLMAnalyst, LLMAnswer, LLMMalformedError, parse_answer
 from montalaq.notify import Notifier, WebhookChannel
 from montalaq.records import Finding, as_utc
@@ -474,6 +476,26 @@ def test_settings_from_a_mapping_reach_a_local_server_without_a_key(
     [req] = server.requests
     assert (req.authorization, req.model) == ("Bearer not-needed", "llama3.1:8b")
     assert len(found) == 1
+
+
+def test_submit_takes_now_in_any_form_and_the_old_now_ns_keyword_warns(
+    make: Callable[..., LLMAnalyst], clock: FakeClock
+) -> None:
+    """docs/semantics.md, "Time values in Python": ``now`` is the cycle's time; the gates
+    read it (a finding older than the interval at ``now`` no longer counts)."""
+    analyst = make(min_score=0.7, min_interval_s=300)
+    given = [Finding(ts_utc=clock.ns, agent="trend_score", symbol="SPY", score=0.95)]
+    late = clock.ns + 301 * S
+    assert analyst.submit("SPY", FEATURES, "FLAT", given, datetime_utc(late)) == "skipped_score"
+    assert analyst.submit("SPY", FEATURES, "FLAT", given, now=np.datetime64(late, "ns")) == "skipped_score"
+    with pytest.warns(DeprecationWarning, match="now_ns is deprecated, pass now=") as record:
+        assert analyst.submit("SPY", FEATURES, "FLAT", given, now_ns=late) == "skipped_score"
+    assert [w.filename for w in record] == [__file__]
+    with pytest.raises(TypeError, match="pass now= or now_ns=, not both"):
+        analyst.submit("SPY", FEATURES, "FLAT", given, late, now_ns=late)
+    with pytest.raises(TypeError, match=r"^now: .*got float"):
+        analyst.submit("SPY", FEATURES, "FLAT", given, late / 1e9)  # type: ignore[arg-type]
+    assert analyst.submit("SPY", FEATURES, "FLAT", given, datetime_utc(clock.ns)) == "queued"
 
 
 def test_a_disabled_analyst_does_nothing() -> None:

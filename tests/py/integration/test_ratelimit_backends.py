@@ -6,22 +6,21 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from montalaq.ratelimit import RateLimiter, RedisRateLimiter
 
-T0 = 1_767_225_600.0
+S = 1_000_000_000
+T0 = 1_767_225_600 * S  # 2026-01-01T00:00:00Z, int ns
+T0_S = 1_767_225_600.0  # the same in seconds, for the deprecated now_s
 
-
-class Limiter(Protocol):
-    def try_acquire(self, key: str, now_s: float | None = None) -> bool: ...
-
-
-Factory = Callable[[int, float], Limiter]
+Factory = Callable[[int, float], RateLimiter | RedisRateLimiter]
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -32,7 +31,7 @@ def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
     target = request.getfixturevalue("redis_target")
     made: list[RedisRateLimiter] = []
 
-    def factory(limit: int, window_s: float) -> Limiter:
+    def factory(limit: int, window_s: float) -> RedisRateLimiter:
         # A fresh prefix per limiter: hypothesis reuses the fixture across examples.
         r = RedisRateLimiter(
             target.url, limit=limit, window_s=window_s, prefix=f"{target.prefix}{len(made)}:"
@@ -47,11 +46,65 @@ def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
 
 def test_window_edges_and_independent_keys(make: Factory) -> None:
     r = make(3, 60)
-    assert [r.try_acquire("slack", T0 + dt) for dt in (0, 1, 2, 59)] == [True, True, True, False]
-    assert r.try_acquire("email", T0 + 59)
-    assert not r.try_acquire("slack", T0 + 59.999999)
-    assert r.try_acquire("slack", T0 + 60)  # the first left the window
-    assert not r.try_acquire("slack", T0 + 60)
+    assert [r.try_acquire("slack", T0 + dt * S) for dt in (0, 1, 2, 59)] == [True, True, True, False]
+    assert r.try_acquire("email", T0 + 59 * S)
+    assert not r.try_acquire("slack", T0 + 60 * S - 1_000)  # Redis keeps microseconds
+    assert r.try_acquire("slack", T0 + 60 * S)  # the first left the window
+    assert not r.try_acquire("slack", T0 + 60 * S)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        T0,
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+        np.datetime64(T0, "ns"),
+        pd.Timestamp(T0, tz="UTC"),
+    ],
+    ids=["int", "utc", "plus1h", "datetime64", "timestamp"],
+)
+def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(make: Factory, now: object) -> None:
+    r = make(1, 10)
+    assert r.try_acquire("k", now)
+    assert not r.try_acquire("k", now=now)
+    assert not r.try_acquire("k", T0 + 10 * S - 1_000)
+    assert r.try_acquire("k", T0 + 10 * S)  # taken at T0 exactly, whatever the form
+
+
+def test_now_s_still_works_and_warns_at_the_caller(make: Factory) -> None:
+    r = make(1, 10)
+    with pytest.warns(DeprecationWarning, match=r"now_s is deprecated, pass now= \(int ns") as record:
+        assert r.try_acquire("k", now_s=T0_S)
+    assert [w.filename for w in record] == [__file__]
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert not r.try_acquire("k", now_s=T0_S + 9.999)  # seconds, converted as they always were
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert r.try_acquire("k", now_s=T0_S + 10)
+    with pytest.raises(TypeError, match="pass now= or now_s=, not both"):
+        r.try_acquire("k", T0, now_s=T0_S)
+
+
+@pytest.mark.parametrize(
+    ("now", "error", "match"),
+    [
+        (T0_S, TypeError, "^now: .*got float .* seconds"),
+        (float("nan"), TypeError, "^now: .*got float"),
+        (True, TypeError, "^now: .*bool"),
+        ("2026-01-01", TypeError, "^now: expected int nanoseconds"),
+        (datetime(2026, 1, 1), ValueError, "^now: naive"),
+        (np.datetime64("NaT"), ValueError, "^now: NaT"),
+        (-1, ValueError, "^now: expected a time from 1970 to 2116"),
+        (2**62 + 1, ValueError, "^now: expected a time"),
+    ],
+)
+def test_a_bad_now_is_refused_the_same_way(
+    make: Factory, now: object, error: type[Exception], match: str
+) -> None:
+    r = make(1, 10)
+    with pytest.raises(error, match=match):
+        r.try_acquire("k", now)  # type: ignore[arg-type]
+    assert r.try_acquire("k", T0)  # nothing was taken
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,11 +117,11 @@ def test_both_agree_with_a_log_of_every_acquisition(
     make: Factory, limit: int, window: int, gaps: list[int]
 ) -> None:
     r = make(limit, window)
-    log: deque[float] = deque()
+    log: deque[int] = deque()
     now = T0
     for gap in gaps:
-        now += gap
-        while log and now - log[0] >= window:
+        now += gap * S
+        while log and now - log[0] >= window * S:
             log.popleft()
         expect = len(log) < limit
         assert r.try_acquire("k", now) is expect
@@ -128,8 +181,11 @@ def test_a_killed_process_leaves_no_stuck_state(redis_target) -> None:  # type: 
 
 def test_pipelined_acquisitions_answer_like_single_ones(redis_target) -> None:  # type: ignore[no-untyped-def]
     r = RedisRateLimiter(redis_target.url, limit=3, window_s=60, prefix=redis_target.prefix)
-    assert r.try_acquire_many(["a", "a", "b", "a", "a"], now_s=T0) == [True, True, True, True, False]
-    assert r.try_acquire("a", T0 + 1) is False
+    assert r.try_acquire_many(["a", "a", "b", "a", "a"], T0) == [True, True, True, True, False]
+    assert r.try_acquire("a", T0 + S) is False
+    with pytest.warns(DeprecationWarning, match="now_s is deprecated"):
+        assert r.try_acquire_many(["a"], now_s=T0_S + 59) == [False]
+    assert r.try_acquire_many(["a"], now=datetime(2026, 1, 1, 0, 1, tzinfo=UTC)) == [True]  # +60 s
     with pytest.raises(ValueError, match="keys"):
         r.try_acquire_many(["ok", ""])
     r.close()

@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +438,37 @@ def test_a_failing_pull_provider_is_recorded_and_the_cycle_goes_on(tmp_path: Pat
         # RED (never traded), but the provider's error of the same cycle says more
         assert [p["freshness"] for p in service.ingestion_status()["pairs"]] == ["RED"] * 3
         assert service.last_error_code("SPY", "5m") == "PROVIDER_DISCONNECTED"
+
+
+def test_step_takes_now_in_any_form_and_the_old_now_ns_keyword_warns(tmp_path: Path) -> None:
+    """docs/semantics.md, "Time values in Python"."""
+    with Store(f"sqlite:///{tmp_path / 'now.db'}") as store:
+        service = Service(
+            Settings.from_env(ENV), store=store, providers={"SPY": BrokenPull()}, clock=lambda: T1330
+        )
+        assert service.step(datetime(2013, 10, 7, 13, 30, tzinfo=UTC)).now_ns == T1330
+        assert service.step(now=np.datetime64(T1330 + 30 * NS, "ns")).now_ns == T1330 + 30 * NS
+        assert service.step().now_ns == T1330  # None: the service's clock
+        with pytest.warns(DeprecationWarning, match="now_ns is deprecated, pass now=") as record:
+            assert service.step(now_ns=T1330 + 60 * NS).now_ns == T1330 + 60 * NS
+        assert [w.filename for w in record] == [__file__]
+
+        def at(metrics: dict[str, Any]) -> dict[str, Any]:
+            return {k: v for k, v in metrics.items() if k != "heartbeat"}  # uptime: a perf counter
+
+        metrics = at(service.cycle_metrics(datetime(2013, 10, 7, 13, 31, tzinfo=UTC)))
+        with pytest.warns(DeprecationWarning, match="now_ns is deprecated"):
+            assert at(service.cycle_metrics(now_ns=T1330 + 60 * NS)) == metrics
+        for bad, error, match in [
+            (T1330 / 1e9, TypeError, "^now: .*got float"),
+            (datetime(2013, 10, 7, 13, 30), ValueError, "^now: naive"),
+            (0, ValueError, "^now: expected a time after 1970"),
+        ]:
+            with pytest.raises(error, match=match):
+                service.step(bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="pass now= or now_ns=, not both"):
+            service.step(T1330, now_ns=T1330)
+        assert service.stats.cycles == 4  # refused calls ran no cycle
 
 
 def test_a_provider_error_goes_to_the_notifier_error_throttle(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ def test_flatten_gives_dotted_paths_bools_as_numbers_and_derived_ages() -> None:
         risk=Risk(circuit_breaker_active=True, daily_loss_pct=1.5),
         connectivity=Connectivity(broker_authenticated=False, last_api_call=NOW - timedelta(seconds=5)),
     )
-    flat = flatten(snap, NOW.timestamp())
+    flat = flatten(snap, NOW)
     assert flat["risk.circuit_breaker_active"] == 1.0
     assert flat["connectivity.broker_authenticated"] == 0.0
     assert flat["risk.daily_loss_pct"] == 1.5
@@ -38,14 +38,14 @@ def test_flatten_of_a_dict_skips_garbage_and_keeps_extra_numeric_fields() -> Non
             "custom": {"queue_depth": 17},
             "heartbeat": {"last_tick": datetime(2026, 1, 1)},  # naive: unknown, not a crash
         },
-        NOW.timestamp(),
+        NOW,
     )
     assert flat == {"positions.count": 3.0, "custom.queue_depth": 17.0}
 
 
 def test_flatten_rejects_what_is_not_metrics() -> None:
     with pytest.raises(TypeError, match="metrics"):
-        flatten("risk=1", NOW.timestamp())  # type: ignore[arg-type]
+        flatten("risk=1", NOW)  # type: ignore[arg-type]
 
 
 def test_snapshots_round_trip_and_are_read_in_time_order(tmp_path: Path) -> None:
