@@ -46,7 +46,7 @@ Python)
     breaker opens (montalaq ``failure_threshold=1_000_000``, pybreaker
     ``fail_max=1_000_000``); a fresh breaker per run. montalaq three ways:
       explicit   ``if allow(): try: fn() ... record_success() / record_failure()`` with
-                 ``now_ns=None`` (the binding reads the wall clock): "allow/record from
+                 ``now=None`` (the binding reads the wall clock): "allow/record from
                  Python", the variant that carries the budget;
       call       ``breaker.call(fn, arg)`` (native allow + call + record, pybreaker's API);
       decorator  ``@breaker``;
@@ -647,7 +647,7 @@ def bench_breaker_closed(n: int, repeats: int, rows: list[Row], figures: dict[st
     t = {k: best_of(fn, repeats) for k, fn in variants.items()}
 
     for k in ("mq_explicit", "mq_call", "mq_decorator", "mq_with"):
-        c = held[k].counts(now_ns=None)
+        c = held[k].counts()
         state = held[k].state()
         want = (n, 0, n - n_fail, n_fail)
         got = (c["allowed"], c["rejected"], c["successes"], c["failures"])
@@ -973,7 +973,7 @@ def main(argv: list[str] | None = None) -> int:
         f"unprotected costs {fmt_ns(c_ns['bare'])}/call"
     )
     print(
-        "         budget rows: what montalaq allow()/record_*() (now_ns=None) add to a call, i.e. the "
+        "         budget rows: what montalaq allow()/record_*() (now=None) add to a call, i.e. the "
         "protected loop minus the unprotected one, vs the same for pybreaker.call; 'nothing subtracted', "
         "call, decorator and with rows are info"
     )

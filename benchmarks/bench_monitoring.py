@@ -123,7 +123,7 @@ def bench_record_tick(n: int, rate_hz: float, rows: list[Row], figures: dict[str
     peer = []
     for m in payloads:
         t0 = time.perf_counter()
-        py_rules.evaluate(flatten(m, time.time()))
+        py_rules.evaluate(flatten(m, time.time_ns()))
         peer.append(time.perf_counter() - t0)
     p50, p99 = statistics.median(samples), sorted(samples)[int(0.99 * len(samples))]
     q50, q99 = statistics.median(peer), sorted(peer)[int(0.99 * len(peer))]
@@ -149,7 +149,7 @@ def bench_record_tick(n: int, rate_hz: float, rows: list[Row], figures: dict[str
 
 def bench_rules(n: int, repeats: int, rows: list[Row], figures: dict[str, Any]) -> None:
     rules = RuleSet(_user_rules(100))
-    flat = flatten(_metrics(1), time.time())
+    flat = flatten(_metrics(1), time.time_ns())
     py_rules = PythonRules(rules.rules())
     now = time.time_ns()
 

@@ -1,7 +1,7 @@
 """Health core (docs/semantics.md, "Health core"): freshness, the escalation ladder with
 per-pair breakers, the generic circuit breaker, and the operational state machine.
 
-Everything runs in the native core; time is passed in as ``now_ns`` (int ns, aware
+Everything runs in the native core; time is passed in as ``now`` (int ns, aware
 datetime, datetime64) and defaults to the wall clock when omitted. One concept a module:
 ``freshness``, ``escalation`` (the board and its tick sources), ``breaker`` (the circuit
 breaker and its exception rules), ``operational`` (the state machine).

@@ -3,7 +3,7 @@ notifications behind one object -- what the HTTP API serves and ``montalaq serve
 
     service = Service(Settings.from_env())            # SQLite store, bundled SPY replay
     await service.run(stop)                           # the scheduler, in the server's loop
-    service.step(now_ns)                              # or one cycle, deterministically
+    service.step(now)                                 # or one cycle, deterministically
 
 docs/semantics.md, "Service" (the cycle and its decisions), "Lifecycle at run time" and
 "State that survives a restart"; docs/architecture.md, "One cycle" (which module holds what).
