@@ -22,6 +22,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from montalaq._time import TimeLike
 from montalaq.dedupe import DedupeCache, DedupeResult, RedisDedupe, dedup_key
 
 S = 1_000_000_000
@@ -118,7 +119,7 @@ def test_a_per_call_ttl_applies_to_that_record(make: Factory) -> None:
     ],
     ids=["int", "utc", "plus1h", "datetime64", "timestamp"],
 )
-def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(make: Factory, now: object) -> None:
+def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(make: Factory, now: TimeLike) -> None:
     d = make(60)
     assert d.check_and_record("k", now) is ALLOWED
     assert d.check_and_record("k", now=now) is DEDUPED

@@ -484,7 +484,7 @@ def test_submit_takes_now_in_any_form_and_the_old_now_ns_keyword_warns(
     """docs/semantics.md, "Time values in Python": ``now`` is the cycle's time; the gates
     read it (a finding older than the interval at ``now`` no longer counts)."""
     analyst = make(min_score=0.7, min_interval_s=300)
-    given = [Finding(ts_utc=clock.ns, agent="trend_score", symbol="SPY", score=0.95)]
+    given = [Finding(ts_utc=datetime_utc(clock.ns), agent="trend_score", symbol="SPY", score=0.95)]
     late = clock.ns + 301 * S
     assert analyst.submit("SPY", FEATURES, "FLAT", given, datetime_utc(late)) == "skipped_score"
     assert analyst.submit("SPY", FEATURES, "FLAT", given, now=np.datetime64(late, "ns")) == "skipped_score"

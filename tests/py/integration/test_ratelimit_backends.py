@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from montalaq._time import TimeLike
 from montalaq.ratelimit import RateLimiter, RedisRateLimiter
 
 S = 1_000_000_000
@@ -64,7 +65,7 @@ def test_window_edges_and_independent_keys(make: Factory) -> None:
     ],
     ids=["int", "utc", "plus1h", "datetime64", "timestamp"],
 )
-def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(make: Factory, now: object) -> None:
+def test_now_takes_int_ns_aware_datetimes_and_datetime64_alike(make: Factory, now: TimeLike) -> None:
     r = make(1, 10)
     assert r.try_acquire("k", now)
     assert not r.try_acquire("k", now=now)
