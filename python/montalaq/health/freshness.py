@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from montalaq._native import health as _h
-from montalaq._time import seconds_to_ns, to_ns
+from montalaq._time import seconds_to_ns, to_ns, wall_ns
 from montalaq.health.arguments import finite_number
 from montalaq.timeframes import parse_timeframe
 
@@ -49,9 +49,10 @@ class Freshness(_h.Freshness):
             self.set_override(parse_timeframe(tf), amber_ns, red_ns)
 
     def colour(self, timeframe: str, now: Any, last_tick: Any | None) -> Colour:
-        """Colour of a pair whose last trade was at ``last_tick`` (None: never)."""
+        """Colour at ``now`` (None: the wall clock) of a pair whose last trade was at
+        ``last_tick`` (None: never)."""
         last = 0 if last_tick is None else to_ns(last_tick, "last_tick")
-        return self.classify(parse_timeframe(timeframe), to_ns(now, "now"), last)
+        return self.classify(parse_timeframe(timeframe), wall_ns(now), last)
 
 
 __all__ = ["Colour", "Freshness"]

@@ -7,6 +7,7 @@ Redis twins, the shared breaker, the service and the LLM analyst in tests/py/int
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from montalaq import CircuitBreaker, MarketEngine, OperationalState, OpState
+from montalaq import CircuitBreaker, Colour, Freshness, MarketEngine, OperationalState, OpState
 from montalaq._time import now_arg
 from montalaq.agents import AgentContext, AgentRegistry
 from montalaq.monitoring import RuleSet, flatten
@@ -223,6 +224,10 @@ def test_a_bad_now_is_refused_naming_now(name: str, bad: str) -> None:
 
 
 def test_none_is_the_wall_clock() -> None:
+    fresh = Freshness()
+    assert fresh.colour("1m", None, time.time_ns() - 10 * SEC) == Colour.GREEN
+    assert fresh.colour("1m", FORMS["utc"], T0 - 10 * SEC) == Colour.GREEN
+    assert fresh.colour("1m", None, 1_000_000_000 * SEC) == Colour.RED  # 2001: long gone
     cb = CircuitBreaker("t", failure_threshold=1, cooldown_s=120)
     cb.record_failure(None)
     assert cb.state() == cb.state(None) == cb.state(now=None)
