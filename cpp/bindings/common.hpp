@@ -67,6 +67,12 @@ inline py::arg_v deprecated_kw(const char* name) {
   }
 }
 
+// No time given (`now` absent or None, and no deprecated keyword): the call reads the clock.
+// The hot calls check this first, inline, and leave converting a time to an out-of-line path.
+inline bool no_time_given(PyObject* now, PyObject* old) noexcept {
+  return old == nullptr && (now == nullptr || now == Py_None);
+}
+
 // Whether the deprecated keyword `old_name` (`now_ns`, `now_s`) was passed in place of `now`
 // (`old`: nullptr or unset_arg() when not): then a DeprecationWarning pointing at the caller
 // and true, and the caller converts `old` exactly as that keyword always was; TypeError when

@@ -35,6 +35,7 @@ using montalaq::bindings::deprecated_kw;
 using montalaq::bindings::deprecated_now;
 using montalaq::bindings::fast_args;
 using montalaq::bindings::native_self;
+using montalaq::bindings::no_time_given;
 using montalaq::bindings::raw_call;
 using montalaq::bindings::to_ns;
 using montalaq::bindings::wall_clock_ns;
@@ -109,9 +110,14 @@ std::int64_t time_ns_of(PyObject* arg) {
   return t;
 }
 
-// `now` of a call, or the deprecated `now_s` (`old`) when that was passed instead.
-std::int64_t now_of(PyObject* now, PyObject* old) {
+// A time passed as `now`, or the deprecated `now_s` (`old`) when that was passed instead.
+[[gnu::noinline]] std::int64_t passed_time_ns(PyObject* now, PyObject* old) {
   return deprecated_now(now, old, "now_s") ? now_ns_of(old) : time_ns_of(now);
+}
+
+// The time of a call: the wall clock (decided inline) unless one was passed.
+inline std::int64_t now_of(PyObject* now, PyObject* old) {
+  return no_time_given(now, old) ? wall_clock_ns() : passed_time_ns(now, old);
 }
 
 std::int64_t ttl_ns_of(PyObject* arg, bool none_allowed) {

@@ -59,10 +59,13 @@ std::int64_t old_now_ns(PyObject* now_s) {
   return seconds_to_ns(s);
 }
 
-// `now`, or the deprecated `now_s` when that was passed instead.
-std::int64_t now_of(const py::object& now, const py::object& now_s) {
-  return deprecated_now(now, now_s, "now_s") ? old_now_ns(now_s.ptr()) : time_ns_of(now);
+// A time passed as `now`, or the deprecated `now_s` (`old`) when that was passed instead.
+[[gnu::noinline]] std::int64_t passed_time_ns(PyObject* now, PyObject* old) {
+  return deprecated_now(now, old, "now_s") ? old_now_ns(old) : time_ns_of(now);
 }
+
+// `now`, or the deprecated `now_s`, of the pybind11-bound methods.
+std::int64_t now_of(const py::object& now, const py::object& now_s) { return passed_time_ns(now.ptr(), now_s.ptr()); }
 
 // try_acquire is the per-event hot call: a raw METH_FASTCALL function (no pybind11
 // dispatch, the key read in place as UTF-8, the clock read only when no time is given).
@@ -77,7 +80,8 @@ PyObject* fast_try_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nar
       if (data == nullptr) throw py::error_already_set();
     }
     if (len == 0) throw py::value_error("key: expected a non-empty string");  // also a missing or non-str key
-    const std::int64_t now = deprecated_now(now_obj, old_obj, "now_s") ? old_now_ns(old_obj) : time_ns_of(now_obj);
+    const std::int64_t now = montalaq::bindings::no_time_given(now_obj, old_obj) ? montalaq::bindings::wall_clock_ns()
+                                                                                 : passed_time_ns(now_obj, old_obj);
     auto& limiter = montalaq::bindings::native_self<gd::rate_limiter>(self, "RateLimiter");
     const bool ok = limiter.try_acquire(std::string_view(data, static_cast<std::size_t>(len)), now);
     return PyBool_FromLong(ok ? 1 : 0);
