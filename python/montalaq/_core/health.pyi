@@ -186,10 +186,10 @@ class EscalationBoard:
         """
     def _breaker_open(self, pair: typing.SupportsInt | typing.SupportsIndex) -> bool: ...
     def _close_breaker(
-        self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any, by: str
+        self, pair: typing.SupportsInt | typing.SupportsIndex, now: typing.Any, by: str
     ) -> dict[str, typing.Any] | None: ...
     def _evaluate(
-        self, now_ns: typing.Any, ticks: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None
+        self, now: typing.Any, ticks: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None
     ) -> list[dict[str, typing.Any]]:
         """
         One cycle; `ticks` (one int64 per pair, index order) become the pairs' last ticks.
@@ -211,9 +211,9 @@ class EscalationBoard:
         self, pair: typing.SupportsInt | typing.SupportsIndex, at_ns: typing.Any, error_code: str
     ) -> None: ...
     def _row(
-        self, pair: typing.SupportsInt | typing.SupportsIndex, now_ns: typing.Any
+        self, pair: typing.SupportsInt | typing.SupportsIndex, now: typing.Any
     ) -> dict[str, typing.Any]: ...
-    def _rows(self, now_ns: typing.Any) -> list[dict[str, typing.Any]]: ...
+    def _rows(self, now: typing.Any) -> list[dict[str, typing.Any]]: ...
     def _set_auto_close_cycles(self, cycles: typing.SupportsInt | typing.SupportsIndex) -> None:
         """
         Take a new auto_close_cycles and keep every pair's state.
@@ -368,9 +368,9 @@ class CircuitBreaker:
         """
         Name, and the exception class raised when open (called as open_error(name, retry_after_s)).
         """
-    def allow(self, now_ns: typing.Any = None) -> bool:
+    def allow(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> bool:
         """
-        May a call go ahead now (None: the wall clock)? In HALF_OPEN this takes a probe permit.
+        May a call go ahead at `now` (None: the wall clock)? In HALF_OPEN this takes a probe permit. now_ns is deprecated.
         """
     def call(
         self, fn: collections.abc.Callable[..., typing.Any], *args: typing.Any, **kwargs: typing.Any
@@ -378,33 +378,39 @@ class CircuitBreaker:
         """
         fn(*args, **kwargs) through the breaker; raises the open error when rejected.
         """
-    def counts(self, now_ns: typing.Any = None) -> montalaq.shapes.BreakerCounts:
+    def counts(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> montalaq.shapes.BreakerCounts:
         """
-        Calls allowed/rejected, successes/failures, and what counts towards opening now.
+        Calls allowed/rejected, successes/failures, and what counts towards opening at `now`.
         """
-    def disable(self, now_ns: typing.Any = None, reason: str = "operator") -> None: ...
-    def force_open(self, now_ns: typing.Any = None, reason: str = "operator") -> None: ...
+    def disable(
+        self, now: typing.Any = None, reason: str = "operator", *, now_ns: typing.Any = ...
+    ) -> None: ...
+    def force_open(
+        self, now: typing.Any = None, reason: str = "operator", *, now_ns: typing.Any = ...
+    ) -> None: ...
     def history(self) -> list[montalaq.shapes.Transition]:
         """
         Transitions, oldest first (bounded).
         """
     def load_json(self, text: str) -> None: ...
-    def record_failure(self, now_ns: typing.Any = None) -> None:
+    def record_failure(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> None:
         """
-        The guarded call failed.
+        The guarded call failed. now_ns is deprecated.
         """
-    def record_success(self, now_ns: typing.Any = None) -> None:
+    def record_success(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> None:
         """
-        The guarded call succeeded.
+        The guarded call succeeded. now_ns is deprecated.
         """
-    def reset(self, now_ns: typing.Any = None, reason: str = "operator") -> None: ...
-    def retry_after_ns(self, now_ns: typing.Any = None) -> int | None:
+    def reset(
+        self, now: typing.Any = None, reason: str = "operator", *, now_ns: typing.Any = ...
+    ) -> None: ...
+    def retry_after_ns(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> int | None:
         """
-        While OPEN: ns until HALF_OPEN; otherwise None.
+        While OPEN: ns from `now` until HALF_OPEN; otherwise None.
         """
-    def state(self, now_ns: typing.Any = None) -> BreakerState:
+    def state(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> BreakerState:
         """
-        State after applying the clock (OPEN turns HALF_OPEN once the cooldown is over).
+        State at `now` (OPEN turns HALF_OPEN once the cooldown is over).
         """
     def to_json(self) -> str: ...
 
@@ -459,11 +465,13 @@ class OperationalState:
     """
     Native operational state machine; use montalaq.health.
     """
-    def __init__(self, now_ns: typing.Any = None, reason: str = "created") -> None: ...
+    def __init__(self, now: typing.Any = None, reason: str = "created") -> None: ...
     def history(self) -> list[montalaq.shapes.Transition]: ...
     def load_json(self, text: str) -> None: ...
     def to_json(self) -> str: ...
-    def transition(self, to: OpState, now_ns: typing.Any = None, reason: str = "") -> bool:
+    def transition(
+        self, to: OpState, now: typing.Any = None, reason: str = "", *, now_ns: typing.Any = ...
+    ) -> bool:
         """
         Move to `to`; InvalidTransitionError (a ValueError) if the state machine does not allow it. SHUTDOWN -> SHUTDOWN is ignored and returns False.
         """

@@ -219,9 +219,9 @@ class MarketEngine:
         """
         symbols()[start:].
         """
-    def advance_time(self, now_ns: typing.Any) -> list[Bar]:
+    def advance_time(self, now: typing.Any = None, *, now_ns: typing.Any = ...) -> list[Bar]:
         """
-        Close every bar whose end + close_grace <= now; returns the bars closed.
+        Close every bar whose end + close_grace <= now (None: the wall clock); returns the bars closed.
         """
     def has_symbol(self, symbol: str) -> bool: ...
     def held(self, symbol: str) -> bool:
