@@ -5,7 +5,12 @@ A behaviour check of the benchmark script, not a timing assertion.
 
 from pathlib import Path
 
+import pytest
+
 from bench_support import run_quick
+
+# A benchmark subprocess of seconds: scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
 
 ROWS = (
     "rate limiter try_acquire vs limits MovingWindow (memory), 60/min",

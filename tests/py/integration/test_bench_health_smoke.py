@@ -19,6 +19,9 @@ import pytest
 
 pytest.importorskip("pybreaker")
 
+# A benchmark subprocess of seconds: scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BENCH = REPO_ROOT / "benchmarks" / "bench_health.py"
 

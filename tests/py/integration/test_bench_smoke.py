@@ -13,6 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# A benchmark subprocess of seconds: scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BENCH = REPO_ROOT / "benchmarks" / "bench_bars.py"
 CPP_BENCH = REPO_ROOT / "build" / "cpp" / "montalaq_bench_stream"

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench_support import run_quick
+
+# A benchmark subprocess of seconds: scheduled first in parallel runs.
+pytestmark = pytest.mark.slow
 
 ROWS = (
     "escalation task, cold (board loaded from Redis)",
