@@ -83,10 +83,10 @@ class DedupEventRow(TypedDict):
     payload_json: dict[str, Any] | None  # what the caller recorded with the decision
 
 
-class ErrorEpisodeRow(TypedDict):
-    """An ``error_notifications_log`` row, one episode of an error type (``Store.error_episodes``)."""
+class ErrorEpisodeFields(TypedDict):
+    """What an episode of an error type says: the stored row's fields without its id (the
+    error summary's items carry them too)."""
 
-    id: int
     error_type: str
     error_message: str
     first_occurrence: datetime
@@ -98,10 +98,17 @@ class ErrorEpisodeRow(TypedDict):
     resolved_at: datetime | None
 
 
+class ErrorEpisodeRow(ErrorEpisodeFields):
+    """An ``error_notifications_log`` row, one episode of an error type (``Store.error_episodes``)."""
+
+    id: int
+
+
 __all__ = [
     "DedupEventRow",
     "DigestEntry",
     "DigestItemDoc",
+    "ErrorEpisodeFields",
     "ErrorEpisodeRow",
     "MessagePayload",
     "ThrottleRecovery",

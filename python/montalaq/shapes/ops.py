@@ -7,6 +7,7 @@ from typing import Any, Literal, NotRequired
 from typing_extensions import TypedDict
 
 from montalaq.shapes.lifecycle import CheckResultDoc
+from montalaq.shapes.notify import ErrorEpisodeFields
 
 AgentStatusName = Literal["never_run", "ok", "error"]
 OpStateName = Literal["STARTING", "ACTIVE", "WAITING", "ERROR", "SHUTDOWN"]
@@ -224,19 +225,10 @@ class DbHealth(TypedDict):
     error: NotRequired[str]
 
 
-class ErrorTypeSummary(TypedDict):
+class ErrorTypeSummary(ErrorEpisodeFields):
     """One error type of the error summary (counts over every episode; the rest of the
     newest episode)."""
 
-    error_type: str
-    error_message: str
-    first_occurrence: datetime
-    last_occurrence: datetime
-    occurrence_count: int
-    last_notification_sent: datetime | None
-    notification_count: int
-    is_resolved: bool
-    resolved_at: datetime | None
     episodes: int
     open_since: datetime | None
 
