@@ -51,8 +51,6 @@ _NS = 1_000_000_000
 _FEATURES = ("atr", "mom_bps", "px_vs_vwap_bps", "rvol")
 NO_PROVIDER = "none"
 """The ``providers_summary`` key of the pairs no provider feeds."""
-UNKNOWN = "UNKNOWN"
-"""The freshness of a pair this process never evaluated (never RED as if stale)."""
 
 
 def pair_freshness(row: BoardRow) -> PairFreshnessName:
